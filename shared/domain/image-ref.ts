@@ -1,0 +1,99 @@
+/**
+ * Image references, normalized the way Docker does: `alpine` is `docker.io/library/alpine`,
+ * the registry host is lowercase, `index.docker.io` is `docker.io`, and an untagged, undigested
+ * reference means `latest`.
+ */
+export interface ImageRef {
+  readonly registry: string;
+  readonly repository: string;
+  readonly tag: string | null;
+  readonly digest: string | null;
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const SHA256 = /^sha256:[a-f0-9]{64}$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+
+export const DOCKER_HUB = "docker.io";
+
+export function isDigest(text: string): boolean {
+  return DIGEST.test(text);
+}
+
+export function isSha256Digest(text: string): boolean {
+  return SHA256.test(text);
+}
+
+export function isTag(text: string): boolean {
+  return TAG.test(text);
+}
+
+/** Lowercases a registry host and folds Docker Hub's aliases into `docker.io`. */
+export function normalizeRegistryHost(host: string): string {
+  const lower = host.toLowerCase();
+  if (lower === "index.docker.io" || lower === "registry-1.docker.io" || lower === "registry.hub.docker.com") return DOCKER_HUB;
+  return lower;
+}
+
+/** Parses a reference such as `alpine:3.20@sha256:…` or `127.0.0.1:5000/team/app`. Never throws. */
+export function parseImageRef(text: string, options: { defaultTag?: boolean } = {}): ParseResult<ImageRef> {
+  const raw = text.trim();
+  if (raw === "") return { ok: false, reason: "empty image reference" };
+  if (/\s/.test(raw)) return { ok: false, reason: `image reference "${raw}" contains white space` };
+
+  let rest = raw;
+  let digest: string | null = null;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!isDigest(digest)) return { ok: false, reason: `"${digest}" is not a valid digest` };
+  }
+
+  let tag: string | null = null;
+  const lastSlash = rest.lastIndexOf("/");
+  const colon = rest.lastIndexOf(":");
+  if (colon > lastSlash) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!isTag(tag)) return { ok: false, reason: `"${tag}" is not a valid tag` };
+  }
+
+  let registry = DOCKER_HUB;
+  let path = rest;
+  const firstSlash = rest.indexOf("/");
+  if (firstSlash >= 0) {
+    const first = rest.slice(0, firstSlash);
+    if (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase()) {
+      if (!HOST.test(first)) return { ok: false, reason: `"${first}" is not a valid registry host` };
+      registry = normalizeRegistryHost(first);
+      path = rest.slice(firstSlash + 1);
+    }
+  }
+  if (path === "") return { ok: false, reason: `image reference "${raw}" has no repository` };
+  if (registry === DOCKER_HUB && !path.includes("/")) path = `library/${path}`;
+  for (const component of path.split("/")) {
+    if (!COMPONENT.test(component)) return { ok: false, reason: `"${path}" is not a valid repository name` };
+  }
+  if (tag === null && digest === null && options.defaultTag !== false) tag = "latest";
+  return { ok: true, value: { registry, repository: path, tag, digest } };
+}
+
+/** `registry/repository[:tag][@digest]`, the canonical text of a reference. */
+export function formatImageRef(ref: ImageRef): string {
+  return `${ref.registry}/${ref.repository}${ref.tag === null ? "" : `:${ref.tag}`}${ref.digest === null ? "" : `@${ref.digest}`}`;
+}
+
+/** `registry/repository`, the image's name without tag or digest. */
+export function imageName(ref: Pick<ImageRef, "registry" | "repository">): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
+/** `registry/repository:tag`: the key of a tag (a base or a tagged dependent) in the graph. */
+export function tagKey(registry: string, repository: string, tag: string): string {
+  return `${registry}/${repository}:${tag}`;
+}

@@ -1,0 +1,47 @@
+/**
+ * The one internal shape every registry notification (Event Grid, CloudEvents, ACR webhook,
+ * Distribution envelope) is normalized into.
+ */
+export type RegistryAction = "push" | "delete";
+
+export type EventSource = "eventgrid" | "cloudevents" | "acr-webhook" | "distribution";
+
+export interface RegistryEvent {
+  /** The sender's event id (for logs and evidence; deduplication uses {@link dedupeKey}). */
+  readonly id: string;
+  readonly source: EventSource;
+  readonly action: RegistryAction;
+  /** Normalized (lowercase) registry host, with port when there is one. */
+  readonly registry: string;
+  readonly repository: string;
+  readonly tag: string | null;
+  /** Null only for a Distribution tag deletion, which names the tag but not the digest. */
+  readonly digest: string | null;
+  readonly mediaType: string | null;
+  /** When the registry says the action happened (ISO 8601). Orders tag moves. */
+  readonly occurredAt: string;
+}
+
+/** The public JSON shape printed by `ripple ingest`. */
+export function toPublicEvent(event: RegistryEvent): {
+  action: RegistryAction;
+  registry: string;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  mediaType: string | null;
+} {
+  return {
+    action: event.action,
+    registry: event.registry,
+    repository: event.repository,
+    tag: event.tag,
+    digest: event.digest,
+    mediaType: event.mediaType,
+  };
+}
+
+/** Two deliveries of the same fact share this key: registry + repository + digest + action + tag. */
+export function dedupeKey(event: Pick<RegistryEvent, "registry" | "repository" | "digest" | "action" | "tag">): string {
+  return [event.registry, event.repository, event.digest ?? "-", event.action, event.tag ?? "-"].join("|");
+}

@@ -1,0 +1,106 @@
+import type { Campaign, Obligation } from "../domain/campaign.js";
+import type { DependencyEdge } from "../domain/dependency.js";
+import type { ManifestFacts } from "../domain/image-facts.js";
+import type { RegistryEvent } from "../domain/registry-event.js";
+
+export type EventStatus = "accepted" | "ignored" | "rejected" | "processed" | "failed";
+
+/** One inbound notification as recorded, with what Ripple did with it. */
+export interface EventRecord {
+  /** {@link import("../domain/registry-event.js").dedupeKey} for normalized events; a generated id for rejected envelopes. */
+  readonly key: string;
+  readonly event: RegistryEvent | null;
+  readonly status: EventStatus;
+  readonly reason: string | null;
+  readonly receivedAt: string;
+}
+
+export interface TagHistoryEntry {
+  readonly digest: string;
+  /** Registry time of the push that moved the tag here. */
+  readonly at: string;
+}
+
+export interface TagState {
+  readonly registry: string;
+  readonly repository: string;
+  readonly tag: string;
+  /** Null once the tag has been deleted. */
+  readonly digest: string | null;
+  /** Registry time of the newest applied move (or deletion). */
+  readonly at: string;
+  readonly history: readonly TagHistoryEntry[];
+}
+
+export interface TagMove {
+  /** False when the event is not newer than the recorded state (a reordered or replayed delivery). */
+  readonly applied: boolean;
+  readonly previous: string | null;
+  readonly current: string | null;
+}
+
+/** A manifest as read once and stored by digest, with where it was seen. */
+export interface StoredManifest {
+  readonly registry: string;
+  readonly repository: string;
+  readonly facts: ManifestFacts;
+}
+
+export interface OpenedCampaign {
+  /** False when the campaign already existed (replay): nothing new was written. */
+  readonly created: boolean;
+  readonly campaign: Campaign;
+  readonly obligations: readonly Obligation[];
+}
+
+/**
+ * Durable state: events and their dedupe keys, tag history, manifests, the dependency graph,
+ * campaigns and obligations (Azure Table Storage in Azure, Azurite locally; an in-memory copy for
+ * domain unit tests only). Every write is idempotent; guarded updates throw ConflictError on a lost race.
+ */
+export interface StateStore {
+  /** Records an event under `record.key` if that key is new. Returns false for a duplicate. */
+  recordEvent(record: EventRecord): Promise<boolean>;
+  getEvent(key: string): Promise<EventRecord | null>;
+  /** Sets the outcome of a recorded event (processed, failed, ignored) with a reason. */
+  setEventStatus(key: string, status: EventStatus, reason: string | null): Promise<void>;
+  /** Newest first. */
+  listEvents(limit: number): Promise<EventRecord[]>;
+
+  getTag(registry: string, repository: string, tag: string): Promise<TagState | null>;
+  /**
+   * Points the tag at `digest` (or deletes it when null) if `at` is newer than the recorded move.
+   * ETag-guarded; retries internally on a lost race, so concurrent movers end on the newest event.
+   */
+  moveTag(registry: string, repository: string, tag: string, digest: string | null, at: string): Promise<TagMove>;
+  listTags(): Promise<TagState[]>;
+
+  /** Stores manifest facts by digest (idempotent: the same digest has the same content). */
+  putManifest(manifest: StoredManifest): Promise<void>;
+  getManifest(registry: string, digest: string): Promise<StoredManifest | null>;
+
+  /** Upserts an edge, indexed both by base (one partition per base tag) and by dependent. */
+  putEdge(edge: DependencyEdge): Promise<void>;
+  /** Removes every edge of a dependent (before re-inferring it from a new push). */
+  removeEdgesOf(dependentKey: string): Promise<void>;
+  /** Direct dependents of one base tag: reads one partition. */
+  listDependents(base: string): Promise<DependencyEdge[]>;
+  /** Direct bases of one dependent. */
+  listBasesOf(dependentKey: string): Promise<DependencyEdge[]>;
+  listEdges(): Promise<DependencyEdge[]>;
+
+  /**
+   * Creates the campaign and its obligations in one transaction if `campaign.id` is new; otherwise
+   * returns what is stored (created: false). Idempotent.
+   */
+  openCampaign(campaign: Campaign, obligations: readonly Obligation[]): Promise<OpenedCampaign>;
+  getCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null>;
+  /** Newest first. */
+  listCampaigns(): Promise<Campaign[]>;
+  /** Applies `patch` to one obligation with an ETag guard (re-reads on a lost race). Returns the new record. */
+  updateObligation(
+    campaignId: string,
+    dependentKey: string,
+    patch: (current: Obligation) => Obligation,
+  ): Promise<Obligation>;
+}
