@@ -1,0 +1,22 @@
+import type { EventGridEvent, InvocationContext } from "@azure/functions";
+import { getServices } from "../shared/composition.js";
+import { ValidationError } from "../shared/errors.js";
+import { register } from "../shared/function-definitions.js";
+import { receiveEventGridEvent } from "../shared/use-cases/receive-notification.js";
+
+/**
+ * Event Grid trigger for `Microsoft.ContainerRegistry.ImagePushed` / `ImageDeleted`. A malformed event
+ * is logged and dropped (redelivery cannot fix it); a storage fault is rethrown so Event Grid retries.
+ */
+export async function registryEventGrid(event: EventGridEvent, context: InvocationContext): Promise<void> {
+  const services = await getServices();
+  try {
+    const result = await receiveEventGridEvent({ store: services.store, queue: services.queue, config: services.config, now: services.now }, event);
+    context.log("registry event received", { id: event.id, type: event.eventType, result: result.kind });
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    context.warn("registry event dropped: invalid", { id: event.id, reason: error.message });
+  }
+}
+
+register.eventGrid("registryEventGrid", { handler: registryEventGrid });

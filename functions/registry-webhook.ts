@@ -1,0 +1,44 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { getServices } from "../shared/composition.js";
+import { register } from "../shared/function-definitions.js";
+import { errorResponse, headersOf, json, MAX_BODY_BYTES } from "../shared/http.js";
+import { receiveNotification } from "../shared/use-cases/receive-notification.js";
+
+/**
+ * One endpoint for every registry notification: Event Grid (webhook delivery, Event Grid or CloudEvents
+ * schema, with both validation handshakes), ACR webhooks and CNCF Distribution notification envelopes.
+ */
+export async function registryWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const length = Number(request.headers.get("content-length") ?? "0");
+    if (length > MAX_BODY_BYTES) return json(413, { error: "payload_too_large", message: `body over ${MAX_BODY_BYTES} bytes` });
+    const services = await getServices();
+    const body = request.method === "OPTIONS" ? "" : await request.text();
+    const result = await receiveNotification(
+      { store: services.store, queue: services.queue, config: services.config, secret: services.settings.RIPPLE_WEBHOOK_SECRET, now: services.now },
+      { method: request.method, headers: headersOf(request), body },
+    );
+    switch (result.kind) {
+      case "unauthorized":
+        return json(401, { error: "unauthorized", message: "missing or wrong webhook secret" });
+      case "handshake":
+        return { status: result.status, headers: result.headers, ...(result.body === null ? {} : { jsonBody: result.body }) };
+      case "invalid":
+        return errorResponse(result.error, context);
+      case "rejected":
+        context.warn("registry envelope rejected and acknowledged", { key: result.key, reason: result.reason });
+        return json(202, { status: "rejected", reason: result.reason });
+      case "recorded":
+        return json(202, { status: "recorded", accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored });
+    }
+  } catch (error) {
+    return errorResponse(error, context);
+  }
+}
+
+register.http("registryWebhook", {
+  methods: ["POST", "OPTIONS"],
+  authLevel: "anonymous",
+  route: "registry/events",
+  handler: registryWebhook,
+});

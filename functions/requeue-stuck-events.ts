@@ -1,0 +1,12 @@
+import type { InvocationContext, Timer } from "@azure/functions";
+import { getServices } from "../shared/composition.js";
+import { register } from "../shared/function-definitions.js";
+import { requeueStuckEvents } from "../shared/use-cases/requeue-stuck-events.js";
+
+/** Timer: every minute, queue again any recorded event that was never processed (nothing lost). */
+export async function requeueStuckEventsTimer(_timer: Timer, context: InvocationContext): Promise<void> {
+  const requeued = await requeueStuckEvents(await getServices(), { olderThanMs: 120_000, scanLimit: 1000 });
+  if (requeued.length > 0) context.warn("requeued stuck registry events", { count: requeued.length, keys: requeued.slice(0, 20) });
+}
+
+register.timer("requeueStuckEvents", { schedule: "0 */1 * * * *", handler: requeueStuckEventsTimer });

@@ -1,0 +1,69 @@
+/**
+ * The composition root: the one place that names adapters. Builds every service from validated
+ * settings and configuration, once per process.
+ */
+import { readFileSync } from "node:fs";
+import { Agent } from "node:https";
+import { rootCertificates } from "node:tls";
+import { DefaultAzureCredential } from "@azure/identity";
+import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
+import { createDistributionRegistry } from "./adapters/distribution/distribution-registry.js";
+import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
+import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
+import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings } from "./config.js";
+import type { ImageRegistry } from "./ports/image-registry.js";
+import type { StateStore } from "./ports/state-store.js";
+import type { WorkQueue } from "./ports/work-queue.js";
+import { createBaseLayerCatalog, type BaseLayerCatalog } from "./use-cases/base-layer-catalog.js";
+
+export interface Services {
+  readonly settings: Readonly<Settings>;
+  readonly config: RippleConfig;
+  readonly store: StateStore;
+  readonly queue: WorkQueue;
+  readonly layers: BaseLayerCatalog;
+  readonly registryFor: (host: string) => ImageRegistry | null;
+  readonly now: () => Date;
+}
+
+function createRegistry(registry: RegistryConfig): ImageRegistry {
+  const agent = registry.caFile === undefined
+    ? undefined
+    : new Agent({ ca: [...rootCertificates, readFileSync(registry.caFile, "utf8")], keepAlive: true });
+  return registry.kind === "distribution"
+    ? createDistributionRegistry({ host: registry.host, agent })
+    : createAcrRegistry({ host: registry.host, credential: new DefaultAzureCredential(), agent });
+}
+
+/** Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing. */
+export async function createServices(settings: Readonly<Settings>, config: RippleConfig): Promise<Services> {
+  const tableStore = createTableStateStore({ connectionString: settings.AzureWebJobsStorage, tablePrefix: settings.RIPPLE_TABLE_PREFIX });
+  await tableStore.init();
+  const store: StateStore = tableStore;
+  const queue = createStorageWorkQueue({ connectionString: settings.AzureWebJobsStorage, queuePrefix: settings.RIPPLE_QUEUE_PREFIX });
+  const registries = new Map<string, ImageRegistry>();
+  for (const registry of config.registries) registries.set(registry.host, createRegistry(registry));
+  return {
+    settings,
+    config,
+    store,
+    queue,
+    layers: createBaseLayerCatalog({ store, config }),
+    registryFor: (host) => registries.get(host) ?? null,
+    now: () => new Date(),
+  };
+}
+
+let services: Promise<Services> | null = null;
+
+/** The process-wide services, from `process.env` and the configuration file it names. */
+export function getServices(): Promise<Services> {
+  if (services === null) {
+    const settings = loadSettings();
+    services = createServices(settings, loadConfigFile(settings.RIPPLE_CONFIG));
+    services.catch(() => {
+      services = null;
+    });
+  }
+  return services;
+}

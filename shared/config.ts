@@ -1,0 +1,154 @@
+/**
+ * Two validated inputs, read once and frozen:
+ * - settings: the process environment (Functions app settings), {@link loadSettings};
+ * - configuration: one `ripple.yaml` / JSON file of what to track, {@link loadConfig}.
+ */
+import { readFileSync } from "node:fs";
+import picomatch from "picomatch";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { parseImageRef } from "./domain/image-ref.js";
+import { ConfigError } from "./errors.js";
+
+const ImageName = z.string().min(1).refine((text) => parseImageRef(text).ok, { message: "not a valid image reference" });
+
+export const RegistryConfig = z.strictObject({
+  /** Registry host as it appears in events, with port when there is one (e.g. `contoso.azurecr.io`). */
+  host: z.string().min(1).regex(/^[a-z0-9.-]+(?::\d+)?$/, "lowercase host[:port]"),
+  /** `acr` uses the ACR REST routes; `distribution` a CNCF Distribution (OCI) registry. */
+  kind: z.enum(["acr", "distribution"]).default("acr"),
+  /** PEM file of an extra CA to trust for this registry (local stack). */
+  caFile: z.string().min(1).optional(),
+});
+export type RegistryConfig = z.infer<typeof RegistryConfig>;
+
+export const TrackedBase = z.strictObject({
+  /** Image name without tag, e.g. `docker.io/library/alpine` or `contoso.azurecr.io/base/dotnet`. */
+  image: ImageName,
+  /** Tag patterns (globs), e.g. `["3.*", "latest"]`. */
+  tags: z.array(z.string().min(1)).min(1),
+  /** Patch SLA for dependents of this base, in hours (overrides `sla.defaultHours`). */
+  slaHours: z.number().positive().optional(),
+});
+export type TrackedBase = z.infer<typeof TrackedBase>;
+
+export const RepositoryConfig = z.strictObject({
+  /** A git remote URL or, on the local stack, a path to a repository. */
+  url: z.string().min(1),
+  branch: z.string().min(1).default("main"),
+});
+export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
+
+export const BuildRecipe = z.union([
+  z.strictObject({ image: ImageName, task: z.string().min(1) }),
+  z.strictObject({
+    image: ImageName,
+    repository: z.string().min(1),
+    revision: z.string().min(1).default("main"),
+    dockerfile: z.string().min(1).default("Dockerfile"),
+    context: z.string().min(1).default("."),
+    args: z.record(z.string(), z.string()).default({}),
+    tags: z.array(z.string().min(1)).default([]),
+    platforms: z.array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/)).default([]),
+  }),
+]);
+export type BuildRecipe = z.infer<typeof BuildRecipe>;
+
+export const ConfiguredDependency = z.strictObject({
+  /** The dependent image, `registry/repository:tag`. */
+  image: ImageName,
+  /** The base tag it is built on, `registry/repository:tag`. */
+  base: ImageName,
+});
+export type ConfiguredDependency = z.infer<typeof ConfiguredDependency>;
+
+export const RippleConfig = z.strictObject({
+  version: z.literal(1),
+  registries: z.array(RegistryConfig).min(1),
+  bases: z.array(TrackedBase).default([]),
+  repositories: z.array(RepositoryConfig).default([]),
+  recipes: z.array(BuildRecipe).default([]),
+  dependencies: z.array(ConfiguredDependency).default([]),
+  sla: z.strictObject({ defaultHours: z.number().positive().default(72) }).default({ defaultHours: 72 }),
+});
+export type RippleConfig = z.infer<typeof RippleConfig>;
+
+function issuesOf(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({ path: issue.path.length === 0 ? "(root)" : issue.path.join("."), message: issue.message }));
+}
+
+/** Parses configuration text (YAML or JSON). Throws ConfigError naming the path of the first bad value. */
+export function parseConfig(text: string, origin = "configuration"): RippleConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${origin}: not valid YAML or JSON: ${(error as Error).message.split("\n")[0]}`);
+  }
+  const result = RippleConfig.safeParse(raw);
+  if (!result.success) {
+    const issues = issuesOf(result.error);
+    const first = issues[0]!;
+    throw new ConfigError(`${origin}: ${first.path}: ${first.message}`, issues);
+  }
+  return deepFreeze(result.data);
+}
+
+export function loadConfigFile(path: string): RippleConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  return parseConfig(text, path);
+}
+
+/** The JSON Schema of the configuration file, generated from the zod schema. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(RippleConfig, { io: "input" });
+}
+
+export const Settings = z.object({
+  /** Storage connection string for tables and queues (`AzureWebJobsStorage` in Functions). */
+  AzureWebJobsStorage: z.string().min(1),
+  /** Path of the configuration file. */
+  RIPPLE_CONFIG: z.string().min(1).default("ripple.yaml"),
+  /** Shared secret the registry webhooks must send (`Authorization: Bearer …` or `X-Ripple-Secret`). */
+  RIPPLE_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters"),
+  RIPPLE_TABLE_PREFIX: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/).default("ripple"),
+  RIPPLE_QUEUE_PREFIX: z.string().regex(/^[a-z0-9]{1,20}$/).default("ripple"),
+});
+export type Settings = z.infer<typeof Settings>;
+
+/** Reads and validates the settings from the environment, once. Throws ConfigError naming the bad variable. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Settings> {
+  const result = Settings.safeParse(env);
+  if (!result.success) {
+    const issues = issuesOf(result.error);
+    throw new ConfigError(`settings: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ")}`, issues);
+  }
+  return Object.freeze(result.data);
+}
+
+/** Whether `registry/repository:tag` matches a tracked base of the configuration. */
+export function isTrackedBaseTag(config: RippleConfig, registry: string, repository: string, tag: string): TrackedBase | null {
+  for (const base of config.bases) {
+    const parsed = parseImageRef(base.image, { defaultTag: false });
+    if (!parsed.ok || parsed.value.registry !== registry || parsed.value.repository !== repository) continue;
+    if (base.tags.some((pattern) => picomatch.isMatch(tag, pattern))) return base;
+  }
+  return null;
+}
+
+export function findRegistry(config: RippleConfig, host: string): RegistryConfig | null {
+  return config.registries.find((registry) => registry.host === host) ?? null;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
+  }
+  return value;
+}

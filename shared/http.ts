@@ -1,0 +1,34 @@
+/** Small helpers the HTTP entry points share: reading a request, mapping errors to responses. */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { AppError, ValidationError } from "./errors.js";
+
+/** Largest request body accepted by the webhooks; a larger one is refused with 413 before parsing. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function headersOf(request: HttpRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, key) => {
+    headers[key.toLowerCase()] = value;
+  });
+  return headers;
+}
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, jsonBody: body, headers: { "content-type": "application/json", ...headers } };
+}
+
+/**
+ * Maps a failure to a response: validation → 400 with the zod path, retryable upstream → 503 (the sender
+ * retries), anything else → 500 with a fixed message. Never echoes internals or secrets.
+ */
+export function errorResponse(error: unknown, context: InvocationContext): HttpResponseInit {
+  if (error instanceof ValidationError) {
+    return json(400, { error: error.code, message: error.message, issues: error.issues });
+  }
+  if (error instanceof AppError && error.retryable) {
+    context.warn("request failed, sender should retry", { code: error.code, message: error.message });
+    return json(503, { error: error.code, message: "temporarily unavailable, retry later" }, { "retry-after": "5" });
+  }
+  context.error("request failed", { code: error instanceof AppError ? error.code : "internal", message: error instanceof Error ? error.message : String(error) });
+  return json(500, { error: "internal", message: "internal error" });
+}

@@ -1,0 +1,382 @@
+/**
+ * A small local stand-in for the Azure Functions host (Core Tools cannot be installed here). It serves
+ * the definitions `functions/` registered through the real `app.*` calls:
+ * - HTTP triggers under `/api/<route>` (route templates with `{name}` and `{name?}`);
+ * - Event Grid triggers at `/runtime/webhooks/EventGrid?functionName=…` with the `aeg-event-type`
+ *   handshake, Event Grid and CloudEvents schemas, one invocation per event, 500 on failure;
+ * - storage-queue triggers polling Azurite with the Functions semantics: batch, visibility timeout,
+ *   dequeue count, `<queue>-poison` after `maxDequeueCount`, backoff to `maxPollingInterval`;
+ * - timer triggers on six-field NCRONTAB schedules.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import functions from "@azure/functions";
+import type { HttpResponseInit, InvocationContext as InvocationContextType } from "@azure/functions";
+import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
+import { CronExpressionParser } from "cron-parser";
+import { registeredFunctions, type FunctionDefinition } from "../function-definitions.js";
+
+const { HttpRequest, InvocationContext } = functions;
+
+export interface QueueSettings {
+  readonly batchSize: number;
+  readonly maxDequeueCount: number;
+  readonly visibilityTimeoutMs: number;
+  readonly maxPollingIntervalMs: number;
+  readonly messageEncoding: "base64" | "none";
+}
+
+export interface LocalHostOptions {
+  /** Folder of compiled function entry points (`dist/functions`). */
+  readonly functionsDir: string;
+  /** The app's host.json (queue settings are read from it). */
+  readonly hostJsonPath: string;
+  /** App settings: binding expressions `%NAME%` and `connection` names are resolved here. */
+  readonly settings: Readonly<Record<string, string | undefined>>;
+  readonly port?: number;
+  readonly log?: (line: string) => void;
+  /** Overrides host.json's queue settings (tests use short timeouts). */
+  readonly queue?: Partial<QueueSettings>;
+}
+
+export interface LocalHost {
+  readonly url: string;
+  readonly functions: readonly FunctionDefinition[];
+  stop(): Promise<void>;
+}
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+function parseTimeSpan(text: string | undefined, fallbackMs: number): number {
+  if (text === undefined) return fallbackMs;
+  const match = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(text);
+  if (!match) return fallbackMs;
+  const [, days, hours, minutes, seconds] = match;
+  return ((Number(days ?? 0) * 24 + Number(hours)) * 3600 + Number(minutes) * 60 + Number(seconds)) * 1000;
+}
+
+export async function readQueueSettings(hostJsonPath: string): Promise<QueueSettings> {
+  const host = JSON.parse(await readFile(hostJsonPath, "utf8")) as { extensions?: { queues?: Record<string, unknown> } };
+  const queues = host.extensions?.queues ?? {};
+  return {
+    batchSize: Number(queues["batchSize"] ?? 16),
+    maxDequeueCount: Number(queues["maxDequeueCount"] ?? 5),
+    visibilityTimeoutMs: parseTimeSpan(queues["visibilityTimeout"] as string | undefined, 0),
+    maxPollingIntervalMs: parseTimeSpan(queues["maxPollingInterval"] as string | undefined, 60_000),
+    messageEncoding: queues["messageEncoding"] === "none" ? "none" : "base64",
+  };
+}
+
+/** Resolves `%NAME%` binding expressions from the app settings, as the Functions host does. */
+export function resolveBindingExpression(text: string, settings: Readonly<Record<string, string | undefined>>): string {
+  return text.replace(/%([A-Za-z0-9_]+)%/g, (_, name: string) => {
+    const value = settings[name];
+    if (value === undefined) throw new Error(`app setting ${name} is not set (used in binding "${text}")`);
+    return value;
+  });
+}
+
+/** Turns a Functions route template into a matcher returning the route parameters. */
+export function compileRoute(template: string): (path: string) => Record<string, string> | null {
+  const names: string[] = [];
+  const pattern = template
+    .split("/")
+    .map((segment) => {
+      const param = /^\{(\w+)(\?)?(?::[^}]*)?\}$/.exec(segment);
+      if (!param) return `/${segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`;
+      names.push(param[1]!);
+      return param[2] ? "(?:/([^/]+))?" : "/([^/]+)";
+    })
+    .join("");
+  const regex = new RegExp(`^${pattern}/?$`, "i");
+  return (path) => {
+    const match = regex.exec(path);
+    if (!match) return null;
+    const params: Record<string, string> = {};
+    names.forEach((name, index) => {
+      const value = match[index + 1];
+      if (value !== undefined) params[name] = decodeURIComponent(value);
+    });
+    return params;
+  };
+}
+
+let invocationCounter = 0;
+
+function createContext(name: string, log: (line: string) => void, triggerMetadata: Record<string, unknown> = {}): InvocationContextType {
+  invocationCounter += 1;
+  const invocationId = `local-${process.pid}-${invocationCounter}`;
+  return new InvocationContext({
+    invocationId,
+    functionName: name,
+    triggerMetadata,
+    logHandler: (level, ...args) => {
+      const text = args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join(" ");
+      log(`[${level}] ${name}: ${text}`);
+    },
+  });
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) return null;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined || body === null ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  response.writeHead(status, { ...(text === "" || typeof body === "string" ? {} : { "content-type": "application/json" }), ...headers });
+  response.end(text);
+}
+
+async function writeHttpResult(response: ServerResponse, result: HttpResponseInit | undefined | void): Promise<void> {
+  const init = result ?? { status: 204 };
+  const headers: Record<string, string> = {};
+  new Headers(init.headers as ConstructorParameters<typeof Headers>[0]).forEach((value, key) => {
+    headers[key] = value;
+  });
+  if (init.jsonBody !== undefined) {
+    send(response, init.status ?? 200, JSON.stringify(init.jsonBody), { "content-type": "application/json", ...headers });
+  } else {
+    const body = init.body === undefined || init.body === null ? "" : typeof init.body === "string" ? init.body : Buffer.from(await new Response(init.body as ConstructorParameters<typeof Response>[0]).arrayBuffer()).toString();
+    send(response, init.status ?? 200, body, headers);
+  }
+}
+
+/** Starts the local host: imports every compiled entry point, then serves HTTP, queues and timers. */
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const files = (await readdir(options.functionsDir)).filter((file) => file.endsWith(".js")).sort();
+  for (const file of files) await import(pathToFileURL(join(options.functionsDir, file)).href);
+  const definitions = [...registeredFunctions()];
+  const queueSettings = { ...(await readQueueSettings(options.hostJsonPath)), ...options.queue };
+
+  const httpRoutes = definitions
+    .filter((definition): definition is Extract<FunctionDefinition, { kind: "http" }> => definition.kind === "http")
+    .map((definition) => ({ definition, match: compileRoute(definition.options.route ?? definition.name) }));
+  const eventGrid = new Map(
+    definitions
+      .filter((definition): definition is Extract<FunctionDefinition, { kind: "eventGrid" }> => definition.kind === "eventGrid")
+      .map((definition) => [definition.name.toLowerCase(), definition]),
+  );
+
+  let baseUrl = "";
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? "/", baseUrl);
+    const method = (request.method ?? "GET").toUpperCase();
+    const body = await readBody(request);
+    if (body === null) return send(response, 413, { error: "payload_too_large" });
+
+    if (url.pathname.toLowerCase() === "/runtime/webhooks/eventgrid") {
+      const definition = eventGrid.get((url.searchParams.get("functionName") ?? "").toLowerCase());
+      if (!definition) return send(response, 404, { error: "no such Event Grid function" });
+      return handleEventGrid(definition, method, request.headers, body, response);
+    }
+    if (url.pathname.startsWith("/api/")) {
+      const path = url.pathname.slice(4);
+      for (const route of httpRoutes) {
+        const params = route.match(path);
+        if (params === null) continue;
+        const methods = (route.definition.options.methods ?? ["GET", "POST"]).map((m) => m.toUpperCase());
+        if (!methods.includes(method)) continue;
+        const headers: Record<string, string> = {};
+        for (const [key, value] of Object.entries(request.headers)) if (typeof value === "string") headers[key] = value;
+        const httpRequest = new HttpRequest({
+          method,
+          url: url.href,
+          headers,
+          params,
+          query: Object.fromEntries(url.searchParams),
+          ...(body.length > 0 ? { body: { bytes: body } } : {}),
+        });
+        const context = createContext(route.definition.name, log);
+        const result = await route.definition.options.handler(httpRequest, context);
+        return writeHttpResult(response, result as HttpResponseInit);
+      }
+    }
+    send(response, 404, { error: "not_found" });
+  }
+
+  async function handleEventGrid(
+    definition: Extract<FunctionDefinition, { kind: "eventGrid" }>,
+    method: string,
+    headers: IncomingMessage["headers"],
+    body: Buffer,
+    response: ServerResponse,
+  ): Promise<void> {
+    if (method === "OPTIONS") {
+      const origin = headers["webhook-request-origin"];
+      return send(response, 200, undefined, typeof origin === "string" ? { "WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*" } : {});
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.toString("utf8"));
+    } catch {
+      return send(response, 400, { error: "body is not JSON" });
+    }
+    const events = Array.isArray(payload) ? payload : [payload];
+    if (headers["aeg-event-type"] === "SubscriptionValidation") {
+      const code = (events[0] as { data?: { validationCode?: unknown } } | undefined)?.data?.validationCode;
+      if (typeof code !== "string") return send(response, 400, { error: "no validationCode" });
+      return send(response, 200, { validationResponse: code });
+    }
+    try {
+      for (const event of events) {
+        const context = createContext(definition.name, log);
+        await definition.options.handler(event as never, context);
+      }
+      send(response, 202, undefined);
+    } catch (error) {
+      log(`[error] ${definition.name}: ${error instanceof Error ? error.message : String(error)}`);
+      send(response, 500, { error: "function failed" });
+    }
+  }
+
+  const server: Server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      log(`[error] host: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      if (!response.headersSent) send(response, 500, { error: "internal" });
+      else response.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("local host did not bind a TCP port");
+  baseUrl = `http://127.0.0.1:${address.port}`;
+
+  const stoppers: Array<() => Promise<void>> = [];
+  for (const definition of definitions) {
+    if (definition.kind === "storageQueue") stoppers.push(startQueuePoller(definition, options.settings, queueSettings, log));
+    if (definition.kind === "timer") stoppers.push(startTimer(definition, log));
+  }
+  log(`local host listening on ${baseUrl} with ${definitions.map((d) => `${d.name} (${d.kind})`).join(", ")}`);
+
+  return {
+    url: baseUrl,
+    functions: definitions,
+    async stop() {
+      await Promise.all(stoppers.map((stop) => stop()));
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}
+
+function startQueuePoller(
+  definition: Extract<FunctionDefinition, { kind: "storageQueue" }>,
+  settings: Readonly<Record<string, string | undefined>>,
+  queueSettings: QueueSettings,
+  log: (line: string) => void,
+): () => Promise<void> {
+  const queueName = resolveBindingExpression(definition.options.queueName, settings);
+  const connectionName = definition.options.connection ?? "AzureWebJobsStorage";
+  const connectionString = settings[connectionName];
+  if (connectionString === undefined) throw new Error(`app setting ${connectionName} is not set (connection of ${definition.name})`);
+  const service = QueueServiceClient.fromConnectionString(connectionString);
+  const queue = service.getQueueClient(queueName);
+  const poison = service.getQueueClient(`${queueName}-poison`);
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  let delayMs = 0;
+
+  async function runOne(client: QueueClient, message: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number; insertedOn?: Date }): Promise<void> {
+    const text = queueSettings.messageEncoding === "base64" ? Buffer.from(message.messageText, "base64").toString("utf8") : message.messageText;
+    let input: unknown = text;
+    try {
+      input = JSON.parse(text);
+    } catch {
+      // Not JSON: the handler receives the string, as in Azure.
+    }
+    const context = createContext(definition.name, log, { id: message.messageId, dequeueCount: message.dequeueCount, insertionTime: message.insertedOn?.toISOString(), queueTrigger: text });
+    try {
+      await definition.options.handler(input, context);
+      await client.deleteMessage(message.messageId, message.popReceipt);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (message.dequeueCount >= queueSettings.maxDequeueCount) {
+        log(`[error] ${definition.name}: message ${message.messageId} failed ${message.dequeueCount} times, moved to ${queueName}-poison: ${reason}`);
+        await poison.createIfNotExists();
+        await poison.sendMessage(message.messageText);
+        await client.deleteMessage(message.messageId, message.popReceipt);
+      } else {
+        log(`[warning] ${definition.name}: message ${message.messageId} failed (dequeue ${message.dequeueCount}), will retry: ${reason}`);
+        await client.updateMessage(message.messageId, message.popReceipt, undefined, Math.ceil(queueSettings.visibilityTimeoutMs / 1000));
+      }
+    }
+  }
+
+  const loop = (async () => {
+    await queue.createIfNotExists();
+    while (!stopped) {
+      let received = 0;
+      try {
+        const batch = await queue.receiveMessages({
+          numberOfMessages: Math.min(32, Math.max(1, queueSettings.batchSize)),
+          visibilityTimeout: Math.max(30, Math.ceil(queueSettings.visibilityTimeoutMs / 1000)),
+        });
+        received = batch.receivedMessageItems.length;
+        await Promise.all(batch.receivedMessageItems.map((message) => runOne(queue, message)));
+      } catch (error) {
+        if (!stopped) log(`[warning] ${definition.name}: queue poll failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      delayMs = received > 0 ? 0 : Math.min(queueSettings.maxPollingIntervalMs, Math.max(50, delayMs * 2));
+      if (delayMs > 0 && !stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    }
+  })();
+
+  return async () => {
+    stopped = true;
+    (wake as (() => void) | null)?.();
+    await loop;
+  };
+}
+
+function startTimer(definition: Extract<FunctionDefinition, { kind: "timer" }>, log: (line: string) => void): () => Promise<void> {
+  const expression = CronExpressionParser.parse(definition.options.schedule);
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const schedule = (): void => {
+    if (stopped) return;
+    const next = expression.next().getTime();
+    timer = setTimeout(() => {
+      running = (async () => {
+        const context = createContext(definition.name, log);
+        try {
+          await definition.options.handler({ isPastDue: Date.now() - next > 1000, schedule: { adjustForDST: true }, scheduleStatus: { last: new Date(next).toISOString(), next: "", lastUpdated: new Date().toISOString() } }, context);
+        } catch (error) {
+          log(`[error] ${definition.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      })();
+      schedule();
+    }, Math.max(0, next - Date.now()));
+  };
+  if (definition.options.runOnStartup) running = Promise.resolve(definition.options.handler({ isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: "", next: "", lastUpdated: "" } }, createContext(definition.name, log)) as Promise<void>);
+  schedule();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await running;
+  };
+}

@@ -1,0 +1,117 @@
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { findRegistry, type RippleConfig } from "../config.js";
+import { dedupeKey, toPublicEvent, type RegistryEvent } from "../domain/registry-event.js";
+import { ValidationError } from "../errors.js";
+import type { StateStore } from "../ports/state-store.js";
+import type { WorkQueue } from "../ports/work-queue.js";
+import { parseRegistryNotification, parseRegistryPayload, type NotificationRequest } from "./parse-registry-notification.js";
+
+export interface ReceiveDeps {
+  readonly store: StateStore;
+  readonly queue: WorkQueue;
+  readonly config: RippleConfig;
+  readonly secret: string;
+  readonly now: () => Date;
+}
+
+export type ReceiveResult =
+  | { readonly kind: "unauthorized" }
+  | { readonly kind: "handshake"; readonly status: 200; readonly headers: Record<string, string>; readonly body: unknown }
+  | { readonly kind: "invalid"; readonly error: ValidationError }
+  | { readonly kind: "rejected"; readonly key: string; readonly reason: string }
+  | {
+      readonly kind: "recorded";
+      readonly accepted: number;
+      readonly duplicates: number;
+      readonly ignored: number;
+      readonly events: ReturnType<typeof toPublicEvent>[];
+    };
+
+const DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json";
+
+/** Compares the presented secret with the expected one in constant time (hashing first equalizes lengths). */
+export function secretMatches(presented: string | undefined, expected: string): boolean {
+  if (presented === undefined || presented === "") return false;
+  const a = createHash("sha256").update(presented).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The secret a sender presents: `Authorization: Bearer <s>` (Distribution, ACR webhook) or `X-Ripple-Secret`. */
+export function presentedSecret(headers: Readonly<Record<string, string | undefined>>): string | undefined {
+  const authorization = headers["authorization"];
+  if (authorization !== undefined && /^bearer\s+/i.test(authorization)) return authorization.replace(/^bearer\s+/i, "");
+  return headers["x-ripple-secret"];
+}
+
+/**
+ * Authenticates, validates and records one registry notification, and queues each new event for
+ * processing. Nothing is written for an unauthenticated or malformed request, except that a malformed
+ * but authenticated Distribution envelope is recorded as `rejected` (the registry would otherwise retry
+ * it forever and hold back every later event). Events from registries not in the configuration are
+ * recorded as `ignored` and never fetched. Idempotent: a redelivered event is a duplicate; if it was
+ * recorded but never processed, it is queued again.
+ * @throws UpstreamError (retryable) when storage is unreachable: the sender retries.
+ */
+export async function receiveNotification(deps: ReceiveDeps, request: NotificationRequest): Promise<ReceiveResult> {
+  const handshake = request.method.toUpperCase() === "OPTIONS";
+  if (!handshake && !secretMatches(presentedSecret(request.headers), deps.secret)) return { kind: "unauthorized" };
+
+  let outcome;
+  try {
+    outcome = parseRegistryNotification(request);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    const contentType = request.headers["content-type"] ?? "";
+    if (!contentType.toLowerCase().startsWith(DISTRIBUTION_MEDIA_TYPE)) return { kind: "invalid", error };
+    const key = `rejected|${randomUUID()}`;
+    await deps.store.recordEvent({ key, event: null, status: "rejected", reason: error.message, receivedAt: deps.now().toISOString() });
+    return { kind: "rejected", key, reason: error.message };
+  }
+  if (outcome.kind === "handshake") return outcome;
+  return recordEvents(deps, outcome.events, outcome.ignored.length);
+}
+
+/**
+ * Receives one event from the Event Grid trigger (the platform has authenticated the delivery and
+ * answered the validation handshake). Same validation and recording as {@link receiveNotification}.
+ * @throws ValidationError for a malformed event (logged and dropped by the trigger).
+ */
+export async function receiveEventGridEvent(deps: Omit<ReceiveDeps, "secret">, event: unknown): Promise<ReceiveResult> {
+  const outcome = parseRegistryPayload(JSON.stringify([event]), "application/json");
+  if (outcome.kind === "handshake") return outcome;
+  return recordEvents(deps, outcome.events, outcome.ignored.length);
+}
+
+async function recordEvents(deps: Omit<ReceiveDeps, "secret">, events: readonly RegistryEvent[], ignoredByParser: number): Promise<ReceiveResult> {
+  let accepted = 0;
+  let duplicates = 0;
+  let ignored = ignoredByParser;
+  for (const event of events) {
+    const result = await recordEvent(deps, event);
+    if (result === "accepted") accepted += 1;
+    else if (result === "duplicate") duplicates += 1;
+    else ignored += 1;
+  }
+  return { kind: "recorded", accepted, duplicates, ignored, events: events.map(toPublicEvent) };
+}
+
+async function recordEvent(deps: Omit<ReceiveDeps, "secret">, event: RegistryEvent): Promise<"accepted" | "duplicate" | "ignored"> {
+  const key = dedupeKey(event);
+  const receivedAt = deps.now().toISOString();
+  if (findRegistry(deps.config, event.registry) === null) {
+    const reason = `registry ${event.registry} is not in the configuration`;
+    const fresh = await deps.store.recordEvent({ key, event, status: "ignored", reason, receivedAt });
+    return fresh ? "ignored" : "duplicate";
+  }
+  const fresh = await deps.store.recordEvent({ key, event, status: "accepted", reason: null, receivedAt });
+  if (!fresh) {
+    // Recorded before but perhaps never queued (a crash between the two writes): queue it again.
+    // Processing is idempotent, so a second message for a processed event changes nothing.
+    const existing = await deps.store.getEvent(key);
+    if (existing?.status === "accepted") await deps.queue.enqueue("registry-events", { v: 1, eventKey: key });
+    return "duplicate";
+  }
+  await deps.queue.enqueue("registry-events", { v: 1, eventKey: key });
+  return "accepted";
+}
