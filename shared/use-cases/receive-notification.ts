@@ -83,7 +83,11 @@ export async function receiveEventGridEvent(deps: Omit<ReceiveDeps, "secret">, e
   return recordEvents(deps, outcome.events, outcome.ignored.length);
 }
 
-async function recordEvents(deps: Omit<ReceiveDeps, "secret">, events: readonly RegistryEvent[], ignoredByParser: number): Promise<ReceiveResult> {
+/**
+ * Records normalized events (dedupe, ignore unconfigured registries) and queues each new one for
+ * processing. Idempotent. Used by every entry point after its own validation.
+ */
+export async function recordEvents(deps: Omit<ReceiveDeps, "secret">, events: readonly RegistryEvent[], ignoredByParser: number): Promise<ReceiveResult> {
   let accepted = 0;
   let duplicates = 0;
   let ignored = ignoredByParser;

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/** The `ripple` command. */
+import { parseArgs } from "node:util";
+import { configJsonSchema } from "../config.js";
+import { demoCommand } from "./demo.js";
+import { extractCommand } from "./extract-command.js";
+import { ingestCommand } from "./ingest-command.js";
+import { printJson, reportError, UsageError } from "./output.js";
+import { campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand } from "./query-commands.js";
+import { cliServices } from "./services.js";
+import { stackDown, stackUp } from "./stack-command.js";
+
+const HELP = `ripple — base-image patch pipeline for Azure Container Registry
+
+Usage: ripple <command> [options]
+
+Local stack
+  stack up [--config FILE] [--persist] [--json]   start registry, Azurite, functions host (foreground)
+  stack down                                      stop the stack started by 'stack up'
+  demo                                            run the whole pipeline on a fresh local stack
+
+Events
+  ingest [--dry-run] [--json] FILE|-              validate, normalize and record a registry event file
+                                                  (Event Grid, CloudEvents, ACR webhook, Distribution)
+
+Dockerfiles
+  extract [--json] FILE...                        image references of Dockerfiles
+
+Graph (reads the running stack, or the storage named by AzureWebJobsStorage)
+  graph [--json]                                  tags, edges with evidence, cycles
+  impact IMAGE [--json]                           everything built on a base tag, in rebuild waves
+  lineage IMAGE [--json]                          the chain of bases of an image
+  outdated [--json]                               dependents built on a non-current base digest
+  campaigns [--json]                              patch campaigns and their obligations
+
+Configuration
+  schema                                          JSON Schema of ripple.yaml
+
+Options
+  --json     machine-readable output (shapes in README.md)
+  --help     this text
+`;
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+      config: { type: "string" },
+      persist: { type: "boolean", default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === "help") {
+    process.stdout.write(HELP);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const json = values.json ?? false;
+  switch (command) {
+    case "stack":
+      if (rest[0] === "up") return stackUp({ persist: values.persist ?? false, json, ...(values.config ? { configFile: values.config } : {}) });
+      if (rest[0] === "down") return stackDown();
+      throw new UsageError("stack takes 'up' or 'down'");
+    case "demo":
+      return demoCommand();
+    case "ingest":
+      if (rest.length !== 1) throw new UsageError("ingest takes one FILE (or - for standard input)");
+      return ingestCommand(rest[0]!, { dryRun: values["dry-run"] ?? false, json });
+    case "extract":
+      if (rest.length === 0) throw new UsageError("extract takes at least one FILE");
+      return extractCommand(rest, json);
+    case "graph":
+      return graphCommand(await cliServices(), json);
+    case "impact":
+    case "lineage":
+      if (rest.length !== 1) throw new UsageError(`${command} takes one IMAGE`);
+      return command === "impact" ? impactCommand(await cliServices(), rest[0]!, json) : lineageCommand(await cliServices(), rest[0]!, json);
+    case "outdated":
+      return outdatedCommand(await cliServices(), json);
+    case "campaigns":
+      return campaignsCommand(await cliServices(), json);
+    case "schema":
+      printJson(configJsonSchema());
+      return 0;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+// Idle keep-alive sockets of the SDK clients must not keep a finished command alive.
+const exitSoon = (): void => void setTimeout(() => process.exit(), 200).unref();
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    exitSoon();
+  },
+  (error: unknown) => {
+    const message = error instanceof Error && "code" in error && String((error as { code: unknown }).code).startsWith("ERR_PARSE_ARGS") ? new UsageError(error.message) : error;
+    process.exitCode = reportError(message);
+    exitSoon();
+  },
+);

@@ -1,0 +1,96 @@
+import type { Services } from "../composition.js";
+import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
+import { printJson, printTable, shortDigest } from "./output.js";
+
+export async function graphCommand(services: Services, json: boolean): Promise<number> {
+  const report = await describeGraph(services.store);
+  if (json) return printJson(report), 0;
+  process.stdout.write("tags\n");
+  printTable(report.tags.map((tag) => [tag.key, shortDigest(tag.digest)]));
+  process.stdout.write("\nedges (dependent -> base)\n");
+  printTable(
+    report.edges.map((edge) => [edge.dependent, edge.base, shortDigest(edge.baseDigest), edge.upToDate ? "current" : "OUTDATED", edge.evidence, edge.platform ?? ""]),
+    ["DEPENDENT", "BASE", "BUILT ON", "STATE", "EVIDENCE", "PLATFORM"],
+  );
+  for (const cycle of report.cycles) process.stdout.write(`cycle: ${cycle.join(" -> ")}\n`);
+  return 0;
+}
+
+export async function impactCommand(services: Services, image: string, json: boolean): Promise<number> {
+  const result = await impactOf(services.store, image);
+  const out = {
+    base: result.base,
+    currentDigest: result.currentDigest,
+    waves: result.impact.waves.map((wave) =>
+      wave.map((node) => ({
+        key: node.key,
+        kind: node.dependent.kind,
+        edges: node.edges.map((edge) => ({ base: edge.base, baseDigest: edge.baseDigest, evidence: edge.evidence, platform: edge.platform })),
+      })),
+    ),
+    cycles: result.impact.cycles,
+  };
+  if (json) return printJson(out), 0;
+  process.stdout.write(`impact of ${out.base} (now ${shortDigest(out.currentDigest)})\n`);
+  out.waves.forEach((wave, index) => {
+    process.stdout.write(`wave ${index}\n`);
+    printTable(wave.map((node) => ["  " + node.key, node.kind, [...new Set(node.edges.map((edge) => edge.evidence))].join(",")]));
+  });
+  if (out.waves.length === 0) process.stdout.write("nothing is built on it\n");
+  for (const cycle of out.cycles) process.stdout.write(`cycle (not scheduled): ${cycle.join(", ")}\n`);
+  return 0;
+}
+
+export async function lineageCommand(services: Services, image: string, json: boolean): Promise<number> {
+  const result = await lineageOf(services.store, image);
+  const out = { image: result.image, digest: result.digest, steps: result.lineage.steps, cycle: result.lineage.cycle };
+  if (json) return printJson(out), 0;
+  process.stdout.write(`${out.image} @ ${shortDigest(out.digest)}\n`);
+  out.steps.forEach((step, index) => {
+    const state = step.upToDate ? "current" : `OUTDATED (base now ${shortDigest(step.currentDigest)})`;
+    process.stdout.write(`${"  ".repeat(index + 1)}└─ on ${step.base} @ ${shortDigest(step.baseDigest)} [${step.evidence}] ${state}\n`);
+  });
+  if (out.cycle) process.stdout.write(`cycle: ${out.cycle.join(" -> ")}\n`);
+  return 0;
+}
+
+export async function outdatedCommand(services: Services, json: boolean): Promise<number> {
+  const entries = (await outdatedImages(services.store)).map((entry) => ({
+    image: entry.key,
+    base: entry.base,
+    baseDigest: entry.baseDigest,
+    currentDigest: entry.currentDigest,
+    evidence: entry.edge.evidence,
+    platform: entry.edge.platform,
+  }));
+  if (json) return printJson(entries), 0;
+  if (entries.length === 0) process.stdout.write("every dependent is on its base's current digest\n");
+  else printTable(entries.map((entry) => [entry.image, entry.base, shortDigest(entry.baseDigest), shortDigest(entry.currentDigest), entry.evidence]), ["IMAGE", "BASE", "BUILT ON", "BASE NOW", "EVIDENCE"]);
+  return 0;
+}
+
+export async function campaignsCommand(services: Services, json: boolean): Promise<number> {
+  const campaigns = [];
+  for (const campaign of await services.store.listCampaigns()) {
+    const found = await services.store.getCampaign(campaign.id);
+    campaigns.push({
+      ...campaign,
+      obligations: (found?.obligations ?? []).map((obligation) => ({
+        dependent: obligation.dependentKey,
+        kind: obligation.kind,
+        state: obligation.state,
+        fromDigest: obligation.fromDigest,
+        reason: obligation.reason,
+        runId: obligation.runId,
+        enqueuedAt: obligation.enqueuedAt,
+      })),
+    });
+  }
+  if (json) return printJson(campaigns), 0;
+  if (campaigns.length === 0) process.stdout.write("no campaigns yet\n");
+  for (const campaign of campaigns) {
+    process.stdout.write(`${campaign.id}\n  ${campaign.base}: ${shortDigest(campaign.fromDigest)} -> ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}\n`);
+    printTable(campaign.obligations.map((obligation) => ["   ", obligation.dependent, obligation.kind, obligation.state, obligation.enqueuedAt ? "queued" : "not queued"]));
+  }
+  return 0;
+}

@@ -1,0 +1,29 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createServices, type Services } from "../composition.js";
+import { loadConfigFile, loadSettings } from "../config.js";
+import { AppError } from "../errors.js";
+
+/** Where `ripple stack up` keeps its state and the settings file other commands read. */
+export function defaultStackDir(): string {
+  return process.env["RIPPLE_STACK_DIR"] ?? join(process.cwd(), ".stack");
+}
+
+/**
+ * The app settings the CLI runs with: the environment when it names a storage account, otherwise
+ * those of a running local stack (`<stack dir>/stack.json`).
+ */
+export function cliEnvironment(): NodeJS.ProcessEnv {
+  if (process.env["AzureWebJobsStorage"]) return process.env;
+  const file = join(defaultStackDir(), "stack.json");
+  if (!existsSync(file)) {
+    throw new AppError("no_settings", "no AzureWebJobsStorage in the environment and no running local stack (start one with `ripple stack up`)");
+  }
+  const stack = JSON.parse(readFileSync(file, "utf8")) as { settings: Record<string, string> };
+  return { ...process.env, ...stack.settings };
+}
+
+export async function cliServices(): Promise<Services> {
+  const settings = loadSettings(cliEnvironment());
+  return createServices(settings, loadConfigFile(settings.RIPPLE_CONFIG));
+}

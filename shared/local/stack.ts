@@ -1,0 +1,136 @@
+/**
+ * The local stack: the CNCF Distribution registry (TLS from a generated CA, notifications pointed at
+ * the local Functions host), Azurite, the local Functions host serving `dist/functions`, and buildah.
+ * The demo, the tests and `ripple stack up` all start it through {@link startStack}.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify as stringifyYaml } from "yaml";
+import { parseConfig, type RippleConfig } from "../config.js";
+import { startAzurite, type LocalAzurite } from "./azurite.js";
+import { createBuildah, type Buildah } from "./buildah.js";
+import { findFreePort } from "./free-port.js";
+import { ensureStackPackages } from "./packages.js";
+import { startProcess, type ManagedProcess } from "./processes.js";
+import { startRegistry, type LocalRegistry } from "./registry.js";
+import { ensureStackTls, type StackTls } from "./tls.js";
+
+/** The project root (three levels above `dist/shared/local`). */
+export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/** Configuration without registries (the stack adds its own); `{{registry}}` in any string is the local registry host. */
+export type StackConfigTemplate = Omit<Partial<RippleConfig>, "registries" | "version">;
+
+export interface StackOptions {
+  readonly dir: string;
+  readonly config?: StackConfigTemplate;
+  /** Keep Azurite's data on disk under the stack folder. */
+  readonly persist?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface Stack {
+  readonly dir: string;
+  readonly tls: StackTls;
+  readonly registry: LocalRegistry;
+  readonly azurite: LocalAzurite;
+  readonly buildah: Buildah;
+  /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
+  readonly hostUrl: string;
+  readonly webhookUrl: string;
+  readonly configPath: string;
+  readonly config: RippleConfig;
+  /** App settings the host runs with; the CLI uses the same ones. */
+  readonly settings: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+function fill(value: unknown, registry: string): unknown {
+  if (typeof value === "string") return value.replaceAll("{{registry}}", registry);
+  if (Array.isArray(value)) return value.map((item) => fill(item, registry));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fill(item, registry)]));
+  return value;
+}
+
+/** The stack's default configuration: every repository under `ripple/` on the local registry is a tracked base. */
+export const defaultStackConfig: StackConfigTemplate = {
+  bases: [{ image: "{{registry}}/ripple/busybox", tags: ["*"] }, { image: "{{registry}}/ripple/company-base", tags: ["*"] }],
+};
+
+/**
+ * Installs what is missing, then starts every component on loopback with free ports. On failure,
+ * whatever was started is stopped again. `stop()` ends every process (idempotent).
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const log = options.log ?? (() => undefined);
+  const dir = options.dir;
+  await mkdir(dir, { recursive: true });
+  await ensureStackPackages(log);
+  const tls = await ensureStackTls(join(dir, "tls"));
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    const azurite = await startAzurite({ dir: join(dir, "azurite"), persist: options.persist ?? false });
+    started.push(azurite);
+    const registryPort = await findFreePort();
+    const registryHost = `127.0.0.1:${registryPort}`;
+    const config = parseConfig(
+      JSON.stringify({
+        version: 1,
+        ...(fill(options.config ?? defaultStackConfig, registryHost) as object),
+        registries: [{ host: registryHost, kind: "distribution", caFile: tls.caCertPath }],
+      }),
+      "stack configuration",
+    );
+    const configPath = join(dir, "ripple.yaml");
+    await writeFile(configPath, stringifyYaml(config));
+
+    const hostPort = await findFreePort();
+    const hostUrl = `http://127.0.0.1:${hostPort}`;
+    const secret = randomBytes(24).toString("hex");
+    const settings: Record<string, string> = {
+      AzureWebJobsStorage: azurite.connectionString,
+      RIPPLE_CONFIG: configPath,
+      RIPPLE_WEBHOOK_SECRET: secret,
+      RIPPLE_TABLE_PREFIX: "ripple",
+      RIPPLE_QUEUE_PREFIX: "ripple",
+    };
+    const host: ManagedProcess = await startProcess({
+      name: "functions-host",
+      command: process.execPath,
+      args: [join(projectRoot, "dist", "shared", "local", "local-host-main.js")],
+      cwd: projectRoot,
+      dir,
+      env: { ...process.env, ...settings, RIPPLE_HOST_PORT: String(hostPort) },
+      ready: async () => (await fetch(`${hostUrl}/api/campaigns`)).status > 0,
+      timeoutMs: 30_000,
+    });
+    started.push(host);
+    const webhookUrl = `${hostUrl}/api/registry/events`;
+    const registry = await startRegistry({ dir: join(dir, "registry"), tls, port: registryPort, notify: { url: webhookUrl, secret } });
+    started.push(registry);
+    const buildah = createBuildah({ dir: join(dir, "buildah"), tls, log });
+    let stopped = false;
+    return {
+      dir,
+      tls,
+      registry,
+      azurite,
+      buildah,
+      hostUrl,
+      webhookUrl,
+      configPath,
+      config,
+      settings,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        for (const component of [...started].reverse()) await component.stop();
+      },
+    };
+  } catch (error) {
+    for (const component of started.reverse()) await component.stop().catch(() => undefined);
+    throw error;
+  }
+}
