@@ -1,0 +1,105 @@
+/** Test doubles of ports for use-case unit tests (never used in integration tests or the demo). */
+import { parseConfig, type RippleConfig } from "../../../shared/config.js";
+import type { ImageIndexFacts, ImageManifestFacts, ManifestFacts } from "../../../shared/domain/image-facts.js";
+import type { RegistryEvent } from "../../../shared/domain/registry-event.js";
+import { createMemoryStateStore } from "../../../shared/adapters/memory/memory-state-store.js";
+import type { ImageRegistry } from "../../../shared/ports/image-registry.js";
+import type { QueueName, WorkQueue } from "../../../shared/ports/work-queue.js";
+import { createBaseLayerCatalog } from "../../../shared/use-cases/base-layer-catalog.js";
+import type { ProcessDeps } from "../../../shared/use-cases/process-registry-event.js";
+
+export const REGISTRY = "registry.test:5000";
+
+export function digestOf(name: string): string {
+  let hex = "";
+  for (let i = 0; hex.length < 64; i += 1) hex += ((name.charCodeAt(i % name.length) * (i + 7)) % 256).toString(16).padStart(2, "0");
+  return `sha256:${hex.slice(0, 64)}`;
+}
+
+export function image(name: string, diffIds: string[], annotations: Record<string, string> = {}, platform: ImageManifestFacts["platform"] = { os: "linux", architecture: "amd64", variant: null }): ImageManifestFacts {
+  return {
+    kind: "image",
+    digest: digestOf(name),
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    configDigest: digestOf(`config-${name}`),
+    layers: diffIds.map((layer) => digestOf(`gz-${layer}`)),
+    diffIds: diffIds.map((layer) => digestOf(layer)),
+    annotations,
+    labels: {},
+    created: null,
+    platform,
+  };
+}
+
+export function index(name: string, children: ImageManifestFacts[]): ImageIndexFacts {
+  return {
+    kind: "index",
+    digest: digestOf(name),
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    annotations: {},
+    children: children.map((child) => ({ digest: child.digest, mediaType: child.mediaType, platform: child.platform })),
+  };
+}
+
+export function createFakeRegistry(host = REGISTRY) {
+  const manifests = new Map<string, ManifestFacts>();
+  const registry: ImageRegistry & { put(repository: string, facts: ManifestFacts, tag?: string): void; reads: number } = {
+    host,
+    reads: 0,
+    async readManifest(repository, reference) {
+      registry.reads += 1;
+      return manifests.get(`${repository}@${reference}`) ?? null;
+    },
+    async listRepositories() {
+      return [...new Set([...manifests.keys()].map((key) => key.split("@")[0]!))].sort();
+    },
+    async listTags() {
+      return [];
+    },
+    put(repository, facts, tag) {
+      manifests.set(`${repository}@${facts.digest}`, facts);
+      if (tag) manifests.set(`${repository}@${tag}`, facts);
+      if (facts.kind === "index") return;
+    },
+  };
+  return registry;
+}
+
+export function createRecordingQueue() {
+  const messages: { queue: QueueName; message: unknown }[] = [];
+  const queue: WorkQueue & { messages: typeof messages } = {
+    messages,
+    async enqueue(name, message) {
+      messages.push({ queue: name, message });
+    },
+  };
+  return queue;
+}
+
+export const testConfig: RippleConfig = parseConfig(
+  JSON.stringify({
+    version: 1,
+    registries: [{ host: REGISTRY, kind: "distribution" }],
+    bases: [{ image: `${REGISTRY}/ripple/busybox`, tags: ["*"] }, { image: `${REGISTRY}/ripple/company`, tags: ["1"] }],
+  }),
+);
+
+export function createDeps(config: RippleConfig = testConfig) {
+  const store = createMemoryStateStore();
+  const queue = createRecordingQueue();
+  const registry = createFakeRegistry();
+  let clock = Date.parse("2026-11-23T10:00:00.000Z");
+  const deps: ProcessDeps & { queue: typeof queue } = {
+    store,
+    queue,
+    config,
+    registryFor: (host) => (host === registry.host ? registry : null),
+    layers: createBaseLayerCatalog({ store, config }),
+    now: () => new Date((clock += 1000)),
+  };
+  return { deps, store, queue, registry };
+}
+
+export function pushEvent(repository: string, tag: string | null, digest: string, at: string, registry = REGISTRY): RegistryEvent {
+  return { id: `${repository}-${tag}-${at}`, source: "distribution", action: "push", registry, repository, tag, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", occurredAt: at };
+}

@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest";
+import { dedupeKey } from "../../../shared/domain/registry-event.js";
+import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
+import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
+import { createDeps, digestOf, image, index, pushEvent, REGISTRY } from "./pipeline-helpers.js";
+
+const BASE_NAME = "org.opencontainers.image.base.name";
+const BASE_DIGEST = "org.opencontainers.image.base.digest";
+
+async function deliver(env: ReturnType<typeof createDeps>, event: ReturnType<typeof pushEvent>) {
+  await recordEvents(env.deps, [event], 0);
+  return processRegistryEvent(env.deps, dedupeKey(event));
+}
+
+describe("processRegistryEvent", () => {
+  const busyboxA = image("busybox-a", ["l1"]);
+  const busyboxB = image("busybox-b", ["l1-patched"]);
+  const company = image("company", ["l1", "l2"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: busyboxA.digest });
+  const web = image("web", ["l1", "l2", "l3"]);
+
+  async function seeded() {
+    const env = createDeps();
+    env.registry.put("ripple/busybox", busyboxA);
+    env.registry.put("ripple/busybox", busyboxB);
+    env.registry.put("ripple/company", company);
+    env.registry.put("apps/web", web);
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
+    await deliver(env, pushEvent("ripple/company", "1", company.digest, "2026-11-23T09:01:00Z"));
+    await deliver(env, pushEvent("apps/web", "1", web.digest, "2026-11-23T09:02:00Z"));
+    return env;
+  }
+
+  it("infers edges from base annotations and from layer prefixes, with their evidence", async () => {
+    const env = await seeded();
+    const edges = (await env.store.listEdges()).map((edge) => ({ dependent: edge.dependent, base: edge.base, baseDigest: edge.baseDigest, evidence: edge.evidence, detail: edge.detail, platform: edge.platform }));
+    expect(edges.sort((a, b) => a.base.localeCompare(b.base))).toEqual([
+      {
+        dependent: { kind: "image", registry: REGISTRY, repository: "ripple/company", tag: "1", digest: company.digest },
+        base: `${REGISTRY}/ripple/busybox:1`,
+        baseDigest: busyboxA.digest,
+        evidence: "annotation",
+        detail: `${BASE_NAME}=${REGISTRY}/ripple/busybox:1 ${BASE_DIGEST}=${busyboxA.digest}`,
+        platform: "linux/amd64",
+      },
+      {
+        dependent: { kind: "image", registry: REGISTRY, repository: "apps/web", tag: "1", digest: web.digest },
+        base: `${REGISTRY}/ripple/company:1`,
+        baseDigest: company.digest,
+        evidence: "layer-prefix",
+        detail: `first 2 of 3 layers match ${REGISTRY}/ripple/company:1@${company.digest}`,
+        platform: "linux/amd64",
+      },
+    ]);
+    expect(await env.store.listCampaigns()).toEqual([]);
+  });
+
+  it("opens one campaign with one obligation per direct dependent and queues its job, once", async () => {
+    const env = await seeded();
+    const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
+    const outcome = await deliver(env, move);
+    expect(outcome).toMatchObject({ kind: "processed", tagMoved: true, campaign: { created: true, obligations: 1 } });
+    const [campaign] = await env.store.listCampaigns();
+    expect(campaign).toEqual({
+      id: `${REGISTRY.replace(":", "-")}-ripple-busybox-1--${busyboxB.digest.slice(7, 23)}`,
+      base: `${REGISTRY}/ripple/busybox:1`,
+      fromDigest: busyboxA.digest,
+      toDigest: busyboxB.digest,
+      openedAt: expect.any(String),
+      trigger: dedupeKey(move),
+    });
+    const stored = await env.store.getCampaign(campaign!.id);
+    expect(stored!.obligations.map(({ dependentKey, kind, state, fromDigest, enqueuedAt }) => ({ dependentKey, kind, state, fromDigest, queued: enqueuedAt !== null }))).toEqual([
+      { dependentKey: `${REGISTRY}/ripple/company:1`, kind: "rebuild", state: "pending", fromDigest: busyboxA.digest, queued: true },
+    ]);
+    const jobs = env.queue.messages.filter((message) => message.queue === "rebuild");
+    expect(jobs).toEqual([
+      {
+        queue: "rebuild",
+        message: { v: 1, campaignId: campaign!.id, dependentKey: `${REGISTRY}/ripple/company:1`, base: `${REGISTRY}/ripple/busybox:1`, fromDigest: busyboxA.digest, toDigest: busyboxB.digest },
+      },
+    ]);
+
+    // The same delivery again, and the same message processed again: nothing new.
+    await deliver(env, move);
+    expect(await processRegistryEvent(env.deps, dedupeKey(move))).toEqual({ kind: "skipped", reason: "event already processed" });
+    expect(env.queue.messages.filter((message) => message.queue === "rebuild")).toHaveLength(1);
+    expect(await env.store.listCampaigns()).toHaveLength(1);
+  });
+
+  it("does not apply a tag move older than the recorded one", async () => {
+    const env = await seeded();
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const stale = await deliver(env, pushEvent("ripple/busybox", "1", digestOf("never"), "2026-11-23T08:00:00Z"));
+    expect(stale).toEqual({ kind: "failed", reason: `${REGISTRY}/ripple/busybox@${digestOf("never")} does not exist (deleted since the push?)` });
+    env.registry.put("ripple/busybox", image("older", ["l0"]));
+    const older = await deliver(env, pushEvent("ripple/busybox", "1", digestOf("older"), "2026-11-23T08:30:00Z"));
+    expect(older).toEqual({ kind: "processed", summary: `not applied: ${REGISTRY}/ripple/busybox:1 has a newer recorded move`, tagMoved: false, edges: [], campaign: null });
+    expect((await env.store.getTag(REGISTRY, "ripple/busybox", "1"))?.digest).toBe(busyboxB.digest);
+  });
+
+  it("resolves a per-platform base digest to the base's index digest (multi-arch)", async () => {
+    const env = createDeps();
+    const amd = image("base-amd", ["b1"]);
+    const arm = image("base-arm", ["b1-arm"], {}, { os: "linux", architecture: "arm64", variant: null });
+    const baseIndex = index("base-index", [amd, arm]);
+    for (const facts of [amd, arm, baseIndex]) env.registry.put("ripple/busybox", facts);
+    await deliver(env, pushEvent("ripple/busybox", "1", baseIndex.digest, "2026-11-23T09:00:00Z"));
+    const appAmd = image("app-amd", ["b1", "a1"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: amd.digest });
+    const appArm = image("app-arm", ["b1-arm", "a1"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: arm.digest }, { os: "linux", architecture: "arm64", variant: null });
+    const appIndex = index("app-index", [appAmd, appArm]);
+    for (const facts of [appAmd, appArm, appIndex]) env.registry.put("apps/multi", facts);
+    const outcome = await deliver(env, pushEvent("apps/multi", "1", appIndex.digest, "2026-11-23T09:01:00Z"));
+    expect(outcome.kind === "processed" && outcome.edges.map((edge) => [edge.platform, edge.baseDigest, edge.evidence])).toEqual([
+      ["linux/amd64", baseIndex.digest, "annotation"],
+      ["linux/arm64", baseIndex.digest, "annotation"],
+    ]);
+  });
+
+  it("opens the next campaign when a rebuilt derived base is pushed (the cascade)", async () => {
+    const env = await seeded();
+    const rebuilt = image("company-rebuilt", ["l1-patched", "l2"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: busyboxB.digest });
+    env.registry.put("ripple/company", rebuilt);
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    await deliver(env, pushEvent("ripple/company", "1", rebuilt.digest, "2026-11-23T09:11:00Z"));
+    const campaigns = (await env.store.listCampaigns()).map((campaign) => campaign.base).sort();
+    expect(campaigns).toEqual([`${REGISTRY}/ripple/busybox:1`, `${REGISTRY}/ripple/company:1`]);
+    const companyCampaign = (await env.store.listCampaigns()).find((campaign) => campaign.base.endsWith("company:1"))!;
+    expect((await env.store.getCampaign(companyCampaign.id))!.obligations.map((obligation) => obligation.dependentKey)).toEqual([`${REGISTRY}/apps/web:1`]);
+    expect((await env.store.listBasesOf(`${REGISTRY}/ripple/company:1`)).map((edge) => edge.baseDigest)).toEqual([busyboxB.digest]);
+  });
+
+  it("records a push from an unconfigured registry as ignored and never reads it", async () => {
+    const env = createDeps();
+    const event = pushEvent("evil/app", "1", digestOf("x"), "2026-11-23T09:00:00Z", "attacker.example:443");
+    expect(await recordEvents(env.deps, [event], 0)).toMatchObject({ kind: "recorded", accepted: 0, ignored: 1 });
+    expect(await env.store.getEvent(dedupeKey(event))).toMatchObject({ status: "ignored", reason: "registry attacker.example:443 is not in the configuration" });
+    expect(await processRegistryEvent(env.deps, dedupeKey(event))).toEqual({ kind: "skipped", reason: "event already ignored" });
+    expect(env.registry.reads).toBe(0);
+    expect(env.queue.messages).toEqual([]);
+  });
+
+  it("removes a deleted tag", async () => {
+    const env = await seeded();
+    const deletion = { ...pushEvent("apps/web", "1", web.digest, "2026-11-23T09:20:00Z"), action: "delete" as const, tag: null };
+    await deliver(env, deletion);
+    expect(await env.store.getTag(REGISTRY, "apps/web", "1")).toMatchObject({ digest: null });
+  });
+});
