@@ -1,0 +1,156 @@
+import type { Campaign, Obligation } from "../../domain/campaign.js";
+import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
+import { AppError } from "../../errors.js";
+import type {
+  EventRecord,
+  EventStatus,
+  OpenedCampaign,
+  StateStore,
+  StoredManifest,
+  TagMove,
+  TagState,
+} from "../../ports/state-store.js";
+import { applyTagMove, assertInstant } from "../table-storage/apply-tag-move.js";
+import {
+  checkCampaignInput,
+  checkObligationPatch,
+  compareCampaignsNewestFirst,
+  compareEdges,
+  compareEventsNewestFirst,
+  compareObligations,
+  compareTags,
+} from "../table-storage/compare-records.js";
+
+/**
+ * An in-memory StateStore for domain unit tests only (never for integration tests or the demo).
+ * Same semantics and list orders as the Table Storage adapter: event dedupe by key, tag moves applied
+ * only when strictly newer, idempotent campaigns, obligations ordered by dependent key. Values are
+ * deep-copied in and out, so callers cannot change stored state through a reference.
+ * Unknown keys in `setEventStatus` / `updateObligation` throw AppError `not_found`.
+ */
+export function createMemoryStateStore(): StateStore {
+  const events = new Map<string, EventRecord>();
+  const tags = new Map<string, TagState>();
+  const manifests = new Map<string, StoredManifest>();
+  // Edge id → edge; the id is the same identity the table adapter uses for its RowKeys.
+  const edges = new Map<string, DependencyEdge>();
+  const campaigns = new Map<string, { campaign: Campaign; obligations: Map<string, Obligation> }>();
+
+  const tagId = (registry: string, repository: string, tag: string) => JSON.stringify([registry, repository, tag]);
+  const edgeId = (edge: DependencyEdge) =>
+    JSON.stringify([edge.base, dependentKey(edge.dependent), edge.evidence, edge.platform]);
+
+  const readCampaign = (id: string) => {
+    const stored = campaigns.get(id);
+    if (stored === undefined) return null;
+    return copy({ campaign: stored.campaign, obligations: [...stored.obligations.values()].sort(compareObligations) });
+  };
+
+  return {
+    async recordEvent(record) {
+      assertInstant(record.receivedAt);
+      if (events.has(record.key)) return false;
+      events.set(record.key, copy(record));
+      return true;
+    },
+
+    async getEvent(key) {
+      return copyOrNull(events.get(key));
+    },
+
+    async setEventStatus(key: string, status: EventStatus, reason: string | null) {
+      const record = events.get(key);
+      if (record === undefined) throw notFound(`event "${key}"`);
+      events.set(key, { ...record, status, reason });
+    },
+
+    async listEvents(limit) {
+      return copy([...events.values()].sort(compareEventsNewestFirst).slice(0, Math.max(0, limit)));
+    },
+
+    async getTag(registry, repository, tag) {
+      return copyOrNull(tags.get(tagId(registry, repository, tag)));
+    },
+
+    async moveTag(registry, repository, tag, digest, at): Promise<TagMove> {
+      const id = tagId(registry, repository, tag);
+      const { next, move } = applyTagMove(tags.get(id) ?? null, { registry, repository, tag }, digest, at);
+      if (next !== null) tags.set(id, copy(next));
+      return move;
+    },
+
+    async listTags() {
+      return copy([...tags.values()].sort(compareTags));
+    },
+
+    async putManifest(manifest) {
+      manifests.set(JSON.stringify([manifest.registry, manifest.facts.digest]), copy(manifest));
+    },
+
+    async getManifest(registry, digest) {
+      return copyOrNull(manifests.get(JSON.stringify([registry, digest])));
+    },
+
+    async putEdge(edge) {
+      edges.set(edgeId(edge), copy(edge));
+    },
+
+    async removeEdgesOf(key) {
+      for (const [id, edge] of edges) if (dependentKey(edge.dependent) === key) edges.delete(id);
+    },
+
+    async listDependents(base) {
+      return copy([...edges.values()].filter((edge) => edge.base === base).sort(compareEdges));
+    },
+
+    async listBasesOf(key) {
+      return copy([...edges.values()].filter((edge) => dependentKey(edge.dependent) === key).sort(compareEdges));
+    },
+
+    async listEdges() {
+      return copy([...edges.values()].sort(compareEdges));
+    },
+
+    async openCampaign(campaign, obligations): Promise<OpenedCampaign> {
+      checkCampaignInput(campaign, obligations);
+      const existing = readCampaign(campaign.id);
+      if (existing !== null) return { created: false, ...existing };
+      campaigns.set(campaign.id, {
+        campaign: copy(campaign),
+        obligations: new Map(obligations.map((obligation) => [obligation.dependentKey, copy(obligation)])),
+      });
+      const stored = readCampaign(campaign.id);
+      if (stored === null) throw new AppError("state_corrupt", "campaign vanished after being written");
+      return { created: true, ...stored };
+    },
+
+    async getCampaign(id) {
+      return readCampaign(id);
+    },
+
+    async listCampaigns() {
+      return copy([...campaigns.values()].map((stored) => stored.campaign).sort(compareCampaignsNewestFirst));
+    },
+
+    async updateObligation(campaignId, key, patch) {
+      const current = campaigns.get(campaignId)?.obligations.get(key);
+      if (current === undefined) throw notFound(`obligation "${key}" of campaign "${campaignId}"`);
+      const next = patch(copy(current));
+      checkObligationPatch(current, next);
+      campaigns.get(campaignId)?.obligations.set(key, copy(next));
+      return copy(next);
+    },
+  };
+}
+
+function copy<T>(value: T): T {
+  return structuredClone(value);
+}
+
+function copyOrNull<T>(value: T | undefined): T | null {
+  return value === undefined ? null : copy(value);
+}
+
+function notFound(what: string): AppError {
+  return new AppError("not_found", `${what} is not in the state store`);
+}

@@ -1,0 +1,85 @@
+import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
+import { AppError, ConfigError, UpstreamError, ValidationError } from "../../errors.js";
+import type { QueueName, WorkQueue } from "../../ports/work-queue.js";
+
+export interface StorageWorkQueueOptions {
+  readonly connectionString: string;
+  /** Lowercase letters and digits put in front of every queue name. Default "ripple". */
+  readonly queuePrefix?: string;
+}
+
+const SERVICE = "storage-queue";
+// A queue name may have 63 characters; keep room for the Functions host's "-poison" suffix.
+const MAX_QUEUE_NAME = 63 - "-poison".length;
+// Storage Queues take 64 KiB per message; the base64 text is what counts.
+const MAX_MESSAGE_CHARS = 64 * 1024;
+
+/**
+ * The Azure queue that carries `name`: `${prefix}-${name}` (`ripple-rebuild`). Queue-triggered
+ * functions and the local host bind to the same name. Throws ConfigError when the result is not a
+ * valid queue name (lowercase letters, digits and single hyphens, starting and ending with a letter
+ * or digit, 3–56 characters so that `<name>-poison` stays within 63).
+ */
+export function queueNameFor(prefix: string, name: QueueName): string {
+  const queueName = prefix === "" ? name : `${prefix}-${name}`;
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/.test(queueName) || queueName.length < 3 || queueName.length > MAX_QUEUE_NAME) {
+    throw new ConfigError(`queue prefix "${prefix}" gives an invalid queue name "${queueName}"`, [
+      { path: "queuePrefix", message: `lowercase letters, digits and single hyphens; at most ${MAX_QUEUE_NAME} characters in all` },
+    ]);
+  }
+  return queueName;
+}
+
+/**
+ * WorkQueue on Azure Storage Queues (Azurite locally). Messages are JSON, base64-encoded, which is
+ * the Functions host's default `messageEncoding`. Each queue is created on first use (idempotent; the
+ * creation is remembered per process, and forgotten again if it failed).
+ * `enqueue` throws ValidationError for a message that is not JSON or exceeds 64 KiB once encoded,
+ * and UpstreamError (service "storage-queue"; retryable for network failures, 408, 429 and 5xx)
+ * when storage fails. Not idempotent: queues are at-least-once, consumers dedupe.
+ */
+export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQueue {
+  const prefix = options.queuePrefix ?? "ripple";
+  const service = QueueServiceClient.fromConnectionString(options.connectionString);
+  const ready = new Map<QueueName, Promise<QueueClient>>();
+
+  function queueFor(name: QueueName): Promise<QueueClient> {
+    let client = ready.get(name);
+    if (client === undefined) {
+      const queue = service.getQueueClient(queueNameFor(prefix, name));
+      client = queue.createIfNotExists().then(() => queue);
+      client.catch(() => ready.delete(name));
+      ready.set(name, client);
+    }
+    return client;
+  }
+
+  return {
+    async enqueue(queue, message) {
+      const json = JSON.stringify(message);
+      if (json === undefined) throw new ValidationError("a queue message must be JSON", [{ path: "message", message: "not serializable" }]);
+      const text = Buffer.from(json, "utf8").toString("base64");
+      if (text.length > MAX_MESSAGE_CHARS) {
+        throw new ValidationError(`message too large for a storage queue (${text.length} characters encoded)`, [
+          { path: "message", message: `at most ${MAX_MESSAGE_CHARS} characters once base64-encoded` },
+        ]);
+      }
+      try {
+        const client = await queueFor(queue);
+        await client.sendMessage(text);
+      } catch (error) {
+        throw toQueueError(error, `enqueue on ${queue}`);
+      }
+    },
+  };
+}
+
+function toQueueError(error: unknown, operation: string): unknown {
+  if (error instanceof AppError || !(error instanceof Error) || error.name !== "RestError") return error;
+  const { statusCode, code } = error as Error & { statusCode?: unknown; code?: unknown };
+  const status = typeof statusCode === "number" ? statusCode : null;
+  const errorCode = typeof code === "string" ? code : null;
+  const what = status === null ? `network error${errorCode ? ` ${errorCode}` : ""}` : `status ${status}${errorCode ? ` ${errorCode}` : ""}`;
+  // Only these fields travel on: the SDK error holds the request, and with it the signed headers.
+  return new UpstreamError(SERVICE, `${operation} failed (${what})`, { status, cause: { name: error.name, statusCode: status, code: errorCode } });
+}

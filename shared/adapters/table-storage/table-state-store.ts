@@ -1,0 +1,430 @@
+/**
+ * StateStore on Azure Table Storage (Azurite locally; Cosmos DB for Table takes the same adapter).
+ *
+ * Tables (each name is `${tablePrefix}${table}`, default prefix "ripple"; table names are alphanumeric).
+ * Every key part is escaped with {@link escapeKey} (`~XX` per unsafe byte, so no `/ \ # ?` or control
+ * characters reach a key); `|` separates escaped parts. Values are JSON in string columns
+ * (`parts`, `json0`…, see {@link packJson}), which also keeps large facts and edges under the 64 KiB
+ * property limit; the original (unescaped) identifiers always live inside that JSON.
+ *
+ * | table     | PartitionKey                    | RowKey                                        | holds |
+ * |-----------|---------------------------------|-----------------------------------------------|-------|
+ * | events    | esc(key)                        | `record`                                      | the EventRecord; dedupe = createEntity, 409 → duplicate |
+ * | events    | `~recent`                       | (10^16 − receivedAt ms, 16 digits) `\|` esc(key) | `key`: the newest-first index listEvents reads |
+ * | tags      | esc(registry) `\|` esc(repository) | esc(tag)                                    | TagState incl. history (≤ 100 moves, ~12 KB) |
+ * | manifests | esc(registry)                   | esc(digest)                                   | StoredManifest |
+ * | edges     | `b\|` esc(base)                  | esc(dependentKey) `\|` evidence `\|` esc(platform) or `~` | the edge, by base |
+ * | edges     | `d\|` esc(dependentKey)          | esc(base) `\|` evidence `\|` esc(platform) or `~` | the same edge, by dependent |
+ * | campaigns | esc(campaign id)                | `campaign`                                    | the Campaign header |
+ * | campaigns | esc(campaign id)                | `ob\|` esc(dependentKey)                       | one Obligation |
+ *
+ * - `~recent` cannot collide with an escaped key (an escape is always `~` plus two hex digits). It is
+ *   one partition, which Table Storage serves at roughly 2 000 writes per second; the events index is
+ *   written after the record, and a duplicate delivery rewrites it (upsert) so a crash between the
+ *   two writes heals on redelivery.
+ * - Edges: listDependents reads one `b|` partition; listBasesOf / removeEdgesOf read one `d|`
+ *   partition. putEdge writes the by-dependent copy first and removeEdgesOf deletes the by-base copies
+ *   first, so a crash can leave at most a by-dependent row whose retry (or the next removal) completes.
+ * - Campaigns: one partition per campaign. With up to 99 obligations, openCampaign writes the
+ *   obligations and the header in ONE transaction. A transaction takes at most 100 actions, so a
+ *   larger campaign writes its obligations first, in create-only transactions of 100, and the header
+ *   last: a crash leaves no header, readers see no campaign, and the retry creates only the
+ *   obligations still missing (never overwriting one a racing opener already updated) and then the
+ *   header. Whoever creates the header returns created: true; everyone else gets created: false.
+ * - listTags, listEdges and listCampaigns scan their table (filtered server-side); they serve the
+ *   read API and reconciliation, not the hot path.
+ * - Guarded writes (moveTag, setEventStatus, updateObligation) read the entity, compute, and write with
+ *   its ETag (`Replace`) or createEntity when absent; 412/409 re-read and retry with jittered backoff,
+ *   then throw ConflictError.
+ * - List orders match the memory store (see compare-records.ts); obligations come back ordered by
+ *   dependent key.
+ */
+import { TableClient, odata, type TableEntity, type TransactionAction } from "@azure/data-tables";
+import type { Campaign, Obligation } from "../../domain/campaign.js";
+import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
+import { AppError, ConflictError } from "../../errors.js";
+import type {
+  EventRecord,
+  EventStatus,
+  OpenedCampaign,
+  StateStore,
+  StoredManifest,
+  TagMove,
+  TagState,
+} from "../../ports/state-store.js";
+import { applyTagMove, assertInstant, instantMs } from "./apply-tag-move.js";
+import {
+  checkCampaignInput,
+  checkObligationPatch,
+  compareCampaignsNewestFirst,
+  compareEdges,
+  compareEventsNewestFirst,
+  compareObligations,
+  compareTags,
+} from "./compare-records.js";
+import { packJson, unpackJson } from "./json-columns.js";
+import { statusOf, toStorageError } from "./storage-errors.js";
+import { TABLES, escapeKey, tableNameFor, type TableKind } from "./table-keys.js";
+
+export interface TableStateStoreOptions {
+  readonly connectionString: string;
+  /** Alphanumeric prefix of every table name. Default "ripple". */
+  readonly tablePrefix?: string;
+  /** Allow http endpoints (Azurite). Default: true when the connection string names an http endpoint. */
+  readonly allowInsecureConnection?: boolean;
+  /** Attempts of a guarded write before ConflictError. Default 12. */
+  readonly maxWriteAttempts?: number;
+}
+
+/** A StateStore plus `init()`, which creates its tables (idempotent; call once at start-up). */
+export interface TableStateStore extends StateStore {
+  init(): Promise<void>;
+}
+
+const RECORD_ROW = "record";
+const RECENT_PARTITION = "~recent";
+const CAMPAIGN_ROW = "campaign";
+const OBLIGATION_PREFIX = "ob|";
+const BY_BASE = "b|";
+const BY_DEPENDENT = "d|";
+const TRANSACTION_LIMIT = 100;
+const INVERTED_EPOCH = 10_000_000_000_000_000;
+
+type Entity = TableEntity<Record<string, unknown>>;
+
+/**
+ * Creates the Table Storage state store. Nothing is contacted until a method is called; call
+ * `init()` once to create the tables. Every method throws UpstreamError (retryable for network
+ * failures, 408, 429 and 5xx; service "table-storage") or ConflictError when a guarded write keeps
+ * losing its race; unknown keys in `setEventStatus` / `updateObligation` throw AppError `not_found`.
+ */
+export function createTableStateStore(options: TableStateStoreOptions): TableStateStore {
+  const prefix = options.tablePrefix ?? "ripple";
+  const allowInsecureConnection = options.allowInsecureConnection ?? isHttpConnectionString(options.connectionString);
+  const maxAttempts = options.maxWriteAttempts ?? 12;
+  const clients = Object.fromEntries(
+    TABLES.map((table) => [
+      table,
+      TableClient.fromConnectionString(options.connectionString, tableNameFor(prefix, table), { allowInsecureConnection }),
+    ]),
+  ) as Record<TableKind, TableClient>;
+  const { events, tags, manifests, edges, campaigns } = clients;
+
+  async function call<T>(operation: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      throw toStorageError(error, operation);
+    }
+  }
+
+  async function readEntity(client: TableClient, partitionKey: string, rowKey: string, operation: string) {
+    try {
+      return await client.getEntity<Record<string, unknown>>(partitionKey, rowKey);
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw toStorageError(error, operation);
+    }
+  }
+
+  async function readValue<T>(client: TableClient, partitionKey: string, rowKey: string, operation: string): Promise<T | null> {
+    const entity = await readEntity(client, partitionKey, rowKey, operation);
+    return entity === null ? null : (unpackJson(entity) as T);
+  }
+
+  async function queryValues<T>(client: TableClient, filter: string | undefined, operation: string): Promise<Array<{ rowKey: string; value: T }>> {
+    return call(operation, async () => {
+      const rows: Array<{ rowKey: string; value: T }> = [];
+      for await (const entity of client.listEntities<Record<string, unknown>>(filter === undefined ? {} : { queryOptions: { filter } })) {
+        rows.push({ rowKey: entity.rowKey ?? "", value: unpackJson(entity) as T });
+      }
+      return rows;
+    });
+  }
+
+  /**
+   * Read–compute–write under the entity's ETag (createEntity when absent). `compute` gets the stored
+   * value (null when absent) and returns the value to store (null: write nothing) and the result.
+   * 412/409 → re-read and compute again, up to `maxAttempts`, then ConflictError.
+   */
+  async function guardedWrite<T, R>(
+    client: TableClient,
+    partitionKey: string,
+    rowKey: string,
+    operation: string,
+    compute: (current: T | null) => { write: T | null; result: R },
+  ): Promise<R> {
+    for (let attempt = 1; ; attempt += 1) {
+      const entity = await readEntity(client, partitionKey, rowKey, operation);
+      const { write, result } = compute(entity === null ? null : (unpackJson(entity) as T));
+      if (write === null) return result;
+      const next: Entity = { partitionKey, rowKey, ...packJson(write) };
+      try {
+        if (entity === null) await client.createEntity(next);
+        else await client.updateEntity(next, "Replace", { etag: entity.etag });
+        return result;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 412 && status !== 409) throw toStorageError(error, operation);
+        if (attempt >= maxAttempts) {
+          throw new ConflictError(`table-storage: ${operation} lost ${attempt} ETag races in a row`, {
+            statusCode: status,
+          });
+        }
+        await backOff(attempt);
+      }
+    }
+  }
+
+  async function writeRecentIndex(key: string, receivedAt: string): Promise<void> {
+    const rowKey = `${String(INVERTED_EPOCH - instantMs(receivedAt)).padStart(16, "0")}|${escapeKey(key)}`;
+    await call("index event", () => events.upsertEntity({ partitionKey: RECENT_PARTITION, rowKey, key }, "Replace"));
+  }
+
+  async function getEvent(key: string): Promise<EventRecord | null> {
+    return readValue<EventRecord>(events, escapeKey(key), RECORD_ROW, "read event");
+  }
+
+  async function readCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null> {
+    const rows = await queryValues<Campaign | Obligation>(campaigns, odata`PartitionKey eq ${escapeKey(id)}`, "read campaign");
+    const header = rows.find((row) => row.rowKey === CAMPAIGN_ROW);
+    if (header === undefined) return null;
+    const obligations = rows
+      .filter((row) => row.rowKey.startsWith(OBLIGATION_PREFIX))
+      .map((row) => row.value as Obligation)
+      .sort(compareObligations);
+    return { campaign: header.value as Campaign, obligations };
+  }
+
+  async function createOnce(client: TableClient, entity: Entity, operation: string): Promise<boolean> {
+    try {
+      await client.createEntity(entity);
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409) return false;
+      throw toStorageError(error, operation);
+    }
+  }
+
+  /** Creates the entities (one partition) in transactions of 100; entities that exist are left alone. */
+  async function createMissing(client: TableClient, entities: readonly Entity[], operation: string): Promise<void> {
+    for (let start = 0; start < entities.length; start += TRANSACTION_LIMIT) {
+      const chunk = entities.slice(start, start + TRANSACTION_LIMIT);
+      try {
+        await client.submitTransaction(chunk.map((entity): TransactionAction => ["create", entity]));
+      } catch (error) {
+        if (statusOf(error) !== 409) throw toStorageError(error, operation);
+        // Part of this chunk exists (an earlier, interrupted attempt or a racing opener): add the rest
+        // one by one without touching what is there.
+        for (const entity of chunk) await createOnce(client, entity, operation);
+      }
+    }
+  }
+
+  function edgeEntities(edge: DependencyEdge): { byBase: Entity; byDependent: Entity } {
+    const tail = `${edge.evidence}|${edge.platform === null ? "~" : escapeKey(edge.platform)}`;
+    const key = escapeKey(dependentKey(edge.dependent));
+    const base = escapeKey(edge.base);
+    const columns = packJson(edge);
+    return {
+      byBase: { partitionKey: `${BY_BASE}${base}`, rowKey: `${key}|${tail}`, ...columns },
+      byDependent: { partitionKey: `${BY_DEPENDENT}${key}`, rowKey: `${base}|${tail}`, ...columns },
+    };
+  }
+
+  return {
+    async init() {
+      for (const table of TABLES) await call(`create table ${table}`, () => clients[table].createTable());
+    },
+
+    async recordEvent(record) {
+      assertInstant(record.receivedAt);
+      const entity: Entity = { partitionKey: escapeKey(record.key), rowKey: RECORD_ROW, ...packJson(record) };
+      const created = await createOnce(events, entity, "record event");
+      const stored = created ? record : await getEvent(record.key);
+      if (stored !== null) await writeRecentIndex(stored.key, stored.receivedAt);
+      return created;
+    },
+
+    getEvent,
+
+    async setEventStatus(key: string, status: EventStatus, reason: string | null) {
+      await guardedWrite<EventRecord, void>(events, escapeKey(key), RECORD_ROW, "set event status", (current) => {
+        if (current === null) throw notFound(`event "${key}"`);
+        return { write: { ...current, status, reason }, result: undefined };
+      });
+    },
+
+    async listEvents(limit) {
+      if (limit <= 0) return [];
+      const keys: string[] = [];
+      await call("list events", async () => {
+        const pages = events
+          .listEntities<{ key: string }>({ queryOptions: { filter: odata`PartitionKey eq ${RECENT_PARTITION}` } })
+          .byPage({ maxPageSize: Math.min(limit, 1000) });
+        for await (const page of pages) {
+          for (const entity of page) if (keys.length < limit) keys.push(entity.key);
+          if (keys.length >= limit) break;
+        }
+      });
+      const records: EventRecord[] = [];
+      for (let start = 0; start < keys.length; start += 20) {
+        const found = await Promise.all(keys.slice(start, start + 20).map((key) => getEvent(key)));
+        for (const record of found) if (record !== null) records.push(record);
+      }
+      return records.sort(compareEventsNewestFirst);
+    },
+
+    async getTag(registry, repository, tag) {
+      return readValue<TagState>(tags, tagPartition(registry, repository), escapeKey(tag), "read tag");
+    },
+
+    async moveTag(registry, repository, tag, digest, at) {
+      return guardedWrite<TagState, TagMove>(tags, tagPartition(registry, repository), escapeKey(tag), "move tag", (current) => {
+        const { next, move } = applyTagMove(current, { registry, repository, tag }, digest, at);
+        return { write: next, result: move };
+      });
+    },
+
+    async listTags() {
+      const rows = await queryValues<TagState>(tags, undefined, "list tags");
+      return rows.map((row) => row.value).sort(compareTags);
+    },
+
+    async putManifest(manifest: StoredManifest) {
+      const entity: Entity = { partitionKey: escapeKey(manifest.registry), rowKey: escapeKey(manifest.facts.digest), ...packJson(manifest) };
+      await call("put manifest", () => manifests.upsertEntity(entity, "Replace"));
+    },
+
+    async getManifest(registry, digest) {
+      return readValue<StoredManifest>(manifests, escapeKey(registry), escapeKey(digest), "read manifest");
+    },
+
+    async putEdge(edge) {
+      const { byBase, byDependent } = edgeEntities(edge);
+      await call("put edge", () => edges.upsertEntity(byDependent, "Replace"));
+      await call("put edge", () => edges.upsertEntity(byBase, "Replace"));
+    },
+
+    async removeEdgesOf(key) {
+      const partitionKey = `${BY_DEPENDENT}${escapeKey(key)}`;
+      const rows = await queryValues<DependencyEdge>(edges, odata`PartitionKey eq ${partitionKey}`, "remove edges");
+      for (const row of rows) {
+        const { byBase } = edgeEntities(row.value);
+        await call("remove edges", () => deleteIfPresent(edges, byBase.partitionKey, byBase.rowKey));
+      }
+      for (let start = 0; start < rows.length; start += TRANSACTION_LIMIT) {
+        const chunk = rows.slice(start, start + TRANSACTION_LIMIT);
+        await call("remove edges", async () => {
+          try {
+            await edges.submitTransaction(chunk.map((row): TransactionAction => ["delete", { partitionKey, rowKey: row.rowKey }]));
+          } catch (error) {
+            // A concurrent removal deleted some of them: delete the rest one by one.
+            if (statusOf(error) !== 404) throw error;
+            for (const row of chunk) await deleteIfPresent(edges, partitionKey, row.rowKey);
+          }
+        });
+      }
+    },
+
+    async listDependents(base) {
+      const rows = await queryValues<DependencyEdge>(edges, odata`PartitionKey eq ${BY_BASE + escapeKey(base)}`, "list dependents");
+      return rows.map((row) => row.value).sort(compareEdges);
+    },
+
+    async listBasesOf(key) {
+      const rows = await queryValues<DependencyEdge>(edges, odata`PartitionKey eq ${BY_DEPENDENT + escapeKey(key)}`, "list bases");
+      return rows.map((row) => row.value).sort(compareEdges);
+    },
+
+    async listEdges() {
+      // `}` is the character after `|`: this range is exactly the by-base partitions.
+      const rows = await queryValues<DependencyEdge>(edges, odata`PartitionKey ge ${BY_BASE} and PartitionKey lt ${"b}"}`, "list edges");
+      return rows.map((row) => row.value).sort(compareEdges);
+    },
+
+    async openCampaign(campaign, obligations): Promise<OpenedCampaign> {
+      checkCampaignInput(campaign, obligations);
+      const existing = await readCampaign(campaign.id);
+      if (existing !== null) return { created: false, ...existing };
+
+      const partitionKey = escapeKey(campaign.id);
+      const header: Entity = { partitionKey, rowKey: CAMPAIGN_ROW, ...packJson(campaign) };
+      const rows = obligations.map(
+        (obligation): Entity => ({ partitionKey, rowKey: OBLIGATION_PREFIX + escapeKey(obligation.dependentKey), ...packJson(obligation) }),
+      );
+      if (rows.length < TRANSACTION_LIMIT) {
+        try {
+          await campaigns.submitTransaction([...rows, header].map((entity): TransactionAction => ["create", entity]));
+          return { created: true, campaign, obligations: [...obligations].sort(compareObligations) };
+        } catch (error) {
+          if (statusOf(error) !== 409) throw toStorageError(error, "open campaign");
+          const raced = await readCampaign(campaign.id);
+          if (raced !== null) return { created: false, ...raced };
+          // No header: an interrupted larger attempt left obligations. Complete it below.
+        }
+      }
+      await createMissing(campaigns, rows, "open campaign");
+      const created = await createOnce(campaigns, header, "open campaign");
+      const stored = await readCampaign(campaign.id);
+      if (stored === null) throw new AppError("state_corrupt", `campaign "${campaign.id}" has no header after being opened`);
+      return { created, ...stored };
+    },
+
+    getCampaign: readCampaign,
+
+    async listCampaigns() {
+      const rows = await queryValues<Campaign>(campaigns, odata`RowKey eq ${CAMPAIGN_ROW}`, "list campaigns");
+      return rows.map((row) => row.value).sort(compareCampaignsNewestFirst);
+    },
+
+    async updateObligation(campaignId, key, patch) {
+      return guardedWrite<Obligation, Obligation>(
+        campaigns,
+        escapeKey(campaignId),
+        OBLIGATION_PREFIX + escapeKey(key),
+        "update obligation",
+        (current) => {
+          if (current === null) throw notFound(`obligation "${key}" of campaign "${campaignId}"`);
+          const next = patch(current);
+          checkObligationPatch(current, next);
+          return { write: next, result: next };
+        },
+      );
+    },
+  };
+}
+
+function tagPartition(registry: string, repository: string): string {
+  return `${escapeKey(registry)}|${escapeKey(repository)}`;
+}
+
+async function deleteIfPresent(client: TableClient, partitionKey: string, rowKey: string): Promise<void> {
+  try {
+    await client.deleteEntity(partitionKey, rowKey);
+  } catch (error) {
+    if (statusOf(error) !== 404) throw error;
+  }
+}
+
+function isHttpConnectionString(connectionString: string): boolean {
+  const settings = new Map(
+    connectionString.split(";").map((part) => {
+      const at = part.indexOf("=");
+      return [part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim().toLowerCase()] as const;
+    }),
+  );
+  const endpoint = settings.get("tableendpoint");
+  if (endpoint !== undefined) return endpoint.startsWith("http:");
+  return settings.get("usedevelopmentstorage") === "true" || settings.get("defaultendpointsprotocol") === "http";
+}
+
+function notFound(what: string): AppError {
+  return new AppError("not_found", `${what} is not in the state store`);
+}
+
+function backOff(attempt: number): Promise<void> {
+  // Full jitter: racing writers spread out instead of colliding again on the next attempt.
+  const ceiling = Math.min(200, 10 * 2 ** attempt);
+  return new Promise((done) => setTimeout(done, Math.random() * ceiling));
+}

@@ -1,0 +1,557 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import type { Campaign, Obligation } from "../../shared/domain/campaign.js";
+import { dependentKey, type DependencyEdge, type Dependent } from "../../shared/domain/dependency.js";
+import type { ImageIndexFacts, ImageManifestFacts } from "../../shared/domain/image-facts.js";
+import type { RegistryEvent } from "../../shared/domain/registry-event.js";
+import type { EventRecord, StateStore, TagState } from "../../shared/ports/state-store.js";
+
+const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
+const time = (second: number) => new Date(Date.UTC(2024, 4, 1, 12, 0, second)).toISOString();
+
+function event(key: string, receivedAt: string, status: EventRecord["status"] = "accepted"): EventRecord {
+  const registryEvent: RegistryEvent = {
+    id: `id-${key}`,
+    source: "distribution",
+    action: "push",
+    registry: "registry.local:5000",
+    repository: "team/app",
+    tag: "1.0",
+    digest: digest(1),
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    occurredAt: receivedAt,
+  };
+  return { key, event: registryEvent, status, reason: null, receivedAt };
+}
+
+function image(repository: string, tag = "latest"): Dependent {
+  return { kind: "image", registry: "registry.local:5000", repository, tag, digest: digest(100) };
+}
+
+function edge(dependent: Dependent, base: string, overrides: Partial<DependencyEdge> = {}): DependencyEdge {
+  return {
+    dependent,
+    base,
+    baseDigest: digest(1),
+    evidence: "annotation",
+    detail: `${base}@${digest(1)}`,
+    platform: null,
+    recordedAt: time(0),
+    ...overrides,
+  };
+}
+
+function campaign(id: string, openedAt = time(0)): Campaign {
+  return { id, base: "registry.local:5000/base:3", fromDigest: digest(1), toDigest: digest(2), openedAt, trigger: `trigger-${id}` };
+}
+
+function obligation(campaignId: string, dependent: Dependent): Obligation {
+  return {
+    campaignId,
+    dependentKey: dependentKey(dependent),
+    dependent,
+    kind: dependent.kind === "image" ? "rebuild" : "pull-request",
+    state: "pending",
+    fromDigest: digest(1),
+    reason: null,
+    runId: null,
+    createdAt: time(0),
+    updatedAt: time(0),
+    enqueuedAt: null,
+  };
+}
+
+const byKey = (a: Obligation, b: Obligation) => (a.dependentKey < b.dependentKey ? -1 : a.dependentKey > b.dependentKey ? 1 : 0);
+
+/** Keys that must survive Table Storage's key rules (no / \ # ? or control characters) unharmed. */
+export const AWKWARD_KEYS = [
+  "registry.local:5000/team/app|sha256:00|push|1.0",
+  "a/b\\c#d?e@f:g",
+  "100%~41~~A",
+  "percent%2Fencoded",
+  "tab\tnew\nline",
+  "ünïcödé/日本/🐳",
+  "UPPER",
+  "upper",
+] as const;
+
+/**
+ * The StateStore contract. `createStore` is called before every test and must return an empty,
+ * independent store.
+ */
+export function describeStateStoreContract(name: string, createStore: () => Promise<StateStore>): void {
+  describe(`StateStore contract: ${name}`, () => {
+    let store: StateStore;
+    beforeEach(async () => {
+      store = await createStore();
+    });
+
+    describe("events", () => {
+      it("records a key once and keeps the first record", async () => {
+        const first = event("k1", time(1));
+        const results = [
+          await store.recordEvent(first),
+          await store.recordEvent({ ...event("k1", time(2)), status: "rejected", reason: "replay" }),
+        ];
+        expect({ results, stored: await store.getEvent("k1"), missing: await store.getEvent("k2") }).toEqual({
+          results: [true, false],
+          stored: first,
+          missing: null,
+        });
+      });
+
+      it("sets the status of a recorded event", async () => {
+        await store.recordEvent(event("k1", time(1)));
+        await store.setEventStatus("k1", "failed", "manifest unreadable");
+        await store.setEventStatus("k1", "processed", null);
+        await store.setEventStatus("k1", "ignored", "not a tracked repository");
+        expect(await store.getEvent("k1")).toEqual({ ...event("k1", time(1)), status: "ignored", reason: "not a tracked repository" });
+      });
+
+      it("refuses to set the status of an unknown event", async () => {
+        await expect(store.setEventStatus("nope", "processed", null)).rejects.toMatchObject({ code: "not_found", retryable: false });
+      });
+
+      it("lists newest first, up to the limit", async () => {
+        for (const [key, second] of [["a", 3], ["b", 1], ["c", 5], ["d", 2], ["e", 4]] as const) {
+          await store.recordEvent(event(key, time(second)));
+        }
+        expect({
+          three: await store.listEvents(3),
+          all: (await store.listEvents(100)).map((record) => record.key),
+          none: await store.listEvents(0),
+        }).toEqual({
+          three: [event("c", time(5)), event("e", time(4)), event("a", time(3))],
+          all: ["c", "e", "a", "d", "b"],
+          none: [],
+        });
+      });
+
+      it("lists the status set after recording", async () => {
+        await store.recordEvent(event("a", time(1)));
+        await store.setEventStatus("a", "processed", null);
+        expect(await store.listEvents(10)).toEqual([{ ...event("a", time(1)), status: "processed" }]);
+      });
+
+      it("rejects a record whose receivedAt is not an ISO date-time", async () => {
+        await expect(store.recordEvent(event("a", "yesterday"))).rejects.toMatchObject({ code: "validation_failed" });
+      });
+    });
+
+    describe("tags", () => {
+      const reg = "registry.local:5000";
+
+      it("applies only strictly newer moves, whatever the delivery order", async () => {
+        const moves = [
+          await store.moveTag(reg, "base", "3", digest(2), time(20)),
+          await store.moveTag(reg, "base", "3", digest(1), time(10)), // older, delivered late
+          await store.moveTag(reg, "base", "3", digest(9), time(20)), // same time: the recorded one stays
+          await store.moveTag(reg, "base", "3", digest(3), time(30)),
+          await store.moveTag(reg, "base", "3", digest(3), time(40)), // same digest, newer: no new history
+        ];
+        expect({ moves, state: await store.getTag(reg, "base", "3") }).toEqual({
+          moves: [
+            { applied: true, previous: null, current: digest(2) },
+            { applied: false, previous: digest(2), current: digest(2) },
+            { applied: false, previous: digest(2), current: digest(2) },
+            { applied: true, previous: digest(2), current: digest(3) },
+            { applied: true, previous: digest(3), current: digest(3) },
+          ],
+          state: {
+            registry: reg,
+            repository: "base",
+            tag: "3",
+            digest: digest(3),
+            at: time(40),
+            history: [
+              { digest: digest(2), at: time(20) },
+              { digest: digest(3), at: time(30) },
+            ],
+          } satisfies TagState,
+        });
+      });
+
+      it("compares times at full precision, beyond milliseconds and across zones", async () => {
+        const moves = [
+          await store.moveTag(reg, "base", "3", digest(1), "2024-05-01T12:00:00.123456789Z"),
+          await store.moveTag(reg, "base", "3", digest(2), "2024-05-01T12:00:00.1234567Z"),
+          await store.moveTag(reg, "base", "3", digest(3), "2024-05-01T14:00:00.1234568+02:00"),
+        ];
+        expect(moves).toEqual([
+          { applied: true, previous: null, current: digest(1) },
+          { applied: false, previous: digest(1), current: digest(1) },
+          { applied: true, previous: digest(1), current: digest(3) },
+        ]);
+      });
+
+      it("records a deletion as a tombstone that a late older push cannot undo", async () => {
+        const moves = [
+          await store.moveTag(reg, "base", "3", digest(1), time(10)),
+          await store.moveTag(reg, "base", "3", null, time(20)),
+          await store.moveTag(reg, "base", "3", digest(2), time(15)),
+        ];
+        const deleted = await store.getTag(reg, "base", "3");
+        const repushed = await store.moveTag(reg, "base", "3", digest(1), time(30));
+        expect({ moves, deleted, repushed, final: await store.getTag(reg, "base", "3") }).toEqual({
+          moves: [
+            { applied: true, previous: null, current: digest(1) },
+            { applied: true, previous: digest(1), current: null },
+            { applied: false, previous: null, current: null },
+          ],
+          deleted: { registry: reg, repository: "base", tag: "3", digest: null, at: time(20), history: [{ digest: digest(1), at: time(10) }] },
+          repushed: { applied: true, previous: null, current: digest(1) },
+          final: {
+            registry: reg,
+            repository: "base",
+            tag: "3",
+            digest: digest(1),
+            at: time(30),
+            history: [
+              { digest: digest(1), at: time(10) },
+              { digest: digest(1), at: time(30) },
+            ],
+          },
+        });
+      });
+
+      it("records the deletion of a tag it never saw", async () => {
+        const move = await store.moveTag(reg, "base", "gone", null, time(5));
+        expect({ move, state: await store.getTag(reg, "base", "gone"), other: await store.getTag(reg, "base", "other") }).toEqual({
+          move: { applied: true, previous: null, current: null },
+          state: { registry: reg, repository: "base", tag: "gone", digest: null, at: time(5), history: [] },
+          other: null,
+        });
+      });
+
+      it("keeps the newest 100 history entries", async () => {
+        for (let n = 1; n <= 103; n += 1) await store.moveTag(reg, "busy", "latest", digest(n), new Date(Date.UTC(2024, 0, 1, 0, 0, n)).toISOString());
+        const state = await store.getTag(reg, "busy", "latest");
+        expect(state?.history).toEqual(
+          Array.from({ length: 100 }, (_, index) => ({ digest: digest(index + 4), at: new Date(Date.UTC(2024, 0, 1, 0, 0, index + 4)).toISOString() })),
+        );
+      });
+
+      it("lists every tag, deleted ones included, by registry, repository and tag", async () => {
+        await store.moveTag("b.example", "x", "1", digest(1), time(1));
+        await store.moveTag(reg, "team/b", "2", digest(2), time(2));
+        await store.moveTag(reg, "team/a", "9", null, time(3));
+        await store.moveTag(reg, "team/a", "10", digest(4), time(4));
+        expect(await store.listTags()).toEqual([
+          { registry: "b.example", repository: "x", tag: "1", digest: digest(1), at: time(1), history: [{ digest: digest(1), at: time(1) }] },
+          { registry: reg, repository: "team/a", tag: "10", digest: digest(4), at: time(4), history: [{ digest: digest(4), at: time(4) }] },
+          { registry: reg, repository: "team/a", tag: "9", digest: null, at: time(3), history: [] },
+          { registry: reg, repository: "team/b", tag: "2", digest: digest(2), at: time(2), history: [{ digest: digest(2), at: time(2) }] },
+        ]);
+      });
+
+      it("ends on the newest move when movers race", async () => {
+        const moves = await Promise.all(
+          [3, 1, 5, 2, 4].map((n) => store.moveTag(reg, "race", "1", digest(n), time(n))),
+        );
+        const state = await store.getTag(reg, "race", "1");
+        expect({
+          appliedSomewhere: moves.some((move) => move.applied),
+          digest: state?.digest,
+          at: state?.at,
+          lastHistory: state?.history.at(-1),
+        }).toEqual({ appliedSomewhere: true, digest: digest(5), at: time(5), lastHistory: { digest: digest(5), at: time(5) } });
+      });
+    });
+
+    describe("manifests", () => {
+      const facts: ImageManifestFacts = {
+        kind: "image",
+        digest: digest(7),
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        configDigest: digest(8),
+        layers: Array.from({ length: 200 }, (_, n) => digest(1000 + n)),
+        diffIds: Array.from({ length: 200 }, (_, n) => digest(2000 + n)),
+        annotations: { "org.opencontainers.image.base.name": "registry.local:5000/base:3", "note": "ü🐳".repeat(5000) },
+        labels: { maintainer: "team" },
+        created: time(1),
+        platform: { os: "linux", architecture: "arm64", variant: "v8" },
+      };
+      const index: ImageIndexFacts = {
+        kind: "index",
+        digest: digest(9),
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        annotations: {},
+        children: [
+          { digest: digest(7), mediaType: facts.mediaType, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+          { digest: digest(6), mediaType: facts.mediaType, platform: null },
+        ],
+      };
+
+      it("round-trips large image facts and indexes, by registry and digest", async () => {
+        await store.putManifest({ registry: "registry.local:5000", repository: "team/app", facts });
+        await store.putManifest({ registry: "registry.local:5000", repository: "team/app", facts });
+        await store.putManifest({ registry: "registry.local:5000", repository: "team/app", facts: index });
+        expect({
+          image: await store.getManifest("registry.local:5000", digest(7)),
+          index: await store.getManifest("registry.local:5000", digest(9)),
+          otherRegistry: await store.getManifest("other.example", digest(7)),
+        }).toEqual({
+          image: { registry: "registry.local:5000", repository: "team/app", facts },
+          index: { registry: "registry.local:5000", repository: "team/app", facts: index },
+          otherRegistry: null,
+        });
+      });
+    });
+
+    describe("edges", () => {
+      const base = "registry.local:5000/base:3";
+      const base10 = "registry.local:5000/base:30";
+      const app = image("team/app");
+      const api = image("team/api");
+      const pin: Dependent = { kind: "file-pin", repo: "org/service", path: "deploy/Dockerfile", line: 3, digest: digest(1) };
+
+      it("indexes edges by base and by dependent", async () => {
+        const edges = [
+          edge(app, base),
+          edge(app, base, { evidence: "layer-prefix", detail: "5 layers", platform: "linux/amd64" }),
+          edge(app, base, { evidence: "layer-prefix", detail: "5 layers", platform: "linux/arm64/v8" }),
+          edge(api, base),
+          edge(pin, base, { evidence: "dockerfile", detail: "FROM base:3@sha256:…" }),
+          edge(api, base10),
+        ];
+        for (const item of edges) await store.putEdge(item);
+        expect({
+          dependents: await store.listDependents(base),
+          dependents10: await store.listDependents(base10),
+          basesOfApi: await store.listBasesOf(dependentKey(api)),
+          basesOfPin: await store.listBasesOf(dependentKey(pin)),
+          unknown: await store.listDependents("registry.local:5000/base"),
+          all: await store.listEdges(),
+        }).toEqual({
+          dependents: [edges[4], edges[3], edges[0], edges[1], edges[2]],
+          dependents10: [edges[5]],
+          basesOfApi: [edges[3], edges[5]],
+          basesOfPin: [edges[4]],
+          unknown: [],
+          all: [edges[4], edges[3], edges[0], edges[1], edges[2], edges[5]],
+        });
+      });
+
+      it("replaces an edge with the same dependent, base, evidence and platform", async () => {
+        await store.putEdge(edge(app, base));
+        await store.putEdge(edge(app, base, { baseDigest: digest(2), detail: "rebuilt", recordedAt: time(9) }));
+        expect({ dependents: await store.listDependents(base), bases: await store.listBasesOf(dependentKey(app)) }).toEqual({
+          dependents: [edge(app, base, { baseDigest: digest(2), detail: "rebuilt", recordedAt: time(9) })],
+          bases: [edge(app, base, { baseDigest: digest(2), detail: "rebuilt", recordedAt: time(9) })],
+        });
+      });
+
+      it("removes every edge of one dependent, in both directions", async () => {
+        await store.putEdge(edge(app, base));
+        await store.putEdge(edge(app, base10, { platform: "linux/amd64" }));
+        await store.putEdge(edge(api, base));
+        await store.removeEdgesOf(dependentKey(app));
+        await store.removeEdgesOf(dependentKey(app));
+        await store.removeEdgesOf("never-seen");
+        expect({
+          dependents: await store.listDependents(base),
+          dependents10: await store.listDependents(base10),
+          bases: await store.listBasesOf(dependentKey(app)),
+          all: await store.listEdges(),
+        }).toEqual({ dependents: [edge(api, base)], dependents10: [], bases: [], all: [edge(api, base)] });
+      });
+    });
+
+    describe("campaigns", () => {
+      const deps = [image("team/zeta"), image("team/alpha"), { kind: "file-pin", repo: "org/x", path: "a/Dockerfile", line: 1, digest: digest(1) } as const];
+
+      it("opens a campaign once; a replay returns what is stored and writes nothing", async () => {
+        const header = campaign("base-3--0000000000000002");
+        const obligations = deps.map((dependent) => obligation(header.id, dependent));
+        const first = await store.openCampaign(header, obligations);
+        const replay = await store.openCampaign({ ...header, openedAt: time(50), trigger: "other" }, [
+          obligation(header.id, image("team/new")),
+        ]);
+        const sorted = [...obligations].sort(byKey);
+        expect({ first, replay, stored: await store.getCampaign(header.id), missing: await store.getCampaign("nope") }).toEqual({
+          first: { created: true, campaign: header, obligations: sorted },
+          replay: { created: false, campaign: header, obligations: sorted },
+          stored: { campaign: header, obligations: sorted },
+          missing: null,
+        });
+      });
+
+      it("opens concurrent duplicates once", async () => {
+        const header = campaign("race");
+        const obligations = deps.map((dependent) => obligation(header.id, dependent));
+        const results = await Promise.all([1, 2, 3].map(() => store.openCampaign(header, obligations)));
+        expect({
+          created: results.map((result) => result.created).sort(),
+          stored: await store.getCampaign(header.id),
+        }).toEqual({ created: [false, false, true], stored: { campaign: header, obligations: [...obligations].sort(byKey) } });
+      });
+
+      it("opens a campaign with 150 obligations", async () => {
+        const header = campaign("wide");
+        const obligations = Array.from({ length: 150 }, (_, n) => obligation(header.id, image(`team/app-${n}`)));
+        const sorted = [...obligations].sort(byKey);
+        const first = await store.openCampaign(header, obligations);
+        const replay = await store.openCampaign(header, obligations.slice(0, 10));
+        expect({ first, replay, stored: await store.getCampaign(header.id), listed: await store.listCampaigns() }).toEqual({
+          first: { created: true, campaign: header, obligations: sorted },
+          replay: { created: false, campaign: header, obligations: sorted },
+          stored: { campaign: header, obligations: sorted },
+          listed: [header],
+        });
+      });
+
+      it("opens a campaign without obligations", async () => {
+        const header = campaign("empty");
+        expect({ opened: await store.openCampaign(header, []), stored: await store.getCampaign("empty") }).toEqual({
+          opened: { created: true, campaign: header, obligations: [] },
+          stored: { campaign: header, obligations: [] },
+        });
+      });
+
+      it("lists campaigns newest first", async () => {
+        await store.openCampaign(campaign("b", time(2)), []);
+        await store.openCampaign(campaign("c", time(1)), []);
+        await store.openCampaign(campaign("a", time(3)), []);
+        await store.openCampaign(campaign("d", time(2)), []);
+        expect(await store.listCampaigns()).toEqual([campaign("a", time(3)), campaign("b", time(2)), campaign("d", time(2)), campaign("c", time(1))]);
+      });
+
+      it("rejects obligations of another campaign and duplicate dependents", async () => {
+        const header = campaign("c1");
+        await expect(store.openCampaign(header, [obligation("c2", image("team/a"))])).rejects.toMatchObject({ code: "validation_failed" });
+        await expect(store.openCampaign(header, [obligation("c1", image("team/a")), obligation("c1", image("team/a"))])).rejects.toMatchObject({
+          code: "validation_failed",
+        });
+        expect(await store.getCampaign("c1")).toEqual(null);
+      });
+
+      it("updates one obligation and returns the new record", async () => {
+        const header = campaign("c1");
+        const obligations = deps.map((dependent) => obligation(header.id, dependent));
+        await store.openCampaign(header, obligations);
+        const target = obligations[1] as Obligation;
+        const updated = await store.updateObligation(header.id, target.dependentKey, (current) => ({
+          ...current,
+          state: "scheduled",
+          runId: "run-1",
+          updatedAt: time(9),
+        }));
+        const expected: Obligation = { ...target, state: "scheduled", runId: "run-1", updatedAt: time(9) };
+        expect({ updated, stored: await store.getCampaign(header.id) }).toEqual({
+          updated: expected,
+          stored: { campaign: header, obligations: obligations.map((item) => (item === target ? expected : item)).sort(byKey) },
+        });
+      });
+
+      it("applies every one of many concurrent updates (no lost update)", async () => {
+        const header = campaign("busy");
+        const target = obligation(header.id, image("team/app"));
+        await store.openCampaign(header, [target]);
+        const writers = 8;
+        const results = await Promise.all(
+          Array.from({ length: writers }, () =>
+            store.updateObligation(header.id, target.dependentKey, (current) => ({ ...current, reason: String(Number(current.reason ?? "0") + 1) })),
+          ),
+        );
+        expect({
+          returned: results.map((result) => Number(result.reason)).sort((a, b) => a - b),
+          stored: (await store.getCampaign(header.id))?.obligations,
+        }).toEqual({
+          returned: Array.from({ length: writers }, (_, n) => n + 1),
+          stored: [{ ...target, reason: String(writers) }],
+        });
+      });
+
+      it("refuses to update an unknown obligation or to change an obligation's identity", async () => {
+        const header = campaign("c1");
+        const target = obligation(header.id, image("team/app"));
+        await store.openCampaign(header, [target]);
+        await expect(store.updateObligation("c1", "nope", (current) => current)).rejects.toMatchObject({ code: "not_found" });
+        await expect(store.updateObligation("c9", target.dependentKey, (current) => current)).rejects.toMatchObject({ code: "not_found" });
+        await expect(store.updateObligation("c1", target.dependentKey, (current) => ({ ...current, dependentKey: "x" }))).rejects.toMatchObject({
+          code: "validation_failed",
+        });
+        expect(await store.getCampaign("c1")).toEqual({ campaign: header, obligations: [target] });
+      });
+    });
+
+    describe("keys with characters Table Storage forbids or escapes", () => {
+      it.each(AWKWARD_KEYS.map((key) => [key]))("keeps %j intact everywhere", async (key) => {
+        const dependent: Dependent = { kind: "file-pin", repo: key, path: key, line: 1, digest: digest(1) };
+        const theEdge = edge(dependent, key, { platform: key });
+        const header = campaign(key);
+        const theObligation = obligation(key, dependent);
+        await store.recordEvent(event(key, time(1)));
+        const move = await store.moveTag(key, key, key, digest(1), time(1));
+        await store.putManifest({ registry: key, repository: key, facts: { kind: "index", digest: key, mediaType: "m", annotations: {}, children: [] } });
+        await store.putEdge(theEdge);
+        const opened = await store.openCampaign(header, [theObligation]);
+        const updated = await store.updateObligation(key, dependentKey(dependent), (current) => ({ ...current, state: "done" }));
+        expect({
+          event: await store.getEvent(key),
+          move,
+          tag: await store.getTag(key, key, key),
+          manifest: await store.getManifest(key, key),
+          dependents: await store.listDependents(key),
+          bases: await store.listBasesOf(dependentKey(dependent)),
+          opened: opened.created,
+          updated: updated.state,
+          campaign: await store.getCampaign(key),
+        }).toEqual({
+          event: event(key, time(1)),
+          move: { applied: true, previous: null, current: digest(1) },
+          tag: { registry: key, repository: key, tag: key, digest: digest(1), at: time(1), history: [{ digest: digest(1), at: time(1) }] },
+          manifest: { registry: key, repository: key, facts: { kind: "index", digest: key, mediaType: "m", annotations: {}, children: [] } },
+          dependents: [theEdge],
+          bases: [theEdge],
+          opened: true,
+          updated: "done",
+          campaign: { campaign: header, obligations: [{ ...theObligation, state: "done" }] },
+        });
+      });
+
+      it("keeps keys that differ only by case or by escaping apart", async () => {
+        for (const [n, key] of AWKWARD_KEYS.entries()) {
+          await store.recordEvent(event(key, time(n)));
+          await store.moveTag("r", "repo", key, digest(n + 1), time(n));
+        }
+        expect({
+          events: (await store.listEvents(100)).map((record) => record.key).sort(),
+          tags: (await store.listTags()).map((tag) => [tag.tag, tag.digest]).sort(),
+        }).toEqual({
+          events: [...AWKWARD_KEYS].sort(),
+          tags: AWKWARD_KEYS.map((key, n) => [key, digest(n + 1)]).sort(),
+        });
+      });
+    });
+
+    describe("isolation of stored values", () => {
+      it("is not changed through objects passed in or handed out", async () => {
+        const record = event("k", time(1));
+        await store.recordEvent(record);
+        (record as { status: string }).status = "failed";
+        const read = await store.getEvent("k");
+        (read as { reason: string | null }).reason = "changed by caller";
+
+        const header = campaign("c");
+        const target = obligation("c", image("team/app"));
+        const opened = await store.openCampaign(header, [target]);
+        (opened.obligations[0] as { state: string }).state = "done";
+        (target as { runId: string | null }).runId = "changed";
+
+        const theEdge = edge(image("team/app"), "b");
+        await store.putEdge(theEdge);
+        (theEdge as { detail: string }).detail = "changed";
+
+        expect({
+          event: await store.getEvent("k"),
+          obligations: (await store.getCampaign("c"))?.obligations,
+          edges: await store.listEdges(),
+        }).toEqual({
+          event: event("k", time(1)),
+          obligations: [obligation("c", image("team/app"))],
+          edges: [edge(image("team/app"), "b")],
+        });
+      });
+    });
+  });
+}
