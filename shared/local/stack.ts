@@ -4,6 +4,7 @@
  * The demo, the tests and `ripple stack up` all start it through {@link startStack}.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,8 +18,12 @@ import { startProcess, type ManagedProcess } from "./processes.js";
 import { startRegistry, type LocalRegistry } from "./registry.js";
 import { ensureStackTls, type StackTls } from "./tls.js";
 
-/** The project root (three levels above `dist/shared/local`). */
-export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** The project root: the nearest folder above this module with a package.json (works from `dist/` and from sources). */
+export const projectRoot = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 
 /** Configuration without registries (the stack adds its own); `{{registry}}` in any string is the local registry host. */
 export type StackConfigTemplate = Omit<Partial<RippleConfig>, "registries" | "version">;
@@ -68,7 +73,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const dir = options.dir;
   await mkdir(dir, { recursive: true });
   await ensureStackPackages(log);
-  const tls = await ensureStackTls(join(dir, "tls"));
+  const tls = await ensureStackTls(dir);
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
     const azurite = await startAzurite({ dir: join(dir, "azurite"), persist: options.persist ?? false });

@@ -1,0 +1,115 @@
+import { mkdir } from "node:fs/promises";
+import { request } from "node:http";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { AppError } from "../errors.js";
+import { findFreePort } from "./free-port.js";
+import { startProcess } from "./processes.js";
+
+/** A running Azurite (blob, queue, table) on loopback. */
+export interface LocalAzurite {
+  /** devstoreaccount1 with explicit endpoints; pass `{ allowInsecureConnection: true }` to table clients. */
+  connectionString: string;
+  blobEndpoint: string;
+  queueEndpoint: string;
+  tableEndpoint: string;
+  pid: number;
+  logPath: string;
+  /** Stops Azurite; in-memory data is gone afterwards. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartAzuriteOptions {
+  /** Azurite's folder: workspace (`<dir>/azurite`), log and pid file. */
+  dir: string;
+  /** Keep data on disk under `<dir>/azurite` instead of in memory. Default false. */
+  persist?: boolean;
+}
+
+/** Azurite's published development account; not a secret. */
+export const devStorageAccount = {
+  name: "devstoreaccount1",
+  key: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+} as const;
+
+/** The path of azurite's CLI entry, resolved from this module's installed dependencies (not the cwd). */
+export function resolveAzuriteEntry(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("azurite/package.json")), "dist", "src", "azurite.js");
+}
+
+/** A connection string for devstoreaccount1 with explicit http endpoints. Pure. */
+export function formatAzuriteConnectionString(endpoints: { blobEndpoint: string; queueEndpoint: string; tableEndpoint: string }): string {
+  return [
+    "DefaultEndpointsProtocol=http",
+    `AccountName=${devStorageAccount.name}`,
+    `AccountKey=${devStorageAccount.key}`,
+    `BlobEndpoint=${endpoints.blobEndpoint}`,
+    `QueueEndpoint=${endpoints.queueEndpoint}`,
+    `TableEndpoint=${endpoints.tableEndpoint}`,
+  ].join(";") + ";";
+}
+
+const serviceNames = ["blob", "queue", "table"] as const;
+const portAttempts = 3;
+
+/**
+ * Starts Azurite with Node's own executable, on 127.0.0.1 and free ports, with telemetry off, the API
+ * version check skipped (current SDKs are newer than Azurite), loose mode, and its workspace in
+ * `<dir>/azurite` (`--location` when `persist`, otherwise `--inMemoryPersistence` with that folder as the
+ * working directory, since Azurite rejects the two options together). Resolves once all three services answer HTTP.
+ *
+ * @throws AppError `stack_process_failed` with Azurite's log tail when it does not come up.
+ */
+export async function startAzurite(options: StartAzuriteOptions): Promise<LocalAzurite> {
+  const opts = { ...options, dir: resolve(options.dir) };
+  const location = join(opts.dir, "azurite");
+  await mkdir(location, { recursive: true });
+  const entry = resolveAzuriteEntry();
+  for (let attempt = 1; ; attempt += 1) {
+    const ports = { blob: await findFreePort(), queue: await findFreePort(), table: await findFreePort() };
+    const args = [entry, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"];
+    for (const service of serviceNames) args.push(`--${service}Host`, "127.0.0.1", `--${service}Port`, String(ports[service]));
+    // Azurite refuses --location together with --inMemoryPersistence; in memory it still keeps its
+    // workspace in the current folder, which is why that folder is `<dir>/azurite` either way.
+    args.push(...(opts.persist === true ? ["--location", location] : ["--inMemoryPersistence"]));
+    try {
+      const server = await startProcess({
+        name: "azurite",
+        command: process.execPath,
+        args,
+        cwd: location,
+        dir: opts.dir,
+        ready: async () => (await Promise.all(serviceNames.map((service) => probeHttp(ports[service])))).every(Boolean),
+        timeoutMs: 30_000,
+      });
+      const endpoints = {
+        blobEndpoint: `http://127.0.0.1:${ports.blob}/${devStorageAccount.name}`,
+        queueEndpoint: `http://127.0.0.1:${ports.queue}/${devStorageAccount.name}`,
+        tableEndpoint: `http://127.0.0.1:${ports.table}/${devStorageAccount.name}`,
+      };
+      return {
+        connectionString: formatAzuriteConnectionString(endpoints),
+        ...endpoints,
+        pid: server.pid,
+        logPath: server.logPath,
+        stop: () => server.stop(),
+      };
+    } catch (error) {
+      if (attempt >= portAttempts || !(error instanceof AppError) || !/EADDRINUSE/.test(error.message)) throw error;
+    }
+  }
+}
+
+/** True when something answers HTTP on 127.0.0.1:port (any status: Azurite rejects the unsigned request). */
+async function probeHttp(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", method: "GET", timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}

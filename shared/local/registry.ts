@@ -1,0 +1,129 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { AppError } from "../errors.js";
+import { findFreePort } from "./free-port.js";
+import { startProcess } from "./processes.js";
+import type { StackTls } from "./tls.js";
+
+/** A running CNCF Distribution registry on loopback, serving TLS from the stack CA. */
+export interface LocalRegistry {
+  /** `127.0.0.1:PORT`, the registry part of image references. */
+  host: string;
+  /** `https://127.0.0.1:PORT`. */
+  url: string;
+  pid: number;
+  logPath: string;
+  configPath: string;
+  /** Stops the registry; its storage under `dir` stays. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Where the registry sends its notifications, and the bearer secret it presents. */
+export interface RegistryNotifyTarget {
+  url: string;
+  secret: string;
+}
+
+export interface StartRegistryOptions {
+  /** The registry's folder: config, storage, log and pid file go under it. */
+  dir: string;
+  tls: StackTls;
+  /** A fixed port; by default a free one is chosen (and re-chosen if another process takes it first). */
+  port?: number;
+  notify?: RegistryNotifyTarget;
+}
+
+/**
+ * The Distribution configuration for the local stack: loopback TLS, relative URLs (needed for blob
+ * uploads through the Azure SDK), deletes enabled, filesystem storage under `dir`, and at most one
+ * notification endpoint that skips blob (octet-stream) events and pulls/mounts. Pure.
+ */
+export function renderRegistryConfig(opts: { dir: string; tls: StackTls; port: number; notify?: RegistryNotifyTarget; httpSecret: string }): string {
+  const config = {
+    version: 0.1,
+    log: { level: "info", accesslog: { disabled: true } },
+    http: {
+      addr: `127.0.0.1:${opts.port}`,
+      secret: opts.httpSecret,
+      relativeurls: true,
+      tls: { certificate: opts.tls.certPath, key: opts.tls.keyPath },
+    },
+    storage: {
+      filesystem: { rootdirectory: join(opts.dir, "data") },
+      delete: { enabled: true },
+    },
+    notifications: {
+      events: { includereferences: true },
+      ...(opts.notify === undefined
+        ? {}
+        : {
+            endpoints: [
+              {
+                name: "ripple",
+                url: opts.notify.url,
+                headers: { Authorization: [`Bearer ${opts.notify.secret}`] },
+                timeout: "2s",
+                threshold: 5,
+                backoff: "1s",
+                ignore: { mediatypes: ["application/octet-stream"], actions: ["pull", "mount"] },
+              },
+            ],
+          }),
+    },
+  };
+  return stringify(config);
+}
+
+const portAttempts = 3;
+
+/**
+ * Writes `<dir>/config.yml` and starts `docker-registry serve` on 127.0.0.1, resolving once `GET /v2/`
+ * answers 200 over TLS verified against the stack CA. The config holds the notification secret, so it
+ * is written owner-only.
+ *
+ * @throws AppError `stack_process_failed` with the registry's log tail when it does not come up.
+ */
+export async function startRegistry(options: StartRegistryOptions): Promise<LocalRegistry> {
+  const opts = { ...options, dir: resolve(options.dir) };
+  await mkdir(join(opts.dir, "data"), { recursive: true });
+  const configPath = join(opts.dir, "config.yml");
+  const httpSecret = randomBytes(16).toString("hex");
+  for (let attempt = 1; ; attempt += 1) {
+    const port = opts.port ?? (await findFreePort());
+    await writeFile(configPath, renderRegistryConfig({ ...opts, port, httpSecret }), { mode: 0o600 });
+    const url = `https://127.0.0.1:${port}`;
+    try {
+      const server = await startProcess({
+        name: "registry",
+        command: "docker-registry",
+        args: ["serve", configPath],
+        cwd: opts.dir,
+        dir: opts.dir,
+        ready: () => probeRegistry(url, opts.tls.caPem),
+        timeoutMs: 15_000,
+      });
+      return { host: `127.0.0.1:${port}`, url, pid: server.pid, logPath: server.logPath, configPath, stop: () => server.stop() };
+    } catch (error) {
+      // A chosen port can be taken between findFreePort and the bind; a fixed port is the caller's choice.
+      if (opts.port !== undefined || attempt >= portAttempts || !(error instanceof AppError) || !/address already in use/.test(error.message)) {
+        throw error;
+      }
+    }
+  }
+}
+
+/** True when `GET <url>/v2/` answers 200 over TLS trusted through `caPem` alone. */
+export async function probeRegistry(url: string, caPem: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const req = request(`${url}/v2/`, { method: "GET", ca: caPem, timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}

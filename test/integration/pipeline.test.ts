@@ -1,0 +1,171 @@
+/**
+ * The whole ingestion path on the real local stack: buildah builds and pushes, the Distribution
+ * registry notifies the local Functions host, the queue-triggered processor reads manifests over TLS,
+ * and the graph and campaign land in Table Storage on Azurite. Then hostile and repeated deliveries.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { QueueServiceClient } from "@azure/storage-queue";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServices, type Services } from "../../shared/composition.js";
+import { loadSettings } from "../../shared/config.js";
+import { buildDemoImages, waitFor, type DemoImages } from "../../shared/cli/demo.js";
+import { startStack, type Stack } from "../../shared/local/stack.js";
+import { describeGraph, impactOf, lineageOf, outdatedImages } from "../../shared/use-cases/query-graph.js";
+
+/** Runs the built CLI with `input` on standard input; resolves with its exit code and output. */
+function runCli(args: string[], env: NodeJS.ProcessEnv, input = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+const CLI = resolve(import.meta.dirname, "../../dist/shared/cli/main.js");
+
+describe("pipeline on the local stack", () => {
+  let dir: string;
+  let stack: Stack;
+  let services: Services;
+  let images: DemoImages;
+  let reg: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ripple-pipeline-"));
+    stack = await startStack({ dir });
+    services = await createServices(loadSettings(stack.settings), stack.config);
+    images = await buildDemoImages(stack, services, () => undefined);
+    reg = stack.registry.host;
+  }, 240_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const post = (body: string, headers: Record<string, string>) => fetch(stack.webhookUrl, { method: "POST", body, headers });
+  const secretHeader = () => ({ authorization: `Bearer ${stack.settings["RIPPLE_WEBHOOK_SECRET"]}` });
+
+  it("builds the graph from the registry's own notifications, with evidence", async () => {
+    const graph = await describeGraph(services.store);
+    expect(graph.edges.map(({ dependent, base, baseDigest, evidence, platform }) => ({ dependent, base, baseDigest, evidence, platform }))).toEqual([
+      { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
+      { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/arm64" },
+      { dependent: `${reg}/apps/pinned:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
+      { dependent: `${reg}/apps/web:1`, base: `${reg}/ripple/company-base:1`, baseDigest: images.companyBase, evidence: "annotation", platform: "linux/amd64" },
+      { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
+    ]);
+    expect(graph.cycles).toEqual([]);
+  });
+
+  it("answers impact in waves, lineage and outdated", async () => {
+    const impact = await impactOf(services.store, `${reg}/ripple/busybox:1`);
+    expect(impact.impact.waves.map((wave) => wave.map((node) => node.key))).toEqual([
+      [`${reg}/apps/multi:1`, `${reg}/apps/pinned:1`, `${reg}/ripple/company-base:1`],
+      [`${reg}/apps/web:1`],
+    ]);
+    const lineage = await lineageOf(services.store, `${reg}/apps/web:1`);
+    expect(lineage.lineage.steps.map((step) => [step.base, step.upToDate])).toEqual([
+      [`${reg}/ripple/company-base:1`, true],
+      [`${reg}/ripple/busybox:1`, false],
+    ]);
+    expect((await outdatedImages(services.store)).map((entry) => [entry.key, entry.edge.platform])).toEqual([
+      [`${reg}/apps/multi:1`, "linux/amd64"],
+      [`${reg}/apps/multi:1`, "linux/arm64"],
+      [`${reg}/apps/pinned:1`, "linux/amd64"],
+      [`${reg}/ripple/company-base:1`, "linux/amd64"],
+    ]);
+  });
+
+  it("opened one campaign for the patched base with one queued rebuild job per direct dependent", async () => {
+    const campaigns = await services.store.listCampaigns();
+    expect(campaigns.map((campaign) => [campaign.base, campaign.fromDigest, campaign.toDigest])).toEqual([[`${reg}/ripple/busybox:1`, images.busybox, images.patchedBusybox]]);
+    const found = await services.store.getCampaign(campaigns[0]!.id);
+    expect(found!.obligations.map((obligation) => [obligation.dependentKey, obligation.kind, obligation.state, obligation.enqueuedAt !== null])).toEqual([
+      [`${reg}/apps/multi:1`, "rebuild", "pending", true],
+      [`${reg}/apps/pinned:1`, "rebuild", "pending", true],
+      [`${reg}/ripple/company-base:1`, "rebuild", "pending", true],
+    ]);
+    const queue = QueueServiceClient.fromConnectionString(stack.settings["AzureWebJobsStorage"]!).getQueueClient("ripple-rebuild");
+    const peeked = await queue.peekMessages({ numberOfMessages: 32 });
+    const jobs = peeked.peekedMessageItems.map((item) => JSON.parse(Buffer.from(item.messageText, "base64").toString("utf8")) as { dependentKey: string; toDigest: string });
+    expect(jobs.map((job) => [job.dependentKey, job.toDigest]).sort()).toEqual([
+      [`${reg}/apps/multi:1`, images.patchedBusybox],
+      [`${reg}/apps/pinned:1`, images.patchedBusybox],
+      [`${reg}/ripple/company-base:1`, images.patchedBusybox],
+    ]);
+  });
+
+  it("treats a redelivered or reordered registry event as changing nothing", async () => {
+    const envelope = (digest: string, timestamp: string) =>
+      JSON.stringify({ events: [{ id: `replay-${digest.slice(7, 15)}`, timestamp, action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest, length: 1, repository: "ripple/busybox", url: `https://${reg}/v2/ripple/busybox/manifests/${digest}`, tag: "1" }, request: { id: "r", addr: "127.0.0.1", host: reg, method: "PUT", useragent: "test" }, actor: {}, source: { addr: "x", instanceID: "y" } }] });
+    const headers = { "content-type": "application/vnd.docker.distribution.events.v1+json", ...secretHeader() };
+    const duplicate = await post(envelope(images.patchedBusybox, new Date().toISOString()), headers);
+    expect(await duplicate.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
+    // The old digest again, stamped before the patched push: recorded as new, but not applied.
+    const reordered = await post(envelope(images.busybox, "2020-01-01T00:00:00Z"), headers);
+    expect(await reordered.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
+    await waitFor("the queue to drain", async () => ((await services.store.listEvents(100)).every((record) => record.status !== "accepted") ? true : null));
+    expect((await services.store.getTag(reg, "ripple/busybox", "1"))?.digest).toBe(images.patchedBusybox);
+    expect(await services.store.listCampaigns()).toHaveLength(1);
+  });
+
+  it.each([
+    ["no secret", {}, "{}", 401],
+    ["a wrong secret", { authorization: "Bearer wrong-wrong-wrong-wrong" }, "{}", 401],
+  ])("refuses a delivery with %s (401) and records nothing", async (_, headers, body, status) => {
+    const before = (await services.store.listEvents(500)).length;
+    const response = await post(body, { "content-type": "application/json", ...headers });
+    expect(response.status).toBe(status);
+    expect((await services.store.listEvents(500)).length).toBe(before);
+  });
+
+  it("answers 400 with the zod path for a malformed Event Grid delivery and records nothing", async () => {
+    const before = (await services.store.listEvents(500)).length;
+    const body = JSON.stringify([{ id: "x", eventType: "Microsoft.ContainerRegistry.ImagePushed", subject: "s", eventTime: "2026-11-23T00:00:00Z", dataVersion: "1.0", data: { target: { repository: 7, digest: images.busybox, tag: "1" }, request: { host: reg } } }]);
+    const response = await post(body, { "content-type": "application/json", ...secretHeader() });
+    expect(response.status).toBe(400);
+    const answer = (await response.json()) as { issues: { path: string }[] };
+    expect(answer.issues.map((issue) => issue.path)).toEqual(["0.data.target.repository"]);
+    expect((await services.store.listEvents(500)).length).toBe(before);
+  });
+
+  it("refuses an oversized body with 413", async () => {
+    const response = await post("x".repeat(2 * 1024 * 1024), { "content-type": "application/json", ...secretHeader() });
+    expect(response.status).toBe(413);
+  });
+
+  it("records an event naming an unconfigured registry as ignored and never fetches it", async () => {
+    const body = JSON.stringify([{ id: "evil", eventType: "Microsoft.ContainerRegistry.ImagePushed", subject: "s", eventTime: "2026-11-23T00:00:00Z", dataVersion: "1.0", data: { id: "evil", timestamp: "2026-11-23T00:00:00Z", action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest: images.busybox, length: 1, repository: "x/y", tag: "1" }, request: { id: "r", host: "169.254.169.254", method: "PUT", useragent: "u" } } }]);
+    const response = await post(body, { "content-type": "application/json", ...secretHeader() });
+    expect(await response.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 0, ignored: 1 });
+    const records = await services.store.listEvents(500);
+    expect(records.find((record) => record.event?.registry === "169.254.169.254")).toMatchObject({ status: "ignored", reason: "registry 169.254.169.254 is not in the configuration" });
+  });
+
+  it("serves the Event Grid trigger endpoint with its validation handshake", async () => {
+    const url = `${stack.hostUrl}/runtime/webhooks/EventGrid?functionName=registryEventGrid`;
+    const handshake = await fetch(url, { method: "POST", headers: { "aeg-event-type": "SubscriptionValidation" }, body: JSON.stringify([{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", subject: "", eventTime: "2026-11-23T00:00:00Z", dataVersion: "1", data: { validationCode: "code-1" } }]) });
+    expect(await handshake.json()).toEqual({ validationResponse: "code-1" });
+  });
+
+  it("drives the CLI against the running stack: ingest, graph, impact", async () => {
+    const env = { ...process.env, ...stack.settings };
+    const file = join(dir, "event.json");
+    await writeFile(file, JSON.stringify({ events: [{ id: "cli-1", timestamp: "2026-11-23T00:00:00Z", action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest: images.web, length: 1, repository: "apps/web", tag: "1" }, request: { id: "r", addr: "a", host: reg, method: "PUT", useragent: "u" }, actor: {}, source: { addr: "a", instanceID: "i" } }] }));
+    const ingest = await runCli(["ingest", "--json", file], env);
+    expect(ingest.code).toBe(0);
+    expect(JSON.parse(ingest.stdout)).toEqual([{ action: "push", registry: reg, repository: "apps/web", tag: "1", digest: images.web, mediaType: "application/vnd.oci.image.manifest.v1+json" }]);
+    const impact = await runCli(["impact", "--json", `${reg}/ripple/company-base:1`], env);
+    expect((JSON.parse(impact.stdout) as { waves: { key: string }[][] }).waves.map((wave) => wave.map((node) => node.key))).toEqual([[`${reg}/apps/web:1`]]);
+    const bad = await runCli(["ingest", "--dry-run", "-"], env, '{"events":[{"id":"1"}]}');
+    expect(bad).toEqual({ code: 2, stdout: "", stderr: expect.stringContaining("ripple: Distribution notification: events.0.timestamp: required") });
+  });
+});
