@@ -20,8 +20,9 @@ const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-
 
 export const DOCKER_HUB = "docker.io";
 
+/** An OCI digest; a `sha256:` digest must be exactly 64 lowercase hex characters, as registries require. */
 export function isDigest(text: string): boolean {
-  return DIGEST.test(text);
+  return text.startsWith("sha256:") ? SHA256.test(text) : DIGEST.test(text);
 }
 
 export function isSha256Digest(text: string): boolean {

@@ -1,0 +1,66 @@
+/**
+ * `npm run bench`: prints one JSON object of speed and memory figures. Targets (issue #2):
+ * impact_query_ms ≤ 20, layer_index_build_s ≤ 2, peak_rss_mb ≤ 1024, ingest_events_per_s ≥ 300.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createStorageWorkQueue } from "../../shared/adapters/storage-queue/storage-work-queue.js";
+import { createTableStateStore } from "../../shared/adapters/table-storage/table-state-store.js";
+import { parseConfig } from "../../shared/config.js";
+import type { RegistryEvent } from "../../shared/domain/registry-event.js";
+import { startAzurite } from "../../shared/local/azurite.js";
+import { recordEvents } from "../../shared/use-cases/receive-notification.js";
+import { benchImpactQuery, benchLayerIndexBuild } from "./graph-bench.js";
+
+let peakRss = process.memoryUsage().rss;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+
+/** Events recorded per second through the Table Storage adapter and queue on Azurite (16 deliveries in flight). */
+async function benchIngest(count = 2000, concurrency = 16): Promise<{ ingest_events_per_s: number }> {
+  const dir = await mkdtemp(join(tmpdir(), "ripple-bench-"));
+  const azurite = await startAzurite({ dir });
+  try {
+    const store = createTableStateStore({ connectionString: azurite.connectionString, tablePrefix: "bench" });
+    await store.init();
+    const queue = createStorageWorkQueue({ connectionString: azurite.connectionString, queuePrefix: "bench" });
+    const config = parseConfig(JSON.stringify({ version: 1, registries: [{ host: "bench.azurecr.io" }] }));
+    const deps = { store, queue, config, now: () => new Date() };
+    const event = (i: number): RegistryEvent => ({
+      id: `e${i}`,
+      source: "eventgrid",
+      action: "push",
+      registry: "bench.azurecr.io",
+      repository: `team${i % 50}/app${i % 997}`,
+      tag: `v${i}`,
+      digest: `sha256:${i.toString(16).padStart(64, "0")}`,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      occurredAt: new Date(1_700_000_000_000 + i).toISOString(),
+    });
+    await recordEvents(deps, [event(-1)], 0); // warm the connections and create the queue
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) {
+          const i = next++;
+          await recordEvents(deps, [event(i)], 0);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return { ingest_events_per_s: Math.round(count / seconds) };
+  } finally {
+    await azurite.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const results = {
+  ...(await benchIngest()),
+  ...benchImpactQuery(),
+  ...benchLayerIndexBuild(),
+};
+clearInterval(sampler);
+peakRss = Math.max(peakRss, process.memoryUsage().rss);
+process.stdout.write(`${JSON.stringify({ ...results, peak_rss_mb: Math.round(peakRss / (1024 * 1024)) }, null, 2)}\n`);

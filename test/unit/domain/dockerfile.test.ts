@@ -1,0 +1,340 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { extractImages, type ExtractedImage, type ImageInstruction } from "../../../shared/domain/dockerfile.js";
+
+const DIGEST = "sha256:0a5b1e3a8f7f2b1c4d9e6f00112233445566778899aabbccddeeff0011223344";
+const SYNTAX_DIGEST = "sha256:a57df69d0ea827fb7266491f2813635de6f17269be881f696fbfdf2d83dda33e";
+
+type Where = { platform?: string | null; stage?: string | null };
+
+/** A resolved reference, written out field by field so the expectation never goes through parseImageRef. */
+function image(line: number, instruction: ImageInstruction, name: string, tag: string | null, digest: string | null = null, where: Where = {}): ExtractedImage {
+  return { name, tag, digest, platform: where.platform ?? null, line, instruction, stage: where.stage ?? null };
+}
+
+function unresolved(line: number, instruction: ImageInstruction, raw: string, where: Where = {}): ExtractedImage {
+  return { name: "", tag: null, digest: null, platform: where.platform ?? null, line, instruction, stage: where.stage ?? null, unresolved: true, raw };
+}
+
+/** Joins lines with `\n`, so a case reads like the file it stands for. */
+function lines(...text: string[]): string {
+  return text.join("\n");
+}
+
+describe("extractImages", () => {
+  it.each<[string, string, ExtractedImage[]]>([
+    ["an empty file", "", []],
+    ["only comments and blank lines", lines("# nothing here", "", "   # indented comment"), []],
+
+    // Plain references
+    ["a Docker Hub short name defaults to latest", "FROM alpine", [image(1, "FROM", "docker.io/library/alpine", "latest")]],
+    ["a tag", "FROM alpine:3.20", [image(1, "FROM", "docker.io/library/alpine", "3.20")]],
+    ["a digest without a tag", `FROM alpine@${DIGEST}`, [image(1, "FROM", "docker.io/library/alpine", null, DIGEST)]],
+    ["a tag and a digest", `FROM alpine:3.20@${DIGEST}`, [image(1, "FROM", "docker.io/library/alpine", "3.20", DIGEST)]],
+    ["a Docker Hub user image", "FROM bitnami/redis:7.2", [image(1, "FROM", "docker.io/bitnami/redis", "7.2")]],
+    ["localhost with a port", "FROM localhost:5000/x:1", [image(1, "FROM", "localhost:5000/x", "1")]],
+    ["an IP registry with a port and a nested path", "FROM 127.0.0.1:5000/team/base", [image(1, "FROM", "127.0.0.1:5000/team/base", "latest")]],
+    ["an upper-case registry host is lowercased", "FROM Contoso.AzureCR.io/apps/api:2", [image(1, "FROM", "contoso.azurecr.io/apps/api", "2")]],
+    ["index.docker.io is docker.io", "FROM index.docker.io/library/debian:12", [image(1, "FROM", "docker.io/library/debian", "12")]],
+    ["instructions are case-insensitive", "from alpine:3.20 as Build", [image(1, "FROM", "docker.io/library/alpine", "3.20", null, { stage: "build" })]],
+    ["leading white space before an instruction", "   FROM alpine:3.20", [image(1, "FROM", "docker.io/library/alpine", "3.20")]],
+    ["an invalid reference is unresolved, not guessed", "FROM Alpine:3.20", [unresolved(1, "FROM", "Alpine:3.20")]],
+
+    // Global ARGs and substitution
+    [
+      "${VAR} and $VAR from global ARG defaults",
+      lines("ARG BASE=alpine", "ARG VERSION=3.20", "FROM ${BASE}:$VERSION"),
+      [image(3, "FROM", "docker.io/library/alpine", "3.20")],
+    ],
+    [
+      "${VAR:-default} when the ARG has no value, and when it has one",
+      lines("ARG A", "ARG B=12", "FROM debian:${A:-11}", "FROM debian:${B:-11}"),
+      [image(3, "FROM", "docker.io/library/debian", "11"), image(4, "FROM", "docker.io/library/debian", "12")],
+    ],
+    [
+      "${VAR:+alt} is alt when set, empty when not",
+      lines("ARG SLIM=yes", "ARG DEV", "FROM python:3.12${SLIM:+-slim}", "FROM python:3.12${DEV:+-dev}"),
+      [image(3, "FROM", "docker.io/library/python", "3.12-slim"), image(4, "FROM", "docker.io/library/python", "3.12")],
+    ],
+    [
+      "${VAR-default} keeps an empty value, ${VAR:-default} does not",
+      lines("ARG SUFFIX=", "FROM node:20${SUFFIX-bogus}", "FROM node:20${SUFFIX:--slim}"),
+      [image(2, "FROM", "docker.io/library/node", "20"), image(3, "FROM", "docker.io/library/node", "20-slim")],
+    ],
+    [
+      "a nested default",
+      lines("ARG FALLBACK=3.19", "FROM alpine:${PINNED:-${FALLBACK}}"),
+      [image(2, "FROM", "docker.io/library/alpine", "3.19")],
+    ],
+    [
+      "an ARG default built from an earlier ARG, with quotes",
+      lines('ARG VERSION="3.20"', "ARG IMAGE='alpine':${VERSION}", "FROM $IMAGE"),
+      [image(3, "FROM", "docker.io/library/alpine", "3.20")],
+    ],
+    [
+      "several ARGs on one line",
+      lines("ARG REGISTRY=localhost:5000 REPO=team/base TAG=1", "FROM $REGISTRY/$REPO:$TAG"),
+      [image(2, "FROM", "localhost:5000/team/base", "1")],
+    ],
+    ["an ARG with no value is unresolved", lines("ARG BASE", "FROM ${BASE}"), [unresolved(2, "FROM", "${BASE}")]],
+    ["an undeclared variable is unresolved", "FROM alpine:$VERSION", [unresolved(1, "FROM", "alpine:$VERSION")]],
+    ["a build-platform variable in the image is unresolved", "FROM alpine:${TARGETARCH:-amd64}", [unresolved(1, "FROM", "alpine:${TARGETARCH:-amd64}")]],
+    ["an operator we do not evaluate is unresolved", lines("ARG V=3.20.1", "FROM alpine:${V%.*}"), [unresolved(2, "FROM", "alpine:${V%.*}")]],
+    ["an escaped dollar is literal", lines("ARG V=1", "FROM alpine:\\$V"), [unresolved(2, "FROM", "alpine:\\$V")]],
+    [
+      "an ARG after the first FROM is not global",
+      lines("ARG V=1", "FROM alpine:$V", "ARG V=2", "FROM busybox:$V"),
+      [image(2, "FROM", "docker.io/library/alpine", "1"), image(4, "FROM", "docker.io/library/busybox", "1")],
+    ],
+
+    // --platform
+    ["a literal platform", "FROM --platform=linux/arm64 alpine:3.20", [image(1, "FROM", "docker.io/library/alpine", "3.20", null, { platform: "linux/arm64" })]],
+    [
+      "$BUILDPLATFORM stays as written",
+      "FROM --platform=$BUILDPLATFORM golang:1.22 AS build",
+      [image(1, "FROM", "docker.io/library/golang", "1.22", null, { platform: "$BUILDPLATFORM", stage: "build" })],
+    ],
+    [
+      "${TARGETPLATFORM} and a partly known platform stay as written",
+      lines("ARG OS=linux", "FROM --platform=${TARGETPLATFORM} alpine", "FROM --platform=$OS/$TARGETARCH alpine"),
+      [
+        image(2, "FROM", "docker.io/library/alpine", "latest", null, { platform: "${TARGETPLATFORM}" }),
+        image(3, "FROM", "docker.io/library/alpine", "latest", null, { platform: "linux/$TARGETARCH" }),
+      ],
+    ],
+    [
+      "a platform from a global ARG is substituted",
+      lines("ARG PLATFORM=linux/amd64", "FROM --platform=${PLATFORM} alpine"),
+      [image(2, "FROM", "docker.io/library/alpine", "latest", null, { platform: "linux/amd64" })],
+    ],
+
+    // Stages
+    [
+      "stage aliases, and FROM / COPY --from / RUN --mount from= a stage are not images",
+      lines(
+        "FROM golang:1.22 AS build",
+        "FROM build as test",
+        "FROM alpine:3.20 AS Runtime",
+        "COPY --from=build /out/app /app",
+        "COPY --from=BUILD /out/lib /lib",
+        "RUN --mount=type=cache,from=test,target=/cache ls /cache",
+        "FROM runtime",
+      ),
+      [image(1, "FROM", "docker.io/library/golang", "1.22", null, { stage: "build" }), image(3, "FROM", "docker.io/library/alpine", "3.20", null, { stage: "runtime" })],
+    ],
+    [
+      "a stage name only counts once it is declared",
+      lines("FROM tools AS build", "FROM alpine AS tools"),
+      [image(1, "FROM", "docker.io/library/tools", "latest", null, { stage: "build" }), image(2, "FROM", "docker.io/library/alpine", "latest", null, { stage: "tools" })],
+    ],
+    ["FROM scratch is skipped", lines("FROM scratch", "COPY app /"), []],
+    [
+      "a stage reached through an ARG is still a stage",
+      lines("ARG FLAVOR=debug", "FROM alpine AS debug", "FROM ${FLAVOR}"),
+      [image(2, "FROM", "docker.io/library/alpine", "latest", null, { stage: "debug" })],
+    ],
+
+    // COPY --from
+    [
+      "COPY --from an image, among other flags",
+      lines("FROM alpine:3.20 AS app", "COPY --chown=0:0 --link --from=nginx:1.27 /etc/nginx /etc/nginx"),
+      [image(1, "FROM", "docker.io/library/alpine", "3.20", null, { stage: "app" }), image(2, "COPY", "docker.io/library/nginx", "1.27", null, { stage: "app" })],
+    ],
+    [
+      "a numeric --from is a stage index; --from=scratch is not an image",
+      lines("FROM golang:1.22", "FROM alpine", "COPY --from=0 /go/bin/app /app", "COPY --from=scratch / /"),
+      [image(1, "FROM", "docker.io/library/golang", "1.22"), image(2, "FROM", "docker.io/library/alpine", "latest")],
+    ],
+    [
+      "COPY --from uses stage ARGs (a bare ARG takes the global default) and ENV",
+      lines("ARG TOOLS=localhost:5000/tools:2", "FROM alpine", "ARG TOOLS", "ENV HELPER=busybox:1.36", "COPY --from=$TOOLS /bin/t /bin/", "COPY --from=${HELPER} /bin/busybox /bin/"),
+      [
+        image(2, "FROM", "docker.io/library/alpine", "latest"),
+        image(5, "COPY", "localhost:5000/tools", "2"),
+        image(6, "COPY", "docker.io/library/busybox", "1.36"),
+      ],
+    ],
+    [
+      "a global ARG not redeclared in the stage is unresolved in COPY --from",
+      lines("ARG TOOLS=localhost:5000/tools:2", "FROM alpine", "COPY --from=$TOOLS /bin/t /bin/"),
+      [image(2, "FROM", "docker.io/library/alpine", "latest"), unresolved(3, "COPY", "$TOOLS")],
+    ],
+    [
+      "ONBUILD triggers belong to the downstream build and are not read",
+      lines("FROM alpine AS base", "ONBUILD COPY --from=nginx:1 / /", "ONBUILD RUN --mount=type=bind,from=busybox,target=/b true"),
+      [image(1, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })],
+    ],
+    ["COPY before any FROM names no stage", "COPY --from=alpine:3.20 /etc/os-release /", [image(1, "COPY", "docker.io/library/alpine", "3.20")]],
+
+    // RUN --mount
+    [
+      "RUN --mount from an image, next to mounts without from",
+      lines(
+        "FROM python:3.12-slim AS app",
+        "RUN --mount=type=cache,target=/root/.cache \\",
+        "    --mount=type=bind,from=ghcr.io/astral-sh/uv:0.4.0,source=/uv,target=/bin/uv \\",
+        "    --network=none uv pip install -r requirements.txt",
+      ),
+      [
+        image(1, "FROM", "docker.io/library/python", "3.12-slim", null, { stage: "app" }),
+        image(2, "RUN", "ghcr.io/astral-sh/uv", "0.4.0", null, { stage: "app" }),
+      ],
+    ],
+    [
+      "quoted CSV fields and an upper-case key in a mount",
+      lines("FROM alpine", `RUN --mount="type=bind,FROM=localhost:5000/data@${DIGEST},target=/data" ls /data`),
+      [image(1, "FROM", "docker.io/library/alpine", "latest"), image(2, "RUN", "localhost:5000/data", null, DIGEST)],
+    ],
+    [
+      "a CSV-quoted field with a comma inside a shell-quoted mount",
+      lines("FROM alpine", `RUN --mount='type=bind,"source=/a,b",from=nginx:1,target=/n' ls /n`),
+      [image(1, "FROM", "docker.io/library/alpine", "latest"), image(2, "RUN", "docker.io/library/nginx", "1")],
+    ],
+    ["flags end at the command", lines("FROM alpine", "RUN echo --mount=type=bind,from=nginx"), [image(1, "FROM", "docker.io/library/alpine", "latest")]],
+
+    // Line continuations, comments and blank lines
+    [
+      "a backslash continuation reports the first line",
+      lines("FROM \\", "  --platform=linux/amd64 \\", "  alpine:3.20 \\", "  AS base"),
+      [image(1, "FROM", "docker.io/library/alpine", "3.20", null, { platform: "linux/amd64", stage: "base" })],
+    ],
+    [
+      "comments and blank lines inside a continuation are dropped",
+      lines("FROM alpine AS a", "RUN apk add curl \\", "# a comment, not the end", "", "    && curl --version", "COPY --from=nginx:1 / /"),
+      [image(1, "FROM", "docker.io/library/alpine", "latest", null, { stage: "a" }), image(6, "COPY", "docker.io/library/nginx", "1", null, { stage: "a" })],
+    ],
+    [
+      "trailing white space after the backslash still continues",
+      lines("FROM alpine:3.20 \\  ", "  AS base"),
+      [image(1, "FROM", "docker.io/library/alpine", "3.20", null, { stage: "base" })],
+    ],
+    [
+      "a # in the middle of a line is not a comment",
+      lines("FROM alpine:3.20 AS base", "RUN echo '#' \\", "  && echo done", "FROM busybox"),
+      [image(1, "FROM", "docker.io/library/alpine", "3.20", null, { stage: "base" }), image(4, "FROM", "docker.io/library/busybox", "latest")],
+    ],
+
+    // Parser directives
+    [
+      "the syntax directive is reported with its digest",
+      lines(`# syntax=docker/dockerfile:1.7@${SYNTAX_DIGEST}`, "FROM alpine"),
+      [image(1, "syntax", "docker.io/docker/dockerfile", "1.7", SYNTAX_DIGEST), image(2, "FROM", "docker.io/library/alpine", "latest")],
+    ],
+    [
+      "directives are case-insensitive and allow spaces",
+      lines("#  SYNTAX = docker/dockerfile:1", "# escape=\\", "FROM alpine"),
+      [image(1, "syntax", "docker.io/docker/dockerfile", "1"), image(3, "FROM", "docker.io/library/alpine", "latest")],
+    ],
+    ["a syntax directive after a comment is a comment", lines("# build me", "# syntax=docker/dockerfile:1", "FROM alpine"), [image(3, "FROM", "docker.io/library/alpine", "latest")]],
+    ["a syntax directive after a blank line is a comment", lines("", "# syntax=docker/dockerfile:1", "FROM alpine"), [image(3, "FROM", "docker.io/library/alpine", "latest")]],
+    ["an unknown directive ends the directives", lines("# foo=bar", "# syntax=docker/dockerfile:1", "FROM alpine"), [image(3, "FROM", "docker.io/library/alpine", "latest")]],
+    [
+      "a repeated directive ends the directives; the first one counts",
+      lines("# syntax=docker/dockerfile:1", "# syntax=example.com/frontend:2", "FROM alpine"),
+      [image(1, "syntax", "docker.io/docker/dockerfile", "1"), image(3, "FROM", "docker.io/library/alpine", "latest")],
+    ],
+    ["an invalid syntax value is unresolved", lines("# syntax=Not A Ref", "FROM alpine"), [unresolved(1, "syntax", "Not A Ref"), image(2, "FROM", "docker.io/library/alpine", "latest")]],
+    [
+      "escape=` makes the backtick continue lines and keeps backslashes",
+      lines("# escape=`", "", "FROM mcr.microsoft.com/windows/servercore:ltsc2022 `", "  AS base", "WORKDIR C:\\app\\", "FROM base"),
+      [image(3, "FROM", "mcr.microsoft.com/windows/servercore", "ltsc2022", null, { stage: "base" })],
+    ],
+    [
+      "escape=` after a comment is ignored, so the backslash still continues",
+      lines("# hello", "# escape=`", "FROM alpine \\", "  AS base"),
+      [image(3, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })],
+    ],
+
+    // Encodings and line endings
+    [
+      "a UTF-8 BOM before the syntax directive",
+      `\uFEFF# syntax=docker/dockerfile:1\nFROM alpine`,
+      [image(1, "syntax", "docker.io/docker/dockerfile", "1"), image(2, "FROM", "docker.io/library/alpine", "latest")],
+    ],
+    [
+      "CRLF line endings, with a continuation",
+      "ARG V=3.20\r\nFROM alpine:$V \\\r\n  AS base\r\nCOPY --from=nginx:1 / /\r\n",
+      [image(2, "FROM", "docker.io/library/alpine", "3.20", null, { stage: "base" }), image(4, "COPY", "docker.io/library/nginx", "1", null, { stage: "base" })],
+    ],
+
+    // Heredocs
+    [
+      "a RUN heredoc body is not parsed",
+      lines("FROM alpine", "RUN <<EOF", "FROM evil:1", "COPY --from=evil:2 / /", "EOF", "FROM busybox"),
+      [image(1, "FROM", "docker.io/library/alpine", "latest"), image(6, "FROM", "docker.io/library/busybox", "latest")],
+    ],
+    [
+      "<<- strips leading tabs from the terminator; quoted names; two heredocs on one line",
+      lines(
+        "FROM alpine",
+        "COPY <<-'CONF' /etc/app.conf",
+        "\tFROM evil:1",
+        "\tCONF",
+        'RUN <<"ONE" cat - && sh <<TWO',
+        "FROM evil:2",
+        "ONE",
+        "FROM evil:3",
+        "TWO",
+        "FROM busybox",
+      ),
+      [image(1, "FROM", "docker.io/library/alpine", "latest"), image(10, "FROM", "docker.io/library/busybox", "latest")],
+    ],
+    [
+      "a heredoc in an exec-form RUN or in quotes is not a heredoc",
+      lines("FROM alpine", 'RUN ["sh", "-c", "cat <<EOF"]', "RUN echo '<<EOF'", "FROM busybox"),
+      [image(1, "FROM", "docker.io/library/alpine", "latest"), image(4, "FROM", "docker.io/library/busybox", "latest")],
+    ],
+    [
+      "a heredoc that follows flags and a continuation",
+      lines("FROM alpine AS a", "RUN --mount=type=bind,from=nginx:1,target=/n \\", "  sh <<EOF", "FROM evil:1", "EOF"),
+      [image(1, "FROM", "docker.io/library/alpine", "latest", null, { stage: "a" }), image(2, "RUN", "docker.io/library/nginx", "1", null, { stage: "a" })],
+    ],
+  ])("%s", (_name, dockerfile, expected) => {
+    expect(extractImages(dockerfile)).toEqual(expected);
+  });
+});
+
+describe("extractImages on realistic Dockerfiles", () => {
+  const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/dockerfiles/${name}`, import.meta.url), "utf8");
+
+  it.each<[string, ExtractedImage[]]>([
+    [
+      "go-service.Dockerfile",
+      [
+        image(1, "syntax", "docker.io/docker/dockerfile", "1.7", SYNTAX_DIGEST),
+        image(10, "FROM", "docker.io/library/golang", "1.22.5-alpine3.20", null, { platform: "$BUILDPLATFORM", stage: "build" }),
+        image(19, "COPY", "contoso.azurecr.io/tools/protoc", "25.1", null, { stage: "build" }),
+        image(32, "FROM", "contoso.azurecr.io/base/certs", "2024.06", null, { stage: "certs" }),
+        image(34, "FROM", "gcr.io/distroless/static-debian12", "nonroot", null, { stage: "runtime" }),
+      ],
+    ],
+    [
+      "node-web.Dockerfile",
+      [
+        image(5, "FROM", "docker.io/library/node", "20.15.1-bookworm-slim", null, { stage: "base" }),
+        image(26, "FROM", "docker.io/library/nginx", "1.27.0-alpine", "sha256:208b70eefac13ee9be00e486f79c695b15cef861c680527171a27d253d834be9", { stage: "runtime" }),
+        image(28, "COPY", "docker.io/bitnami/nginx-exporter", "1.1.0", null, { stage: "runtime" }),
+      ],
+    ],
+    [
+      "dotnet-linux.Dockerfile (BOM, CRLF)",
+      [
+        image(1, "syntax", "docker.io/docker/dockerfile", "1"),
+        image(6, "FROM", "mcr.microsoft.com/dotnet/sdk", "8.0-jammy", null, { platform: "$BUILDPLATFORM", stage: "build" }),
+        image(16, "FROM", "mcr.microsoft.com/dotnet/sdk", "8.0-jammy", null, { stage: "tests" }),
+        image(19, "RUN", "contoso.azurecr.io/testing/fixtures", "2024-06", null, { stage: "tests" }),
+        image(22, "FROM", "mcr.microsoft.com/dotnet/aspnet", "8.0-jammy-chiseled"),
+      ],
+    ],
+    [
+      "dotnet-windows.Dockerfile (escape=`, CRLF)",
+      [
+        image(7, "FROM", "mcr.microsoft.com/dotnet/sdk", "8.0-windowsservercore-ltsc2022", null, { stage: "build" }),
+        image(19, "FROM", "mcr.microsoft.com/dotnet/aspnet", "8.0-nanoserver-ltsc2022", null, { stage: "final" }),
+        image(23, "COPY", "mcr.microsoft.com/windows/servercore", "ltsc2022", null, { stage: "final" }),
+      ],
+    ],
+  ])("%s", (name, expected) => {
+    expect(extractImages(fixture(name.split(" ")[0] ?? name))).toEqual(expected);
+  });
+});
