@@ -1,0 +1,102 @@
+import { describe, expect, it } from "vitest";
+import { configJsonSchema, isTrackedBaseTag, loadSettings, parseConfig } from "../../shared/config.js";
+import { ConfigError } from "../../shared/errors.js";
+
+function failureOf(action: () => unknown): { name: string; code: string; message: string } {
+  try {
+    action();
+  } catch (error) {
+    return { name: (error as Error).name, code: (error as ConfigError).code, message: (error as Error).message };
+  }
+  throw new Error("expected a failure");
+}
+
+const minimal = `
+version: 1
+registries:
+  - host: contoso.azurecr.io
+bases:
+  - image: docker.io/library/alpine
+    tags: ["3.*"]
+  - image: contoso.azurecr.io/base/dotnet
+    tags: ["8", "8.*"]
+`;
+
+describe("parseConfig", () => {
+  it("fills defaults and freezes the result", () => {
+    const config = parseConfig(minimal);
+    expect(config).toEqual({
+      version: 1,
+      registries: [{ host: "contoso.azurecr.io", kind: "acr" }],
+      bases: [
+        { image: "docker.io/library/alpine", tags: ["3.*"] },
+        { image: "contoso.azurecr.io/base/dotnet", tags: ["8", "8.*"] },
+      ],
+      repositories: [],
+      recipes: [],
+      dependencies: [],
+      sla: { defaultHours: 72 },
+    });
+    expect(Object.isFrozen(config.bases[0])).toBe(true);
+  });
+
+  it("reads JSON as well as YAML", () => {
+    expect(parseConfig(JSON.stringify({ version: 1, registries: [{ host: "127.0.0.1:5000", kind: "distribution" }] })).registries).toEqual([{ host: "127.0.0.1:5000", kind: "distribution" }]);
+  });
+
+  it.each([
+    ["no version", "registries: [{host: a.io}]", "configuration: version: Invalid input: expected 1"],
+    ["no registry", "version: 1\nregistries: []", "configuration: registries: Too small: expected array to have >=1 items"],
+    ["an uppercase host", "version: 1\nregistries: [{host: A.io}]", "configuration: registries.0.host: lowercase host[:port]"],
+    ["an unknown key", "version: 1\nregistries: [{host: a.io}]\nbasez: []", 'configuration: (root): Unrecognized key: "basez"'],
+    ["a bad base image", "version: 1\nregistries: [{host: a.io}]\nbases: [{image: 'Bad Image', tags: ['1']}]", "configuration: bases.0.image: not a valid image reference"],
+    ["a base without tags", "version: 1\nregistries: [{host: a.io}]\nbases: [{image: alpine, tags: []}]", "configuration: bases.0.tags: Too small: expected array to have >=1 items"],
+    ["a negative SLA", "version: 1\nregistries: [{host: a.io}]\nsla: {defaultHours: -1}", "configuration: sla.defaultHours: Too small: expected number to be >0"],
+    ["broken YAML", "version: [1", "configuration: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 12:"],
+  ])("rejects %s with the path", (_, text, message) => {
+    expect(failureOf(() => parseConfig(text))).toEqual({ name: "ConfigError", code: "config_invalid", message });
+  });
+});
+
+describe("isTrackedBaseTag", () => {
+  const config = parseConfig(minimal);
+  it.each([
+    ["docker.io", "library/alpine", "3.20", true],
+    ["docker.io", "library/alpine", "edge", false],
+    ["contoso.azurecr.io", "base/dotnet", "8", true],
+    ["contoso.azurecr.io", "base/dotnet", "8.0.1", true],
+    ["contoso.azurecr.io", "base/dotnet", "9", false],
+    ["other.azurecr.io", "base/dotnet", "8", false],
+  ])("%s/%s:%s → %s", (registry, repository, tag, tracked) => {
+    expect(isTrackedBaseTag(config, registry, repository, tag) !== null).toBe(tracked);
+  });
+});
+
+describe("loadSettings", () => {
+  it("validates the environment and applies defaults", () => {
+    expect(loadSettings({ AzureWebJobsStorage: "UseDevelopmentStorage=true", RIPPLE_WEBHOOK_SECRET: "0123456789abcdef" })).toEqual({
+      AzureWebJobsStorage: "UseDevelopmentStorage=true",
+      RIPPLE_CONFIG: "ripple.yaml",
+      RIPPLE_WEBHOOK_SECRET: "0123456789abcdef",
+      RIPPLE_TABLE_PREFIX: "ripple",
+      RIPPLE_QUEUE_PREFIX: "ripple",
+    });
+  });
+
+  it("names every bad variable", () => {
+    expect(failureOf(() => loadSettings({ RIPPLE_WEBHOOK_SECRET: "short" }))).toEqual({
+      name: "ConfigError",
+      code: "config_invalid",
+      message: "settings: AzureWebJobsStorage: Invalid input: expected string, received undefined; RIPPLE_WEBHOOK_SECRET: must be at least 16 characters",
+    });
+  });
+});
+
+describe("configJsonSchema", () => {
+  it("is generated from the zod schema", () => {
+    const schema = configJsonSchema() as { type: string; required: string[]; properties: Record<string, unknown> };
+    expect(schema.type).toBe("object");
+    expect(schema.required).toEqual(["version", "registries"]);
+    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla"]);
+  });
+});
