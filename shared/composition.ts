@@ -8,10 +8,12 @@ import { rootCertificates } from "node:tls";
 import { DefaultAzureCredential } from "@azure/identity";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
 import { createDistributionRegistry } from "./adapters/distribution/distribution-registry.js";
+import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
 import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings } from "./config.js";
 import type { ImageRegistry } from "./ports/image-registry.js";
+import type { SourceRepositories } from "./ports/source-repository.js";
 import type { StateStore } from "./ports/state-store.js";
 import type { WorkQueue } from "./ports/work-queue.js";
 import { createBaseLayerCatalog, type BaseLayerCatalog } from "./use-cases/base-layer-catalog.js";
@@ -23,6 +25,7 @@ export interface Services {
   readonly queue: WorkQueue;
   readonly layers: BaseLayerCatalog;
   readonly registryFor: (host: string) => ImageRegistry | null;
+  readonly sources: SourceRepositories;
   readonly now: () => Date;
 }
 
@@ -50,6 +53,10 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     queue,
     layers: createBaseLayerCatalog({ store, config }),
     registryFor: (host) => registries.get(host) ?? null,
+    // Local repositories (paths) are read with git; GitHub repositories come with the forge (issue #4).
+    sources: createLocalGitSource({
+      repositories: [...config.repositories.map((repository) => repository.url), ...config.recipes.flatMap((recipe) => ("repository" in recipe ? [recipe.repository] : []))],
+    }),
     now: () => new Date(),
   };
 }

@@ -3,11 +3,13 @@
  * three apps with buildah, pushes them to the local registry, lets Ripple build the graph from the
  * registry's notifications, then pushes a patched base and shows the campaign Ripple opened.
  */
+import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
 import { loadSettings } from "../config.js";
-import { startStack, type Stack } from "../local/stack.js";
+import { defaultStackConfig, startStack, type Stack, type StackConfigTemplate } from "../local/stack.js";
 import { describeGraph, impactOf } from "../use-cases/query-graph.js";
 import { printTable, shortDigest } from "./output.js";
 import { defaultStackDir } from "./services.js";
@@ -32,6 +34,29 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
 async function dockerfile(dir: string, text: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "Dockerfile"), text);
+  return dir;
+}
+
+/** The company base's source: a local git repository, named by a build recipe (Dockerfile evidence). */
+export function companyBaseRepository(stackDir: string): string {
+  return join(stackDir, "demo", "git", "company-base");
+}
+
+/** The demo's configuration: the stack's tracked bases plus the company base's build recipe. */
+export function demoStackConfig(stackDir: string): StackConfigTemplate {
+  return {
+    ...defaultStackConfig,
+    recipes: [{ image: "{{registry}}/ripple/company-base:1", repository: companyBaseRepository(stackDir), revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms: [] }],
+  };
+}
+
+async function commitRepository(dir: string, files: Record<string, string>): Promise<string> {
+  const git = promisify(execFile);
+  await mkdir(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+  await git("git", ["init", "-q", "-b", "main", dir]);
+  await git("git", ["-C", dir, "add", "."]);
+  await git("git", ["-C", dir, "-c", "user.name=Ripple demo", "-c", "user.email=demo@ripple.invalid", "commit", "-qm", "company base"]);
   return dir;
 }
 
@@ -71,7 +96,9 @@ export async function buildDemoImages(stack: Stack, services: Services, log: (li
 
   const companyBase = await buildAndPush(
     "ripple/company-base:1",
-    await dockerfile(join(work, "company-base"), `FROM ${registry}/ripple/busybox:1\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`),
+    await commitRepository(companyBaseRepository(stack.dir), {
+      Dockerfile: `FROM ${registry}/ripple/busybox:1\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`,
+    }),
   );
   await waitFor("company-base's edges", () => edgesOf(`${registry}/ripple/company-base:1`, 1));
 
@@ -104,7 +131,7 @@ export async function buildDemoImages(stack: Stack, services: Services, log: (li
 export async function demoCommand(): Promise<number> {
   const dir = join(defaultStackDir(), `demo-${process.pid}`);
   say(`starting the local stack in ${dir}`);
-  const stack = await startStack({ dir, log: (line) => say(line) });
+  const stack = await startStack({ dir, config: demoStackConfig(dir), log: (line) => say(line) });
   try {
     say(`registry https://${stack.registry.host} → notifications → functions host ${stack.hostUrl}`);
     const services = await createServices(loadSettings(stack.settings), stack.config);

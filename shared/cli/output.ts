@@ -23,8 +23,9 @@ export function reportError(error: unknown): number {
   if (error instanceof AppError) {
     process.stderr.write(`ripple: ${error.message}\n`);
     const issues = error.details["issues"];
-    if (Array.isArray(issues) && issues.length > 1) {
-      for (const issue of issues as { path: string; message: string }[]) process.stderr.write(`  ${issue.path}: ${issue.message}\n`);
+    // The message names the first issue; list the others under it.
+    if (Array.isArray(issues)) {
+      for (const issue of (issues as { path: string; message: string }[]).slice(1)) process.stderr.write(`  also ${issue.path}: ${issue.message}\n`);
     }
     return error.code === "validation_failed" || error.code === "config_invalid" || error.code === "usage" ? 2 : 1;
   }

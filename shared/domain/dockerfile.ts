@@ -42,6 +42,20 @@ export interface ExtractedImage {
  * with `unresolved: true` and its `raw` text instead of a guess. Pure; never throws.
  */
 export function extractImages(text: string): ExtractedImage[] {
+  return analyzeDockerfile(text).images;
+}
+
+/**
+ * The image the final stage is built on — what the built image's base is — following `FROM <stage>`
+ * back to the stage's own base; null for `scratch`, an empty file, or an unresolvable reference
+ * (then the entry with `unresolved: true` is returned, never a guess). Pure; never throws.
+ */
+export function finalBaseImage(text: string): ExtractedImage | null {
+  const { stages } = analyzeDockerfile(text);
+  return stages.at(-1)?.base ?? null;
+}
+
+function analyzeDockerfile(text: string): { images: ExtractedImage[]; stages: readonly Stage[] } {
   const lines = splitPhysicalLines(text);
   const { directives, escape } = readDirectives(lines);
   const images: ExtractedImage[] = [];
@@ -53,7 +67,7 @@ export function extractImages(text: string): ExtractedImage[] {
     const handler = INSTRUCTION_HANDLERS[logical.keyword];
     if (handler !== undefined) images.push(...handler(logical, state));
   }
-  return images;
+  return { images, stages: state.stages };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -339,6 +353,8 @@ function createGlobalScope(): Scope & { args: Map<string, Binding> } {
 
 interface Stage {
   readonly alias: string | null;
+  /** The image this stage is built on (through parent stages); null for scratch. */
+  readonly base: ExtractedImage | null;
   readonly env: Map<string, Binding>;
   readonly args: Map<string, Binding>;
 }
@@ -548,12 +564,13 @@ function handleFrom(line: LogicalLine, state: BuildState): ExtractedImage[] {
 
   const expanded = image === undefined ? null : expandWord(image.text, state.globalScope, state.escape);
   const parent = expanded === null ? undefined : findStage(state, expanded);
-  const stage: Stage = { alias, env: new Map(parent?.env ?? []), args: new Map() };
+  const extracted = image === undefined || parent !== undefined || expanded === "scratch"
+    ? null
+    : toExtracted(image.text, expanded, { instruction: "FROM", line: line.segments[0]?.line ?? 0, stage: alias, platform: platform ?? platformValue });
+  const stage: Stage = { alias, base: parent !== undefined ? parent.base : extracted, env: new Map(parent?.env ?? []), args: new Map() };
   state.stages.push(stage);
   state.current = stage;
-
-  if (image === undefined || parent !== undefined || expanded === "scratch") return [];
-  return [toExtracted(image.text, expanded, { instruction: "FROM", line: line.segments[0]?.line ?? 0, stage: alias, platform: platform ?? platformValue })];
+  return extracted === null ? [] : [extracted];
 }
 
 function handleCopy(line: LogicalLine, state: BuildState): ExtractedImage[] {

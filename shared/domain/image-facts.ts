@@ -10,6 +10,8 @@ export const BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name";
 export const BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest";
 export const SOURCE_ANNOTATION = "org.opencontainers.image.source";
 export const REVISION_ANNOTATION = "org.opencontainers.image.revision";
+/** Ripple's label (or annotation) naming the Dockerfile's path in the source repository; default `Dockerfile`. */
+export const DOCKERFILE_LABEL = "dev.ripple.dockerfile";
 
 /** A single-platform image: OCI image manifest or Docker v2 schema 2 manifest, plus its config. */
 export interface ImageManifestFacts {

@@ -1,10 +1,14 @@
 import { isTrackedBaseTag, type RippleConfig } from "../config.js";
 import { campaignId, obligationKindOf, type Campaign, type Obligation } from "../domain/campaign.js";
 import { dependentKey, type DependencyEdge, type Dependent } from "../domain/dependency.js";
+import { finalBaseImage } from "../domain/dockerfile.js";
 import {
   BASE_DIGEST_ANNOTATION,
   BASE_NAME_ANNOTATION,
+  DOCKERFILE_LABEL,
   formatPlatform,
+  REVISION_ANNOTATION,
+  SOURCE_ANNOTATION,
   type ImageManifestFacts,
   type ManifestFacts,
 } from "../domain/image-facts.js";
@@ -12,6 +16,7 @@ import { parseImageRef, tagKey } from "../domain/image-ref.js";
 import type { RegistryEvent } from "../domain/registry-event.js";
 import { AppError, isRetryable } from "../errors.js";
 import type { ImageRegistry } from "../ports/image-registry.js";
+import type { SourceRepositories } from "../ports/source-repository.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
 import type { BaseLayerCatalog } from "./base-layer-catalog.js";
@@ -23,6 +28,8 @@ export interface ProcessDeps {
   /** The adapter for a configured registry host; null for any other host (never contacted). */
   readonly registryFor: (host: string) => ImageRegistry | null;
   readonly layers: BaseLayerCatalog;
+  /** Where the Dockerfiles of configured repositories are read from. */
+  readonly sources: SourceRepositories;
   readonly now: () => Date;
 }
 
@@ -159,6 +166,8 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
       edges.push({ dependent, base: entry.base, baseDigest: entry.digest, evidence: "layer-prefix", detail, platform, recordedAt });
     }
   }
+  const fromDockerfile = await dockerfileEdge(deps, dependent, platforms, edges, recordedAt);
+  if (fromDockerfile !== null) edges.push(fromDockerfile);
   for (const configured of deps.config.dependencies) {
     const image = parseImageRef(configured.image);
     const base = parseImageRef(configured.base);
@@ -170,6 +179,51 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
     }
   }
   return edges;
+}
+
+/**
+ * Where the image's Dockerfile lives: its build recipe in the configuration, else its own
+ * `org.opencontainers.image.source` / `.revision` annotations (or labels) and Ripple's Dockerfile label.
+ * Only configured repositories are ever read.
+ */
+function dockerfileLocation(deps: ProcessDeps, key: string, manifest: ImageManifestFacts | undefined): { repository: string; revision: string; path: string } | null {
+  for (const recipe of deps.config.recipes) {
+    if (!("repository" in recipe)) continue;
+    const ref = parseImageRef(recipe.image);
+    if (ref.ok && tagKey(ref.value.registry, ref.value.repository, ref.value.tag ?? "latest") === key) {
+      return { repository: recipe.repository, revision: recipe.revision, path: recipe.dockerfile };
+    }
+  }
+  const read = (name: string): string | undefined => manifest?.annotations[name] ?? manifest?.labels[name];
+  const source = read(SOURCE_ANNOTATION);
+  if (source === undefined || !deps.config.repositories.some((repository) => repository.url === source)) return null;
+  return { repository: source, revision: read(REVISION_ANNOTATION) ?? "HEAD", path: read(DOCKERFILE_LABEL) ?? "Dockerfile" };
+}
+
+/** An edge from the final stage's `FROM` of the image's Dockerfile, with the digest it pins or was built on. */
+async function dockerfileEdge(
+  deps: ProcessDeps,
+  dependent: Extract<Dependent, { kind: "image" }>,
+  platforms: readonly ImageManifestFacts[],
+  inferred: readonly DependencyEdge[],
+  recordedAt: string,
+): Promise<DependencyEdge | null> {
+  const location = dockerfileLocation(deps, dependentKey(dependent), platforms[0]);
+  if (location === null || !deps.sources.canRead(location.repository)) return null;
+  const text = await deps.sources.readFile(location.repository, location.revision, location.path);
+  if (text === null) return null;
+  const from = finalBaseImage(text);
+  if (from === null || from.unresolved) return null;
+  const ref = parseImageRef(from.name);
+  if (!ref.ok) return null;
+  const base = tagKey(ref.value.registry, ref.value.repository, from.tag ?? "latest");
+  const state = await deps.store.getTag(ref.value.registry, ref.value.repository, from.tag ?? "latest");
+  const baseDigest = from.digest !== null
+    ? await resolveTagDigest(deps.store, base, ref.value.registry, from.digest)
+    : (inferred.find((edge) => edge.base === base)?.baseDigest ?? state?.digest ?? null);
+  if (baseDigest === null) return null;
+  const detail = `${location.repository}@${location.revision}:${location.path}:${from.line} FROM ${from.name}${from.tag ? `:${from.tag}` : ""}${from.digest ? `@${from.digest}` : ""}`;
+  return { dependent, base, baseDigest, evidence: "dockerfile", detail, platform: null, recordedAt };
 }
 
 /**

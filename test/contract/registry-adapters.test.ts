@@ -9,11 +9,11 @@ import { createAcrRegistry } from "../../shared/adapters/acr/acr-registry.js";
 import { anonymousCredential, createDistributionRegistry } from "../../shared/adapters/distribution/distribution-registry.js";
 import type { ManifestFacts } from "../../shared/domain/image-facts.js";
 import { AppError, UpstreamError } from "../../shared/errors.js";
+import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
+import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
 import type { ImageRegistry } from "../../shared/ports/image-registry.js";
-import { startDistributionServer, type DistributionServer } from "./helpers/distribution-server.js";
 import { AAD_TOKEN, ACR_ACCESS_TOKEN, ACR_API_VERSION, createFakeAadCredential, startFakeAcrServer, type FakeAcrServer } from "./helpers/fake-acr-server.js";
 import { DOCKER_MANIFEST, OCI_MANIFEST, buildImage, buildIndex, pushImage, pushIndex, sha256, type ImageContent } from "./helpers/image-content.js";
-import { createTestCertificates, type TestCertificates } from "./helpers/test-certificates.js";
 
 const BASE_ANNOTATIONS = { "org.opencontainers.image.base.name": "docker.io/library/alpine:3.20", "org.opencontainers.image.base.digest": sha256("alpine-index") };
 
@@ -96,13 +96,13 @@ async function rejection(promise: Promise<unknown>): Promise<ErrorShape> {
 }
 
 let dir: string;
-let certificates: TestCertificates;
+let tls: StackTls;
 let agent: Agent;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ripple-registry-contract-"));
-  certificates = await createTestCertificates(dir);
-  agent = new Agent({ ca: certificates.caPem });
+  tls = await ensureStackTls(dir);
+  agent = new Agent({ ca: tls.caPem });
 });
 
 afterAll(async () => {
@@ -111,13 +111,13 @@ afterAll(async () => {
 });
 
 describe("Distribution adapter against docker-registry", () => {
-  let server: DistributionServer;
+  let server: LocalRegistry;
   let registry: ImageRegistry;
 
   beforeAll(async () => {
-    server = await startDistributionServer(join(dir, "distribution"), certificates);
+    server = await startRegistry({ dir: join(dir, "distribution"), tls });
     const client = (repository: string): ContainerRegistryContentClient =>
-      new ContainerRegistryContentClient(`https://${server.host}`, repository, anonymousCredential(), { agent });
+      new ContainerRegistryContentClient(server.url, repository, anonymousCredential(), { agent });
     const base = client("base/alpine");
     await pushImage(base, alpine, "3.20");
     for (const tag of ["3.20.1", "3", "latest"]) await base.setManifest(alpine.manifest, { mediaType: alpine.mediaType, tag });
@@ -201,7 +201,7 @@ describe("ACR adapter against a fake ACR", () => {
   };
 
   beforeAll(async () => {
-    server = await startFakeAcrServer(certificates);
+    server = await startFakeAcrServer(tls);
     add("base/alpine", alpine, ["3.20", "3.20.1", "3", "latest"]);
     for (const child of [appAmd64, appArm, attestation]) add("team/app", child);
     server.addManifest("team/app", appIndex.manifest, appIndex.mediaType, ["1.0"]);

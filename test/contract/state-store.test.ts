@@ -8,15 +8,16 @@ import { escapeKey, tableNameFor } from "../../shared/adapters/table-storage/tab
 import { createTableStateStore, type TableStateStore } from "../../shared/adapters/table-storage/table-state-store.js";
 import type { Campaign, Obligation } from "../../shared/domain/campaign.js";
 import { ConflictError, UpstreamError } from "../../shared/errors.js";
-import { startAzurite, type AzuriteInstance } from "./azurite-helper.js";
+import type { LocalAzurite } from "../../shared/local/azurite.js";
+import { startScratchAzurite } from "./helpers/scratch-azurite.js";
 import { AWKWARD_KEYS, describeStateStoreContract } from "./state-store.contract.js";
 
 describeStateStoreContract("memory", async () => createMemoryStateStore());
 
 describe("Table Storage on Azurite", () => {
-  let azurite: AzuriteInstance;
+  let azurite: LocalAzurite;
   beforeAll(async () => {
-    azurite = await startAzurite();
+    azurite = await startScratchAzurite();
   });
   afterAll(async () => {
     await azurite?.stop();

@@ -2,8 +2,9 @@ import { QueueServiceClient } from "@azure/storage-queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorageWorkQueue, queueNameFor } from "../../shared/adapters/storage-queue/storage-work-queue.js";
 import { UpstreamError } from "../../shared/errors.js";
+import type { LocalAzurite } from "../../shared/local/azurite.js";
 import type { QueueName } from "../../shared/ports/work-queue.js";
-import { startAzurite, type AzuriteInstance } from "./azurite-helper.js";
+import { startScratchAzurite } from "./helpers/scratch-azurite.js";
 
 describe("queueNameFor", () => {
   it.each([
@@ -21,9 +22,9 @@ describe("queueNameFor", () => {
 });
 
 describe("storage work queue on Azurite", () => {
-  let azurite: AzuriteInstance;
+  let azurite: LocalAzurite;
   beforeAll(async () => {
-    azurite = await startAzurite();
+    azurite = await startScratchAzurite();
   });
   afterAll(async () => {
     await azurite?.stop();

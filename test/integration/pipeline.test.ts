@@ -11,7 +11,7 @@ import { QueueServiceClient } from "@azure/storage-queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, type Services } from "../../shared/composition.js";
 import { loadSettings } from "../../shared/config.js";
-import { buildDemoImages, waitFor, type DemoImages } from "../../shared/cli/demo.js";
+import { buildDemoImages, companyBaseRepository, demoStackConfig, waitFor, type DemoImages } from "../../shared/cli/demo.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../../shared/use-cases/query-graph.js";
 
@@ -39,7 +39,7 @@ describe("pipeline on the local stack", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-pipeline-"));
-    stack = await startStack({ dir });
+    stack = await startStack({ dir, config: demoStackConfig(dir) });
     services = await createServices(loadSettings(stack.settings), stack.config);
     images = await buildDemoImages(stack, services, () => undefined);
     reg = stack.registry.host;
@@ -60,8 +60,10 @@ describe("pipeline on the local stack", () => {
       { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/arm64" },
       { dependent: `${reg}/apps/pinned:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
       { dependent: `${reg}/apps/web:1`, base: `${reg}/ripple/company-base:1`, baseDigest: images.companyBase, evidence: "annotation", platform: "linux/amd64" },
+      { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "dockerfile", platform: null },
       { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
     ]);
+    expect(graph.edges.find((edge) => edge.evidence === "dockerfile")?.detail).toBe(`${companyBaseRepository(dir)}@main:Dockerfile:1 FROM ${reg}/ripple/busybox:1`);
     expect(graph.cycles).toEqual([]);
   });
 
@@ -80,6 +82,7 @@ describe("pipeline on the local stack", () => {
       [`${reg}/apps/multi:1`, "linux/amd64"],
       [`${reg}/apps/multi:1`, "linux/arm64"],
       [`${reg}/apps/pinned:1`, "linux/amd64"],
+      [`${reg}/ripple/company-base:1`, null],
       [`${reg}/ripple/company-base:1`, "linux/amd64"],
     ]);
   });
@@ -166,6 +169,6 @@ describe("pipeline on the local stack", () => {
     const impact = await runCli(["impact", "--json", `${reg}/ripple/company-base:1`], env);
     expect((JSON.parse(impact.stdout) as { waves: { key: string }[][] }).waves.map((wave) => wave.map((node) => node.key))).toEqual([[`${reg}/apps/web:1`]]);
     const bad = await runCli(["ingest", "--dry-run", "-"], env, '{"events":[{"id":"1"}]}');
-    expect(bad).toEqual({ code: 2, stdout: "", stderr: expect.stringContaining("ripple: Distribution notification: events.0.timestamp: required") });
+    expect(bad).toEqual({ code: 2, stdout: "", stderr: "ripple: Distribution notification: events.0.action: required\n  also events.0.target: required\n" });
   });
 });

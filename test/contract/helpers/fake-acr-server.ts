@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessToken, TokenCredential } from "@azure/identity";
-import type { TestCertificates } from "./test-certificates.js";
+import type { StackTls } from "../../../shared/local/tls.js";
 
 /** The Entra ID token the fake credential hands out, and the tokens the fake ACR exchanges it for. */
 export const AAD_TOKEN = "dummy-aad-token-do-not-log";
@@ -81,8 +82,8 @@ export function createFakeAadCredential(): TokenCredential & { calls: number } {
   return credential;
 }
 
-/** Starts the fake ACR on a free loopback port with the given certificate. */
-export async function startFakeAcrServer(certificates: TestCertificates): Promise<FakeAcrServer> {
+/** Starts the fake ACR on a free loopback port, serving the stack's server certificate. */
+export async function startFakeAcrServer(tls: Pick<StackTls, "certPath" | "keyPath">): Promise<FakeAcrServer> {
   const repositories = new Map<string, Repository>();
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
@@ -206,7 +207,8 @@ export async function startFakeAcrServer(certificates: TestCertificates): Promis
     sendJson(res, 404, { errors: [{ code: "NOT_FOUND", message: `no route for ${req.method} ${url.pathname}` }] });
   };
 
-  const server: Server = createServer({ cert: certificates.certPem, key: certificates.keyPem }, (req, res) => {
+  const [cert, key] = await Promise.all([readFile(tls.certPath), readFile(tls.keyPath)]);
+  const server: Server = createServer({ cert, key }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { errors: [{ code: "INTERNAL", message: String(error) }] });
       else res.destroy();

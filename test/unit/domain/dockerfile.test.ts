@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { extractImages, type ExtractedImage, type ImageInstruction } from "../../../shared/domain/dockerfile.js";
+import { extractImages, finalBaseImage, type ExtractedImage, type ImageInstruction } from "../../../shared/domain/dockerfile.js";
 
 const DIGEST = "sha256:0a5b1e3a8f7f2b1c4d9e6f00112233445566778899aabbccddeeff0011223344";
 const SYNTAX_DIGEST = "sha256:a57df69d0ea827fb7266491f2813635de6f17269be881f696fbfdf2d83dda33e";
@@ -336,5 +336,31 @@ describe("extractImages on realistic Dockerfiles", () => {
     ],
   ])("%s", (name, expected) => {
     expect(extractImages(fixture(name.split(" ")[0] ?? name))).toEqual(expected);
+  });
+});
+
+describe("finalBaseImage", () => {
+  it.each([
+    ["a single stage", "FROM alpine:3.20\nRUN true\n", { name: "docker.io/library/alpine", tag: "3.20", digest: null, line: 1, stage: null }],
+    [
+      "the last stage through a stage alias",
+      "FROM golang:1.22 AS build\nRUN go build\nFROM gcr.io/distroless/static@sha256:" + "a".repeat(64) + " AS base\nFROM base\nCOPY --from=build /app /app\n",
+      { name: "gcr.io/distroless/static", tag: null, digest: `sha256:${"a".repeat(64)}`, line: 3, stage: "base" },
+    ],
+    ["a global ARG", "ARG V=1\nFROM registry.test:5000/ripple/busybox:${V}\n", { name: "registry.test:5000/ripple/busybox", tag: "1", digest: null, line: 2, stage: null }],
+  ])("finds the base of %s", (_, text, expected) => {
+    const base = finalBaseImage(text);
+    expect(base && { name: base.name, tag: base.tag, digest: base.digest, line: base.line, stage: base.stage }).toEqual(expected);
+  });
+
+  it.each([
+    ["scratch", "FROM golang AS build\nFROM scratch\nCOPY --from=build /a /a\n"],
+    ["an empty file", ""],
+  ])("is null for %s", (_, text) => {
+    expect(finalBaseImage(text)).toBeNull();
+  });
+
+  it("returns an unresolvable base as unresolved, never a guess", () => {
+    expect(finalBaseImage("ARG BASE\nFROM ${BASE}\n")).toEqual({ name: "", tag: null, digest: null, instruction: "FROM", line: 2, stage: null, platform: null, unresolved: true, raw: "${BASE}" });
   });
 });

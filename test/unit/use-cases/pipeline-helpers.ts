@@ -5,6 +5,7 @@ import type { RegistryEvent } from "../../../shared/domain/registry-event.js";
 import { createMemoryStateStore } from "../../../shared/adapters/memory/memory-state-store.js";
 import type { ImageRegistry } from "../../../shared/ports/image-registry.js";
 import type { QueueName, WorkQueue } from "../../../shared/ports/work-queue.js";
+import type { SourceRepositories } from "../../../shared/ports/source-repository.js";
 import { createBaseLayerCatalog } from "../../../shared/use-cases/base-layer-catalog.js";
 import type { ProcessDeps } from "../../../shared/use-cases/process-registry-event.js";
 
@@ -76,6 +77,18 @@ export function createRecordingQueue() {
   return queue;
 }
 
+/** Files of "repositories", keyed `repository@revision:path`. */
+export function createFakeSources(files: Record<string, string> = {}) {
+  const sources: SourceRepositories & { files: Record<string, string> } = {
+    files,
+    canRead: (repository) => Object.keys(files).some((key) => key.startsWith(`${repository}@`)),
+    async readFile(repository, revision, path) {
+      return files[`${repository}@${revision}:${path}`] ?? null;
+    },
+  };
+  return sources;
+}
+
 export const testConfig: RippleConfig = parseConfig(
   JSON.stringify({
     version: 1,
@@ -88,6 +101,7 @@ export function createDeps(config: RippleConfig = testConfig) {
   const store = createMemoryStateStore();
   const queue = createRecordingQueue();
   const registry = createFakeRegistry();
+  const sources = createFakeSources();
   let clock = Date.parse("2026-11-23T10:00:00.000Z");
   const deps: ProcessDeps & { queue: typeof queue } = {
     store,
@@ -95,9 +109,10 @@ export function createDeps(config: RippleConfig = testConfig) {
     config,
     registryFor: (host) => (host === registry.host ? registry : null),
     layers: createBaseLayerCatalog({ store, config }),
+    sources,
     now: () => new Date((clock += 1000)),
   };
-  return { deps, store, queue, registry };
+  return { deps, store, queue, registry, sources };
 }
 
 export function pushEvent(repository: string, tag: string | null, digest: string, at: string, registry = REGISTRY): RegistryEvent {

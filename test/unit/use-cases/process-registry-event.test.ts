@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../shared/config.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
@@ -137,6 +138,40 @@ describe("processRegistryEvent", () => {
     expect(await processRegistryEvent(env.deps, dedupeKey(event))).toEqual({ kind: "skipped", reason: "event already ignored" });
     expect(env.registry.reads).toBe(0);
     expect(env.queue.messages).toEqual([]);
+  });
+
+  it("adds a dockerfile edge from the image's build recipe", async () => {
+    const config = parseConfig(JSON.stringify({
+      version: 1,
+      registries: [{ host: REGISTRY, kind: "distribution" }],
+      bases: [{ image: `${REGISTRY}/ripple/busybox`, tags: ["*"] }],
+      recipes: [{ image: `${REGISTRY}/apps/tool:1`, repository: "/src/tool", revision: "main", dockerfile: "build/Dockerfile" }],
+    }));
+    const env = createDeps(config);
+    env.sources.files["/src/tool@main:build/Dockerfile"] = `FROM golang AS build\nFROM ${REGISTRY}/ripple/busybox:1@${busyboxA.digest} AS run\nCOPY --from=build /t /t\n`;
+    env.registry.put("ripple/busybox", busyboxA);
+    const tool = image("tool", ["other"]);
+    env.registry.put("apps/tool", tool);
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
+    const outcome = await deliver(env, pushEvent("apps/tool", "1", tool.digest, "2026-11-23T09:01:00Z"));
+    expect(outcome.kind === "processed" && outcome.edges.map(({ base, baseDigest, evidence, detail, platform }) => ({ base, baseDigest, evidence, detail, platform }))).toEqual([
+      { base: `${REGISTRY}/ripple/busybox:1`, baseDigest: busyboxA.digest, evidence: "dockerfile", detail: `/src/tool@main:build/Dockerfile:2 FROM ${REGISTRY}/ripple/busybox:1@${busyboxA.digest}`, platform: null },
+    ]);
+  });
+
+  it("reads a Dockerfile named by the image's source annotation only for a configured repository", async () => {
+    const annotated = image("annotated", ["z"], { "org.opencontainers.image.source": "/src/app", "org.opencontainers.image.revision": "abc123", "dev.ripple.dockerfile": "Containerfile" });
+    const run = async (repositories: { url: string }[]) => {
+      const env = createDeps(parseConfig(JSON.stringify({ version: 1, registries: [{ host: REGISTRY, kind: "distribution" }], repositories })));
+      env.sources.files["/src/app@abc123:Containerfile"] = `FROM ${REGISTRY}/ripple/busybox:1\n`;
+      env.registry.put("ripple/busybox", busyboxA);
+      env.registry.put("apps/annotated", annotated);
+      await deliver(env, pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
+      const outcome = await deliver(env, pushEvent("apps/annotated", "1", annotated.digest, "2026-11-23T09:01:00Z"));
+      return outcome.kind === "processed" ? outcome.edges.map((edge) => [edge.evidence, edge.baseDigest]) : outcome;
+    };
+    expect(await run([{ url: "/src/app" }])).toEqual([["dockerfile", busyboxA.digest]]);
+    expect(await run([])).toEqual([]);
   });
 
   it("removes a deleted tag", async () => {
