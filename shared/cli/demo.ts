@@ -4,13 +4,13 @@
  * registry's notifications, then pushes a patched base and shows the campaign Ripple opened.
  */
 import { execFile } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
 import { loadSettings } from "../config.js";
 import { defaultStackConfig, startStack, type Stack, type StackConfigTemplate } from "../local/stack.js";
-import { describeGraph, impactOf } from "../use-cases/query-graph.js";
+import { describeGraph, impactOf, lineageOf } from "../use-cases/query-graph.js";
 import { printTable, shortDigest } from "./output.js";
 import { defaultStackDir } from "./services.js";
 
@@ -132,25 +132,39 @@ export async function demoCommand(): Promise<number> {
   const dir = join(defaultStackDir(), `demo-${process.pid}`);
   say(`starting the local stack in ${dir}`);
   const stack = await startStack({ dir, config: demoStackConfig(dir), log: (line) => say(line) });
+  let succeeded = false;
   try {
     say(`registry https://${stack.registry.host} → notifications → functions host ${stack.hostUrl}`);
     const services = await createServices(loadSettings(stack.settings), stack.config);
     const images = await buildDemoImages(stack, services, say);
     await printReport(stack, services, images);
+    succeeded = true;
     return 0;
   } finally {
     say("tearing the stack down");
     await stack.stop();
+    // Keep the logs of a failed run for inspection; a good run leaves nothing behind.
+    if (succeeded) await rm(dir, { recursive: true, force: true });
+    else say(`logs kept in ${dir}`);
     say("done");
   }
 }
+
+const shortenDigests = (text: string): string => text.replace(/(sha256:[a-f0-9]{12})[a-f0-9]{52}/g, "$1");
 
 async function printReport(stack: Stack, services: Services, images: DemoImages): Promise<void> {
   const out = (line = ""): void => void process.stdout.write(`${line}\n`);
   out("\n== events received (oldest first)");
   const events = (await services.store.listEvents(200)).reverse();
   printTable(
-    events.map((record) => [record.receivedAt.slice(11, 23), record.event?.action ?? "-", `${record.event?.repository ?? "?"}:${record.event?.tag ?? "-"}`, shortDigest(record.event?.digest ?? null), record.status, record.reason ?? ""]),
+    events.map((record) => [
+      record.receivedAt.slice(11, 23),
+      record.event?.action ?? "-",
+      `${record.event?.repository ?? "?"}:${record.event?.tag ?? "-"}`,
+      shortDigest(record.event?.digest ?? null),
+      record.status,
+      shortenDigests((record.reason ?? "").replaceAll(`${stack.registry.host}/`, "")),
+    ]),
     ["RECEIVED", "ACTION", "IMAGE", "DIGEST", "STATUS", "OUTCOME"],
   );
   out("\n== dependency graph (dependent → base, with evidence)");
@@ -163,10 +177,17 @@ async function printReport(stack: Stack, services: Services, images: DemoImages)
   out(`\n== impact of ${base} (rebuild waves)`);
   const impact = await impactOf(services.store, base);
   impact.impact.waves.forEach((wave, index) => out(`  wave ${index}: ${wave.map((node) => node.key.replace(`${stack.registry.host}/`, "")).join(", ")}`));
+  const web = await lineageOf(services.store, `${stack.registry.host}/apps/web:1`);
+  out(`\n== lineage of apps/web:1`);
+  web.lineage.steps.forEach((step, index) =>
+    out(`  ${"  ".repeat(index)}└─ ${step.base.replace(`${stack.registry.host}/`, "")} @ ${shortDigest(step.baseDigest)} [${step.evidence}] ${step.upToDate ? "current" : `OUTDATED (now ${shortDigest(step.currentDigest)})`}`),
+  );
   out(`\n== campaigns (base moved ${shortDigest(images.busybox)} → ${shortDigest(images.patchedBusybox)})`);
   for (const campaign of await services.store.listCampaigns()) {
     const found = await services.store.getCampaign(campaign.id);
-    out(`  ${campaign.id}: ${campaign.base} ${shortDigest(campaign.fromDigest)} → ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}`);
+    const trigger = events.find((record) => record.key === campaign.trigger);
+    const latency = trigger ? ` (${Date.parse(campaign.openedAt) - Date.parse(trigger.receivedAt)} ms after the push notification)` : "";
+    out(`  ${campaign.id}: ${campaign.base} ${shortDigest(campaign.fromDigest)} → ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}${latency}`);
     for (const obligation of found?.obligations ?? []) {
       out(`    - ${obligation.dependentKey} [${obligation.kind}] ${obligation.state}, built on ${shortDigest(obligation.fromDigest)}, job ${obligation.enqueuedAt ? `queued ${obligation.enqueuedAt.slice(11, 23)}` : "not queued"}`);
     }
