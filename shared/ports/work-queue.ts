@@ -21,8 +21,11 @@ export const RegistryEventJob = z.strictObject({
 });
 export type RegistryEventJob = z.infer<typeof RegistryEventJob>;
 
-/** Rebuild `dependentKey` on `toDigest` of `base`, for campaign `campaignId`. v1. */
-export const RebuildJob = z.strictObject({
+/**
+ * Settle the obligation (campaign, dependent) by moving `dependentKey` from `fromDigest` to `toDigest`
+ * of `base`: a rebuild for an image, a pull request for a file pin. v1.
+ */
+export const ObligationJob = z.strictObject({
   v: z.literal(1),
   campaignId: z.string().min(1),
   dependentKey: z.string().min(1),
@@ -30,15 +33,12 @@ export const RebuildJob = z.strictObject({
   fromDigest: Digest,
   toDigest: Digest,
 });
-export type RebuildJob = z.infer<typeof RebuildJob>;
+export type ObligationJob = z.infer<typeof ObligationJob>;
 
-/** Bump the pin at `dependentKey` from `fromDigest` to `toDigest`, for campaign `campaignId`. v1. */
-export const PullRequestJob = z.strictObject({
-  v: z.literal(1),
-  campaignId: z.string().min(1),
-  dependentKey: z.string().min(1),
-  base: z.string().min(1),
-  fromDigest: Digest,
-  toDigest: Digest,
-});
-export type PullRequestJob = z.infer<typeof PullRequestJob>;
+/** A job on the `rebuild` queue. */
+export const RebuildJob = ObligationJob;
+export type RebuildJob = ObligationJob;
+
+/** A job on the `pull-request` queue. */
+export const PullRequestJob = ObligationJob;
+export type PullRequestJob = ObligationJob;

@@ -10,7 +10,7 @@ import type {
   TagMove,
   TagState,
 } from "../../ports/state-store.js";
-import { applyTagMove, assertInstant } from "../table-storage/apply-tag-move.js";
+import { applyTagMove, assertInstant } from "../state-rules/apply-tag-move.js";
 import {
   checkCampaignInput,
   checkObligationPatch,
@@ -19,7 +19,7 @@ import {
   compareEventsNewestFirst,
   compareObligations,
   compareTags,
-} from "../table-storage/compare-records.js";
+} from "../state-rules/compare-records.js";
 
 /**
  * An in-memory StateStore for domain unit tests only (never for integration tests or the demo).

@@ -52,7 +52,7 @@ import type {
   TagMove,
   TagState,
 } from "../../ports/state-store.js";
-import { applyTagMove, assertInstant, instantMs } from "./apply-tag-move.js";
+import { applyTagMove, assertInstant, instantMs } from "../state-rules/apply-tag-move.js";
 import {
   checkCampaignInput,
   checkObligationPatch,
@@ -61,7 +61,7 @@ import {
   compareEventsNewestFirst,
   compareObligations,
   compareTags,
-} from "./compare-records.js";
+} from "../state-rules/compare-records.js";
 import { packJson, unpackJson } from "./json-columns.js";
 import { statusOf, toStorageError } from "./storage-errors.js";
 import { TABLES, escapeKey, tableNameFor, type TableKind } from "./table-keys.js";
