@@ -1,0 +1,78 @@
+// Event Grid subscription on the registry's system topic: delivers ImagePushed / ImageDeleted to the
+// `registryEventGrid` Event Grid trigger (endpointType AzureFunction; Event Grid uses the function's
+// eventgrid_extension system key itself, no URL or key appears here). Retries with exponential back-off
+// up to maxDeliveryAttempts / eventTimeToLiveInMinutes, then dead-letters the event as a blob in the
+// app's storage account, written with the system topic's managed identity.
+// Deploy only after the function code is deployed: ARM validates that the function exists.
+
+@description('Name of the Event Grid system topic on the registry (same resource group as this deployment).')
+param systemTopicName string
+
+@description('Name of the event subscription.')
+param subscriptionName string = 'ripple-registry-events'
+
+@description('Resource id of the function app.')
+param functionAppId string
+
+@description('Name of the Event Grid-triggered function.')
+param functionName string = 'registryEventGrid'
+
+@description('Resource id of the storage account that receives dead-lettered events.')
+param deadLetterStorageAccountId string
+
+@description('Blob container that receives dead-lettered events.')
+param deadLetterContainerName string
+
+@description('Delivery attempts before an event is dead-lettered.')
+@minValue(1)
+@maxValue(30)
+param maxDeliveryAttempts int = 30
+
+@description('Minutes an event is retried before it is dead-lettered.')
+@minValue(1)
+@maxValue(1440)
+param eventTimeToLiveInMinutes int = 1440
+
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
+  name: systemTopicName
+}
+
+resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
+  parent: systemTopic
+  name: subscriptionName
+  properties: {
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${functionAppId}/functions/${functionName}'
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    filter: {
+      includedEventTypes: [
+        'Microsoft.ContainerRegistry.ImagePushed'
+        'Microsoft.ContainerRegistry.ImageDeleted'
+      ]
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: {
+      maxDeliveryAttempts: maxDeliveryAttempts
+      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    }
+    deadLetterWithResourceIdentity: {
+      identity: {
+        type: 'SystemAssigned'
+      }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: deadLetterStorageAccountId
+          blobContainerName: deadLetterContainerName
+        }
+      }
+    }
+  }
+}
+
+output name string = eventSubscription.name

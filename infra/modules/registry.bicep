@@ -1,0 +1,76 @@
+// Deployed into the resource group of the existing container registry:
+// - the function app identity's roles on the registry:
+//     reading manifests, configs, tags and the catalog: AcrPull (registries in "RBAC Registry Permissions"
+//     mode) or Container Registry Repository Reader + Container Registry Repository Catalog Lister
+//     (registries in "RBAC Registry + ABAC Repository Permissions" mode, where AcrPull is not honoured);
+//     scheduling and polling ACR Tasks runs (`registries/scheduleRun/action`, `runs/read`, log SAS):
+//     Container Registry Tasks Contributor, the only built-in role that carries scheduleRun short of
+//     Contributor/Owner;
+// - the Event Grid system topic on the registry (one per registry), with a system-assigned identity
+//   that dead-letters undeliverable events into the app's storage account (granted in dead-letter-access.bicep).
+// The event subscription itself is in event-subscription.bicep: it can only be created once the
+// `registryEventGrid` function exists, i.e. after the code is deployed.
+
+@description('Name of the existing Azure Container Registry.')
+param registryName string
+
+@description('Object id of the function app\'s managed identity.')
+param principalId string
+
+@description('The registry\'s role assignment permissions mode: rbac ("RBAC Registry Permissions") or abac ("RBAC Registry + ABAC Repository Permissions").')
+@allowed([
+  'rbac'
+  'abac'
+])
+param permissionsMode string = 'rbac'
+
+@description('Name of the Event Grid system topic created on the registry.')
+param systemTopicName string
+
+@description('Tags applied to the system topic.')
+param tags object = {}
+
+resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' existing = {
+  name: registryName
+}
+
+var roles = {
+  acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+  repositoryReader: 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
+  repositoryCatalogLister: 'bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7'
+  tasksContributor: 'fb382eab-e894-4461-af04-94435c366c3f'
+}
+
+var readRoleIds = permissionsMode == 'abac' ? [roles.repositoryReader, roles.repositoryCatalogLister] : [roles.acrPull]
+
+var registryRoleIds = concat(readRoleIds, [roles.tasksContributor])
+
+resource registryRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in registryRoleIds: {
+    name: guid(registry.id, principalId, roleId)
+    scope: registry
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+  name: systemTopicName
+  location: registry.location
+  tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    source: registry.id
+    topicType: 'Microsoft.ContainerRegistry.Registries'
+  }
+}
+
+output registryId string = registry.id
+output loginServer string = registry.properties.loginServer
+output systemTopicName string = systemTopic.name
+output systemTopicPrincipalId string = systemTopic.identity.principalId
