@@ -2,6 +2,7 @@ import type { Campaign, Obligation } from "../domain/campaign.js";
 import type { DependencyEdge } from "../domain/dependency.js";
 import type { ManifestFacts } from "../domain/image-facts.js";
 import type { RegistryEvent } from "../domain/registry-event.js";
+import type { RunStatus } from "./image-builder.js";
 
 export type EventStatus = "accepted" | "ignored" | "rejected" | "processed" | "failed";
 
@@ -51,6 +52,34 @@ export interface OpenedCampaign {
   readonly created: boolean;
   readonly campaign: Campaign;
   readonly obligations: readonly Obligation[];
+}
+
+/** One rebuild of one image on one base digest: the idempotency record of the rebuild worker. */
+export interface RunRecord {
+  /** `${image}|${baseDigest}` ({@link runKey}): at most one run per image and base digest. */
+  readonly key: string;
+  readonly image: string;
+  readonly registry: string;
+  readonly base: string;
+  readonly baseDigest: string;
+  readonly campaignId: string;
+  /** `acr-tasks` or `buildah`. */
+  readonly builder: string;
+  /** `claimed` until the builder answered with a run id. */
+  readonly status: "claimed" | RunStatus;
+  readonly runId: string | null;
+  readonly logsUrl: string | null;
+  readonly reason: string | null;
+  /** Builder calls made so far (retryable failures start again). */
+  readonly attempts: number;
+  readonly claimedAt: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly updatedAt: string;
+}
+
+export function runKey(image: string, baseDigest: string): string {
+  return `${image}|${baseDigest}`;
 }
 
 /**
@@ -103,4 +132,15 @@ export interface StateStore {
     dependentKey: string,
     patch: (current: Obligation) => Obligation,
   ): Promise<Obligation>;
+
+  /**
+   * Creates the run record if no run exists for `record.key` (first claimant wins). Returns whether this
+   * call claimed it, and the stored record either way. Idempotent.
+   */
+  claimRun(record: RunRecord): Promise<{ claimed: boolean; record: RunRecord }>;
+  getRun(registry: string, key: string): Promise<RunRecord | null>;
+  /** Applies `patch` with an ETag guard (re-reads on a lost race). Throws AppError `not_found` for an unknown run. */
+  updateRun(registry: string, key: string, patch: (current: RunRecord) => RunRecord): Promise<RunRecord>;
+  /** Runs of one registry (one partition), or of all registries; newest claim first. */
+  listRuns(registry?: string): Promise<RunRecord[]>;
 }

@@ -3,7 +3,7 @@ import type { Campaign, Obligation } from "../../shared/domain/campaign.js";
 import { dependentKey, type DependencyEdge, type Dependent } from "../../shared/domain/dependency.js";
 import type { ImageIndexFacts, ImageManifestFacts } from "../../shared/domain/image-facts.js";
 import type { RegistryEvent } from "../../shared/domain/registry-event.js";
-import type { EventRecord, StateStore, TagState } from "../../shared/ports/state-store.js";
+import { runKey, type EventRecord, type RunRecord, type StateStore, type TagState } from "../../shared/ports/state-store.js";
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
 const time = (second: number) => new Date(Date.UTC(2024, 4, 1, 12, 0, second)).toISOString();
@@ -471,6 +471,48 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
           code: "validation_failed",
         });
         expect(await store.getCampaign("c1")).toEqual({ campaign: header, obligations: [target] });
+      });
+    });
+
+    describe("runs", () => {
+      const run = (image: string, registry: string, claimedAt: string): RunRecord => ({
+        key: runKey(image, digest(9)),
+        image,
+        registry,
+        base: "docker.io/library/alpine:3.20",
+        baseDigest: digest(9),
+        campaignId: "c1",
+        builder: "buildah",
+        status: "claimed",
+        runId: null,
+        logsUrl: null,
+        reason: null,
+        attempts: 0,
+        claimedAt,
+        startedAt: null,
+        finishedAt: null,
+        updatedAt: claimedAt,
+      });
+
+      it("lets exactly one of several concurrent claimants claim a run", async () => {
+        const record = run("r.io/apps/web:1", "r.io", time(1));
+        const results = await Promise.all([1, 2, 3].map((n) => store.claimRun({ ...record, builder: `b${n}` })));
+        expect(results.filter((result) => result.claimed)).toHaveLength(1);
+        const winner = results.find((result) => result.claimed)!.record;
+        expect(results.map((result) => result.record)).toEqual([winner, winner, winner]);
+        expect(await store.getRun("r.io", record.key)).toEqual(winner);
+      });
+
+      it("updates a run with a guard and lists one registry's runs newest first", async () => {
+        await store.claimRun(run("r.io/apps/a:1", "r.io", time(1)));
+        await store.claimRun(run("r.io/apps/b:1", "r.io", time(2)));
+        await store.claimRun(run("other.io/x:1", "other.io", time(3)));
+        await Promise.all([1, 2, 3, 4].map(() => store.updateRun("r.io", runKey("r.io/apps/a:1", digest(9)), (current) => ({ ...current, attempts: current.attempts + 1 }))));
+        expect((await store.getRun("r.io", runKey("r.io/apps/a:1", digest(9))))?.attempts).toBe(4);
+        expect((await store.listRuns("r.io")).map((record) => record.image)).toEqual(["r.io/apps/b:1", "r.io/apps/a:1"]);
+        expect((await store.listRuns()).map((record) => record.image)).toEqual(["other.io/x:1", "r.io/apps/b:1", "r.io/apps/a:1"]);
+        await expect(store.updateRun("r.io", "nope", (current) => current)).rejects.toMatchObject({ code: "not_found" });
+        expect(await store.getRun("r.io", "nope")).toBeNull();
       });
     });
 

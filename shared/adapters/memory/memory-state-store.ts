@@ -2,6 +2,7 @@ import type { Campaign, Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError } from "../../errors.js";
 import type {
+  RunRecord,
   EventRecord,
   EventStatus,
   OpenedCampaign,
@@ -18,6 +19,7 @@ import {
   compareEdges,
   compareEventsNewestFirst,
   compareObligations,
+  compareRunsNewestFirst,
   compareTags,
 } from "../state-rules/compare-records.js";
 
@@ -35,6 +37,8 @@ export function createMemoryStateStore(): StateStore {
   // Edge id → edge; the id is the same identity the table adapter uses for its RowKeys.
   const edges = new Map<string, DependencyEdge>();
   const campaigns = new Map<string, { campaign: Campaign; obligations: Map<string, Obligation> }>();
+  const runs = new Map<string, RunRecord>();
+  const runId = (registry: string, key: string) => JSON.stringify([registry, key]);
 
   const tagId = (registry: string, repository: string, tag: string) => JSON.stringify([registry, repository, tag]);
   const edgeId = (edge: DependencyEdge) =>
@@ -139,6 +143,34 @@ export function createMemoryStateStore(): StateStore {
       checkObligationPatch(current, next);
       campaigns.get(campaignId)?.obligations.set(key, copy(next));
       return copy(next);
+    },
+
+    async claimRun(record) {
+      const existing = runs.get(runId(record.registry, record.key));
+      if (existing !== undefined) return { claimed: false, record: copy(existing) };
+      runs.set(runId(record.registry, record.key), copy(record));
+      return { claimed: true, record: copy(record) };
+    },
+
+    async getRun(registry, key) {
+      const stored = runs.get(runId(registry, key));
+      return stored === undefined ? null : copy(stored);
+    },
+
+    async updateRun(registry, key, patch) {
+      const current = runs.get(runId(registry, key));
+      if (current === undefined) throw notFound(`run "${key}"`);
+      const next = patch(copy(current));
+      if (next.key !== current.key || next.registry !== current.registry) throw new AppError("state_corrupt", "a run patch may not change its key or registry");
+      runs.set(runId(registry, key), copy(next));
+      return copy(next);
+    },
+
+    async listRuns(registry) {
+      return [...runs.values()]
+        .filter((run) => registry === undefined || run.registry === registry)
+        .sort(compareRunsNewestFirst)
+        .map(copy);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { ValidationError } from "../../errors.js";
 import type { Campaign, Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
-import type { EventRecord, TagState } from "../../ports/state-store.js";
+import type { EventRecord, RunRecord, TagState } from "../../ports/state-store.js";
 import { assertInstant, compareInstants } from "./apply-tag-move.js";
 
 // The list orders both state stores return, so one contract suite can compare whole results.
@@ -69,4 +69,10 @@ export function checkObligationPatch(before: Obligation, after: Obligation): voi
       { path: "dependentKey", message: "identity changed by patch" },
     ]);
   }
+}
+
+/** Runs newest claim first, then by key. */
+export function compareRunsNewestFirst(a: RunRecord, b: RunRecord): number {
+  if (a.claimedAt !== b.claimedAt) return a.claimedAt < b.claimedAt ? 1 : -1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }

@@ -17,6 +17,7 @@
  * | edges     | `d\|` esc(dependentKey)          | esc(base) `\|` evidence `\|` esc(platform) or `~` | the same edge, by dependent |
  * | campaigns | esc(campaign id)                | `campaign`                                    | the Campaign header |
  * | campaigns | esc(campaign id)                | `ob\|` esc(dependentKey)                       | one Obligation |
+ * | runs      | esc(registry)                   | esc(run key)                                  | one RunRecord; claim = createEntity, 409 → taken |
  *
  * - `~recent` cannot collide with an escaped key (an escape is always `~` plus two hex digits). It is
  *   one partition, which Table Storage serves at roughly 2 000 writes per second; the events index is
@@ -44,6 +45,7 @@ import type { Campaign, Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError, ConflictError } from "../../errors.js";
 import type {
+  RunRecord,
   EventRecord,
   EventStatus,
   OpenedCampaign,
@@ -60,6 +62,7 @@ import {
   compareEdges,
   compareEventsNewestFirst,
   compareObligations,
+  compareRunsNewestFirst,
   compareTags,
 } from "../state-rules/compare-records.js";
 import { packJson, unpackJson } from "./json-columns.js";
@@ -108,7 +111,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
       TableClient.fromConnectionString(options.connectionString, tableNameFor(prefix, table), { allowInsecureConnection }),
     ]),
   ) as Record<TableKind, TableClient>;
-  const { events, tags, manifests, edges, campaigns } = clients;
+  const { events, tags, manifests, edges, campaigns, runs } = clients;
 
   async function call<T>(operation: string, action: () => Promise<T>): Promise<T> {
     try {
@@ -392,8 +395,35 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
         },
       );
     },
+
+    async claimRun(record) {
+      const claimed = await createOnce(runs, { partitionKey: escapeKey(record.registry), rowKey: escapeKey(record.key), ...packJson(record) }, "claim run");
+      if (claimed) return { claimed, record };
+      const stored = await readValue<RunRecord>(runs, escapeKey(record.registry), escapeKey(record.key), "claim run");
+      if (stored === null) throw new AppError("state_corrupt", `run "${record.key}" was claimed but cannot be read`);
+      return { claimed, record: stored };
+    },
+
+    getRun(registry, key) {
+      return readValue<RunRecord>(runs, escapeKey(registry), escapeKey(key), "get run");
+    },
+
+    async updateRun(registry, key, patch) {
+      return guardedWrite<RunRecord, RunRecord>(runs, escapeKey(registry), escapeKey(key), "update run", (current) => {
+        if (current === null) throw notFound(`run "${key}"`);
+        const next = patch(current);
+        if (next.key !== current.key || next.registry !== current.registry) throw new AppError("state_corrupt", "a run patch may not change its key or registry");
+        return { write: next, result: next };
+      });
+    },
+
+    async listRuns(registry) {
+      const rows = await queryValues<RunRecord>(runs, registry === undefined ? undefined : odata`PartitionKey eq ${escapeKey(registry)}`, "list runs");
+      return rows.map((row) => row.value).sort(compareRunsNewestFirst);
+    },
   };
 }
+
 
 function tagPartition(registry: string, repository: string): string {
   return `${escapeKey(registry)}|${escapeKey(repository)}`;

@@ -1,0 +1,63 @@
+/**
+ * Rebuilds an image on a new base: ACR Tasks in Azure (`scheduleRun`, `runs.get`), buildah locally.
+ */
+
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "canceled" | "timed-out";
+
+export const FINAL_RUN_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "canceled", "timed-out"];
+
+/** How to rebuild one image, resolved from configuration or the image's own annotations. */
+export type BuildRecipe =
+  | {
+      /** Run an existing ACR task by name, overriding the base image values. */
+      readonly kind: "task";
+      readonly task: string;
+    }
+  | {
+      /** Build from source: a git repository at a revision, a Dockerfile and its context. */
+      readonly kind: "source";
+      readonly repository: string;
+      readonly revision: string;
+      readonly dockerfile: string;
+      readonly context: string;
+      readonly args: Readonly<Record<string, string>>;
+      /** Full references to push, `registry/repository:tag`; at least the image's own tag. */
+      readonly tags: readonly string[];
+      /** `os/arch[/variant]`; empty means the builder's default platform. */
+      readonly platforms: readonly string[];
+    };
+
+export interface BuildRequest {
+  /** The image being rebuilt: its tag key `registry/repository:tag`. */
+  readonly image: string;
+  readonly registry: string;
+  readonly recipe: BuildRecipe;
+  /** The base tag key and the digest the rebuild must use; passed to the build as overrides. */
+  readonly base: { readonly key: string; readonly digest: string };
+  /** Stable per (image, base digest): adapters that can tag a run with it do, for traceability. */
+  readonly idempotencyKey: string;
+}
+
+export interface BuildRun {
+  readonly runId: string;
+  readonly status: RunStatus;
+  /** Where the build log is: an ACR log SAS link, or a local file path. */
+  readonly logsUrl: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  /** Why a run failed, was canceled or timed out. */
+  readonly reason: string | null;
+}
+
+export interface ImageBuilder {
+  /**
+   * Starts a build and returns its run. A builder that runs synchronously (buildah) returns the run in
+   * its final state. Not idempotent by itself: the rebuild worker claims (image, base digest) before
+   * calling it, so a redelivered job never starts a second run.
+   * @throws UpstreamError (retryable for network, 429, 5xx); AppError `build_request_invalid` when the
+   * recipe cannot be built by this builder (not retryable).
+   */
+  start(request: BuildRequest): Promise<BuildRun>;
+  /** The run's current state. Read only; idempotent. @throws UpstreamError as for `start`. */
+  get(runId: string): Promise<BuildRun>;
+}
