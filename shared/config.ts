@@ -19,6 +19,14 @@ export const RegistryConfig = z.strictObject({
   kind: z.enum(["acr", "distribution"]).default("acr"),
   /** PEM file of an extra CA to trust for this registry (local stack). */
   caFile: z.string().min(1).optional(),
+  /** Where ACR Tasks runs for this registry are scheduled (ACR only; the registry's ARM resource). */
+  tasks: z
+    .strictObject({
+      subscriptionId: z.string().min(1),
+      resourceGroup: z.string().min(1),
+      registryName: z.string().regex(/^[a-zA-Z0-9]{5,50}$/, "an ACR resource name: 5-50 letters and digits"),
+    })
+    .optional(),
 });
 export type RegistryConfig = z.infer<typeof RegistryConfig>;
 
@@ -70,6 +78,22 @@ export const RippleConfig = z.strictObject({
   recipes: z.array(BuildRecipe).default([]),
   dependencies: z.array(ConfiguredDependency).default([]),
   sla: z.strictObject({ defaultHours: z.number().positive().default(72) }).default({ defaultHours: 72 }),
+  rebuild: z
+    .strictObject({
+      /** Builds running at once per registry; more wait on the queue. */
+      concurrencyPerRegistry: z.number().int().positive().default(4),
+      /** Builder calls per obligation before it fails (retryable failures only). */
+      maxAttempts: z.number().int().positive().default(5),
+      /** First retry delay; doubles with each attempt. */
+      backoffSeconds: z.number().positive().default(5),
+      /** How often a running ACR Tasks run is polled. */
+      pollSeconds: z.number().positive().default(15),
+      /** Pushes of one base tag within this window make one campaign, on the last digest; 0 opens at once. */
+      debounceSeconds: z.number().min(0).default(0),
+      /** A claim whose builder never answered (a crashed worker) is taken over after this long. */
+      staleClaimSeconds: z.number().positive().default(600),
+    })
+    .default({ concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 }),
 });
 export type RippleConfig = z.infer<typeof RippleConfig>;
 

@@ -98,3 +98,14 @@ export function imageName(ref: Pick<ImageRef, "registry" | "repository">): strin
 export function tagKey(registry: string, repository: string, tag: string): string {
   return `${registry}/${repository}:${tag}`;
 }
+
+/** The parts of a tag key (`registry/repository:tag`); null when the text is not one. */
+export function splitTagKey(key: string): { registry: string; repository: string; tag: string } | null {
+  const slash = key.indexOf("/");
+  const colon = key.lastIndexOf(":");
+  if (slash <= 0 || colon <= slash) return null;
+  const repository = key.slice(slash + 1, colon);
+  const tag = key.slice(colon + 1);
+  if (repository === "" || !isTag(tag)) return null;
+  return { registry: key.slice(0, slash), repository, tag };
+}

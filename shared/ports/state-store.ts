@@ -65,8 +65,11 @@ export interface RunRecord {
   readonly campaignId: string;
   /** `acr-tasks` or `buildah`. */
   readonly builder: string;
-  /** `claimed` until the builder answered with a run id. */
-  readonly status: "claimed" | RunStatus;
+  /**
+   * `claimed` until the builder answered with a run id; `retrying` after a retryable failure, until the
+   * delayed retry job (whose `attempt` equals `attempts`) takes it over.
+   */
+  readonly status: "claimed" | "retrying" | RunStatus;
   readonly runId: string | null;
   readonly logsUrl: string | null;
   readonly reason: string | null;

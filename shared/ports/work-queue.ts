@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-export const QUEUE_NAMES = ["registry-events", "rebuild", "pull-request"] as const;
+export const QUEUE_NAMES = ["registry-events", "campaigns", "rebuild", "pull-request"] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /**
@@ -8,8 +8,13 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
  * functions; a message that fails `maxDequeueCount` times lands in `<queue>-poison`.
  */
 export interface WorkQueue {
-  /** Puts one JSON message on a queue. Throws a retryable UpstreamError when storage is unreachable. */
-  enqueue(queue: QueueName, message: unknown): Promise<void>;
+  /**
+   * Puts one JSON message on a queue, invisible for `delaySeconds` (default 0). Throws a retryable
+   * UpstreamError when storage is unreachable.
+   */
+  enqueue(queue: QueueName, message: unknown, options?: { delaySeconds?: number }): Promise<void>;
+  /** Puts a message that will never succeed on `<queue>-poison`, where failed messages are kept for inspection. */
+  deadLetter(queue: QueueName, message: unknown): Promise<void>;
 }
 
 const Digest = z.string().regex(/^[a-z0-9]+:[a-f0-9]{32,}$/);
@@ -32,8 +37,23 @@ export const ObligationJob = z.strictObject({
   base: z.string().min(1),
   fromDigest: Digest,
   toDigest: Digest,
+  /** Builder attempts made so far (set when a retryable failure re-queues the job). */
+  attempt: z.number().int().min(0).optional(),
+  /** Set on the delayed job that polls a running build. */
+  poll: z.boolean().optional(),
 });
 export type ObligationJob = z.infer<typeof ObligationJob>;
+
+/** Open the (debounced) campaign for `base` moving to `toDigest`, if the tag still points there. v1. */
+export const CampaignJob = z.strictObject({
+  v: z.literal(1),
+  base: z.string().min(1),
+  toDigest: Digest,
+  trigger: z.string().min(1),
+  /** Registry time of the move that queued this job. */
+  movedAt: z.string().min(1),
+});
+export type CampaignJob = z.infer<typeof CampaignJob>;
 
 /** A job on the `rebuild` queue. */
 export const RebuildJob = ObligationJob;

@@ -1,18 +1,14 @@
 import { isTrackedBaseTag, type RippleConfig } from "../config.js";
-import { campaignId, obligationKindOf, type Campaign, type Obligation } from "../domain/campaign.js";
 import { dependentKey, type DependencyEdge, type Dependent } from "../domain/dependency.js";
 import { finalBaseImage } from "../domain/dockerfile.js";
 import {
   BASE_DIGEST_ANNOTATION,
   BASE_NAME_ANNOTATION,
-  DOCKERFILE_LABEL,
   formatPlatform,
-  REVISION_ANNOTATION,
-  SOURCE_ANNOTATION,
   type ImageManifestFacts,
   type ManifestFacts,
 } from "../domain/image-facts.js";
-import { parseImageRef, tagKey } from "../domain/image-ref.js";
+import { parseImageRef, splitTagKey, tagKey } from "../domain/image-ref.js";
 import type { RegistryEvent } from "../domain/registry-event.js";
 import { AppError, isRetryable } from "../errors.js";
 import type { ImageRegistry } from "../ports/image-registry.js";
@@ -20,6 +16,8 @@ import type { SourceRepositories } from "../ports/source-repository.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
 import type { BaseLayerCatalog } from "./base-layer-catalog.js";
+import { openCampaign, settleRebuiltImage } from "./open-campaign.js";
+import { resolveBuildRecipe } from "./resolve-build-recipe.js";
 
 export interface ProcessDeps {
   readonly store: StateStore;
@@ -93,16 +91,25 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
   await deps.store.removeEdgesOf(key);
   for (const edge of edges) await deps.store.putEdge(edge);
 
+  const settled = await settleRebuiltImage(deps, key, root.digest, edges);
+
   let campaign: Extract<ProcessOutcome, { kind: "processed" }>["campaign"] = null;
+  let deferred = "";
   if (move.previous !== null && move.previous !== root.digest) {
     const tracked = isTrackedBaseTag(deps.config, event.registry, event.repository, event.tag) !== null;
     const dependents = await deps.store.listDependents(key);
     if (tracked || dependents.length > 0) {
-      campaign = await openCampaign(deps, { base: key, fromDigest: move.previous, toDigest: root.digest, trigger: eventKey }, dependents);
+      const debounceSeconds = deps.config.rebuild.debounceSeconds;
+      if (debounceSeconds > 0) {
+        await deps.queue.enqueue("campaigns", { v: 1, base: key, toDigest: root.digest, trigger: eventKey, movedAt: event.occurredAt }, { delaySeconds: debounceSeconds });
+        deferred = `; campaign deferred ${debounceSeconds} s (debounce)`;
+      } else {
+        campaign = await openCampaign(deps, { base: key, fromDigest: move.previous, toDigest: root.digest, trigger: eventKey }, dependents);
+      }
     }
   }
   const moved = move.previous === root.digest ? "unchanged" : `${move.previous ?? "(new)"} -> ${root.digest}`;
-  const summary = `${key} ${moved}; ${edges.length} base edge(s)${campaign ? `; campaign ${campaign.id} (${campaign.obligations} obligation(s))` : ""}`;
+  const summary = `${key} ${moved}; ${edges.length} base edge(s)${settled.length > 0 ? `; completes ${settled.join(", ")}` : ""}${campaign ? `; campaign ${campaign.id} (${campaign.obligations} obligation(s))` : ""}${deferred}`;
   return { kind: "processed", summary, tagMoved: move.previous !== root.digest, edges, campaign };
 }
 
@@ -152,7 +159,7 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
       if (ref.ok) {
         const base = tagKey(ref.value.registry, ref.value.repository, ref.value.tag ?? "latest");
         if (base !== self) {
-          const resolved = await resolveTagDigest(deps.store, base, ref.value.registry, baseDigest);
+          const resolved = await resolveTagDigest(deps.store, base, baseDigest);
           const detail = `${BASE_NAME_ANNOTATION}=${baseName} ${BASE_DIGEST_ANNOTATION}=${baseDigest}`;
           edges.push({ dependent, base, baseDigest: resolved, evidence: "annotation", detail, platform, recordedAt });
           continue;
@@ -181,25 +188,6 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
   return edges;
 }
 
-/**
- * Where the image's Dockerfile lives: its build recipe in the configuration, else its own
- * `org.opencontainers.image.source` / `.revision` annotations (or labels) and Ripple's Dockerfile label.
- * Only configured repositories are ever read.
- */
-function dockerfileLocation(deps: ProcessDeps, key: string, manifest: ImageManifestFacts | undefined): { repository: string; revision: string; path: string } | null {
-  for (const recipe of deps.config.recipes) {
-    if (!("repository" in recipe)) continue;
-    const ref = parseImageRef(recipe.image);
-    if (ref.ok && tagKey(ref.value.registry, ref.value.repository, ref.value.tag ?? "latest") === key) {
-      return { repository: recipe.repository, revision: recipe.revision, path: recipe.dockerfile };
-    }
-  }
-  const read = (name: string): string | undefined => manifest?.annotations[name] ?? manifest?.labels[name];
-  const source = read(SOURCE_ANNOTATION);
-  if (source === undefined || !deps.config.repositories.some((repository) => repository.url === source)) return null;
-  return { repository: source, revision: read(REVISION_ANNOTATION) ?? "HEAD", path: read(DOCKERFILE_LABEL) ?? "Dockerfile" };
-}
-
 /** An edge from the final stage's `FROM` of the image's Dockerfile, with the digest it pins or was built on. */
 async function dockerfileEdge(
   deps: ProcessDeps,
@@ -208,8 +196,9 @@ async function dockerfileEdge(
   inferred: readonly DependencyEdge[],
   recordedAt: string,
 ): Promise<DependencyEdge | null> {
-  const location = dockerfileLocation(deps, dependentKey(dependent), platforms[0]);
-  if (location === null || !deps.sources.canRead(location.repository)) return null;
+  const recipe = resolveBuildRecipe(deps.config, dependentKey(dependent), platforms[0] ?? null);
+  if (recipe === null || recipe.kind !== "source" || !deps.sources.canRead(recipe.repository)) return null;
+  const location = { repository: recipe.repository, revision: recipe.revision, path: recipe.dockerfile };
   const text = await deps.sources.readFile(location.repository, location.revision, location.path);
   if (text === null) return null;
   const from = finalBaseImage(text);
@@ -219,7 +208,7 @@ async function dockerfileEdge(
   const base = tagKey(ref.value.registry, ref.value.repository, from.tag ?? "latest");
   const state = await deps.store.getTag(ref.value.registry, ref.value.repository, from.tag ?? "latest");
   const baseDigest = from.digest !== null
-    ? await resolveTagDigest(deps.store, base, ref.value.registry, from.digest)
+    ? await resolveTagDigest(deps.store, base, from.digest)
     : (inferred.find((edge) => edge.base === base)?.baseDigest ?? state?.digest ?? null);
   if (baseDigest === null) return null;
   const detail = `${location.repository}@${location.revision}:${location.path}:${from.line} FROM ${from.name}${from.tag ? `:${from.tag}` : ""}${from.digest ? `@${from.digest}` : ""}`;
@@ -230,57 +219,15 @@ async function dockerfileEdge(
  * A per-platform base digest (what buildah writes in a multi-platform build) resolved to the digest
  * the base tag pointed at (its index), so it compares with the tag's history.
  */
-async function resolveTagDigest(store: StateStore, base: string, registry: string, digest: string): Promise<string> {
-  const colon = base.lastIndexOf(":");
-  const slash = base.indexOf("/");
-  const state = await store.getTag(registry, base.slice(slash + 1, colon), base.slice(colon + 1));
+async function resolveTagDigest(store: StateStore, base: string, digest: string): Promise<string> {
+  const parts = splitTagKey(base);
+  if (parts === null) return digest;
+  const state = await store.getTag(parts.registry, parts.repository, parts.tag);
   if (state === null) return digest;
   for (const entry of [...state.history].reverse()) {
     if (entry.digest === digest) return digest;
-    const stored = await store.getManifest(registry, entry.digest);
+    const stored = await store.getManifest(parts.registry, entry.digest);
     if (stored?.facts.kind === "index" && stored.facts.children.some((child) => child.digest === digest)) return entry.digest;
   }
   return digest;
-}
-
-async function openCampaign(
-  deps: ProcessDeps,
-  move: { base: string; fromDigest: string; toDigest: string; trigger: string },
-  edges: readonly DependencyEdge[],
-) {
-  const now = deps.now().toISOString();
-  const campaign: Campaign = { id: campaignId(move.base, move.toDigest), base: move.base, fromDigest: move.fromDigest, toDigest: move.toDigest, openedAt: now, trigger: move.trigger };
-  const byDependent = new Map<string, DependencyEdge>();
-  for (const edge of edges) {
-    if (edge.baseDigest === move.toDigest) continue;
-    const key = dependentKey(edge.dependent);
-    if (!byDependent.has(key)) byDependent.set(key, edge);
-  }
-  const obligations: Obligation[] = [...byDependent.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, edge]) => ({
-    campaignId: campaign.id,
-    dependentKey: key,
-    dependent: edge.dependent,
-    kind: obligationKindOf(edge.dependent),
-    state: "pending",
-    fromDigest: edge.baseDigest,
-    reason: null,
-    runId: null,
-    createdAt: now,
-    updatedAt: now,
-    enqueuedAt: null,
-  }));
-  const opened = await deps.store.openCampaign(campaign, obligations);
-  for (const obligation of opened.obligations) {
-    if (obligation.enqueuedAt !== null || obligation.state !== "pending") continue;
-    await deps.queue.enqueue(obligation.kind, {
-      v: 1,
-      campaignId: obligation.campaignId,
-      dependentKey: obligation.dependentKey,
-      base: campaign.base,
-      fromDigest: obligation.fromDigest,
-      toDigest: campaign.toDigest,
-    });
-    await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) => ({ ...current, enqueuedAt: deps.now().toISOString() }));
-  }
-  return { id: opened.campaign.id, created: opened.created, obligations: opened.obligations.length };
 }

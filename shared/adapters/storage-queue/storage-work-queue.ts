@@ -54,21 +54,44 @@ export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQu
     return client;
   }
 
+  function encode(message: unknown): string {
+    const json = JSON.stringify(message);
+    if (json === undefined) throw new ValidationError("a queue message must be JSON", [{ path: "message", message: "not serializable" }]);
+    const text = Buffer.from(json, "utf8").toString("base64");
+    if (text.length > MAX_MESSAGE_CHARS) {
+      throw new ValidationError(`message too large for a storage queue (${text.length} characters encoded)`, [
+        { path: "message", message: `at most ${MAX_MESSAGE_CHARS} characters once base64-encoded` },
+      ]);
+    }
+    return text;
+  }
+
+  const poison = new Map<QueueName, Promise<QueueClient>>();
+
   return {
-    async enqueue(queue, message) {
-      const json = JSON.stringify(message);
-      if (json === undefined) throw new ValidationError("a queue message must be JSON", [{ path: "message", message: "not serializable" }]);
-      const text = Buffer.from(json, "utf8").toString("base64");
-      if (text.length > MAX_MESSAGE_CHARS) {
-        throw new ValidationError(`message too large for a storage queue (${text.length} characters encoded)`, [
-          { path: "message", message: `at most ${MAX_MESSAGE_CHARS} characters once base64-encoded` },
-        ]);
-      }
+    async enqueue(queue, message, options = {}) {
+      const text = encode(message);
+      const delaySeconds = Math.max(0, Math.min(7 * 24 * 3600, Math.ceil(options.delaySeconds ?? 0)));
       try {
         const client = await queueFor(queue);
-        await client.sendMessage(text);
+        await client.sendMessage(text, delaySeconds > 0 ? { visibilityTimeout: delaySeconds } : {});
       } catch (error) {
         throw toQueueError(error, `enqueue on ${queue}`);
+      }
+    },
+    async deadLetter(queue, message) {
+      const text = encode(message);
+      try {
+        let client = poison.get(queue);
+        if (client === undefined) {
+          const created = service.getQueueClient(`${queueNameFor(prefix, queue)}-poison`);
+          client = created.createIfNotExists().then(() => created);
+          client.catch(() => poison.delete(queue));
+          poison.set(queue, client);
+        }
+        await (await client).sendMessage(text);
+      } catch (error) {
+        throw toQueueError(error, `dead-letter on ${queue}`);
       }
     },
   };

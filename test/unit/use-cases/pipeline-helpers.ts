@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 /** Test doubles of ports for use-case unit tests (never used in integration tests or the demo). */
 import { parseConfig, type RippleConfig } from "../../../shared/config.js";
 import type { ImageIndexFacts, ImageManifestFacts, ManifestFacts } from "../../../shared/domain/image-facts.js";
@@ -12,9 +13,7 @@ import type { ProcessDeps } from "../../../shared/use-cases/process-registry-eve
 export const REGISTRY = "registry.test:5000";
 
 export function digestOf(name: string): string {
-  let hex = "";
-  for (let i = 0; hex.length < 64; i += 1) hex += ((name.charCodeAt(i % name.length) * (i + 7)) % 256).toString(16).padStart(2, "0");
-  return `sha256:${hex.slice(0, 64)}`;
+  return `sha256:${createHash("sha256").update(name).digest("hex")}`;
 }
 
 export function image(name: string, diffIds: string[], annotations: Record<string, string> = {}, platform: ImageManifestFacts["platform"] = { os: "linux", architecture: "amd64", variant: null }): ImageManifestFacts {
@@ -67,11 +66,22 @@ export function createFakeRegistry(host = REGISTRY) {
 }
 
 export function createRecordingQueue() {
-  const messages: { queue: QueueName; message: unknown }[] = [];
-  const queue: WorkQueue & { messages: typeof messages } = {
+  const messages: { queue: QueueName; message: unknown; delaySeconds?: number }[] = [];
+  const poisoned: { queue: QueueName; message: unknown }[] = [];
+  const queue: WorkQueue & { messages: typeof messages; poisoned: typeof poisoned; take(name: QueueName): unknown[] } = {
     messages,
-    async enqueue(name, message) {
-      messages.push({ queue: name, message });
+    poisoned,
+    async enqueue(name, message, options) {
+      messages.push({ queue: name, message, ...(options?.delaySeconds ? { delaySeconds: options.delaySeconds } : {}) });
+    },
+    async deadLetter(name, message) {
+      poisoned.push({ queue: name, message });
+    },
+    /** Removes and returns the messages of one queue (a worker "receiving" them). */
+    take(name) {
+      const taken = messages.filter((entry) => entry.queue === name);
+      for (const entry of taken) messages.splice(messages.indexOf(entry), 1);
+      return taken.map((entry) => entry.message);
     },
   };
   return queue;

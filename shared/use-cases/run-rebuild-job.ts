@@ -1,0 +1,198 @@
+import type { RippleConfig } from "../config.js";
+import type { Obligation } from "../domain/campaign.js";
+import { splitTagKey } from "../domain/image-ref.js";
+import { isRetryable } from "../errors.js";
+import { FINAL_RUN_STATUSES, type BuildRun, type ImageBuilder } from "../ports/image-builder.js";
+import { runKey, type RunRecord, type StateStore } from "../ports/state-store.js";
+import type { ObligationJob, WorkQueue } from "../ports/work-queue.js";
+import { platformManifestsOf } from "./base-layer-catalog.js";
+import { resolveBuildRecipe } from "./resolve-build-recipe.js";
+
+export interface RebuildDeps {
+  readonly store: StateStore;
+  readonly queue: WorkQueue;
+  readonly config: RippleConfig;
+  /** The builder for a registry host (ACR Tasks for ACR, buildah on the local stack); null when none is configured. */
+  readonly builderFor: (registry: string) => { readonly name: string; readonly builder: ImageBuilder } | null;
+  readonly now: () => Date;
+}
+
+export type RebuildOutcome =
+  | { readonly kind: "skipped"; readonly reason: string }
+  | { readonly kind: "requeued"; readonly delaySeconds: number; readonly reason: string }
+  | { readonly kind: "started"; readonly run: BuildRun }
+  | { readonly kind: "failed"; readonly reason: string };
+
+const ACTIVE = new Set<RunRecord["status"]>(["claimed", "queued", "running"]);
+const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
+
+/**
+ * Runs one rebuild job: rebuilds the obligation's image on the campaign's new base digest.
+ * - Idempotent per (image, base digest): the first delivery claims a run record; a redelivered or
+ *   duplicated job finds it and never starts a second run. A claim whose builder never answered (a
+ *   crashed worker) is taken over after `rebuild.staleClaimSeconds`.
+ * - Skips obligations already settled, and supersedes the obligation when the base tag has moved on.
+ * - At most `rebuild.concurrencyPerRegistry` runs are active per registry; more wait on the queue.
+ * - Retryable builder failures (and canceled or timed-out runs) are retried with exponential backoff;
+ *   after `rebuild.maxAttempts` the obligation fails with the reason and the logs link, and the job goes
+ *   to the poison queue. A failed build fails the obligation at once.
+ * - A started run leaves the obligation `scheduled`; it is `done` only when the rebuilt image's own push
+ *   shows the new base (see processRegistryEvent).
+ * @throws the retryable errors of the store or the queue (the queue redelivers the job).
+ */
+export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Promise<RebuildOutcome> {
+  const found = await deps.store.getCampaign(job.campaignId);
+  const obligation = found?.obligations.find((candidate) => candidate.dependentKey === job.dependentKey);
+  if (obligation === undefined) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
+  if (SETTLED.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
+  if (obligation.dependent.kind !== "image") return { kind: "skipped", reason: "not an image: file pins are bumped by pull request" };
+
+  const base = splitTagKey(job.base);
+  const baseTag = base === null ? null : await deps.store.getTag(base.registry, base.repository, base.tag);
+  if (baseTag !== null && baseTag.digest !== null && baseTag.digest !== job.toDigest) {
+    await settle(deps, obligation, "superseded", `the base moved on to ${baseTag.digest} before the rebuild started`);
+    return { kind: "skipped", reason: "superseded: the base moved on" };
+  }
+
+  const registry = obligation.dependent.registry;
+  const builder = deps.builderFor(registry);
+  if (builder === null) return fail(deps, obligation, `no builder configured for registry ${registry}`);
+  const manifests = await platformManifestsOf(deps.store, registry, obligation.dependent.digest);
+  const recipe = resolveBuildRecipe(deps.config, job.dependentKey, manifests[0] ?? null);
+  if (recipe === null) return fail(deps, obligation, `no build recipe for ${job.dependentKey}`);
+
+  const key = runKey(job.dependentKey, job.toDigest);
+  const existing = await deps.store.getRun(registry, key);
+  if (existing !== null && existing.runId !== null) {
+    if (!job.poll || FINAL_RUN_STATUSES.includes(existing.status as BuildRun["status"])) {
+      return { kind: "skipped", reason: `run ${existing.runId} already started for ${key}` };
+    }
+    return follow(deps, job, obligation, existing, await builder.builder.get(existing.runId));
+  }
+  const rules = deps.config.rebuild;
+  const nowMs = deps.now().getTime();
+  if (existing !== null) {
+    const stale = existing.status === "claimed" && nowMs - Date.parse(existing.claimedAt) > rules.staleClaimSeconds * 1000;
+    const ownRetry = existing.status === "retrying" && (job.attempt ?? 0) === existing.attempts;
+    if (!stale && !ownRetry) {
+      if (existing.status === "claimed") return requeue(deps, job, rules.pollSeconds, `run ${key} is being started by another worker`);
+      return { kind: "skipped", reason: `run ${key} is ${existing.status}` };
+    }
+  }
+
+  const active = (await deps.store.listRuns(registry)).filter((run) => ACTIVE.has(run.status) && run.key !== key);
+  if (active.length >= rules.concurrencyPerRegistry) {
+    return requeue(deps, job, rules.backoffSeconds, `${active.length} runs active on ${registry} (limit ${rules.concurrencyPerRegistry})`);
+  }
+
+  const claimedAt = deps.now().toISOString();
+  let record: RunRecord;
+  if (existing === null) {
+    const claim = await deps.store.claimRun({
+      key,
+      image: job.dependentKey,
+      registry,
+      base: job.base,
+      baseDigest: job.toDigest,
+      campaignId: job.campaignId,
+      builder: builder.name,
+      status: "claimed",
+      runId: null,
+      logsUrl: null,
+      reason: null,
+      attempts: 0,
+      claimedAt,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: claimedAt,
+    });
+    if (!claim.claimed) return requeue(deps, job, rules.pollSeconds, `run ${key} was claimed by another worker`);
+    record = claim.record;
+  } else {
+    let tookOver = false;
+    record = await deps.store.updateRun(registry, key, (current) => {
+      tookOver = current.runId === null && current.status === existing.status && current.claimedAt === existing.claimedAt;
+      return tookOver ? { ...current, status: "claimed", claimedAt, updatedAt: claimedAt } : current;
+    });
+    if (!tookOver) return { kind: "skipped", reason: `run ${key} was taken over by another worker` };
+  }
+
+  let run: BuildRun;
+  try {
+    run = await builder.builder.start({ image: job.dependentKey, registry, recipe, base: { key: job.base, digest: job.toDigest }, idempotencyKey: key });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return retryOrFail(deps, job, obligation, record, reason, isRetryable(error), null);
+  }
+  record = await deps.store.updateRun(registry, key, (current) => ({ ...current, ...runFields(run), attempts: current.attempts + 1, updatedAt: deps.now().toISOString() }));
+  await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) =>
+    SETTLED.has(current.state) ? current : { ...current, state: "scheduled", runId: run.runId, updatedAt: deps.now().toISOString() },
+  );
+  const followed = await follow(deps, job, obligation, record, run);
+  // A failed build, or a canceled / timed-out one being retried, is the outcome; otherwise the run started.
+  return followed.kind === "failed" || (followed.kind === "requeued" && FINAL_RUN_STATUSES.includes(run.status)) ? followed : { kind: "started", run };
+}
+
+function runFields(run: BuildRun): Pick<RunRecord, "runId" | "status" | "logsUrl" | "startedAt" | "finishedAt" | "reason"> {
+  return { runId: run.runId, status: run.status, logsUrl: run.logsUrl, startedAt: run.startedAt, finishedAt: run.finishedAt, reason: run.reason };
+}
+
+/** Acts on a run's current state: keep polling, accept success, fail, or retry a canceled / timed-out run. */
+async function follow(deps: RebuildDeps, job: ObligationJob, obligation: Obligation, record: RunRecord, run: BuildRun): Promise<RebuildOutcome> {
+  if (record.status !== run.status || record.logsUrl !== run.logsUrl) {
+    record = await deps.store.updateRun(record.registry, record.key, (current) => ({ ...current, ...runFields(run), updatedAt: deps.now().toISOString() }));
+  }
+  switch (run.status) {
+    case "queued":
+    case "running":
+      return requeue(deps, { ...job, poll: true }, deps.config.rebuild.pollSeconds, `run ${run.runId} is ${run.status}`);
+    case "succeeded":
+      return { kind: "skipped", reason: `run ${run.runId} succeeded; the obligation completes when the rebuilt image is pushed` };
+    case "failed":
+      return fail(deps, obligation, `build ${run.runId} failed: ${run.reason ?? "no reason given"}${run.logsUrl ? ` (logs: ${run.logsUrl})` : ""}`);
+    case "canceled":
+    case "timed-out":
+      return retryOrFail(deps, job, obligation, record, `build ${run.runId} ${run.status}`, true, run.logsUrl);
+  }
+}
+
+async function retryOrFail(
+  deps: RebuildDeps,
+  job: ObligationJob,
+  obligation: Obligation,
+  record: RunRecord,
+  reason: string,
+  retryable: boolean,
+  logsUrl: string | null,
+): Promise<RebuildOutcome> {
+  const rules = deps.config.rebuild;
+  const attempts = record.attempts + (record.runId === null ? 1 : 0);
+  const at = deps.now().toISOString();
+  if (retryable && attempts < rules.maxAttempts) {
+    await deps.store.updateRun(record.registry, record.key, (current) => ({ ...current, status: "retrying", runId: null, attempts, reason, updatedAt: at }));
+    const delaySeconds = rules.backoffSeconds * 2 ** (attempts - 1);
+    await deps.queue.enqueue("rebuild", { ...job, attempt: attempts, poll: false }, { delaySeconds });
+    return { kind: "requeued", delaySeconds, reason: `attempt ${attempts} of ${rules.maxAttempts} failed: ${reason}` };
+  }
+  await deps.store.updateRun(record.registry, record.key, (current) => ({ ...current, status: "failed", attempts, reason, finishedAt: at, updatedAt: at }));
+  const summary = retryable ? `gave up after ${attempts} attempt(s): ${reason}` : reason;
+  const outcome = await fail(deps, obligation, `${summary}${logsUrl ? ` (logs: ${logsUrl})` : ""}`);
+  if (retryable) await deps.queue.deadLetter("rebuild", job);
+  return outcome;
+}
+
+async function requeue(deps: RebuildDeps, job: ObligationJob, delaySeconds: number, reason: string): Promise<RebuildOutcome> {
+  await deps.queue.enqueue("rebuild", job, { delaySeconds });
+  return { kind: "requeued", delaySeconds, reason };
+}
+
+async function fail(deps: RebuildDeps, obligation: Obligation, reason: string): Promise<RebuildOutcome> {
+  await settle(deps, obligation, "failed", reason);
+  return { kind: "failed", reason };
+}
+
+async function settle(deps: RebuildDeps, obligation: Obligation, state: "failed" | "superseded", reason: string): Promise<void> {
+  await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) =>
+    SETTLED.has(current.state) ? current : { ...current, state, reason, updatedAt: deps.now().toISOString() },
+  );
+}

@@ -1,0 +1,406 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
+import type { TokenCredential } from "@azure/identity";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createAcrTasksBuilder } from "../../shared/adapters/acr-tasks/acr-tasks-builder.js";
+import { AppError } from "../../shared/errors.js";
+import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { BuildRecipe, BuildRequest, BuildRun, ImageBuilder } from "../../shared/ports/image-builder.js";
+import { ARM_TASKS_API_VERSION, startArmContractServer, type ArmContractServer, type ArmRequest, type ArmRoute, type RunState } from "./helpers/arm-contract-server.js";
+
+const SUBSCRIPTION = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+const RESOURCE_GROUP = "rg-ripple";
+const REGISTRY_NAME = "rippleacr";
+const REGISTRY = "rippleacr.azurecr.io";
+const TOKEN = "test-token";
+const REGISTRY_PATH = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ContainerRegistry/registries/${REGISTRY_NAME}`;
+const OPERATIONS_PATH = `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.ContainerRegistry/locations/westeurope`;
+const BASE = { key: `${REGISTRY}/base/alpine:3.20`, digest: `sha256:${"a".repeat(64)}` };
+const REVISION = "9fceb02d0ae598e95dc970b74767f19372d61af8";
+
+const BASE_ARGUMENTS = [
+  { name: "RIPPLE_BASE_IMAGE", value: BASE.key, isSecret: false },
+  { name: "RIPPLE_BASE_DIGEST", value: BASE.digest, isSecret: false },
+];
+
+const QUEUED: BuildRun = { runId: "cb1", status: "queued", logsUrl: null, startedAt: null, finishedAt: null, reason: null };
+
+function taskRequest(task = "rebuild-app"): BuildRequest {
+  return { image: `${REGISTRY}/team/app:1.0`, registry: REGISTRY, recipe: { kind: "task", task }, base: BASE, idempotencyKey: "team/app:1.0@base" };
+}
+
+function sourceRequest(recipe: Partial<Extract<BuildRecipe, { kind: "source" }>> = {}): BuildRequest {
+  return {
+    image: `${REGISTRY}/team/api:1.0`,
+    registry: REGISTRY,
+    recipe: {
+      kind: "source",
+      repository: "https://github.com/example/api.git",
+      revision: REVISION,
+      dockerfile: "services/api/Dockerfile",
+      context: "services/api",
+      args: { NODE_VERSION: "20" },
+      tags: [`${REGISTRY}/team/api:1.0`, `${REGISTRY}/team/api:1.0-patched`],
+      platforms: ["linux/arm64/v8"],
+      ...recipe,
+    },
+    base: BASE,
+    idempotencyKey: "team/api:1.0@base",
+  };
+}
+
+/** The DockerBuildRequest body of {@link sourceRequest}'s recipe, as the SDK serializes it, with `overrides`. */
+function dockerBuildBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: "DockerBuildRequest",
+    sourceLocation: `https://github.com/example/api.git#${REVISION}:services/api`,
+    dockerFilePath: "Dockerfile",
+    imageNames: ["team/api:1.0", "team/api:1.0-patched"],
+    isPushEnabled: true,
+    platform: { os: "linux", architecture: "arm64", variant: "v8" },
+    arguments: [{ name: "NODE_VERSION", value: "20", isSecret: false }, ...BASE_ARGUMENTS],
+    timeout: 3600,
+    ...overrides,
+  };
+}
+
+interface ErrorShape {
+  name: string;
+  code: string;
+  message: string;
+  retryable: boolean;
+  details: Record<string, unknown>;
+}
+
+/** The rejection's AppError fields; fails when the promise resolves or the error names the token. */
+async function rejection(promise: Promise<unknown>): Promise<ErrorShape> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    expect(`${error.message} ${JSON.stringify(error.details)} ${String(error.cause)}`).not.toContain(TOKEN);
+    return { name: error.name, code: error.code, message: error.message, retryable: error.retryable, details: error.details };
+  }
+  throw new Error("expected a rejection");
+}
+
+function upstream(message: string, status: number | null, retryable: boolean): ErrorShape {
+  return { name: "UpstreamError", code: "upstream_failed", message: `acr-tasks: ${message}`, retryable, details: { service: "acr-tasks", status } };
+}
+
+/** A request as the adapter must send it: every one authenticated, on ACR Tasks' api-version. */
+function armRequest(method: string, route: ArmRoute, path: string, body: unknown = null): ArmRequest {
+  return { method, route, path, apiVersion: ARM_TASKS_API_VERSION, authorization: `Bearer ${TOKEN}`, body };
+}
+
+const scheduleRunCall = (body: unknown): ArmRequest => armRequest("POST", "scheduleRun", `${REGISTRY_PATH}/scheduleRun`, body);
+const getRunCall = (runId: string): ArmRequest => armRequest("GET", "getRun", `${REGISTRY_PATH}/runs/${runId}`);
+const logLinkCall = (runId: string): ArmRequest => armRequest("POST", "listLogSasUrl", `${REGISTRY_PATH}/runs/${runId}/listLogSasUrl`);
+const routes = (server: ArmContractServer): Array<ArmRoute | null> => server.requests.map((request) => request.route);
+
+let dir: string;
+let tls: StackTls;
+let agent: Agent;
+let server: ArmContractServer;
+let builder: ImageBuilder;
+
+function createClient(token = TOKEN): ContainerRegistryManagementClient {
+  const credential: TokenCredential = { getToken: () => Promise.resolve({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+  return new ContainerRegistryManagementClient(credential, SUBSCRIPTION, {
+    endpoint: server.url,
+    agent,
+    retryOptions: { maxRetries: 1, retryDelayInMs: 10, maxRetryDelayInMs: 20 },
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ripple-acr-tasks-contract-"));
+  tls = await ensureStackTls(dir);
+  agent = new Agent({ ca: tls.caPem });
+});
+
+afterAll(async () => {
+  agent.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  server = await startArmContractServer({
+    tls,
+    subscriptionId: SUBSCRIPTION,
+    resourceGroup: RESOURCE_GROUP,
+    registryName: REGISTRY_NAME,
+    token: TOKEN,
+    tasks: ["rebuild-app"],
+  });
+  builder = createAcrTasksBuilder({ client: createClient(), subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME, pollIntervalMs: 10 });
+});
+
+afterEach(async () => {
+  await server.stop();
+});
+
+describe("start", () => {
+  it("runs a task with the base image, digest and image as values and arguments", async () => {
+    expect(await builder.start(taskRequest())).toEqual(QUEUED);
+    const overrides = [
+      { name: "RIPPLE_BASE_IMAGE", value: BASE.key, isSecret: false },
+      { name: "RIPPLE_BASE_DIGEST", value: BASE.digest, isSecret: false },
+      { name: "RIPPLE_IMAGE", value: `${REGISTRY}/team/app:1.0`, isSecret: false },
+    ];
+    expect(server.requests).toEqual([
+      scheduleRunCall({
+        type: "TaskRunRequest",
+        taskId: `${REGISTRY_PATH}/tasks/rebuild-app`,
+        overrideTaskStepProperties: { values: overrides, arguments: overrides },
+      }),
+    ]);
+  });
+
+  it("builds a git context at its revision and folder, for one platform, with the base as build arguments", async () => {
+    expect(await builder.start(sourceRequest())).toEqual(QUEUED);
+    expect(server.requests).toEqual([scheduleRunCall(dockerBuildBody())]);
+  });
+
+  it.each<{ name: string; recipe: Partial<Extract<BuildRecipe, { kind: "source" }>>; expected: Record<string, unknown> }>([
+    {
+      name: "the repository root, the default platform and the image's own tag",
+      recipe: { context: ".", dockerfile: "Dockerfile", platforms: [], tags: [], args: {} },
+      expected: {
+        sourceLocation: `https://github.com/example/api.git#${REVISION}`,
+        imageNames: ["team/api:1.0"],
+        platform: { os: "linux", architecture: "amd64" },
+        arguments: BASE_ARGUMENTS,
+      },
+    },
+    {
+      name: "a branch, a ./folder/ context and a nested Dockerfile",
+      recipe: { revision: "main", context: "./services/", dockerfile: "services/api/Dockerfile.prod", platforms: ["linux/amd64"] },
+      expected: { sourceLocation: "https://github.com/example/api.git#main:services", dockerFilePath: "api/Dockerfile.prod", platform: { os: "linux", architecture: "amd64" } },
+    },
+    {
+      name: "recipe arguments named like Ripple's, which Ripple's replace",
+      recipe: { args: { RIPPLE_BASE_DIGEST: "sha256:stale", A: "1" } },
+      expected: { arguments: [{ name: "A", value: "1", isSecret: false }, ...BASE_ARGUMENTS] },
+    },
+  ])("sends $name", async ({ recipe, expected }) => {
+    await builder.start(sourceRequest(recipe));
+    expect(server.requests).toEqual([scheduleRunCall(dockerBuildBody(expected))]);
+  });
+
+  it.each<[string, BuildRequest, string]>([
+    [
+      "a multi-platform source recipe",
+      sourceRequest({ platforms: ["linux/amd64", "linux/arm64"] }),
+      "ACR Tasks builds one platform per DockerBuildRequest; use a multi-step task recipe for multi-platform images",
+    ],
+    ["a tag of another registry", sourceRequest({ tags: [`${REGISTRY}/team/api:1.0`, "ghcr.io/example/api:1.0"] }), `the tag ghcr.io/example/api:1.0 is not in the registry ${REGISTRY}`],
+    ["a tag by digest", sourceRequest({ tags: [`${REGISTRY}/team/api@sha256:${"b".repeat(64)}`] }), `the tag ${REGISTRY}/team/api@sha256:${"b".repeat(64)} is not a registry/repository:tag reference`],
+    ["a Dockerfile outside the context", sourceRequest({ dockerfile: "docker/Dockerfile" }), 'the Dockerfile "docker/Dockerfile" is not inside the context "services/api"'],
+    ["a context outside the repository", sourceRequest({ context: "../other" }), 'the context "../other" is not a folder inside the repository'],
+    ["a local repository path", sourceRequest({ repository: "/srv/git/api" }), 'the repository "/srv/git/api" is not an https git URL'],
+    ["a revision with the context separator", sourceRequest({ revision: "main:services" }), 'the revision "main:services" cannot be part of a git context'],
+    ["a malformed platform", sourceRequest({ platforms: ["linux"] }), '"linux" is not an os/architecture[/variant] platform'],
+    ["a task name that is not an ARM name", taskRequest("../registries/other/tasks/x"), '"../registries/other/tasks/x" is not an ACR task name'],
+  ])("refuses %s without calling ARM", async (_name, request, reason) => {
+    expect(await rejection(builder.start(request))).toEqual({
+      name: "AppError",
+      code: "build_request_invalid",
+      message: `cannot build ${request.image} with ACR Tasks: ${reason}`,
+      retryable: false,
+      details: { image: request.image },
+    });
+    expect(server.requests).toEqual([]);
+  });
+
+  it("reads the log link of a run that is already final when scheduled", async () => {
+    server.scheduleNext({ mode: "sync", states: [{ status: "Failed", runErrorMessage: "invalid Dockerfile" }] });
+    expect(await builder.start(sourceRequest())).toEqual({ ...QUEUED, status: "failed", logsUrl: server.logLink("cb1"), reason: "invalid Dockerfile" });
+    expect(routes(server)).toEqual(["scheduleRun", "listLogSasUrl"]);
+  });
+
+  it("follows a 202 through Azure-AsyncOperation polls to the run at Location", async () => {
+    server.scheduleNext({ mode: "async", inProgressPolls: 2, states: [{ status: "Started", startTime: "2024-07-22T18:05:00Z" }] });
+    expect(await builder.start(taskRequest())).toEqual({ ...QUEUED, status: "running", startedAt: "2024-07-22T18:05:00.000Z" });
+    expect(server.requests.map(({ method, route, path, apiVersion, authorization }) => ({ method, route, path, apiVersion, authorization }))).toEqual([
+      { method: "POST", route: "scheduleRun", path: `${REGISTRY_PATH}/scheduleRun`, apiVersion: ARM_TASKS_API_VERSION, authorization: `Bearer ${TOKEN}` },
+      ...Array.from({ length: 3 }, () => ({
+        method: "GET",
+        route: "operationStatus",
+        path: `${OPERATIONS_PATH}/operationStatuses/op-cb1`,
+        apiVersion: ARM_TASKS_API_VERSION,
+        authorization: `Bearer ${TOKEN}`,
+      })),
+      { method: "GET", route: "operationResult", path: `${OPERATIONS_PATH}/operationResults/op-cb1`, apiVersion: ARM_TASKS_API_VERSION, authorization: `Bearer ${TOKEN}` },
+    ]);
+  });
+
+  it("reports a failed async operation as a non-retryable upstream failure", async () => {
+    server.scheduleNext({ mode: "async", inProgressPolls: 0, outcome: "Failed" });
+    expect(await rejection(builder.start(taskRequest()))).toEqual(
+      upstream(`scheduling task rebuild-app for ${REGISTRY}/team/app:1.0 failed: Error: The long-running operation has failed. RunSchedulingFailed. The run could not be scheduled.`, null, false),
+    );
+    expect(routes(server)).toEqual(["scheduleRun", "operationStatus"]);
+  });
+
+  it("waits out a 429's Retry-After, then schedules the run", async () => {
+    server.fail("scheduleRun", 429, 1, { "retry-after": "1" });
+    const started = Date.now();
+    expect(await builder.start(taskRequest())).toEqual(QUEUED);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(routes(server)).toEqual(["scheduleRun", "scheduleRun"]);
+  });
+
+  it.each([500, 503])("retries a %i once, then schedules the run", async (status) => {
+    server.fail("scheduleRun", status, 1);
+    expect(await builder.start(taskRequest())).toEqual(QUEUED);
+    expect(routes(server)).toEqual(["scheduleRun", "scheduleRun"]);
+  });
+
+  it("reports a persistent 503 as a retryable upstream failure after the SDK's retries", async () => {
+    server.fail("scheduleRun", 503, Infinity);
+    expect(await rejection(builder.start(taskRequest()))).toEqual(
+      upstream(`scheduling task rebuild-app for ${REGISTRY}/team/app:1.0 failed with HTTP 503 (ServiceUnavailable)`, 503, true),
+    );
+    expect(routes(server)).toEqual(["scheduleRun", "scheduleRun"]);
+  });
+
+  it.each([
+    [400, "InvalidRequestContent"],
+    [403, "AuthorizationFailed"],
+  ])("reports a %i as a non-retryable upstream failure without retrying", async (status, code) => {
+    server.fail("scheduleRun", status, Infinity);
+    expect(await rejection(builder.start(sourceRequest()))).toEqual(upstream(`scheduling a build of ${REGISTRY}/team/api:1.0 failed with HTTP ${status} (${code})`, status, false));
+    expect(routes(server)).toEqual(["scheduleRun"]);
+  });
+
+  it("reports a task ARM does not know as a non-retryable 404", async () => {
+    expect(await rejection(builder.start(taskRequest("missing-task")))).toEqual(
+      upstream(`scheduling task missing-task for ${REGISTRY}/team/app:1.0 failed with HTTP 404 (ResourceNotFound)`, 404, false),
+    );
+  });
+
+  it("reports a rejected token as a non-retryable 401 that does not name the token", async () => {
+    const rejected = createAcrTasksBuilder({ client: createClient("another-token"), subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME });
+    expect(await rejection(rejected.start(taskRequest()))).toEqual(
+      upstream(`scheduling task rebuild-app for ${REGISTRY}/team/app:1.0 failed with HTTP 401 (AuthenticationFailed)`, 401, false),
+    );
+    expect(server.requests.map((request) => request.authorization)).toEqual(["Bearer another-token"]);
+  });
+});
+
+describe("get", () => {
+  const times = { startTime: "2024-07-22T18:05:00Z", finishTime: "2024-07-22T18:09:30.5Z" };
+
+  it.each<{ name: string; state: RunState; expected: Omit<BuildRun, "runId" | "logsUrl"> }>([
+    {
+      name: "Succeeded",
+      state: { status: "Succeeded", ...times, outputImages: [{ registry: REGISTRY, repository: "team/app", tag: "1.0", digest: `sha256:${"c".repeat(64)}` }] },
+      expected: { status: "succeeded", startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: null },
+    },
+    {
+      name: "Failed",
+      state: { status: "Failed", ...times, runErrorMessage: "failed to build: RUN apk add returned 1" },
+      expected: { status: "failed", startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: "failed to build: RUN apk add returned 1" },
+    },
+    {
+      name: "Error",
+      state: { status: "Error", ...times, runErrorMessage: "agent lost" },
+      expected: { status: "failed", startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: "agent lost" },
+    },
+    {
+      name: "Canceled",
+      state: { status: "Canceled", ...times },
+      expected: { status: "canceled", startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: "ACR Tasks run ended with status Canceled" },
+    },
+    {
+      name: "Timeout",
+      state: { status: "Timeout", ...times, runErrorMessage: "run timed out after 3600 seconds" },
+      expected: { status: "timed-out", startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: "run timed out after 3600 seconds" },
+    },
+  ])("maps a $name run with its log link", async ({ state, expected }) => {
+    server.addRun("ca7", [state]);
+    expect(await builder.get("ca7")).toEqual({ runId: "ca7", logsUrl: server.logLink("ca7"), ...expected });
+    expect(server.requests).toEqual([getRunCall("ca7"), logLinkCall("ca7")]);
+  });
+
+  it("follows a scheduled run from Queued through Running to Succeeded, asking for the log link only at the end", async () => {
+    server.scheduleNext({ mode: "sync", states: [{ status: "Queued" }, { status: "Running", startTime: times.startTime }, { status: "Succeeded", ...times }] });
+    const run = await builder.start(taskRequest());
+    const observed = [run, await builder.get(run.runId), await builder.get(run.runId)];
+    expect(observed).toEqual([
+      QUEUED,
+      { ...QUEUED, status: "running", startedAt: "2024-07-22T18:05:00.000Z" },
+      { runId: "cb1", status: "succeeded", logsUrl: server.logLink("cb1"), startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: null },
+    ]);
+    expect(routes(server)).toEqual(["scheduleRun", "getRun", "getRun", "listLogSasUrl"]);
+  });
+
+  it.each([403, 503])("reports a final run without a log link when listLogSasUrl answers %i", async (status) => {
+    server.addRun("ca8", [{ status: "Failed", runErrorMessage: "boom" }]);
+    server.fail("listLogSasUrl", status, Infinity);
+    expect(await builder.get("ca8")).toEqual({ runId: "ca8", status: "failed", logsUrl: null, startedAt: null, finishedAt: null, reason: "boom" });
+    expect(routes(server)).toEqual(["getRun", ...Array<ArmRoute>(status >= 500 ? 2 : 1).fill("listLogSasUrl")]);
+  });
+
+  it("refuses a run whose status it does not know", async () => {
+    server.addRun("ca9", [{ status: "Paused" }]);
+    expect(await rejection(builder.get("ca9"))).toEqual(upstream('reading run ca9 failed: unknown run status "Paused"', null, false));
+  });
+
+  it("reports an unreachable ARM endpoint as a retryable network failure", async () => {
+    const credential: TokenCredential = { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const client = new ContainerRegistryManagementClient(credential, SUBSCRIPTION, { endpoint: "https://127.0.0.1:1", agent, retryOptions: { maxRetries: 1, retryDelayInMs: 10 } });
+    const unreachable = createAcrTasksBuilder({ client, subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME });
+    expect(await rejection(unreachable.get("cb1"))).toEqual(upstream("reading run cb1 failed: network error ECONNREFUSED", null, true));
+  });
+
+  it.each<[string, () => void, ErrorShape, number]>([
+    ["an unknown run", () => undefined, upstream("reading run cb404 failed with HTTP 404 (ResourceNotFound)", 404, false), 1],
+    ["a persistent 503", () => server.fail("getRun", 503, Infinity), upstream("reading run cb404 failed with HTTP 503 (ServiceUnavailable)", 503, true), 2],
+    ["a 403", () => server.fail("getRun", 403, Infinity), upstream("reading run cb404 failed with HTTP 403 (AuthorizationFailed)", 403, false), 1],
+  ])("reports %s as an upstream failure", async (_name, arrange, expected, calls) => {
+    arrange();
+    expect(await rejection(builder.get("cb404"))).toEqual(expected);
+    expect(server.requests).toEqual(Array.from({ length: calls }, () => getRunCall("cb404")));
+  });
+});
+
+describe("createAcrTasksBuilder", () => {
+  it("refuses a subscription other than its client's", () => {
+    expect(() => createAcrTasksBuilder({ client: createClient(), subscriptionId: "00000000-0000-0000-0000-000000000000", resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME })).toThrowError(
+      expect.objectContaining({ code: "config_invalid", message: "the ACR Tasks builder's subscriptionId differs from its ARM client's" }),
+    );
+  });
+});
+
+describe("ARM contract server", () => {
+  it.each([
+    ["another api-version", "?api-version=2025-11-01", { error: { code: "InvalidApiVersionParameter", message: `The api-version '2025-11-01' is invalid. The supported versions are '${ARM_TASKS_API_VERSION}'.` } }],
+    [
+      "a repeated api-version",
+      `?api-version=${ARM_TASKS_API_VERSION}&api-version=${ARM_TASKS_API_VERSION}`,
+      { error: { code: "InvalidApiVersionParameter", message: `The api-version '${ARM_TASKS_API_VERSION},${ARM_TASKS_API_VERSION}' is invalid. The supported versions are '${ARM_TASKS_API_VERSION}'.` } },
+    ],
+    ["no api-version", "", { error: { code: "MissingApiVersionParameter", message: "The api-version query parameter (?api-version=) is required for all requests." } }],
+  ])("answers 400 to %s, as ARM does", async (_name, query, expected) => {
+    server.addRun("ca1", [{ status: "Queued" }]);
+    expect(await rawGet(`${server.url}${REGISTRY_PATH}/runs/ca1${query}`)).toEqual({ status: 400, body: expected });
+  });
+});
+
+function rawGet(url: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}

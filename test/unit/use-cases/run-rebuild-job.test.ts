@@ -1,0 +1,206 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../shared/config.js";
+import { dedupeKey } from "../../../shared/domain/registry-event.js";
+import { AppError, UpstreamError } from "../../../shared/errors.js";
+import type { BuildRequest, BuildRun, ImageBuilder } from "../../../shared/ports/image-builder.js";
+import type { ObligationJob } from "../../../shared/ports/work-queue.js";
+import { openDebouncedCampaign } from "../../../shared/use-cases/open-campaign.js";
+import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
+import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
+import { runRebuildJob, type RebuildDeps } from "../../../shared/use-cases/run-rebuild-job.js";
+import { createDeps, image, pushEvent, REGISTRY } from "./pipeline-helpers.js";
+
+const BASE_NAME = "org.opencontainers.image.base.name";
+const BASE_DIGEST = "org.opencontainers.image.base.digest";
+const BASE = `${REGISTRY}/ripple/busybox:1`;
+const COMPANY = `${REGISTRY}/ripple/company:1`;
+
+function config(rebuild: Record<string, number> = {}, recipes: unknown[] = [{ image: COMPANY, repository: "/src/company" }]) {
+  return parseConfig(JSON.stringify({
+    version: 1,
+    registries: [{ host: REGISTRY, kind: "distribution" }],
+    bases: [{ image: `${REGISTRY}/ripple/busybox`, tags: ["*"] }],
+    recipes,
+    rebuild: { backoffSeconds: 2, pollSeconds: 10, staleClaimSeconds: 60, ...rebuild },
+  }));
+}
+
+/** A builder whose answers the test scripts, counting calls. */
+function scriptedBuilder(answers: Array<BuildRun | Error | "hang">, gets: BuildRun[] = []) {
+  const started: BuildRequest[] = [];
+  const builder: ImageBuilder & { started: BuildRequest[]; gets: string[] } = {
+    started,
+    gets: [],
+    async start(request) {
+      started.push(request);
+      const answer = answers.shift() ?? run("succeeded");
+      if (answer === "hang") return new Promise<BuildRun>(() => undefined);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+    async get(runId) {
+      builder.gets.push(runId);
+      return gets.shift() ?? run("succeeded", runId);
+    },
+  };
+  return builder;
+}
+
+function run(status: BuildRun["status"], runId = `run-${status}`, reason: string | null = null): BuildRun {
+  return { runId, status, logsUrl: `https://logs.test/${runId}`, startedAt: "2026-11-23T10:00:00.000Z", finishedAt: status === "running" || status === "queued" ? null : "2026-11-23T10:01:00.000Z", reason };
+}
+
+const busyboxA = image("busybox-a", ["l1"]);
+const busyboxB = image("busybox-b", ["l1-b"]);
+const busyboxC = image("busybox-c", ["l1-c"]);
+const company = image("company", ["l1", "l2"], { [BASE_NAME]: BASE, [BASE_DIGEST]: busyboxA.digest });
+
+/** A base with one dependent (company), then the base moved A → B: one campaign, one queued rebuild job. */
+async function campaignWithJob(rebuild: Record<string, number> = {}, builder = scriptedBuilder([]), recipes?: unknown[]) {
+  const env = createDeps(config(rebuild, recipes));
+  for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
+  env.registry.put("ripple/company", company);
+  const deliver = async (event: ReturnType<typeof pushEvent>) => {
+    await recordEvents(env.deps, [event], 0);
+    return processRegistryEvent(env.deps, dedupeKey(event));
+  };
+  await deliver(pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
+  await deliver(pushEvent("ripple/company", "1", company.digest, "2026-11-23T09:01:00Z"));
+  await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+  const [job] = env.queue.take("rebuild") as ObligationJob[];
+  let clock = Date.parse("2026-11-23T10:00:00Z");
+  const deps: RebuildDeps = { ...env.deps, builderFor: () => ({ name: "fake", builder }), now: () => new Date(clock) };
+  const obligation = async () => (await env.store.getCampaign(job!.campaignId))!.obligations[0]!;
+  return { env, deps, job: job!, builder, deliver, obligation, advance: (seconds: number) => (clock += seconds * 1000) };
+}
+
+describe("runRebuildJob", () => {
+  it("starts one run per image and base digest; a duplicated or redelivered job never starts another", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([run("succeeded", "run-1")]));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "started", run: run("succeeded", "run-1") });
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "skipped", reason: "run run-1 already started for " + `${COMPANY}|${busyboxB.digest}` });
+    expect(t.builder.started).toEqual([
+      { image: COMPANY, registry: REGISTRY, recipe: { kind: "source", repository: "/src/company", revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [COMPANY], platforms: [] }, base: { key: BASE, digest: busyboxB.digest }, idempotencyKey: `${COMPANY}|${busyboxB.digest}` },
+    ]);
+    expect(await t.obligation()).toMatchObject({ state: "scheduled", runId: "run-1" });
+    expect(await t.env.store.listRuns(REGISTRY)).toEqual([expect.objectContaining({ key: `${COMPANY}|${busyboxB.digest}`, status: "succeeded", runId: "run-1", attempts: 1, logsUrl: "https://logs.test/run-1" })]);
+  });
+
+  it("completes the obligation only when the rebuilt image's push shows the new base", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([run("succeeded", "run-1")]));
+    await runRebuildJob(t.deps, t.job);
+    const wrong = image("company-still-old", ["l1", "l2", "x"], { [BASE_NAME]: BASE, [BASE_DIGEST]: busyboxA.digest });
+    t.env.registry.put("ripple/company", wrong);
+    await t.deliver(pushEvent("ripple/company", "1", wrong.digest, "2026-11-23T10:02:00Z"));
+    expect((await t.obligation()).state).toBe("scheduled");
+    const rebuilt = image("company-rebuilt", ["l1-b", "l2"], { [BASE_NAME]: BASE, [BASE_DIGEST]: busyboxB.digest });
+    t.env.registry.put("ripple/company", rebuilt);
+    await t.deliver(pushEvent("ripple/company", "1", rebuilt.digest, "2026-11-23T10:03:00Z"));
+    expect(await t.obligation()).toMatchObject({ state: "done", reason: `rebuilt as ${rebuilt.digest} on ${busyboxB.digest} (annotation)` });
+  });
+
+  it("fails at once, with a clear reason, when the image has no build recipe", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([]), []);
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "failed", reason: `no build recipe for ${COMPANY}` });
+    expect(await t.obligation()).toMatchObject({ state: "failed", reason: `no build recipe for ${COMPANY}` });
+    expect(t.builder.started).toEqual([]);
+  });
+
+  it("fails the obligation with the reason and the logs link when the build fails", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([run("failed", "run-9", "RUN make: exit 2")]));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "failed", reason: "build run-9 failed: RUN make: exit 2 (logs: https://logs.test/run-9)" });
+    expect((await t.obligation()).state).toBe("failed");
+  });
+
+  it("backs off exponentially on retryable failures, then fails and dead-letters the job", async () => {
+    const flaky = new UpstreamError("acr-tasks", "503 Service Unavailable", { status: 503 });
+    const t = await campaignWithJob({ maxAttempts: 3 }, scriptedBuilder([flaky, flaky, flaky]));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 2, reason: "attempt 1 of 3 failed: acr-tasks: 503 Service Unavailable" });
+    const [retry1] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(retry1).toEqual({ ...t.job, attempt: 1, poll: false });
+    // The original message redelivered meanwhile does not start a run: the delayed retry owns it.
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "skipped", reason: `run ${COMPANY}|${busyboxB.digest} is retrying` });
+    expect(await runRebuildJob(t.deps, retry1!)).toMatchObject({ kind: "requeued", delaySeconds: 4 });
+    const [retry2] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(await runRebuildJob(t.deps, retry2!)).toEqual({ kind: "failed", reason: "gave up after 3 attempt(s): acr-tasks: 503 Service Unavailable" });
+    expect(t.builder.started).toHaveLength(3);
+    expect(t.env.queue.poisoned).toEqual([{ queue: "rebuild", message: retry2 }]);
+    expect((await t.obligation()).state).toBe("failed");
+  });
+
+  it("does not retry a request the builder refuses", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([new AppError("build_request_invalid", "ACR task x cannot run on the local builder")]));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "failed", reason: "ACR task x cannot run on the local builder" });
+    expect(t.env.queue.poisoned).toEqual([]);
+  });
+
+  it("supersedes the obligation when the base moved on before the job ran", async () => {
+    const t = await campaignWithJob();
+    await t.deliver(pushEvent("ripple/busybox", "1", busyboxC.digest, "2026-11-23T09:20:00Z"));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "skipped", reason: "obligation already superseded" });
+    expect(await t.obligation()).toMatchObject({ state: "superseded", reason: expect.stringContaining("superseded by campaign") });
+    expect(t.builder.started).toEqual([]);
+  });
+
+  it("keeps to the per-registry concurrency limit", async () => {
+    const t = await campaignWithJob({ concurrencyPerRegistry: 1 });
+    await t.env.store.claimRun({ key: "other|x", image: `${REGISTRY}/apps/other:1`, registry: REGISTRY, base: BASE, baseDigest: busyboxB.digest, campaignId: "c", builder: "fake", status: "running", runId: "r0", logsUrl: null, reason: null, attempts: 1, claimedAt: "2026-11-23T09:59:00.000Z", startedAt: null, finishedAt: null, updatedAt: "2026-11-23T09:59:00.000Z" });
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 2, reason: `1 runs active on ${REGISTRY} (limit 1)` });
+    expect(t.builder.started).toEqual([]);
+  });
+
+  it("picks up a job whose worker crashed mid-start only after the claim is stale, and runs it once", async () => {
+    const builder = scriptedBuilder(["hang", run("succeeded", "run-2")]);
+    const t = await campaignWithJob({}, builder);
+    void runRebuildJob(t.deps, t.job); // the worker "crashes": its build call never returns
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 10, reason: `run ${COMPANY}|${busyboxB.digest} is being started by another worker` });
+    expect(builder.started).toHaveLength(1);
+    t.advance(61);
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "started", run: run("succeeded", "run-2") });
+    expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "skipped" });
+    expect(builder.started).toHaveLength(2);
+  });
+
+  it("polls a running run until it finishes, and retries a canceled one", async () => {
+    const builder = scriptedBuilder([run("running", "run-3"), run("succeeded", "run-4")], [run("running", "run-3"), run("canceled", "run-3")]);
+    const t = await campaignWithJob({}, builder);
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "started", run: run("running", "run-3") });
+    const [poll1] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(poll1).toEqual({ ...t.job, poll: true });
+    expect(await runRebuildJob(t.deps, poll1!)).toEqual({ kind: "requeued", delaySeconds: 10, reason: "run run-3 is running" });
+    const [poll2] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(await runRebuildJob(t.deps, poll2!)).toMatchObject({ kind: "requeued", delaySeconds: 2, reason: "attempt 1 of 5 failed: build run-3 canceled" });
+    const [retry] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(await runRebuildJob(t.deps, retry!)).toEqual({ kind: "started", run: run("succeeded", "run-4") });
+    expect(builder.gets).toEqual(["run-3", "run-3"]);
+  });
+});
+
+describe("debounced campaigns", () => {
+  it("makes one campaign of a burst of pushes, on the last digest, from the digest before the burst", async () => {
+    const env = createDeps(config({ debounceSeconds: 30 }));
+    for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
+    env.registry.put("ripple/company", company);
+    const deliver = async (event: ReturnType<typeof pushEvent>) => {
+      await recordEvents(env.deps, [event], 0);
+      return processRegistryEvent(env.deps, dedupeKey(event));
+    };
+    await deliver(pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
+    await deliver(pushEvent("ripple/company", "1", company.digest, "2026-11-23T09:01:00Z"));
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    await deliver(pushEvent("ripple/busybox", "1", busyboxC.digest, "2026-11-23T09:10:10Z"));
+    const jobs = env.queue.messages.filter((entry) => entry.queue === "campaigns");
+    expect(jobs.map((entry) => [(entry.message as { toDigest: string }).toDigest, entry.delaySeconds])).toEqual([[busyboxB.digest, 30], [busyboxC.digest, 30]]);
+    expect(await env.store.listCampaigns()).toEqual([]);
+    const results = [];
+    for (const entry of env.queue.take("campaigns")) results.push(await openDebouncedCampaign(env.deps, entry as never));
+    expect(results).toEqual([
+      { kind: "skipped", reason: `${BASE} has moved on from ${busyboxB.digest}` },
+      { kind: "opened", id: expect.any(String), obligations: 1 },
+    ]);
+    const campaigns = await env.store.listCampaigns();
+    expect(campaigns.map((campaign) => [campaign.fromDigest, campaign.toDigest])).toEqual([[busyboxA.digest, busyboxC.digest]]);
+    expect(env.queue.take("rebuild")).toHaveLength(1);
+  });
+});
