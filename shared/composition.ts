@@ -5,13 +5,20 @@
 import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
+import { join } from "node:path";
+import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
 import { DefaultAzureCredential } from "@azure/identity";
+import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
+import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
 import { createDistributionRegistry } from "./adapters/distribution/distribution-registry.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
 import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings } from "./config.js";
+import { createBuildah } from "./local/buildah.js";
+import { ensureStackTls } from "./local/tls.js";
+import type { ImageBuilder } from "./ports/image-builder.js";
 import type { ImageRegistry } from "./ports/image-registry.js";
 import type { SourceRepositories } from "./ports/source-repository.js";
 import type { StateStore } from "./ports/state-store.js";
@@ -26,6 +33,8 @@ export interface Services {
   readonly layers: BaseLayerCatalog;
   readonly registryFor: (host: string) => ImageRegistry | null;
   readonly sources: SourceRepositories;
+  /** The builder for a registry: ACR Tasks where `registries[].tasks` is set, buildah on the local stack. */
+  readonly builderFor: (registry: string) => { readonly name: string; readonly builder: ImageBuilder } | null;
   readonly now: () => Date;
 }
 
@@ -38,6 +47,30 @@ function createRegistry(registry: RegistryConfig): ImageRegistry {
     : createAcrRegistry({ host: registry.host, credential: new DefaultAzureCredential(), agent });
 }
 
+function localRepositories(config: RippleConfig): string[] {
+  return [...config.repositories.map((repository) => repository.url), ...config.recipes.flatMap((recipe) => ("repository" in recipe ? [recipe.repository] : []))];
+}
+
+async function createBuilders(settings: Readonly<Settings>, config: RippleConfig): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
+  const builders = new Map<string, { name: string; builder: ImageBuilder }>();
+  let local: ImageBuilder | null = null;
+  for (const registry of config.registries) {
+    if (registry.tasks !== undefined) {
+      const client = new ContainerRegistryManagementClient(new DefaultAzureCredential(), registry.tasks.subscriptionId);
+      builders.set(registry.host, { name: "acr-tasks", builder: createAcrTasksBuilder({ client, ...registry.tasks }) });
+    } else if (registry.kind === "distribution" && settings.RIPPLE_LOCAL_STACK_DIR !== undefined) {
+      const dir = settings.RIPPLE_LOCAL_STACK_DIR;
+      local ??= createBuildahBuilder({
+        buildah: createBuildah({ dir: join(dir, "buildah"), tls: await ensureStackTls(dir) }),
+        workDir: join(dir, "builds"),
+        allowedRepositories: localRepositories(config).filter((repository) => repository.startsWith("/")),
+      });
+      builders.set(registry.host, { name: "buildah", builder: local });
+    }
+  }
+  return builders;
+}
+
 /** Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing. */
 export async function createServices(settings: Readonly<Settings>, config: RippleConfig): Promise<Services> {
   const tableStore = createTableStateStore({ connectionString: settings.AzureWebJobsStorage, tablePrefix: settings.RIPPLE_TABLE_PREFIX });
@@ -46,6 +79,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
   const queue = createStorageWorkQueue({ connectionString: settings.AzureWebJobsStorage, queuePrefix: settings.RIPPLE_QUEUE_PREFIX });
   const registries = new Map<string, ImageRegistry>();
   for (const registry of config.registries) registries.set(registry.host, createRegistry(registry));
+  const builders = await createBuilders(settings, config);
   return {
     settings,
     config,
@@ -54,9 +88,8 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     layers: createBaseLayerCatalog({ store, config }),
     registryFor: (host) => registries.get(host) ?? null,
     // Local repositories (paths) are read with git; GitHub repositories come with the forge (issue #4).
-    sources: createLocalGitSource({
-      repositories: [...config.repositories.map((repository) => repository.url), ...config.recipes.flatMap((recipe) => ("repository" in recipe ? [recipe.repository] : []))],
-    }),
+    sources: createLocalGitSource({ repositories: localRepositories(config) }),
+    builderFor: (host) => builders.get(host) ?? null,
     now: () => new Date(),
   };
 }

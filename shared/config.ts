@@ -142,6 +142,8 @@ export const Settings = z.object({
   RIPPLE_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters"),
   RIPPLE_TABLE_PREFIX: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/).default("ripple"),
   RIPPLE_QUEUE_PREFIX: z.string().regex(/^[a-z0-9]{1,20}$/).default("ripple"),
+  /** Set by the local stack: its folder, whose buildah rebuilds images of Distribution registries. */
+  RIPPLE_LOCAL_STACK_DIR: z.string().min(1).optional(),
 });
 export type Settings = z.infer<typeof Settings>;
 

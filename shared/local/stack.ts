@@ -100,6 +100,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       RIPPLE_WEBHOOK_SECRET: secret,
       RIPPLE_TABLE_PREFIX: "ripple",
       RIPPLE_QUEUE_PREFIX: "ripple",
+      RIPPLE_LOCAL_STACK_DIR: dir,
     };
     const host: ManagedProcess = await startProcess({
       name: "functions-host",
