@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
 import { loadSettings } from "../config.js";
 import { defaultStackConfig, startStack, type Stack, type StackConfigTemplate } from "../local/stack.js";
-import { describeGraph, impactOf, lineageOf } from "../use-cases/query-graph.js";
+import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
 import { printTable, shortDigest } from "./output.js";
 import { defaultStackDir } from "./services.js";
 
@@ -37,16 +37,24 @@ async function dockerfile(dir: string, text: string): Promise<string> {
   return dir;
 }
 
-/** The company base's source: a local git repository, named by a build recipe (Dockerfile evidence). */
-export function companyBaseRepository(stackDir: string): string {
-  return join(stackDir, "demo", "git", "company-base");
+/** The local git repositories the demo's images are built from (their build recipes name them). */
+export function demoRepositories(stackDir: string): { companyBase: string; web: string; multi: string; pinned: string } {
+  const root = join(stackDir, "demo", "git");
+  return { companyBase: join(root, "company-base"), web: join(root, "web"), multi: join(root, "multi"), pinned: join(root, "pinned") };
 }
 
-/** The demo's configuration: the stack's tracked bases plus the company base's build recipe. */
+/** The demo's configuration: the stack's tracked bases plus a build recipe for every derived image. */
 export function demoStackConfig(stackDir: string): StackConfigTemplate {
+  const repositories = demoRepositories(stackDir);
+  const recipe = (image: string, repository: string, platforms: string[] = []) => ({ image: `{{registry}}/${image}`, repository, revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms });
   return {
     ...defaultStackConfig,
-    recipes: [{ image: "{{registry}}/ripple/company-base:1", repository: companyBaseRepository(stackDir), revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms: [] }],
+    recipes: [
+      recipe("ripple/company-base:1", repositories.companyBase),
+      recipe("apps/web:1", repositories.web),
+      recipe("apps/multi:1", repositories.multi, ["linux/amd64", "linux/arm64"]),
+      recipe("apps/pinned:1", repositories.pinned),
+    ],
   };
 }
 
@@ -56,7 +64,7 @@ async function commitRepository(dir: string, files: Record<string, string>): Pro
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   await git("git", ["init", "-q", "-b", "main", dir]);
   await git("git", ["-C", dir, "add", "."]);
-  await git("git", ["-C", dir, "-c", "user.name=Ripple demo", "-c", "user.email=demo@ripple.invalid", "commit", "-qm", "company base"]);
+  await git("git", ["-C", dir, "-c", "user.name=Ripple demo", "-c", "user.email=demo@ripple.invalid", "commit", "-qm", "initial version"]);
   return dir;
 }
 
@@ -66,66 +74,85 @@ export interface DemoImages {
   readonly web: string;
   readonly multi: string;
   readonly pinned: string;
-  readonly patchedBusybox: string;
+}
+
+async function buildAndPush(stack: Stack, log: (line: string) => void, name: string, context: string, platforms?: string[]): Promise<string> {
+  const began = Date.now();
+  await stack.buildah.build({ context, tag: `localhost/${name}`, ...(platforms ? { platforms } : {}) });
+  const digest = await stack.buildah.push({ image: `localhost/${name}`, destination: `${stack.registry.host}/${name}`, ...(platforms ? { manifestList: true } : {}) });
+  log(`built and pushed ${name} ${shortDigest(digest)} in ${Date.now() - began} ms`);
+  return digest;
 }
 
 /**
- * Builds and pushes the demo's images on a running stack, waiting after each push until Ripple has
- * processed it. Returns the pushed digests. Shared by the demo and the end-to-end test.
+ * Builds and pushes the demo's images on a running stack — a busybox base, a company base on it, and
+ * three apps (web two levels down, a multi-arch index, one pinning its base by digest), each from its
+ * own git repository — waiting until Ripple has recorded their edges. Shared by the demo and the
+ * end-to-end test.
  */
 export async function buildDemoImages(stack: Stack, services: Services, log: (line: string) => void): Promise<DemoImages> {
   const registry = stack.registry.host;
-  const work = join(stack.dir, "demo");
-  const edgesOf = async (key: string, count: number) => ((await services.store.listBasesOf(key)).length >= count ? true : null);
-  const tagAt = async (repository: string, tag: string, digest: string) => {
-    const state = await services.store.getTag(registry, repository, tag);
-    return state?.digest === digest ? true : null;
-  };
+  const repositories = demoRepositories(stack.dir);
+  const edgesOf = async (key: string) => ((await services.store.listBasesOf(key)).length > 0 ? true : null);
 
-  async function buildAndPush(name: string, context: string, platforms?: string[]): Promise<string> {
-    const began = Date.now();
-    await stack.buildah.build({ context, tag: `localhost/${name}`, ...(platforms ? { platforms } : {}) });
-    const digest = await stack.buildah.push({ image: `localhost/${name}`, destination: `${registry}/${name}`, ...(platforms ? { manifestList: true } : {}) });
-    log(`built and pushed ${name} ${shortDigest(digest)} in ${Date.now() - began} ms`);
-    return digest;
-  }
+  const base = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v1"), "busybox 1.0 (release 1)");
+  const busybox = await buildAndPush(stack, log, "ripple/busybox:1", base);
+  await waitFor("the busybox push to be processed", async () => ((await services.store.getTag(registry, "ripple/busybox", "1"))?.digest === busybox ? true : null));
 
-  const base = await stack.buildah.makeBusyboxBaseContext(join(work, "busybox-v1"), "busybox 1.0 (release 1)");
-  const busybox = await buildAndPush("ripple/busybox:1", base);
-  await waitFor("the busybox push to be processed", () => tagAt("ripple/busybox", "1", busybox));
+  const companyBase = await buildAndPush(stack, log, "ripple/company-base:1", await commitRepository(repositories.companyBase, {
+    Dockerfile: `FROM ${registry}/ripple/busybox:1\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`,
+  }));
+  await waitFor("company-base's edges", () => edgesOf(`${registry}/ripple/company-base:1`));
 
-  const companyBase = await buildAndPush(
-    "ripple/company-base:1",
-    await commitRepository(companyBaseRepository(stack.dir), {
-      Dockerfile: `FROM ${registry}/ripple/busybox:1\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`,
-    }),
-  );
-  await waitFor("company-base's edges", () => edgesOf(`${registry}/ripple/company-base:1`, 1));
-
-  const web = await buildAndPush(
-    "apps/web:1",
-    await dockerfile(join(work, "web"), `FROM ${registry}/ripple/company-base:1\nRUN echo "web app" > /app/web\nCMD ["cat", "/app/web"]\n`),
-  );
-  const multi = await buildAndPush(
-    "apps/multi:1",
-    await dockerfile(join(work, "multi"), `FROM ${registry}/ripple/busybox:1\nCOPY app.txt /app/app.txt\n`).then(async (dir) => {
-      await writeFile(join(dir, "app.txt"), "multi-arch app\n");
-      return dir;
-    }),
-    ["linux/amd64", "linux/arm64"],
-  );
-  const pinned = await buildAndPush(
-    "apps/pinned:1",
-    await dockerfile(join(work, "pinned"), `FROM ${registry}/ripple/busybox:1@${busybox}\nRUN echo "pinned app" > /pinned\n`),
-  );
+  const web = await buildAndPush(stack, log, "apps/web:1", await commitRepository(repositories.web, {
+    Dockerfile: `FROM ${registry}/ripple/company-base:1\nRUN echo "web app" > /app/web\nCMD ["cat", "/app/web"]\n`,
+  }));
+  const multi = await buildAndPush(stack, log, "apps/multi:1", await commitRepository(repositories.multi, {
+    Dockerfile: `FROM ${registry}/ripple/busybox:1\nCOPY app.txt /app/app.txt\n`,
+    "app.txt": "multi-arch app\n",
+  }), ["linux/amd64", "linux/arm64"]);
+  // Pinned by digest; the rebuild passes the new digest as the RIPPLE_BASE_DIGEST build argument.
+  const pinned = await buildAndPush(stack, log, "apps/pinned:1", await commitRepository(repositories.pinned, {
+    Dockerfile: `ARG RIPPLE_BASE_DIGEST=${busybox}\nFROM ${registry}/ripple/busybox:1@\${RIPPLE_BASE_DIGEST}\nRUN echo "pinned app" > /pinned\n`,
+  }));
   await waitFor("every app's edges", async () =>
-    (await edgesOf(`${registry}/apps/web:1`, 1)) && (await edgesOf(`${registry}/apps/multi:1`, 1)) && (await edgesOf(`${registry}/apps/pinned:1`, 1)),
+    (await edgesOf(`${registry}/apps/web:1`)) && (await edgesOf(`${registry}/apps/multi:1`)) && (await edgesOf(`${registry}/apps/pinned:1`)),
   );
+  return { busybox, companyBase, web, multi, pinned };
+}
 
-  const patched = await stack.buildah.makeBusyboxBaseContext(join(work, "busybox-v2"), "busybox 1.0 (release 2, CVE fix)");
-  const patchedBusybox = await buildAndPush("ripple/busybox:1", patched);
-  await waitFor("the patched base's campaign", async () => ((await services.store.listCampaigns()).some((c) => c.toDigest === patchedBusybox) ? true : null));
-  return { busybox, companyBase, web, multi, pinned, patchedBusybox };
+/** Pushes a patched busybox base and waits until Ripple has opened its campaign. Returns its digest. */
+export async function pushPatchedBase(stack: Stack, services: Services, log: (line: string) => void): Promise<string> {
+  const patched = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v2"), "busybox 1.0 (release 2, CVE fix)");
+  const digest = await buildAndPush(stack, log, "ripple/busybox:1", patched);
+  await waitFor("the patched base's campaign", async () => ((await services.store.listCampaigns()).some((c) => c.toDigest === digest) ? true : null));
+  return digest;
+}
+
+/**
+ * Waits until the cascade has settled: `campaigns` campaigns exist and none has an open obligation.
+ * Returns the campaigns with their obligations, oldest first.
+ */
+export async function waitForCascade(services: Services, campaigns: number, timeoutMs = 120_000) {
+  let open: string[] = [];
+  try {
+    return await waitFor(`${campaigns} campaign(s) with every obligation settled`, async () => {
+      const list = await services.store.listCampaigns();
+      const full = [];
+      open = [];
+      for (const campaign of [...list].reverse()) {
+        const found = await services.store.getCampaign(campaign.id);
+        if (found === null) return null;
+        for (const obligation of found.obligations) {
+          if (obligation.state === "pending" || obligation.state === "scheduled") open.push(`${obligation.dependentKey} ${obligation.state} in ${campaign.id}`);
+        }
+        full.push(found);
+      }
+      return list.length >= campaigns && open.length === 0 ? full : null;
+    }, timeoutMs);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; still open: ${open.join("; ") || "(none; fewer campaigns than expected)"}`);
+  }
 }
 
 export async function demoCommand(): Promise<number> {
@@ -137,7 +164,12 @@ export async function demoCommand(): Promise<number> {
     say(`registry https://${stack.registry.host} → notifications → functions host ${stack.hostUrl}`);
     const services = await createServices(loadSettings(stack.settings), stack.config);
     const images = await buildDemoImages(stack, services, say);
-    await printReport(stack, services, images);
+    await printGraph(stack, services, "dependency graph before the patch");
+    say("pushing a patched busybox base");
+    const patched = await pushPatchedBase(stack, services, say);
+    const cascade = await waitForCascade(services, 2);
+    say("the cascade has settled");
+    await printReport(stack, services, images, patched, cascade);
     succeeded = true;
     return 0;
   } finally {
@@ -152,10 +184,28 @@ export async function demoCommand(): Promise<number> {
 
 const shortenDigests = (text: string): string => text.replace(/(sha256:[a-f0-9]{12})[a-f0-9]{52}/g, "$1");
 
-async function printReport(stack: Stack, services: Services, images: DemoImages): Promise<void> {
-  const out = (line = ""): void => void process.stdout.write(`${line}\n`);
+const out = (line = ""): void => void process.stdout.write(`${line}\n`);
+
+async function printGraph(stack: Stack, services: Services, title: string): Promise<void> {
+  const local = (key: string): string => key.replaceAll(`${stack.registry.host}/`, "");
+  out(`\n== ${title} (dependent → base, with evidence)`);
+  const graph = await describeGraph(services.store);
+  printTable(
+    graph.edges.map((edge) => [local(edge.dependent), local(edge.base), shortDigest(edge.baseDigest), edge.upToDate ? "current" : "OUTDATED", edge.evidence, edge.platform ?? ""]),
+    ["DEPENDENT", "BASE", "BUILT ON", "STATE", "EVIDENCE", "PLATFORM"],
+  );
+  const base = `${stack.registry.host}/ripple/busybox:1`;
+  const impact = await impactOf(services.store, base);
+  out(`\n== impact of ripple/busybox:1 (rebuild waves)`);
+  impact.impact.waves.forEach((wave, index) => out(`  wave ${index}: ${wave.map((node) => local(node.key)).join(", ")}`));
+}
+
+type CascadeCampaign = Awaited<ReturnType<typeof waitForCascade>>[number];
+
+async function printReport(stack: Stack, services: Services, images: DemoImages, patched: string, cascade: readonly CascadeCampaign[]): Promise<void> {
+  const local = (key: string): string => key.replaceAll(`${stack.registry.host}/`, "");
   out("\n== events received (oldest first)");
-  const events = (await services.store.listEvents(200)).reverse();
+  const events = (await services.store.listEvents(500)).reverse();
   printTable(
     events.map((record) => [
       record.receivedAt.slice(11, 23),
@@ -163,33 +213,35 @@ async function printReport(stack: Stack, services: Services, images: DemoImages)
       `${record.event?.repository ?? "?"}:${record.event?.tag ?? "-"}`,
       shortDigest(record.event?.digest ?? null),
       record.status,
-      shortenDigests((record.reason ?? "").replaceAll(`${stack.registry.host}/`, "")),
+      shortenDigests(local(record.reason ?? "")),
     ]),
     ["RECEIVED", "ACTION", "IMAGE", "DIGEST", "STATUS", "OUTCOME"],
   );
-  out("\n== dependency graph (dependent → base, with evidence)");
-  const graph = await describeGraph(services.store);
-  printTable(
-    graph.edges.map((edge) => [edge.dependent, edge.base, shortDigest(edge.baseDigest), edge.upToDate ? "current" : "OUTDATED", edge.evidence, edge.platform ?? ""]),
-    ["DEPENDENT", "BASE", "BUILT ON", "STATE", "EVIDENCE", "PLATFORM"],
-  );
-  const base = `${stack.registry.host}/ripple/busybox:1`;
-  out(`\n== impact of ${base} (rebuild waves)`);
-  const impact = await impactOf(services.store, base);
-  impact.impact.waves.forEach((wave, index) => out(`  wave ${index}: ${wave.map((node) => node.key.replace(`${stack.registry.host}/`, "")).join(", ")}`));
-  const web = await lineageOf(services.store, `${stack.registry.host}/apps/web:1`);
-  out(`\n== lineage of apps/web:1`);
-  web.lineage.steps.forEach((step, index) =>
-    out(`  ${"  ".repeat(index)}└─ ${step.base.replace(`${stack.registry.host}/`, "")} @ ${shortDigest(step.baseDigest)} [${step.evidence}] ${step.upToDate ? "current" : `OUTDATED (now ${shortDigest(step.currentDigest)})`}`),
-  );
-  out(`\n== campaigns (base moved ${shortDigest(images.busybox)} → ${shortDigest(images.patchedBusybox)})`);
-  for (const campaign of await services.store.listCampaigns()) {
-    const found = await services.store.getCampaign(campaign.id);
+
+  out(`\n== the cascade (ripple/busybox:1 moved ${shortDigest(images.busybox)} → ${shortDigest(patched)})`);
+  const runs = await services.store.listRuns();
+  const ms = (from: string | null, to: string | null): string => (from && to ? `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)} s` : "-");
+  cascade.forEach(({ campaign, obligations }, index) => {
     const trigger = events.find((record) => record.key === campaign.trigger);
-    const latency = trigger ? ` (${Date.parse(campaign.openedAt) - Date.parse(trigger.receivedAt)} ms after the push notification)` : "";
-    out(`  ${campaign.id}: ${campaign.base} ${shortDigest(campaign.fromDigest)} → ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}${latency}`);
-    for (const obligation of found?.obligations ?? []) {
-      out(`    - ${obligation.dependentKey} [${obligation.kind}] ${obligation.state}, built on ${shortDigest(obligation.fromDigest)}, job ${obligation.enqueuedAt ? `queued ${obligation.enqueuedAt.slice(11, 23)}` : "not queued"}`);
-    }
+    const settledAt = obligations.map((obligation) => obligation.updatedAt).sort().at(-1) ?? campaign.openedAt;
+    out(`wave ${index + 1}: ${local(campaign.base)} ${shortDigest(campaign.fromDigest)} → ${shortDigest(campaign.toDigest)}; campaign opened ${trigger ? `${Date.parse(campaign.openedAt) - Date.parse(trigger.receivedAt)} ms after the push notification` : campaign.openedAt}, settled after ${ms(campaign.openedAt, settledAt)}`);
+    printTable(
+      obligations.map((obligation) => {
+        const run = runs.find((candidate) => candidate.image === obligation.dependentKey && candidate.baseDigest === campaign.toDigest);
+        return ["   ", local(obligation.dependentKey), obligation.state, run?.runId ?? "-", `build ${ms(run?.startedAt ?? null, run?.finishedAt ?? null)}`, `done ${ms(campaign.openedAt, obligation.updatedAt)} after opening`];
+      }),
+    );
+  });
+
+  await printGraph(stack, services, "dependency graph after the cascade");
+  out("\n== lineage");
+  for (const image of ["apps/web:1", "apps/multi:1", "apps/pinned:1"]) {
+    const lineage = await lineageOf(services.store, `${stack.registry.host}/${image}`);
+    out(`  ${image} @ ${shortDigest(lineage.digest)}`);
+    lineage.lineage.steps.forEach((step, depth) =>
+      out(`  ${"  ".repeat(depth + 1)}└─ ${local(step.base)} @ ${shortDigest(step.baseDigest)} [${step.evidence}] ${step.upToDate ? "current" : `OUTDATED (now ${shortDigest(step.currentDigest)})`}`),
+    );
   }
+  const outdated = await outdatedImages(services.store);
+  out(outdated.length === 0 ? "\nevery image is on its base's current digest" : `\n${outdated.length} edge(s) still on an old base digest`);
 }

@@ -105,7 +105,8 @@ export interface StateStore {
    * ETag-guarded; retries internally on a lost race, so concurrent movers end on the newest event.
    */
   moveTag(registry: string, repository: string, tag: string, digest: string | null, at: string): Promise<TagMove>;
-  listTags(): Promise<TagState[]>;
+  /** Every tag, or only the tags of one repository (one partition). */
+  listTags(filter?: { registry: string; repository: string }): Promise<TagState[]>;
 
   /** Stores manifest facts by digest (idempotent: the same digest has the same content). */
   putManifest(manifest: StoredManifest): Promise<void>;

@@ -155,9 +155,11 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
     const baseName = manifest.annotations[BASE_NAME_ANNOTATION];
     const baseDigest = manifest.annotations[BASE_DIGEST_ANNOTATION];
     if (baseName && baseDigest) {
-      const ref = parseImageRef(baseName);
-      if (ref.ok) {
-        const base = tagKey(ref.value.registry, ref.value.repository, ref.value.tag ?? "latest");
+      const ref = parseImageRef(baseName, { defaultTag: false });
+      // buildah writes `name@digest` without the tag when the FROM line pins a digest: find the tag.
+      const tag = ref.ok ? (ref.value.tag ?? (await tagHolding(deps.store, ref.value.registry, ref.value.repository, baseDigest))) : null;
+      if (ref.ok && tag !== null) {
+        const base = tagKey(ref.value.registry, ref.value.repository, tag);
         if (base !== self) {
           const resolved = await resolveTagDigest(deps.store, base, baseDigest);
           const detail = `${BASE_NAME_ANNOTATION}=${baseName} ${BASE_DIGEST_ANNOTATION}=${baseDigest}`;
@@ -207,12 +209,34 @@ async function dockerfileEdge(
   if (!ref.ok) return null;
   const base = tagKey(ref.value.registry, ref.value.repository, from.tag ?? "latest");
   const state = await deps.store.getTag(ref.value.registry, ref.value.repository, from.tag ?? "latest");
-  const baseDigest = from.digest !== null
-    ? await resolveTagDigest(deps.store, base, from.digest)
-    : (inferred.find((edge) => edge.base === base)?.baseDigest ?? state?.digest ?? null);
+  // The image's own evidence says which digest it was built on (a build argument may have overridden a
+  // digest the Dockerfile pins); the Dockerfile's pin, then the tag's digest, only when there is none.
+  const fromImage = inferred.find((edge) => edge.base === base)?.baseDigest;
+  const baseDigest = fromImage ?? (from.digest !== null ? await resolveTagDigest(deps.store, base, from.digest) : (state?.digest ?? null));
   if (baseDigest === null) return null;
   const detail = `${location.repository}@${location.revision}:${location.path}:${from.line} FROM ${from.name}${from.tag ? `:${from.tag}` : ""}${from.digest ? `@${from.digest}` : ""}`;
   return { dependent, base, baseDigest, evidence: "dockerfile", detail, platform: null, recordedAt };
+}
+
+/**
+ * The tag of `registry/repository` that points (or pointed) at `digest`, itself or as an index child:
+ * the current holder first, else the newest past one. Null when no tag ever held it.
+ */
+async function tagHolding(store: StateStore, registry: string, repository: string, digest: string): Promise<string | null> {
+  const tags = await store.listTags({ registry, repository });
+  const holds = async (candidate: string): Promise<boolean> => {
+    if (candidate === digest) return true;
+    const stored = await store.getManifest(registry, candidate);
+    return stored?.facts.kind === "index" && stored.facts.children.some((child) => child.digest === digest);
+  };
+  for (const tag of tags) if (tag.digest !== null && (await holds(tag.digest))) return tag.tag;
+  let best: { tag: string; at: string } | null = null;
+  for (const tag of tags) {
+    for (const entry of tag.history) {
+      if ((best === null || entry.at > best.at) && (await holds(entry.digest))) best = { tag: tag.tag, at: entry.at };
+    }
+  }
+  return best?.tag ?? null;
 }
 
 /**

@@ -125,8 +125,10 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
     return retryOrFail(deps, job, obligation, record, reason, isRetryable(error), null);
   }
   record = await deps.store.updateRun(registry, key, (current) => ({ ...current, ...runFields(run), attempts: current.attempts + 1, updatedAt: deps.now().toISOString() }));
+  // The rebuilt image's push may already have completed the obligation (a synchronous builder pushes
+  // before it returns); the run id is recorded either way.
   await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) =>
-    SETTLED.has(current.state) ? current : { ...current, state: "scheduled", runId: run.runId, updatedAt: deps.now().toISOString() },
+    SETTLED.has(current.state) ? { ...current, runId: current.runId ?? run.runId } : { ...current, state: "scheduled", runId: run.runId, updatedAt: deps.now().toISOString() },
   );
   const followed = await follow(deps, job, obligation, record, run);
   // A failed build, or a canceled / timed-out one being retried, is the outcome; otherwise the run started.

@@ -7,11 +7,10 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { QueueServiceClient } from "@azure/storage-queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, type Services } from "../../shared/composition.js";
 import { loadSettings } from "../../shared/config.js";
-import { buildDemoImages, companyBaseRepository, demoStackConfig, waitFor, type DemoImages } from "../../shared/cli/demo.js";
+import { buildDemoImages, demoRepositories, demoStackConfig, pushPatchedBase, waitFor, waitForCascade, type DemoImages } from "../../shared/cli/demo.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../../shared/use-cases/query-graph.js";
 
@@ -36,6 +35,7 @@ describe("pipeline on the local stack", () => {
   let services: Services;
   let images: DemoImages;
   let reg: string;
+  let patched: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-pipeline-"));
@@ -53,17 +53,26 @@ describe("pipeline on the local stack", () => {
   const post = (body: string, headers: Record<string, string>) => fetch(stack.webhookUrl, { method: "POST", body, headers });
   const secretHeader = () => ({ authorization: `Bearer ${stack.settings["RIPPLE_WEBHOOK_SECRET"]}` });
 
+  const edgeRows = async () =>
+    (await describeGraph(services.store)).edges.map(({ dependent, base, baseDigest, evidence, platform }) => ({ dependent, base, baseDigest, evidence, platform }));
+  const expectedEdges = (on: { busybox: string; companyBase: string }) => [
+    { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "dockerfile", platform: null },
+    { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "annotation", platform: "linux/amd64" },
+    { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "annotation", platform: "linux/arm64" },
+    { dependent: `${reg}/apps/pinned:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "dockerfile", platform: null },
+    { dependent: `${reg}/apps/pinned:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "annotation", platform: "linux/amd64" },
+    { dependent: `${reg}/apps/web:1`, base: `${reg}/ripple/company-base:1`, baseDigest: on.companyBase, evidence: "dockerfile", platform: null },
+    { dependent: `${reg}/apps/web:1`, base: `${reg}/ripple/company-base:1`, baseDigest: on.companyBase, evidence: "annotation", platform: "linux/amd64" },
+    { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "dockerfile", platform: null },
+    { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: on.busybox, evidence: "annotation", platform: "linux/amd64" },
+  ];
+
   it("builds the graph from the registry's own notifications, with evidence", async () => {
+    expect(await edgeRows()).toEqual(expectedEdges(images));
     const graph = await describeGraph(services.store);
-    expect(graph.edges.map(({ dependent, base, baseDigest, evidence, platform }) => ({ dependent, base, baseDigest, evidence, platform }))).toEqual([
-      { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
-      { dependent: `${reg}/apps/multi:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/arm64" },
-      { dependent: `${reg}/apps/pinned:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
-      { dependent: `${reg}/apps/web:1`, base: `${reg}/ripple/company-base:1`, baseDigest: images.companyBase, evidence: "annotation", platform: "linux/amd64" },
-      { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "dockerfile", platform: null },
-      { dependent: `${reg}/ripple/company-base:1`, base: `${reg}/ripple/busybox:1`, baseDigest: images.busybox, evidence: "annotation", platform: "linux/amd64" },
-    ]);
-    expect(graph.edges.find((edge) => edge.evidence === "dockerfile")?.detail).toBe(`${companyBaseRepository(dir)}@main:Dockerfile:1 FROM ${reg}/ripple/busybox:1`);
+    expect(graph.edges.find((edge) => edge.dependent === `${reg}/ripple/company-base:1` && edge.evidence === "dockerfile")?.detail).toBe(
+      `${demoRepositories(dir).companyBase}@main:Dockerfile:1 FROM ${reg}/ripple/busybox:1`,
+    );
     expect(graph.cycles).toEqual([]);
   });
 
@@ -74,50 +83,64 @@ describe("pipeline on the local stack", () => {
       [`${reg}/apps/web:1`],
     ]);
     const lineage = await lineageOf(services.store, `${reg}/apps/web:1`);
-    expect(lineage.lineage.steps.map((step) => [step.base, step.upToDate])).toEqual([
-      [`${reg}/ripple/company-base:1`, true],
-      [`${reg}/ripple/busybox:1`, false],
+    expect(lineage.lineage.steps.map((step) => [step.base, step.baseDigest, step.upToDate])).toEqual([
+      [`${reg}/ripple/company-base:1`, images.companyBase, true],
+      [`${reg}/ripple/busybox:1`, images.busybox, true],
     ]);
-    expect((await outdatedImages(services.store)).map((entry) => [entry.key, entry.edge.platform])).toEqual([
-      [`${reg}/apps/multi:1`, "linux/amd64"],
-      [`${reg}/apps/multi:1`, "linux/arm64"],
-      [`${reg}/apps/pinned:1`, "linux/amd64"],
-      [`${reg}/ripple/company-base:1`, null],
-      [`${reg}/ripple/company-base:1`, "linux/amd64"],
-    ]);
+    expect(await outdatedImages(services.store)).toEqual([]);
   });
 
-  it("opened one campaign for the patched base with one queued rebuild job per direct dependent", async () => {
-    const campaigns = await services.store.listCampaigns();
-    expect(campaigns.map((campaign) => [campaign.base, campaign.fromDigest, campaign.toDigest])).toEqual([[`${reg}/ripple/busybox:1`, images.busybox, images.patchedBusybox]]);
-    const found = await services.store.getCampaign(campaigns[0]!.id);
-    expect(found!.obligations.map((obligation) => [obligation.dependentKey, obligation.kind, obligation.state, obligation.enqueuedAt !== null])).toEqual([
-      [`${reg}/apps/multi:1`, "rebuild", "pending", true],
-      [`${reg}/apps/pinned:1`, "rebuild", "pending", true],
-      [`${reg}/ripple/company-base:1`, "rebuild", "pending", true],
+  it("rebuilds everything on a patched base, level by level, exactly once per image and base digest", async () => {
+    patched = await pushPatchedBase(stack, services, () => undefined);
+    const cascade = await waitForCascade(services, 2);
+    const companyBase = (await services.store.getTag(reg, "ripple/company-base", "1"))!.digest!;
+    expect(cascade.map(({ campaign, obligations }) => ({
+      base: campaign.base,
+      from: campaign.fromDigest,
+      to: campaign.toDigest,
+      obligations: obligations.map((obligation) => [obligation.dependentKey, obligation.kind, obligation.state]),
+    }))).toEqual([
+      {
+        base: `${reg}/ripple/busybox:1`,
+        from: images.busybox,
+        to: patched,
+        obligations: [
+          [`${reg}/apps/multi:1`, "rebuild", "done"],
+          [`${reg}/apps/pinned:1`, "rebuild", "done"],
+          [`${reg}/ripple/company-base:1`, "rebuild", "done"],
+        ],
+      },
+      { base: `${reg}/ripple/company-base:1`, from: images.companyBase, to: companyBase, obligations: [[`${reg}/apps/web:1`, "rebuild", "done"]] },
     ]);
-    const queue = QueueServiceClient.fromConnectionString(stack.settings["AzureWebJobsStorage"]!).getQueueClient("ripple-rebuild");
-    const peeked = await queue.peekMessages({ numberOfMessages: 32 });
-    const jobs = peeked.peekedMessageItems.map((item) => JSON.parse(Buffer.from(item.messageText, "base64").toString("utf8")) as { dependentKey: string; toDigest: string });
-    expect(jobs.map((job) => [job.dependentKey, job.toDigest]).sort()).toEqual([
-      [`${reg}/apps/multi:1`, images.patchedBusybox],
-      [`${reg}/apps/pinned:1`, images.patchedBusybox],
-      [`${reg}/ripple/company-base:1`, images.patchedBusybox],
+    // The second wave was scheduled only after the first rebuilt its base.
+    const runs = await services.store.listRuns(reg);
+    expect(runs.map((run) => [run.image, run.baseDigest, run.status, run.attempts]).sort()).toEqual([
+      [`${reg}/apps/multi:1`, patched, "succeeded", 1],
+      [`${reg}/apps/pinned:1`, patched, "succeeded", 1],
+      [`${reg}/apps/web:1`, companyBase, "succeeded", 1],
+      [`${reg}/ripple/company-base:1`, patched, "succeeded", 1],
     ]);
+    const companyRun = runs.find((run) => run.image === `${reg}/ripple/company-base:1`)!;
+    const webRun = runs.find((run) => run.image === `${reg}/apps/web:1`)!;
+    expect(Date.parse(webRun.claimedAt)).toBeGreaterThanOrEqual(Date.parse(companyRun.finishedAt!));
+    expect(await edgeRows()).toEqual(expectedEdges({ busybox: patched, companyBase }));
+    expect(await outdatedImages(services.store)).toEqual([]);
   });
 
   it("treats a redelivered or reordered registry event as changing nothing", async () => {
     const envelope = (digest: string, timestamp: string) =>
       JSON.stringify({ events: [{ id: `replay-${digest.slice(7, 15)}`, timestamp, action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest, length: 1, repository: "ripple/busybox", url: `https://${reg}/v2/ripple/busybox/manifests/${digest}`, tag: "1" }, request: { id: "r", addr: "127.0.0.1", host: reg, method: "PUT", useragent: "test" }, actor: {}, source: { addr: "x", instanceID: "y" } }] });
     const headers = { "content-type": "application/vnd.docker.distribution.events.v1+json", ...secretHeader() };
-    const duplicate = await post(envelope(images.patchedBusybox, new Date().toISOString()), headers);
+    const runsBefore = await services.store.listRuns();
+    const duplicate = await post(envelope(patched, new Date().toISOString()), headers);
     expect(await duplicate.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
-    // The old digest again, stamped before the patched push: recorded as new, but not applied.
+    // The old digest again, stamped before the patched push: a duplicate of the first push, not applied.
     const reordered = await post(envelope(images.busybox, "2020-01-01T00:00:00Z"), headers);
     expect(await reordered.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
     await waitFor("the queue to drain", async () => ((await services.store.listEvents(100)).every((record) => record.status !== "accepted") ? true : null));
-    expect((await services.store.getTag(reg, "ripple/busybox", "1"))?.digest).toBe(images.patchedBusybox);
-    expect(await services.store.listCampaigns()).toHaveLength(1);
+    expect((await services.store.getTag(reg, "ripple/busybox", "1"))?.digest).toBe(patched);
+    expect(await services.store.listCampaigns()).toHaveLength(2);
+    expect(await services.store.listRuns()).toEqual(runsBefore);
   });
 
   it.each([

@@ -83,8 +83,9 @@ export function createMemoryStateStore(): StateStore {
       return move;
     },
 
-    async listTags() {
-      return copy([...tags.values()].sort(compareTags));
+    async listTags(filter) {
+      const all = [...tags.values()].filter((tag) => filter === undefined || (tag.registry === filter.registry && tag.repository === filter.repository));
+      return copy(all.sort(compareTags));
     },
 
     async putManifest(manifest) {

@@ -289,8 +289,8 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
       });
     },
 
-    async listTags() {
-      const rows = await queryValues<TagState>(tags, undefined, "list tags");
+    async listTags(filter) {
+      const rows = await queryValues<TagState>(tags, filter === undefined ? undefined : odata`PartitionKey eq ${tagPartition(filter.registry, filter.repository)}`, "list tags");
       return rows.map((row) => row.value).sort(compareTags);
     },
 
