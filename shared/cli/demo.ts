@@ -31,12 +31,6 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
   }
 }
 
-async function dockerfile(dir: string, text: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "Dockerfile"), text);
-  return dir;
-}
-
 /** The local git repositories the demo's images are built from (their build recipes name them). */
 export function demoRepositories(stackDir: string): { companyBase: string; web: string; multi: string; pinned: string } {
   const root = join(stackDir, "demo", "git");
