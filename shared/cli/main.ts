@@ -6,7 +6,7 @@ import { demoCommand } from "./demo.js";
 import { extractCommand } from "./extract-command.js";
 import { ingestCommand } from "./ingest-command.js";
 import { printJson, reportError, UsageError } from "./output.js";
-import { campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand } from "./query-commands.js";
+import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand, runsCommand } from "./query-commands.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -32,6 +32,8 @@ Graph (reads the running stack, or the storage named by AzureWebJobsStorage)
   lineage IMAGE [--json]                          the chain of bases of an image
   outdated [--json]                               dependents built on a non-current base digest
   campaigns [--json]                              patch campaigns and their obligations
+  campaign ID [--json]                            one campaign: each obligation's state, run, timings, logs
+  runs [--json]                                   rebuild runs, newest first
 
 Configuration
   schema                                          JSON Schema of ripple.yaml
@@ -83,6 +85,11 @@ async function run(argv: string[]): Promise<number> {
       return outdatedCommand(await cliServices(), json);
     case "campaigns":
       return campaignsCommand(await cliServices(), json);
+    case "campaign":
+      if (rest.length !== 1) throw new UsageError("campaign takes one campaign ID");
+      return campaignCommand(await cliServices(), rest[0]!, json);
+    case "runs":
+      return runsCommand(await cliServices(), json);
     case "schema":
       printJson(configJsonSchema());
       return 0;

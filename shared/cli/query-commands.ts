@@ -1,4 +1,5 @@
 import type { Services } from "../composition.js";
+import { AppError } from "../errors.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
 import { printJson, printTable, shortDigest } from "./output.js";
 
@@ -92,5 +93,77 @@ export async function campaignsCommand(services: Services, json: boolean): Promi
     process.stdout.write(`${campaign.id}\n  ${campaign.base}: ${shortDigest(campaign.fromDigest)} -> ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}\n`);
     printTable(campaign.obligations.map((obligation) => ["   ", obligation.dependent, obligation.kind, obligation.state, obligation.enqueuedAt ? "queued" : "not queued"]));
   }
+  return 0;
+}
+
+function durationMs(from: string | null, to: string | null): number | null {
+  return from !== null && to !== null ? Date.parse(to) - Date.parse(from) : null;
+}
+
+/** `ripple runs`: every rebuild run, newest first, with its state, timings and logs link. */
+export async function runsCommand(services: Services, json: boolean): Promise<number> {
+  const runs = (await services.store.listRuns()).map((run) => ({
+    image: run.image,
+    base: run.base,
+    baseDigest: run.baseDigest,
+    campaignId: run.campaignId,
+    builder: run.builder,
+    status: run.status,
+    runId: run.runId,
+    attempts: run.attempts,
+    claimedAt: run.claimedAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationMs: durationMs(run.startedAt, run.finishedAt),
+    logsUrl: run.logsUrl,
+    reason: run.reason,
+  }));
+  if (json) return printJson(runs), 0;
+  if (runs.length === 0) process.stdout.write("no rebuild runs yet\n");
+  else printTable(
+    runs.map((run) => [run.image, shortDigest(run.baseDigest), run.status, run.runId ?? "-", run.durationMs === null ? "-" : `${(run.durationMs / 1000).toFixed(1)} s`, run.logsUrl ?? "-"]),
+    ["IMAGE", "ON BASE", "STATUS", "RUN", "DURATION", "LOGS"],
+  );
+  return 0;
+}
+
+/** `ripple campaign ID`: one campaign with each obligation's state, run, timings and logs link. */
+export async function campaignCommand(services: Services, id: string, json: boolean): Promise<number> {
+  const found = await services.store.getCampaign(id);
+  if (found === null) throw new AppError("not_found", `no campaign ${id} (see ripple campaigns)`);
+  const runs = await services.store.listRuns();
+  const report = {
+    ...found.campaign,
+    obligations: found.obligations.map((obligation) => {
+      const run = runs.find((candidate) => candidate.image === obligation.dependentKey && candidate.baseDigest === found.campaign.toDigest) ?? null;
+      return {
+        dependent: obligation.dependentKey,
+        kind: obligation.kind,
+        state: obligation.state,
+        fromDigest: obligation.fromDigest,
+        reason: obligation.reason,
+        createdAt: obligation.createdAt,
+        updatedAt: obligation.updatedAt,
+        enqueuedAt: obligation.enqueuedAt,
+        runId: obligation.runId ?? run?.runId ?? null,
+        run: run === null ? null : { status: run.status, attempts: run.attempts, startedAt: run.startedAt, finishedAt: run.finishedAt, durationMs: durationMs(run.startedAt, run.finishedAt), logsUrl: run.logsUrl },
+      };
+    }),
+  };
+  if (json) return printJson(report), 0;
+  process.stdout.write(`${report.id}\n  ${report.base}: ${shortDigest(report.fromDigest)} -> ${shortDigest(report.toDigest)}, opened ${report.openedAt}\n`);
+  printTable(
+    report.obligations.map((obligation) => [
+      "   ",
+      obligation.dependent,
+      obligation.kind,
+      obligation.state,
+      obligation.runId ?? "-",
+      obligation.run?.durationMs == null ? "-" : `${(obligation.run.durationMs / 1000).toFixed(1)} s`,
+      obligation.run?.logsUrl ?? "-",
+      obligation.reason ?? "",
+    ]),
+    ["", "DEPENDENT", "KIND", "STATE", "RUN", "BUILD", "LOGS", "REASON"],
+  );
   return 0;
 }

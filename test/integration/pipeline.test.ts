@@ -182,7 +182,7 @@ describe("pipeline on the local stack", () => {
     expect(await handshake.json()).toEqual({ validationResponse: "code-1" });
   });
 
-  it("drives the CLI against the running stack: ingest, graph, impact", async () => {
+  it("drives the CLI against the running stack: ingest, impact, runs, campaign", async () => {
     const env = { ...process.env, ...stack.settings };
     const file = join(dir, "event.json");
     await writeFile(file, JSON.stringify({ events: [{ id: "cli-1", timestamp: "2026-11-23T00:00:00Z", action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest: images.web, length: 1, repository: "apps/web", tag: "1" }, request: { id: "r", addr: "a", host: reg, method: "PUT", useragent: "u" }, actor: {}, source: { addr: "a", instanceID: "i" } }] }));
@@ -191,6 +191,23 @@ describe("pipeline on the local stack", () => {
     expect(JSON.parse(ingest.stdout)).toEqual([{ action: "push", registry: reg, repository: "apps/web", tag: "1", digest: images.web, mediaType: "application/vnd.oci.image.manifest.v1+json" }]);
     const impact = await runCli(["impact", "--json", `${reg}/ripple/company-base:1`], env);
     expect((JSON.parse(impact.stdout) as { waves: { key: string }[][] }).waves.map((wave) => wave.map((node) => node.key))).toEqual([[`${reg}/apps/web:1`]]);
+    const runs = await runCli(["runs", "--json"], env);
+    expect((JSON.parse(runs.stdout) as { image: string; status: string; logsUrl: string }[]).map((run) => [run.image, run.status, run.logsUrl.endsWith("/build.log")]).sort()).toEqual([
+      [`${reg}/apps/multi:1`, "succeeded", true],
+      [`${reg}/apps/pinned:1`, "succeeded", true],
+      [`${reg}/apps/web:1`, "succeeded", true],
+      [`${reg}/ripple/company-base:1`, "succeeded", true],
+    ]);
+    const [busyboxCampaign] = (await services.store.listCampaigns()).filter((campaign) => campaign.base === `${reg}/ripple/busybox:1`);
+    const campaign = await runCli(["campaign", "--json", busyboxCampaign!.id], env);
+    const report = JSON.parse(campaign.stdout) as { id: string; obligations: { dependent: string; state: string; runId: string; run: { status: string; durationMs: number } }[] };
+    expect(report.id).toBe(busyboxCampaign!.id);
+    expect(report.obligations.map((obligation) => [obligation.dependent, obligation.state, obligation.runId.startsWith("local-"), obligation.run.status, obligation.run.durationMs > 0])).toEqual([
+      [`${reg}/apps/multi:1`, "done", true, "succeeded", true],
+      [`${reg}/apps/pinned:1`, "done", true, "succeeded", true],
+      [`${reg}/ripple/company-base:1`, "done", true, "succeeded", true],
+    ]);
+    expect(await runCli(["campaign", "no-such-campaign"], env)).toEqual({ code: 1, stdout: "", stderr: "ripple: no campaign no-such-campaign (see ripple campaigns)\n" });
     const bad = await runCli(["ingest", "--dry-run", "-"], env, '{"events":[{"id":"1"}]}');
     expect(bad).toEqual({ code: 2, stdout: "", stderr: "ripple: Distribution notification: events.0.action: required\n  also events.0.target: required\n" });
   });
