@@ -2,6 +2,7 @@ import type { EventGridEvent, InvocationContext } from "@azure/functions";
 import { getServices } from "../shared/composition.js";
 import { ValidationError } from "../shared/errors.js";
 import { register } from "../shared/function-definitions.js";
+import { processRecordedEvents } from "../shared/use-cases/process-registry-event.js";
 import { receiveEventGridEvent } from "../shared/use-cases/receive-notification.js";
 
 /**
@@ -13,6 +14,7 @@ export async function registryEventGrid(event: EventGridEvent, context: Invocati
   try {
     const result = await receiveEventGridEvent({ store: services.store, queue: services.queue, config: services.config, now: services.now }, event);
     context.log("registry event received", { id: event.id, type: event.eventType, result: result.kind });
+    if (result.kind === "recorded") await processRecordedEvents(services, result.acceptedKeys, { budgetMs: 1500 });
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     context.warn("registry event dropped: invalid", { id: event.id, reason: error.message });

@@ -2,11 +2,13 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
 import { errorResponse, headersOf, json, MAX_BODY_BYTES } from "../shared/http.js";
+import { processRecordedEvents } from "../shared/use-cases/process-registry-event.js";
 import { receiveNotification } from "../shared/use-cases/receive-notification.js";
 
 /**
  * One endpoint for every registry notification: Event Grid (webhook delivery, Event Grid or CloudEvents
  * schema, with both validation handshakes), ACR webhooks and CNCF Distribution notification envelopes.
+ * Recorded events are queued, then processed at once (the queued copy is the retry path).
  */
 export async function registryWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
@@ -28,8 +30,11 @@ export async function registryWebhook(request: HttpRequest, context: InvocationC
       case "rejected":
         context.warn("registry envelope rejected and acknowledged", { key: result.key, reason: result.reason });
         return json(202, { status: "rejected", reason: result.reason });
-      case "recorded":
+      case "recorded": {
+        const inline = await processRecordedEvents(services, result.acceptedKeys, { budgetMs: 1500 });
+        if (inline.deferred.length > 0) context.warn("events left to the queue", { deferred: inline.deferred });
         return json(202, { status: "recorded", accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored });
+      }
     }
   } catch (error) {
     return errorResponse(error, context);

@@ -31,11 +31,18 @@ export interface Obligation {
   readonly enqueuedAt: string | null;
 }
 
-/** Stable, URL- and table-key-safe id for (base tag, new digest). */
+/** Stable, URL- and table-key-safe id for (base tag, new digest): {@link campaignIdPrefix} + 16 hex digits. */
 export function campaignId(base: string, toDigest: string): string {
   const hex = toDigest.includes(":") ? toDigest.slice(toDigest.indexOf(":") + 1) : toDigest;
-  const safeBase = base.replace(/[^A-Za-z0-9.-]+/g, "-");
-  return `${safeBase}--${hex.slice(0, 16)}`;
+  return `${campaignIdPrefix(base)}${hex.slice(0, 16)}`;
+}
+
+/**
+ * What every campaign id of `base` starts with (`127.0.0.1-5000-ripple-busybox-1--`). Distinct bases may
+ * share a prefix (`a/b` and `a-b`), so a lookup by prefix still compares `Campaign.base`.
+ */
+export function campaignIdPrefix(base: string): string {
+  return `${base.replace(/[^A-Za-z0-9.-]+/g, "-")}--`;
 }
 
 export function obligationKindOf(dependent: Dependent): ObligationKind {

@@ -128,8 +128,8 @@ export interface StateStore {
    */
   openCampaign(campaign: Campaign, obligations: readonly Obligation[]): Promise<OpenedCampaign>;
   getCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null>;
-  /** Newest first. */
-  listCampaigns(): Promise<Campaign[]>;
+  /** Newest first; with `base`, only that base tag's campaigns (a key-range read, not a scan). */
+  listCampaigns(filter?: { base: string }): Promise<Campaign[]>;
   /** Applies `patch` to one obligation with an ETag guard (re-reads on a lost race). Returns the new record. */
   updateObligation(
     campaignId: string,

@@ -80,7 +80,7 @@ export async function openCampaign(
 
 /** Marks the open obligations of the base's other campaigns `superseded` by `campaign`. Idempotent. */
 async function supersedeEarlierCampaigns(deps: CampaignDeps, campaign: Campaign): Promise<void> {
-  const earlier = (await deps.store.listCampaigns()).filter((other) => other.base === campaign.base && other.id !== campaign.id && other.openedAt <= campaign.openedAt);
+  const earlier = (await deps.store.listCampaigns({ base: campaign.base })).filter((other) => other.id !== campaign.id && other.openedAt <= campaign.openedAt);
   for (const other of earlier) {
     const found = await deps.store.getCampaign(other.id);
     for (const obligation of found?.obligations ?? []) {

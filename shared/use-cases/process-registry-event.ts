@@ -68,6 +68,41 @@ export async function processRegistryEvent(deps: ProcessDeps, eventKey: string):
   }
 }
 
+/**
+ * The fast path: processes just-recorded events right away, in order, so a campaign opens within
+ * milliseconds of the notification. Each event is also on the `registry-events` queue, which stays the
+ * guarantee: a failure here is left to the queued message (processing is idempotent). Returns after
+ * `budgetMs` at the latest, so a slow registry never delays the sender's acknowledgement (Distribution
+ * gives up after 2 s and holds back later events); work still running then may finish or be cut off.
+ * Never throws.
+ */
+export async function processRecordedEvents(
+  deps: ProcessDeps,
+  keys: readonly string[],
+  options: { budgetMs: number },
+): Promise<{ processed: number; deferred: { key: string; reason: string }[]; timedOut: boolean }> {
+  let processed = 0;
+  const deferred: { key: string; reason: string }[] = [];
+  const work = (async () => {
+    for (const key of keys) {
+      try {
+        const outcome = await processRegistryEvent(deps, key);
+        if (outcome.kind === "processed") processed += 1;
+      } catch (error) {
+        deferred.push({ key, reason: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return false;
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), options.budgetMs);
+  });
+  const timedOut = await Promise.race([work, budget]);
+  clearTimeout(timer);
+  return { processed, deferred: [...deferred], timedOut };
+}
+
 async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: string): Promise<Extract<ProcessOutcome, { kind: "processed" }>> {
   const digest = event.digest;
   if (event.tag === null || digest === null) {

@@ -22,6 +22,8 @@ export type ReceiveResult =
   | {
       readonly kind: "recorded";
       readonly accepted: number;
+      /** Dedupe keys of the events recorded and queued by this call. */
+      readonly acceptedKeys: readonly string[];
       readonly duplicates: number;
       readonly ignored: number;
       readonly events: ReturnType<typeof toPublicEvent>[];
@@ -88,16 +90,16 @@ export async function receiveEventGridEvent(deps: Omit<ReceiveDeps, "secret">, e
  * processing. Idempotent. Used by every entry point after its own validation.
  */
 export async function recordEvents(deps: Omit<ReceiveDeps, "secret">, events: readonly RegistryEvent[], ignoredByParser: number): Promise<ReceiveResult> {
-  let accepted = 0;
+  const acceptedKeys: string[] = [];
   let duplicates = 0;
   let ignored = ignoredByParser;
   for (const event of events) {
     const result = await recordEvent(deps, event);
-    if (result === "accepted") accepted += 1;
+    if (result === "accepted") acceptedKeys.push(dedupeKey(event));
     else if (result === "duplicate") duplicates += 1;
     else ignored += 1;
   }
-  return { kind: "recorded", accepted, duplicates, ignored, events: events.map(toPublicEvent) };
+  return { kind: "recorded", accepted: acceptedKeys.length, acceptedKeys, duplicates, ignored, events: events.map(toPublicEvent) };
 }
 
 async function recordEvent(deps: Omit<ReceiveDeps, "secret">, event: RegistryEvent): Promise<"accepted" | "duplicate" | "ignored"> {

@@ -356,6 +356,18 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
       });
     });
 
+    describe("campaigns of one base", () => {
+      it("lists only that base's campaigns, also when another base shares the id prefix", async () => {
+        const open = (id: string, base: string, second: number) => store.openCampaign({ ...campaign(id, time(second)), base }, []);
+        await open("r.io-a-b-1--0000000000000001", "r.io/a/b:1", 1);
+        await open("r.io-a-b-1--0000000000000002", "r.io/a/b:1", 2);
+        await open("r.io-a-b-1--0000000000000003", "r.io/a-b:1", 3);
+        await open("r.io-a-b-10--0000000000000004", "r.io/a/b:10", 4);
+        expect((await store.listCampaigns({ base: "r.io/a/b:1" })).map((stored) => stored.id)).toEqual(["r.io-a-b-1--0000000000000002", "r.io-a-b-1--0000000000000001"]);
+        expect(await store.listCampaigns({ base: "r.io/none:1" })).toEqual([]);
+      });
+    });
+
     describe("campaigns", () => {
       const deps = [image("team/zeta"), image("team/alpha"), { kind: "file-pin", repo: "org/x", path: "a/Dockerfile", line: 1, digest: digest(1) } as const];
 

@@ -133,8 +133,9 @@ export function createMemoryStateStore(): StateStore {
       return readCampaign(id);
     },
 
-    async listCampaigns() {
-      return copy([...campaigns.values()].map((stored) => stored.campaign).sort(compareCampaignsNewestFirst));
+    async listCampaigns(filter) {
+      const all = [...campaigns.values()].map((stored) => stored.campaign).filter((campaign) => filter === undefined || campaign.base === filter.base);
+      return copy(all.sort(compareCampaignsNewestFirst));
     },
 
     async updateObligation(campaignId, key, patch) {

@@ -41,7 +41,7 @@
  *   dependent key.
  */
 import { TableClient, odata, type TableEntity, type TransactionAction } from "@azure/data-tables";
-import type { Campaign, Obligation } from "../../domain/campaign.js";
+import { campaignIdPrefix, type Campaign, type Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError, ConflictError } from "../../errors.js";
 import type {
@@ -376,9 +376,15 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     getCampaign: readCampaign,
 
-    async listCampaigns() {
-      const rows = await queryValues<Campaign>(campaigns, odata`RowKey eq ${CAMPAIGN_ROW}`, "list campaigns");
-      return rows.map((row) => row.value).sort(compareCampaignsNewestFirst);
+    async listCampaigns(filter) {
+      if (filter === undefined) {
+        const rows = await queryValues<Campaign>(campaigns, odata`RowKey eq ${CAMPAIGN_ROW}`, "list campaigns");
+        return rows.map((row) => row.value).sort(compareCampaignsNewestFirst);
+      }
+      // Campaign ids of one base share a prefix (hex digits follow it, all below "~"): a range read.
+      const low = escapeKey(campaignIdPrefix(filter.base));
+      const rows = await queryValues<Campaign>(campaigns, odata`PartitionKey ge ${low} and PartitionKey lt ${`${low}~`} and RowKey eq ${CAMPAIGN_ROW}`, "list campaigns");
+      return rows.map((row) => row.value).filter((campaign) => campaign.base === filter.base).sort(compareCampaignsNewestFirst);
     },
 
     async updateObligation(campaignId, key, patch) {
