@@ -14,6 +14,8 @@ export interface EventRecord {
   readonly status: EventStatus;
   readonly reason: string | null;
   readonly receivedAt: string;
+  /** While set and in the future, one processor holds the event (see {@link StateStore.leaseEvent}). */
+  readonly leaseUntil?: string | null;
 }
 
 export interface TagHistoryEntry {
@@ -94,6 +96,12 @@ export interface StateStore {
   /** Records an event under `record.key` if that key is new. Returns false for a duplicate. */
   recordEvent(record: EventRecord): Promise<boolean>;
   getEvent(key: string): Promise<EventRecord | null>;
+  /**
+   * Takes the processing lease of an `accepted` event until `until`, unless another processor holds an
+   * unexpired one (compared with `now`). Returns whether this call holds it. ETag-guarded, so exactly one of
+   * several concurrent callers wins; a crashed holder's lease simply expires.
+   */
+  leaseEvent(key: string, until: string, now: string): Promise<boolean>;
   /** Sets the outcome of a recorded event (processed, failed, ignored) with a reason. */
   setEventStatus(key: string, status: EventStatus, reason: string | null): Promise<void>;
   /** Newest first. */
@@ -128,6 +136,8 @@ export interface StateStore {
    */
   openCampaign(campaign: Campaign, obligations: readonly Obligation[]): Promise<OpenedCampaign>;
   getCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null>;
+  /** One obligation, without reading its whole campaign. */
+  getObligation(campaignId: string, dependentKey: string): Promise<Obligation | null>;
   /** Newest first; with `base`, only that base tag's campaigns (a key-range read, not a scan). */
   listCampaigns(filter?: { base: string }): Promise<Campaign[]>;
   /** Applies `patch` to one obligation with an ETag guard (re-reads on a lost race). Returns the new record. */

@@ -13,7 +13,7 @@ export interface CampaignDeps {
 }
 
 const OPEN = new Set<Obligation["state"]>(["pending", "scheduled"]);
-const ENQUEUE_CONCURRENCY = 16;
+const ENQUEUE_CONCURRENCY = 32;
 
 async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -60,8 +60,6 @@ export async function openCampaign(
     }));
   const opened = await deps.store.openCampaign(campaign, obligations);
 
-  await supersedeEarlierCampaigns(deps, opened.campaign);
-
   const toQueue = opened.obligations.filter((obligation) => obligation.enqueuedAt === null && obligation.state === "pending");
   await inParallel(toQueue, ENQUEUE_CONCURRENCY, async (obligation) => {
     const job: ObligationJob = {
@@ -75,6 +73,8 @@ export async function openCampaign(
     await deps.queue.enqueue(obligation.kind, job);
     await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) => ({ ...current, enqueuedAt: deps.now().toISOString() }));
   });
+  // After the new jobs are out: superseding is bookkeeping, off the path from push to queued rebuild.
+  await supersedeEarlierCampaigns(deps, opened.campaign);
   return { id: opened.campaign.id, created: opened.created, obligations: opened.obligations.length };
 }
 

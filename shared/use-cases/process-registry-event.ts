@@ -31,6 +31,9 @@ export interface ProcessDeps {
   readonly now: () => Date;
 }
 
+/** How long one processor holds an event; longer than any processing, shorter than the stuck-event timer's wait. */
+const LEASE_MS = 60_000;
+
 export type ProcessOutcome =
   | { readonly kind: "skipped"; readonly reason: string }
   | { readonly kind: "failed"; readonly reason: string }
@@ -56,6 +59,11 @@ export async function processRegistryEvent(deps: ProcessDeps, eventKey: string):
   const record = await deps.store.getEvent(eventKey);
   if (record === null || record.event === null) return { kind: "skipped", reason: `no recorded event ${eventKey}` };
   if (record.status !== "accepted") return { kind: "skipped", reason: `event already ${record.status}` };
+  // One processor at a time (the fast path and the queued copy race for it); a crashed one's lease expires.
+  const now = deps.now();
+  if (!(await deps.store.leaseEvent(eventKey, new Date(now.getTime() + LEASE_MS).toISOString(), now.toISOString()))) {
+    return { kind: "skipped", reason: "being processed by another worker" };
+  }
   try {
     const outcome = record.event.action === "push" ? await processPush(deps, record.event, eventKey) : await processDelete(deps, record.event);
     await deps.store.setEventStatus(eventKey, "processed", outcome.summary);
@@ -114,8 +122,15 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
   const { root, platforms } = await readAndStore(deps, registry, event.repository, digest);
   const key = tagKey(event.registry, event.repository, event.tag);
   const move = await deps.store.moveTag(event.registry, event.repository, event.tag, root.digest, event.occurredAt);
+  let previous = move.previous;
   if (!move.applied) {
-    return { kind: "processed", summary: `not applied: ${key} has a newer recorded move`, tagMoved: false, edges: [], campaign: null };
+    // Either a newer move is recorded (a reordered delivery: nothing to do), or this very move was
+    // applied by an earlier attempt that crashed before finishing: carry on from where it stopped.
+    const replayed = await replayedMove(deps.store, event, root.digest);
+    if (replayed === undefined) {
+      return { kind: "processed", summary: `not applied: ${key} has a newer recorded move`, tagMoved: false, edges: [], campaign: null };
+    }
+    previous = replayed;
   }
   if (isTrackedBaseTag(deps.config, event.registry, event.repository, event.tag) !== null) {
     deps.layers.add(key, root.digest, platforms);
@@ -130,7 +145,7 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
 
   let campaign: Extract<ProcessOutcome, { kind: "processed" }>["campaign"] = null;
   let deferred = "";
-  if (move.previous !== null && move.previous !== root.digest) {
+  if (previous !== null && previous !== root.digest) {
     const tracked = isTrackedBaseTag(deps.config, event.registry, event.repository, event.tag) !== null;
     const dependents = await deps.store.listDependents(key);
     if (tracked || dependents.length > 0) {
@@ -139,13 +154,25 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
         await deps.queue.enqueue("campaigns", { v: 1, base: key, toDigest: root.digest, trigger: eventKey, movedAt: event.occurredAt }, { delaySeconds: debounceSeconds });
         deferred = `; campaign deferred ${debounceSeconds} s (debounce)`;
       } else {
-        campaign = await openCampaign(deps, { base: key, fromDigest: move.previous, toDigest: root.digest, trigger: eventKey }, dependents);
+        campaign = await openCampaign(deps, { base: key, fromDigest: previous, toDigest: root.digest, trigger: eventKey }, dependents);
       }
     }
   }
-  const moved = move.previous === root.digest ? "unchanged" : `${move.previous ?? "(new)"} -> ${root.digest}`;
+  const moved = previous === root.digest ? "unchanged" : `${previous ?? "(new)"} -> ${root.digest}`;
   const summary = `${key} ${moved}; ${edges.length} base edge(s)${settled.length > 0 ? `; completes ${settled.join(", ")}` : ""}${campaign ? `; campaign ${campaign.id} (${campaign.obligations} obligation(s))` : ""}${deferred}`;
-  return { kind: "processed", summary, tagMoved: move.previous !== root.digest, edges, campaign };
+  return { kind: "processed", summary, tagMoved: previous !== root.digest, edges, campaign };
+}
+
+/**
+ * When the recorded state of the tag is exactly this event's move (same digest, same time), the digest
+ * the tag had before it; undefined when a different, newer move is recorded.
+ */
+async function replayedMove(store: StateStore, event: RegistryEvent, digest: string): Promise<string | null | undefined> {
+  const state = await store.getTag(event.registry, event.repository, event.tag!);
+  if (state === null || state.digest !== digest || Date.parse(state.at) !== Date.parse(event.occurredAt)) return undefined;
+  const last = state.history.at(-1);
+  const ours = last !== undefined && last.digest === digest && Date.parse(last.at) === Date.parse(event.occurredAt);
+  return ours ? (state.history.at(-2)?.digest ?? null) : digest;
 }
 
 async function processDelete(deps: ProcessDeps, event: RegistryEvent): Promise<Extract<ProcessOutcome, { kind: "processed" }>> {

@@ -41,9 +41,8 @@ const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
  * @throws the retryable errors of the store or the queue (the queue redelivers the job).
  */
 export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Promise<RebuildOutcome> {
-  const found = await deps.store.getCampaign(job.campaignId);
-  const obligation = found?.obligations.find((candidate) => candidate.dependentKey === job.dependentKey);
-  if (obligation === undefined) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
+  const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
+  if (obligation === null) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
   if (SETTLED.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
   if (obligation.dependent.kind !== "image") return { kind: "skipped", reason: "not an image: file pins are bumped by pull request" };
 

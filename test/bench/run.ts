@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: prints one JSON object of speed and memory figures. Targets (issue #2):
- * impact_query_ms ≤ 20, layer_index_build_s ≤ 2, peak_rss_mb ≤ 1024, ingest_events_per_s ≥ 300.
+ * impact_query_ms ≤ 20, layer_index_build_s ≤ 2, peak_rss_mb ≤ 1024, ingest_events_per_s ≥ 300 (issue #2);
+ * push_to_rebuild_enqueued_ms.p95 ≤ 250 and cascade_overhead_ratio ≤ 1.2 on the local stack (issue #3).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import type { RegistryEvent } from "../../shared/domain/registry-event.js";
 import { startAzurite } from "../../shared/local/azurite.js";
 import { recordEvents } from "../../shared/use-cases/receive-notification.js";
 import { benchImpactQuery, benchLayerIndexBuild } from "./graph-bench.js";
+import { benchPipeline } from "./pipeline-bench.js";
 
 let peakRss = process.memoryUsage().rss;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
@@ -58,6 +60,7 @@ async function benchIngest(count = 2000, concurrency = 16): Promise<{ ingest_eve
 
 const results = {
   ...(await benchIngest()),
+  ...(await benchPipeline()),
   ...benchImpactQuery(),
   ...benchLayerIndexBuild(),
 };

@@ -486,6 +486,27 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
       });
     });
 
+    describe("event leases and single obligations", () => {
+      it("gives the lease of an accepted event to one caller until it expires", async () => {
+        await store.recordEvent(event("e1", time(1)));
+        const results = await Promise.all([1, 2, 3].map(() => store.leaseEvent("e1", time(61), time(1))));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.leaseEvent("e1", time(70), time(30))).toBe(false);
+        expect(await store.leaseEvent("e1", time(130), time(62))).toBe(true);
+        await store.setEventStatus("e1", "processed", "done");
+        expect(await store.leaseEvent("e1", time(200), time(199))).toBe(false);
+        await expect(store.leaseEvent("nope", time(1), time(0))).rejects.toMatchObject({ code: "not_found" });
+      });
+
+      it("reads one obligation without its campaign", async () => {
+        const dependent = image("app", "1");
+        await store.openCampaign(campaign("c1"), [obligation("c1", dependent)]);
+        expect(await store.getObligation("c1", dependentKey(dependent))).toEqual(obligation("c1", dependent));
+        expect(await store.getObligation("c1", "nope")).toBeNull();
+        expect(await store.getObligation("nope", dependentKey(dependent))).toBeNull();
+      });
+    });
+
     describe("runs", () => {
       const run = (image: string, registry: string, claimedAt: string): RunRecord => ({
         key: runKey(image, digest(9)),

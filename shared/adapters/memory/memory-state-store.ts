@@ -11,7 +11,7 @@ import type {
   TagMove,
   TagState,
 } from "../../ports/state-store.js";
-import { applyTagMove, assertInstant } from "../state-rules/apply-tag-move.js";
+import { applyTagMove, assertInstant, instantMs } from "../state-rules/apply-tag-move.js";
 import {
   checkCampaignInput,
   checkObligationPatch,
@@ -60,6 +60,14 @@ export function createMemoryStateStore(): StateStore {
 
     async getEvent(key) {
       return copyOrNull(events.get(key));
+    },
+
+    async leaseEvent(key, until, now) {
+      const record = events.get(key);
+      if (record === undefined) throw notFound(`event "${key}"`);
+      if (record.status !== "accepted" || (record.leaseUntil != null && instantMs(record.leaseUntil) > instantMs(now))) return false;
+      events.set(key, { ...record, leaseUntil: until });
+      return true;
     },
 
     async setEventStatus(key: string, status: EventStatus, reason: string | null) {
@@ -136,6 +144,11 @@ export function createMemoryStateStore(): StateStore {
     async listCampaigns(filter) {
       const all = [...campaigns.values()].map((stored) => stored.campaign).filter((campaign) => filter === undefined || campaign.base === filter.base);
       return copy(all.sort(compareCampaignsNewestFirst));
+    },
+
+    async getObligation(campaignId, key) {
+      const stored = campaigns.get(campaignId)?.obligations.get(key);
+      return stored === undefined ? null : copy(stored);
     },
 
     async updateObligation(campaignId, key, patch) {

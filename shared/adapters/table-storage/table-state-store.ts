@@ -251,6 +251,14 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     getEvent,
 
+    async leaseEvent(key, until, now) {
+      return guardedWrite<EventRecord, boolean>(events, escapeKey(key), RECORD_ROW, "lease event", (current) => {
+        if (current === null) throw notFound(`event "${key}"`);
+        if (current.status !== "accepted" || (current.leaseUntil != null && instantMs(current.leaseUntil) > instantMs(now))) return { write: null, result: false };
+        return { write: { ...current, leaseUntil: until }, result: true };
+      });
+    },
+
     async setEventStatus(key: string, status: EventStatus, reason: string | null) {
       await guardedWrite<EventRecord, void>(events, escapeKey(key), RECORD_ROW, "set event status", (current) => {
         if (current === null) throw notFound(`event "${key}"`);
@@ -375,6 +383,10 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     },
 
     getCampaign: readCampaign,
+
+    getObligation(campaignId, key) {
+      return readValue<Obligation>(campaigns, escapeKey(campaignId), OBLIGATION_PREFIX + escapeKey(key), "get obligation");
+    },
 
     async listCampaigns(filter) {
       if (filter === undefined) {

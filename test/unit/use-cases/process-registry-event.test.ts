@@ -174,6 +174,35 @@ describe("processRegistryEvent", () => {
     expect(await run([])).toEqual([]);
   });
 
+  it("lets one of two concurrent processors of an event do the work", async () => {
+    const env = await seeded();
+    const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
+    await recordEvents(env.deps, [move], 0);
+    const outcomes = await Promise.all([processRegistryEvent(env.deps, dedupeKey(move)), processRegistryEvent(env.deps, dedupeKey(move))]);
+    expect(outcomes.map((outcome) => outcome.kind).sort()).toEqual(["processed", "skipped"]);
+    expect(outcomes.find((outcome) => outcome.kind === "skipped")).toEqual({ kind: "skipped", reason: "being processed by another worker" });
+    expect(env.queue.messages.filter((message) => message.queue === "rebuild")).toHaveLength(1);
+  });
+
+  it("finishes the work of an attempt that crashed after moving the tag", async () => {
+    const env = await seeded();
+    const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
+    await recordEvents(env.deps, [move], 0);
+    // The crashed attempt got as far as the tag move.
+    await env.store.moveTag(REGISTRY, "ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
+    const outcome = await processRegistryEvent(env.deps, dedupeKey(move));
+    expect(outcome).toMatchObject({ kind: "processed", tagMoved: true, campaign: { created: true, obligations: 1 } });
+    expect((await env.store.listCampaigns()).map((campaign) => [campaign.fromDigest, campaign.toDigest])).toEqual([[busyboxA.digest, busyboxB.digest]]);
+  });
+
+  it("resolves a base annotation without a tag (a FROM pinned by digest) to the tag holding that digest", async () => {
+    const env = await seeded();
+    const pinned = image("pinned", ["l1", "p"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox@${busyboxA.digest}`, [BASE_DIGEST]: busyboxA.digest });
+    env.registry.put("apps/pinned", pinned);
+    const outcome = await deliver(env, pushEvent("apps/pinned", "1", pinned.digest, "2026-11-23T09:03:00Z"));
+    expect(outcome.kind === "processed" && outcome.edges.map((edge) => [edge.base, edge.baseDigest, edge.evidence])).toEqual([[`${REGISTRY}/ripple/busybox:1`, busyboxA.digest, "annotation"]]);
+  });
+
   it("removes a deleted tag", async () => {
     const env = await seeded();
     const deletion = { ...pushEvent("apps/web", "1", web.digest, "2026-11-23T09:20:00Z"), action: "delete" as const, tag: null };
