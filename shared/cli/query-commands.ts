@@ -83,7 +83,6 @@ export async function campaignsCommand(services: Services, json: boolean): Promi
         fromDigest: obligation.fromDigest,
         reason: obligation.reason,
         runId: obligation.runId,
-        enqueuedAt: obligation.enqueuedAt,
       })),
     });
   }
@@ -91,7 +90,8 @@ export async function campaignsCommand(services: Services, json: boolean): Promi
   if (campaigns.length === 0) process.stdout.write("no campaigns yet\n");
   for (const campaign of campaigns) {
     process.stdout.write(`${campaign.id}\n  ${campaign.base}: ${shortDigest(campaign.fromDigest)} -> ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}\n`);
-    printTable(campaign.obligations.map((obligation) => ["   ", obligation.dependent, obligation.kind, obligation.state, obligation.enqueuedAt ? "queued" : "not queued"]));
+    process.stdout.write(`  jobs ${campaign.jobsQueuedAt ? `queued ${campaign.jobsQueuedAt}` : "not queued yet"}\n`);
+    printTable(campaign.obligations.map((obligation) => ["   ", obligation.dependent, obligation.kind, obligation.state, obligation.reason ?? ""]));
   }
   return 0;
 }
@@ -144,7 +144,6 @@ export async function campaignCommand(services: Services, id: string, json: bool
         reason: obligation.reason,
         createdAt: obligation.createdAt,
         updatedAt: obligation.updatedAt,
-        enqueuedAt: obligation.enqueuedAt,
         runId: obligation.runId ?? run?.runId ?? null,
         run: run === null ? null : { status: run.status, attempts: run.attempts, startedAt: run.startedAt, finishedAt: run.finishedAt, durationMs: durationMs(run.startedAt, run.finishedAt), logsUrl: run.logsUrl },
       };

@@ -13,6 +13,11 @@ export interface Campaign {
   readonly openedAt: string;
   /** The event that moved the tag (its dedupe key), kept as evidence. */
   readonly trigger: string;
+  /**
+   * When every obligation's job was on its queue; null until then. A campaign re-opened after a crash
+   * with this still null queues its pending jobs again (workers are idempotent).
+   */
+  readonly jobsQueuedAt: string | null;
 }
 
 export interface Obligation {
@@ -27,8 +32,6 @@ export interface Obligation {
   readonly runId: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
-  /** Set once the job message is on its queue; a campaign re-opened after a crash enqueues the rest. */
-  readonly enqueuedAt: string | null;
 }
 
 /** Stable, URL- and table-key-safe id for (base tag, new digest): {@link campaignIdPrefix} + 16 hex digits. */

@@ -136,6 +136,8 @@ export interface StateStore {
    */
   openCampaign(campaign: Campaign, obligations: readonly Obligation[]): Promise<OpenedCampaign>;
   getCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null>;
+  /** Sets `jobsQueuedAt` on the campaign header (first time wins; idempotent). Returns the header. */
+  markCampaignQueued(id: string, at: string): Promise<Campaign>;
   /** One obligation, without reading its whole campaign. */
   getObligation(campaignId: string, dependentKey: string): Promise<Obligation | null>;
   /** Newest first; with `base`, only that base tag's campaigns (a key-range read, not a scan). */

@@ -13,7 +13,7 @@ export interface CampaignDeps {
 }
 
 const OPEN = new Set<Obligation["state"]>(["pending", "scheduled"]);
-const ENQUEUE_CONCURRENCY = 32;
+const ENQUEUE_CONCURRENCY = 100;
 
 async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -36,7 +36,7 @@ export async function openCampaign(
   edges: readonly DependencyEdge[],
 ): Promise<{ id: string; created: boolean; obligations: number }> {
   const now = deps.now().toISOString();
-  const campaign: Campaign = { id: campaignId(move.base, move.toDigest), base: move.base, fromDigest: move.fromDigest, toDigest: move.toDigest, openedAt: now, trigger: move.trigger };
+  const campaign: Campaign = { id: campaignId(move.base, move.toDigest), base: move.base, fromDigest: move.fromDigest, toDigest: move.toDigest, openedAt: now, trigger: move.trigger, jobsQueuedAt: null };
   const byDependent = new Map<string, DependencyEdge>();
   for (const edge of edges) {
     if (edge.baseDigest === move.toDigest) continue;
@@ -56,11 +56,12 @@ export async function openCampaign(
       runId: null,
       createdAt: now,
       updatedAt: now,
-      enqueuedAt: null,
     }));
   const opened = await deps.store.openCampaign(campaign, obligations);
 
-  const toQueue = opened.obligations.filter((obligation) => obligation.enqueuedAt === null && obligation.state === "pending");
+  // Jobs go out once per campaign: a replay finds `jobsQueuedAt` set; a crash before it was set queues
+  // the pending jobs again, which the idempotent workers absorb.
+  const toQueue = opened.campaign.jobsQueuedAt === null ? opened.obligations.filter((obligation) => obligation.state === "pending") : [];
   await inParallel(toQueue, ENQUEUE_CONCURRENCY, async (obligation) => {
     const job: ObligationJob = {
       v: 1,
@@ -71,8 +72,8 @@ export async function openCampaign(
       toDigest: opened.campaign.toDigest,
     };
     await deps.queue.enqueue(obligation.kind, job);
-    await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) => ({ ...current, enqueuedAt: deps.now().toISOString() }));
   });
+  if (opened.campaign.jobsQueuedAt === null) await deps.store.markCampaignQueued(opened.campaign.id, deps.now().toISOString());
   // After the new jobs are out: superseding is bookkeeping, off the path from push to queued rebuild.
   await supersedeEarlierCampaigns(deps, opened.campaign);
   return { id: opened.campaign.id, created: opened.created, obligations: opened.obligations.length };

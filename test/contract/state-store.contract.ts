@@ -41,7 +41,7 @@ function edge(dependent: Dependent, base: string, overrides: Partial<DependencyE
 }
 
 function campaign(id: string, openedAt = time(0)): Campaign {
-  return { id, base: "registry.local:5000/base:3", fromDigest: digest(1), toDigest: digest(2), openedAt, trigger: `trigger-${id}` };
+  return { id, base: "registry.local:5000/base:3", fromDigest: digest(1), toDigest: digest(2), openedAt, trigger: `trigger-${id}`, jobsQueuedAt: null };
 }
 
 function obligation(campaignId: string, dependent: Dependent): Obligation {
@@ -56,7 +56,6 @@ function obligation(campaignId: string, dependent: Dependent): Obligation {
     runId: null,
     createdAt: time(0),
     updatedAt: time(0),
-    enqueuedAt: null,
   };
 }
 
@@ -496,6 +495,14 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         await store.setEventStatus("e1", "processed", "done");
         expect(await store.leaseEvent("e1", time(200), time(199))).toBe(false);
         await expect(store.leaseEvent("nope", time(1), time(0))).rejects.toMatchObject({ code: "not_found" });
+      });
+
+      it("marks a campaign's jobs queued once", async () => {
+        await store.openCampaign(campaign("c2"), []);
+        expect(await store.markCampaignQueued("c2", time(5))).toEqual({ ...campaign("c2"), jobsQueuedAt: time(5) });
+        expect(await store.markCampaignQueued("c2", time(9))).toEqual({ ...campaign("c2"), jobsQueuedAt: time(5) });
+        expect((await store.getCampaign("c2"))?.campaign.jobsQueuedAt).toBe(time(5));
+        await expect(store.markCampaignQueued("nope", time(1))).rejects.toMatchObject({ code: "not_found" });
       });
 
       it("reads one obligation without its campaign", async () => {

@@ -35,7 +35,7 @@ describe("Table Storage on Azurite", () => {
   describeStateStoreContract("table storage (Azurite)", () => newStore());
 
   const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
-  const header: Campaign = { id: "big", base: "r/base:1", fromDigest: digest(1), toDigest: digest(2), openedAt: "2024-05-01T00:00:00.000Z", trigger: "t" };
+  const header: Campaign = { id: "big", base: "r/base:1", fromDigest: digest(1), toDigest: digest(2), openedAt: "2024-05-01T00:00:00.000Z", trigger: "t", jobsQueuedAt: null };
   const obligationFor = (n: number): Obligation => ({
     campaignId: "big",
     dependentKey: `r/app-${String(n).padStart(3, "0")}:1`,
@@ -47,7 +47,6 @@ describe("Table Storage on Azurite", () => {
     runId: null,
     createdAt: "2024-05-01T00:00:00.000Z",
     updatedAt: "2024-05-01T00:00:00.000Z",
-    enqueuedAt: null,
   });
 
   it("creates its tables idempotently", async () => {

@@ -146,6 +146,13 @@ export function createMemoryStateStore(): StateStore {
       return copy(all.sort(compareCampaignsNewestFirst));
     },
 
+    async markCampaignQueued(id, at) {
+      const stored = campaigns.get(id);
+      if (stored === undefined) throw notFound(`campaign "${id}"`);
+      if (stored.campaign.jobsQueuedAt == null) stored.campaign = { ...stored.campaign, jobsQueuedAt: at };
+      return copy(stored.campaign);
+    },
+
     async getObligation(campaignId, key) {
       const stored = campaigns.get(campaignId)?.obligations.get(key);
       return stored === undefined ? null : copy(stored);

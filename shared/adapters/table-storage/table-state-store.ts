@@ -384,6 +384,15 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     getCampaign: readCampaign,
 
+    async markCampaignQueued(id, at) {
+      return guardedWrite<Campaign, Campaign>(campaigns, escapeKey(id), CAMPAIGN_ROW, "mark campaign queued", (current) => {
+        if (current === null) throw notFound(`campaign "${id}"`);
+        if (current.jobsQueuedAt != null) return { write: null, result: current };
+        const next = { ...current, jobsQueuedAt: at };
+        return { write: next, result: next };
+      });
+    },
+
     getObligation(campaignId, key) {
       return readValue<Obligation>(campaigns, escapeKey(campaignId), OBLIGATION_PREFIX + escapeKey(key), "get obligation");
     },
