@@ -55,15 +55,21 @@ const busyboxB = image("busybox-b", ["l1-b"]);
 const busyboxC = image("busybox-c", ["l1-c"]);
 const company = image("company", ["l1", "l2"], { [BASE_NAME]: BASE, [BASE_DIGEST]: busyboxA.digest });
 
-/** A base with one dependent (company), then the base moved A → B: one campaign, one queued rebuild job. */
-async function campaignWithJob(rebuild: Record<string, number> = {}, builder = scriptedBuilder([]), recipes?: unknown[]) {
-  const env = createDeps(config(rebuild, recipes));
+/** A registry holding the three base digests and the company image, and a way to deliver pushes. */
+function seededRegistry(cfg: ReturnType<typeof config>) {
+  const env = createDeps(cfg);
   for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
   env.registry.put("ripple/company", company);
   const deliver = async (event: ReturnType<typeof pushEvent>) => {
     await recordEvents(env.deps, [event], 0);
     return processRegistryEvent(env.deps, dedupeKey(event));
   };
+  return { env, deliver };
+}
+
+/** A base with one dependent (company), then the base moved A → B: one campaign, one queued rebuild job. */
+async function campaignWithJob(rebuild: Record<string, number> = {}, builder = scriptedBuilder([]), recipes?: unknown[]) {
+  const { env, deliver } = seededRegistry(config(rebuild, recipes));
   await deliver(pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
   await deliver(pushEvent("ripple/company", "1", company.digest, "2026-11-23T09:01:00Z"));
   await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
@@ -179,13 +185,7 @@ describe("runRebuildJob", () => {
 
 describe("debounced campaigns", () => {
   it("makes one campaign of a burst of pushes, on the last digest, from the digest before the burst", async () => {
-    const env = createDeps(config({ debounceSeconds: 30 }));
-    for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
-    env.registry.put("ripple/company", company);
-    const deliver = async (event: ReturnType<typeof pushEvent>) => {
-      await recordEvents(env.deps, [event], 0);
-      return processRegistryEvent(env.deps, dedupeKey(event));
-    };
+    const { env, deliver } = seededRegistry(config({ debounceSeconds: 30 }));
     await deliver(pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
     await deliver(pushEvent("ripple/company", "1", company.digest, "2026-11-23T09:01:00Z"));
     await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
