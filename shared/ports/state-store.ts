@@ -83,6 +83,36 @@ export interface RunRecord {
   readonly updatedAt: string;
 }
 
+/** What the last scan of a repository found: its cursor and the file-pin dependents it recorded. */
+export interface RepositoryScanRecord {
+  readonly repository: string;
+  readonly cursor: string;
+  readonly revision: string;
+  readonly scannedAt: string;
+  /** Dependent keys (`file:repo:path:line`) whose edges this scan wrote; the next scan replaces them. */
+  readonly dependents: readonly string[];
+}
+
+/** Ripple's record of the one pull request per (repository, base tag). */
+export interface PullRequestRecord {
+  readonly repository: string;
+  readonly branch: string;
+  readonly base: string;
+  /** The base digest the branch currently moves the pins to. */
+  readonly digest: string;
+  readonly campaignId: string;
+  readonly number: number;
+  readonly url: string;
+  readonly state: "open" | "closed" | "merged";
+  readonly title: string;
+  readonly body: string;
+  /** The dependent keys (file pins) this pull request bumps. */
+  readonly dependents: readonly string[];
+  readonly files: readonly string[];
+  readonly openedAt: string;
+  readonly updatedAt: string;
+}
+
 export function runKey(image: string, baseDigest: string): string {
   return `${image}|${baseDigest}`;
 }
@@ -159,4 +189,14 @@ export interface StateStore {
   updateRun(registry: string, key: string, patch: (current: RunRecord) => RunRecord): Promise<RunRecord>;
   /** Runs of one registry (one partition), or of all registries; newest claim first. */
   listRuns(registry?: string): Promise<RunRecord[]>;
+
+  getRepositoryScan(repository: string): Promise<RepositoryScanRecord | null>;
+  /** Replaces the scan record of a repository. */
+  putRepositoryScan(record: RepositoryScanRecord): Promise<void>;
+
+  getPullRequest(repository: string, branch: string): Promise<PullRequestRecord | null>;
+  /** Creates or replaces a pull-request record with an ETag guard: `patch` gets the stored one (or null). */
+  savePullRequest(repository: string, branch: string, patch: (current: PullRequestRecord | null) => PullRequestRecord): Promise<PullRequestRecord>;
+  /** Every pull-request record, newest update first. */
+  listPullRequests(): Promise<PullRequestRecord[]>;
 }

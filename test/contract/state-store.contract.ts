@@ -514,6 +514,32 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
       });
     });
 
+    describe("repository scans and pull-request records", () => {
+      it("replaces a repository's scan record", async () => {
+        const scan = { repository: "org/app", cursor: "W/\"1\"", revision: "abc", scannedAt: time(1), dependents: ["file:org/app:Dockerfile:1"] };
+        expect(await store.getRepositoryScan("org/app")).toBeNull();
+        await store.putRepositoryScan(scan);
+        await store.putRepositoryScan({ ...scan, cursor: "W/\"2\"", dependents: [] });
+        expect(await store.getRepositoryScan("org/app")).toEqual({ ...scan, cursor: "W/\"2\"", dependents: [] });
+      });
+
+      it("creates and updates a pull-request record with a guard, and lists them newest first", async () => {
+        const record = (digest: string, updatedAt: string) => ({
+          repository: "org/app", branch: "ripple/docker.io-library-alpine-3.20", base: "docker.io/library/alpine:3.20", digest, campaignId: "c1", number: 7,
+          url: "https://github.test/org/app/pull/7", state: "open" as const, title: "t", body: "b", dependents: [], files: ["Dockerfile"], openedAt: time(1), updatedAt,
+        });
+        await store.savePullRequest("org/app", "ripple/docker.io-library-alpine-3.20", (current) => {
+          expect(current).toBeNull();
+          return record(digest(3), time(1));
+        });
+        await Promise.all([1, 2, 3].map(() => store.savePullRequest("org/app", "ripple/docker.io-library-alpine-3.20", (current) => ({ ...current!, number: current!.number + 1 }))));
+        await store.savePullRequest("org/other", "ripple/x", () => ({ ...record(digest(4), time(5)), repository: "org/other", branch: "ripple/x" }));
+        expect(await store.getPullRequest("org/app", "ripple/docker.io-library-alpine-3.20")).toEqual({ ...record(digest(3), time(1)), number: 10 });
+        expect((await store.listPullRequests()).map((pull) => pull.repository)).toEqual(["org/other", "org/app"]);
+        expect(await store.getPullRequest("org/app", "nope")).toBeNull();
+      });
+    });
+
     describe("runs", () => {
       const run = (image: string, registry: string, claimedAt: string): RunRecord => ({
         key: runKey(image, digest(9)),

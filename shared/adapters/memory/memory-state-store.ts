@@ -2,6 +2,8 @@ import type { Campaign, Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError } from "../../errors.js";
 import type {
+  PullRequestRecord,
+  RepositoryScanRecord,
   RunRecord,
   EventRecord,
   EventStatus,
@@ -38,6 +40,8 @@ export function createMemoryStateStore(): StateStore {
   const edges = new Map<string, DependencyEdge>();
   const campaigns = new Map<string, { campaign: Campaign; obligations: Map<string, Obligation> }>();
   const runs = new Map<string, RunRecord>();
+  const scans = new Map<string, RepositoryScanRecord>();
+  const pulls = new Map<string, PullRequestRecord>();
   const runId = (registry: string, key: string) => JSON.stringify([registry, key]);
 
   const tagId = (registry: string, repository: string, tag: string) => JSON.stringify([registry, repository, tag]);
@@ -186,6 +190,31 @@ export function createMemoryStateStore(): StateStore {
       if (next.key !== current.key || next.registry !== current.registry) throw new AppError("state_corrupt", "a run patch may not change its key or registry");
       runs.set(runId(registry, key), copy(next));
       return copy(next);
+    },
+
+    async getRepositoryScan(repository) {
+      const stored = scans.get(repository);
+      return stored === undefined ? null : copy(stored);
+    },
+
+    async putRepositoryScan(record) {
+      scans.set(record.repository, copy(record));
+    },
+
+    async getPullRequest(repository, branch) {
+      const stored = pulls.get(JSON.stringify([repository, branch]));
+      return stored === undefined ? null : copy(stored);
+    },
+
+    async savePullRequest(repository, branch, patch) {
+      const key = JSON.stringify([repository, branch]);
+      const next = patch(pulls.has(key) ? copy(pulls.get(key)!) : null);
+      pulls.set(key, copy(next));
+      return copy(next);
+    },
+
+    async listPullRequests() {
+      return copy([...pulls.values()].sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0)));
     },
 
     async listRuns(registry) {

@@ -18,6 +18,8 @@
  * | campaigns | esc(campaign id)                | `campaign`                                    | the Campaign header |
  * | campaigns | esc(campaign id)                | `ob\|` esc(dependentKey)                       | one Obligation |
  * | runs      | esc(registry)                   | esc(run key)                                  | one RunRecord; claim = createEntity, 409 → taken |
+ * | scans     | esc(repository)                 | `scan`                                        | the RepositoryScanRecord |
+ * | pulls     | esc(repository)                 | esc(branch)                                   | one PullRequestRecord |
  *
  * - `~recent` cannot collide with an escaped key (an escape is always `~` plus two hex digits). It is
  *   one partition, which Table Storage serves at roughly 2 000 writes per second; the events index is
@@ -45,6 +47,8 @@ import { campaignIdPrefix, type Campaign, type Obligation } from "../../domain/c
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError, ConflictError } from "../../errors.js";
 import type {
+  PullRequestRecord,
+  RepositoryScanRecord,
   RunRecord,
   EventRecord,
   EventStatus,
@@ -111,7 +115,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
       TableClient.fromConnectionString(options.connectionString, tableNameFor(prefix, table), { allowInsecureConnection }),
     ]),
   ) as Record<TableKind, TableClient>;
-  const { events, tags, manifests, edges, campaigns, runs } = clients;
+  const { events, tags, manifests, edges, campaigns, runs, scans, pulls } = clients;
 
   async function call<T>(operation: string, action: () => Promise<T>): Promise<T> {
     try {
@@ -442,6 +446,30 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
         if (next.key !== current.key || next.registry !== current.registry) throw new AppError("state_corrupt", "a run patch may not change its key or registry");
         return { write: next, result: next };
       });
+    },
+
+    getRepositoryScan(repository) {
+      return readValue<RepositoryScanRecord>(scans, escapeKey(repository), "scan", "get repository scan");
+    },
+
+    async putRepositoryScan(record) {
+      await call("put repository scan", () => scans.upsertEntity({ partitionKey: escapeKey(record.repository), rowKey: "scan", ...packJson(record) }, "Replace"));
+    },
+
+    getPullRequest(repository, branch) {
+      return readValue<PullRequestRecord>(pulls, escapeKey(repository), escapeKey(branch), "get pull request");
+    },
+
+    savePullRequest(repository, branch, patch) {
+      return guardedWrite<PullRequestRecord, PullRequestRecord>(pulls, escapeKey(repository), escapeKey(branch), "save pull request", (current) => {
+        const next = patch(current);
+        return { write: next, result: next };
+      });
+    },
+
+    async listPullRequests() {
+      const rows = await queryValues<PullRequestRecord>(pulls, undefined, "list pull requests");
+      return rows.map((row) => row.value).sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
     },
 
     async listRuns(registry) {
