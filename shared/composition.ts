@@ -12,12 +12,16 @@ import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
 import { createDistributionRegistry } from "./adapters/distribution/distribution-registry.js";
+import { createLocalGitForge } from "./adapters/local-git/local-git-forge.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
+import { createGitHubOctokit } from "./adapters/github/github-client.js";
+import { createGitHubForge } from "./adapters/github/github-forge.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
 import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings } from "./config.js";
 import { createBuildah } from "./local/buildah.js";
 import { ensureStackTls } from "./local/tls.js";
+import type { Forge } from "./ports/forge.js";
 import type { ImageBuilder } from "./ports/image-builder.js";
 import type { ImageRegistry } from "./ports/image-registry.js";
 import type { SourceRepositories } from "./ports/source-repository.js";
@@ -35,6 +39,8 @@ export interface Services {
   readonly sources: SourceRepositories;
   /** The builder for a registry: ACR Tasks where `registries[].tasks` is set, buildah on the local stack. */
   readonly builderFor: (registry: string) => { readonly name: string; readonly builder: ImageBuilder } | null;
+  /** The forge of a configured repository: local git for a path, GitHub for `owner/name` or a github.com URL. */
+  readonly forgeFor: (repository: string) => Forge | null;
   readonly now: () => Date;
 }
 
@@ -71,6 +77,39 @@ async function createBuilders(settings: Readonly<Settings>, config: RippleConfig
   return builders;
 }
 
+/** `owner/name` of a GitHub repository given as `owner/name` or `https://github.com/owner/name[.git]`; null otherwise. */
+export function gitHubName(repository: string): string | null {
+  const match = /^(?:https:\/\/github\.com\/)?([\w.-]+\/[\w.-]+?)(?:\.git)?$/i.exec(repository);
+  return match ? match[1]! : null;
+}
+
+/** Presents a GitHub forge under the configured repository names (URLs included). */
+function namedGitHubForge(forge: Forge): Forge {
+  const name = (repository: string): string => gitHubName(repository) ?? repository;
+  return {
+    scan: async (repository, options) => ({ ...(await forge.scan(name(repository), options)), repository }),
+    proposeChange: async (request) => ({ ...(await forge.proposeChange({ ...request, repository: name(request.repository) })), repository: request.repository }),
+    findPullRequest: async (repository, branch) => {
+      const pull = await forge.findPullRequest(name(repository), branch);
+      return pull === null ? null : { ...pull, repository };
+    },
+  };
+}
+
+function createForges(settings: Readonly<Settings>, config: RippleConfig): (repository: string) => Forge | null {
+  const urls = config.repositories.map((repository) => repository.url);
+  const local = createLocalGitForge({ repositories: urls.filter((url) => url.startsWith("/")) });
+  const app = settings.RIPPLE_GITHUB_APP_ID && settings.RIPPLE_GITHUB_INSTALLATION_ID && settings.RIPPLE_GITHUB_PRIVATE_KEY
+    ? { appId: settings.RIPPLE_GITHUB_APP_ID, installationId: Number(settings.RIPPLE_GITHUB_INSTALLATION_ID), privateKey: settings.RIPPLE_GITHUB_PRIVATE_KEY }
+    : null;
+  const github = app === null ? null : namedGitHubForge(createGitHubForge({ octokit: createGitHubOctokit({ ...app, baseUrl: settings.RIPPLE_GITHUB_API_URL }) }));
+  return (repository) => {
+    if (!urls.includes(repository)) return null;
+    if (repository.startsWith("/")) return local;
+    return gitHubName(repository) !== null ? github : null;
+  };
+}
+
 /** Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing. */
 export async function createServices(settings: Readonly<Settings>, config: RippleConfig): Promise<Services> {
   const tableStore = createTableStateStore({ connectionString: settings.AzureWebJobsStorage, tablePrefix: settings.RIPPLE_TABLE_PREFIX });
@@ -90,6 +129,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     // Local repositories (paths) are read with git; GitHub repositories come with the forge (issue #4).
     sources: createLocalGitSource({ repositories: localRepositories(config) }),
     builderFor: (host) => builders.get(host) ?? null,
+    forgeFor: createForges(settings, config),
     now: () => new Date(),
   };
 }

@@ -144,6 +144,14 @@ export const Settings = z.object({
   RIPPLE_QUEUE_PREFIX: z.string().regex(/^[a-z0-9]{1,20}$/).default("ripple"),
   /** Set by the local stack: its folder, whose buildah rebuilds images of Distribution registries. */
   RIPPLE_LOCAL_STACK_DIR: z.string().min(1).optional(),
+  /** GitHub App used for repositories named `owner/name` or by their github.com URL (all four or none). */
+  RIPPLE_GITHUB_APP_ID: z.string().regex(/^\d+$/, "a numeric App id").optional(),
+  RIPPLE_GITHUB_INSTALLATION_ID: z.string().regex(/^\d+$/, "a numeric installation id").optional(),
+  /** The App's private key (PEM), from Key Vault. */
+  RIPPLE_GITHUB_PRIVATE_KEY: z.string().min(1).optional(),
+  /** Secret of the GitHub webhook (`X-Hub-Signature-256`). */
+  RIPPLE_GITHUB_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  RIPPLE_GITHUB_API_URL: z.string().url().default("https://api.github.com"),
 });
 export type Settings = z.infer<typeof Settings>;
 

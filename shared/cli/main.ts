@@ -6,7 +6,9 @@ import { demoCommand } from "./demo.js";
 import { extractCommand } from "./extract-command.js";
 import { ingestCommand } from "./ingest-command.js";
 import { printJson, reportError, UsageError } from "./output.js";
-import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand, runsCommand } from "./query-commands.js";
+import { bumpCommand } from "./bump-command.js";
+import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand, prsCommand, runsCommand } from "./query-commands.js";
+import { scanCommand } from "./scan-command.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -23,8 +25,14 @@ Events
   ingest [--dry-run] [--json] FILE|-              validate, normalize and record a registry event file
                                                   (Event Grid, CloudEvents, ACR webhook, Distribution)
 
-Dockerfiles
+Dockerfiles and pinned references
   extract [--json] FILE...                        image references of Dockerfiles
+  bump FILE --image NAME[:TAG][@sha256:OLD] --digest sha256:NEW [--pin] [--write]
+                                                  rewrite one image's digest byte for byte (stdout, or in place)
+
+Repositories and pull requests
+  scan [--json]                                   rescan configured repositories for digest pins; summary
+  prs [--json]                                    Ripple's pull requests with the pins they move
 
 Graph (reads the running stack, or the storage named by AzureWebJobsStorage)
   graph [--json]                                  tags, edges with evidence, cycles
@@ -54,6 +62,10 @@ async function run(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h", default: false },
       config: { type: "string" },
       persist: { type: "boolean", default: false },
+      image: { type: "string" },
+      digest: { type: "string" },
+      pin: { type: "boolean", default: false },
+      write: { type: "boolean", default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -75,6 +87,13 @@ async function run(argv: string[]): Promise<number> {
     case "extract":
       if (rest.length === 0) throw new UsageError("extract takes at least one FILE");
       return extractCommand(rest, json);
+    case "bump":
+      if (rest.length !== 1 || values.image === undefined || values.digest === undefined) throw new UsageError("bump takes one FILE, --image and --digest");
+      return bumpCommand(rest[0]!, { image: values.image, digest: values.digest, pin: values.pin ?? false, write: values.write ?? false });
+    case "scan":
+      return scanCommand(await cliServices(), json);
+    case "prs":
+      return prsCommand(await cliServices(), json);
     case "graph":
       return graphCommand(await cliServices(), json);
     case "impact":

@@ -166,3 +166,19 @@ export async function campaignCommand(services: Services, id: string, json: bool
   );
   return 0;
 }
+
+/** `ripple prs`: Ripple's pull requests, newest first, with the pins each moves (the body's old → new table). */
+export async function prsCommand(services: Services, json: boolean): Promise<number> {
+  const pulls = await services.store.listPullRequests();
+  if (json) {
+    printJson(pulls.map(({ repository, branch, number, url, state, title, base, digest, campaignId, files, dependents, body, openedAt, updatedAt }) => ({ repository, branch, number, url, state, title, base, digest, campaignId, files, dependents, body, openedAt, updatedAt })));
+    return 0;
+  }
+  if (pulls.length === 0) process.stdout.write("no pull requests yet\n");
+  for (const pull of pulls) {
+    process.stdout.write(`#${pull.number} [${pull.state}] ${pull.title}\n  ${pull.repository} ${pull.branch}  ${pull.url}\n`);
+    for (const line of pull.body.split("\n").filter((row) => row.startsWith("| `"))) process.stdout.write(`  ${line}\n`);
+    process.stdout.write("\n");
+  }
+  return 0;
+}

@@ -1,6 +1,10 @@
 /** Edges of the base-digest dependency graph and the records of a patch campaign. */
 
-export type Evidence = "annotation" | "layer-prefix" | "dockerfile" | "config";
+/**
+ * How Ripple knows of an edge: the image's OCI base annotations, its layers starting with the base's,
+ * the final stage of its Dockerfile, the configuration, or a file that pins the base by digest.
+ */
+export type Evidence = "annotation" | "layer-prefix" | "dockerfile" | "config" | "pin";
 
 /** Who depends on a base: a registry image (rebuilt) or a pinned reference in a git file (bumped by PR). */
 export type Dependent =

@@ -42,7 +42,41 @@ export interface ExtractedImage {
  * with `unresolved: true` and its `raw` text instead of a guess. Pure; never throws.
  */
 export function extractImages(text: string): ExtractedImage[] {
-  return analyzeDockerfile(text).images;
+  return analyzeDockerfile(text).located.map((located) => located.image);
+}
+
+/** Offsets `[start, end)` into the text a Dockerfile was read from. */
+export interface SourceSpan {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** An image reference of a Dockerfile with the places in the source where a rewriter can change it. */
+export interface LocatedImage {
+  /** The reference, exactly as {@link extractImages} reports it. */
+  readonly image: ExtractedImage;
+  /** The reference after `ARG`/`ENV` substitution and quote removal, not normalized (`alpine:3.20@sha256:…`); null when unresolved. */
+  readonly reference: string | null;
+  /**
+   * Where the digest (without the `@`) is written, when it is written in one piece: in the instruction, in
+   * the `ARG` default the instruction expands, or in the `# syntax=` directive. Null when the reference has
+   * no digest, or its digest is assembled from several places or written with escapes.
+   */
+  readonly digestSpan: SourceSpan | null;
+  /**
+   * Where `@<digest>` can be inserted to pin a reference that has no digest: after the reference when it is
+   * written in one piece (possibly in an `ARG` default), else after the `FROM` image or `COPY --from=` word.
+   * Null when the reference has a digest, is unresolved, or cannot be pinned in place.
+   */
+  readonly pinOffset: number | null;
+}
+
+/**
+ * Lists the image references of a Dockerfile, like {@link extractImages}, with their source locations, so
+ * that a digest can be replaced (or added) without touching any other byte. Pure; never throws.
+ */
+export function locateImages(text: string): LocatedImage[] {
+  return analyzeDockerfile(text).located.map(toLocatedImage);
 }
 
 /**
@@ -55,19 +89,46 @@ export function finalBaseImage(text: string): ExtractedImage | null {
   return stages.at(-1)?.base ?? null;
 }
 
-function analyzeDockerfile(text: string): { images: ExtractedImage[]; stages: readonly Stage[] } {
+/** An extracted image with the traced text of its reference, and the end of the word it is written in. */
+interface Located {
+  readonly image: ExtractedImage;
+  readonly reference: Traced | null;
+  /** Source offset just after the word that names the image, where a digest may be appended; null when there is none. */
+  readonly wordEnd: number | null;
+}
+
+function analyzeDockerfile(text: string): { located: Located[]; stages: readonly Stage[] } {
   const lines = splitPhysicalLines(text);
   const { directives, escape } = readDirectives(lines);
-  const images: ExtractedImage[] = [];
+  const located: Located[] = [];
   const syntax = directives.find((directive) => directive.name === "syntax");
-  if (syntax !== undefined) images.push(toExtracted(syntax.value, syntax.value, { instruction: "syntax", line: syntax.line, stage: null, platform: null }));
+  if (syntax !== undefined) {
+    const reference = { text: syntax.value, origins: Array.from(syntax.value, (_, index) => syntax.valueStart + index) };
+    const image = toExtracted(syntax.value, syntax.value, { instruction: "syntax", line: syntax.line, stage: null, platform: null });
+    located.push({ image, reference, wordEnd: syntax.valueStart + syntax.value.length });
+  }
 
   const state: BuildState = { globalScope: createGlobalScope(), stages: [], current: null, escape };
   for (const logical of splitLogicalLines(lines, escape)) {
     const handler = INSTRUCTION_HANDLERS[logical.keyword];
-    if (handler !== undefined) images.push(...handler(logical, state));
+    if (handler !== undefined) located.push(...handler(logical, state));
   }
-  return { images, stages: state.stages };
+  return { located, stages: state.stages };
+}
+
+function toLocatedImage({ image, reference, wordEnd }: Located): LocatedImage {
+  if (reference === null || image.unresolved) return { image, reference: reference?.text ?? null, digestSpan: null, pinOffset: null };
+  const trimmed = trimTraced(reference);
+  const at = trimmed.text.indexOf("@");
+  if (at >= 0) return { image, reference: trimmed.text, digestSpan: findContiguousSpan(trimmed.origins.slice(at + 1)), pinOffset: null };
+  return { image, reference: trimmed.text, digestSpan: null, pinOffset: findContiguousSpan(trimmed.origins)?.end ?? wordEnd };
+}
+
+/** The source span the characters were read from, when they were read in one piece, in order; else null. */
+function findContiguousSpan(origins: readonly number[]): SourceSpan | null {
+  const first = origins[0];
+  if (first === undefined || first < 0) return null;
+  return origins.every((origin, index) => origin === first + index) ? { start: first, end: first + origins.length } : null;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -102,6 +163,8 @@ interface HeredocBody {
 interface LogicalLine {
   readonly keyword: string;
   readonly text: string;
+  /** For each character of `text`, its offset in the source. */
+  readonly origins: readonly number[];
   readonly argsStart: number;
   readonly segments: readonly LineSegment[];
   readonly heredocs: readonly HeredocBody[];
@@ -172,6 +235,7 @@ function splitLogicalLines(lines: readonly PhysicalLine[], escape: EscapeChar): 
     if (first === undefined || isBlankOrComment(first.content)) continue;
 
     const segments: LineSegment[] = [];
+    const origins: number[] = [];
     let text = "";
     let line: PhysicalLine | undefined = first;
     while (line !== undefined) {
@@ -179,6 +243,7 @@ function splitLogicalLines(lines: readonly PhysicalLine[], escape: EscapeChar): 
       const length = match === null ? line.content.length : match.index;
       segments.push({ line: line.number, start: line.start, end: line.start + length });
       text += line.content.slice(0, length);
+      for (let offset = 0; offset < length; offset += 1) origins.push(line.start + offset);
       if (match === null) break;
       // Comment and blank lines inside a continuation are dropped, not ended on.
       while (index < lines.length && isBlankOrComment(lines[index]?.content ?? "")) index += 1;
@@ -201,7 +266,7 @@ function splitLogicalLines(lines: readonly PhysicalLine[], escape: EscapeChar): 
       }
       heredocs.push({ name: marker.name, firstLine, lastLine: lines[index - 1]?.number ?? firstLine });
     }
-    logical.push({ keyword, text, argsStart, segments, heredocs });
+    logical.push({ keyword, text, origins, argsStart, segments, heredocs });
   }
   return logical;
 }
@@ -287,38 +352,39 @@ function readFlags(words: readonly Word[]): { flags: Flag[]; rest: Word[] } {
 }
 
 /** Removes shell quotes and escapes from a flag value, as BuildKit does before reading it. */
-function unquoteFlagValue(value: string, escape: EscapeChar): string {
-  let text = "";
+function unquoteFlagValue(value: Traced, escape: EscapeChar): Traced {
+  const unquoted = createTracedBuilder(value);
   let quote: string | null = null;
-  for (let position = 0; position < value.length; position += 1) {
-    const char = value[position] ?? "";
-    if (char === escape && quote !== "'" && position + 1 < value.length) {
+  for (let position = 0; position < value.text.length; position += 1) {
+    const char = value.text[position] ?? "";
+    if (char === escape && quote !== "'" && position + 1 < value.text.length) {
       position += 1;
-      text += value[position] ?? "";
+      unquoted.take(position, position + 1);
     } else if (quote === null && (char === '"' || char === "'")) quote = char;
     else if (char === quote) quote = null;
-    else text += char;
+    else unquoted.take(position, position + 1);
   }
-  return text;
+  return unquoted.build();
 }
 
 /** Splits an unquoted `--mount` value (CSV: `type=cache,from=build,"target=/a,b"`) into lowercased keys and values. */
-function readMountOptions(value: string): Map<string, string> {
-  const options = new Map<string, string>();
-  const fields: string[] = [];
-  let field = "";
+function readMountOptions(value: Traced): Map<string, Traced> {
+  const options = new Map<string, Traced>();
+  const fields: Traced[] = [];
+  let field = createTracedBuilder(value);
   let quoted = false;
-  for (const char of value) {
+  for (let position = 0; position < value.text.length; position += 1) {
+    const char = value.text[position];
     if (char === '"') quoted = !quoted;
     else if (char === "," && !quoted) {
-      fields.push(field);
-      field = "";
-    } else field += char;
+      fields.push(field.build());
+      field = createTracedBuilder(value);
+    } else field.take(position, position + 1);
   }
-  fields.push(field);
+  fields.push(field.build());
   for (const entry of fields) {
-    const equals = entry.indexOf("=");
-    if (equals > 0) options.set(entry.slice(0, equals).trim().toLowerCase(), entry.slice(equals + 1).trim());
+    const equals = entry.text.indexOf("=");
+    if (equals > 0) options.set(entry.text.slice(0, equals).trim().toLowerCase(), trimTraced(sliceTraced(entry, equals + 1, entry.text.length)));
   }
   return options;
 }
@@ -327,7 +393,10 @@ function readMountOptions(value: string): Map<string, string> {
 // Variable expansion
 
 /** What a variable is bound to: a value, declared without one, or unknowable here (build-time, base image ENV). */
-type Binding = { readonly state: "set"; readonly value: string } | { readonly state: "unset" } | { readonly state: "unknown" };
+type Binding =
+  | { readonly state: "set"; readonly value: string; readonly origins: readonly number[] }
+  | { readonly state: "unset" }
+  | { readonly state: "unknown" };
 
 interface Scope {
   lookup(name: string): Binding;
@@ -367,6 +436,8 @@ function stageScope(stage: Stage): Scope {
 /** The state of one expansion: `ok` turns false at the first reference that cannot be resolved. */
 interface Expansion {
   readonly source: string;
+  /** For each character of `source`, its offset in the Dockerfile, or -1. */
+  readonly origins: readonly number[];
   readonly scope: Scope;
   readonly escape: EscapeChar;
   readonly keepUnresolved: boolean;
@@ -380,68 +451,77 @@ interface Expansion {
  * as written.
  */
 function expandWord(source: string, scope: Scope, escape: EscapeChar, keepUnresolved = false): string | null {
-  const expansion: Expansion = { source, scope, escape, keepUnresolved, ok: true };
-  const { text, end } = expandUntil(expansion, 0, false);
-  return expansion.ok && end === source.length ? text : null;
+  return expandTraced({ text: source, origins: source.split("").map(() => -1) }, scope, escape, keepUnresolved)?.text ?? null;
 }
 
+/** {@link expandWord} that also tells, for each character of the result, where in the source it was read. */
+function expandTraced(source: Traced, scope: Scope, escape: EscapeChar, keepUnresolved = false): Traced | null {
+  const expansion: Expansion = { source: source.text, origins: source.origins, scope, escape, keepUnresolved, ok: true };
+  const { text, origins, end } = expandUntil(expansion, 0, false);
+  return expansion.ok && end === source.text.length ? { text, origins } : null;
+}
+
+type Expanded = Traced & { readonly end: number };
+
 /** Expands from `position` to the end, or to the `}` that closes the enclosing `${…}` when `inBraces`. */
-function expandUntil(expansion: Expansion, position: number, inBraces: boolean): { text: string; end: number } {
+function expandUntil(expansion: Expansion, position: number, inBraces: boolean): Expanded {
   const { source, escape } = expansion;
-  let text = "";
+  const expanded = createTracedBuilder({ text: source, origins: expansion.origins });
   let inDouble = false;
   while (position < source.length) {
     const char = source[position] ?? "";
-    if (inBraces && !inDouble && char === "}") return { text, end: position };
+    if (inBraces && !inDouble && char === "}") return { ...expanded.build(), end: position };
     if (char === escape) {
       const next = source[position + 1];
-      if (next === undefined) text += char;
-      else if (inDouble && next !== "$" && next !== '"' && next !== escape) text += char + next;
-      else text += next;
+      if (next === undefined) expanded.take(position, position + 1);
+      else if (inDouble && next !== "$" && next !== '"' && next !== escape) expanded.take(position, position + 2);
+      else expanded.take(position + 1, position + 2);
       position += 2;
     } else if (char === "'" && !inDouble) {
       const close = source.indexOf("'", position + 1);
       if (close < 0) {
         expansion.ok = false;
-        return { text, end: source.length };
+        return { ...expanded.build(), end: source.length };
       }
-      text += source.slice(position + 1, close);
+      expanded.take(position + 1, close);
       position = close + 1;
     } else if (char === '"') {
       inDouble = !inDouble;
       position += 1;
     } else if (char === "$") {
       const reference = expandReference(expansion, position);
-      text += reference.text;
+      expanded.append(reference);
       position = reference.end;
     } else {
-      text += char;
+      expanded.take(position, position + 1);
       position += 1;
     }
   }
   if (inDouble || inBraces) expansion.ok = false;
-  return { text, end: position };
+  return { ...expanded.build(), end: position };
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
 
 /** Expands the `$…` reference at `start`; returns its text and the index just after it. */
-function expandReference(expansion: Expansion, start: number): { text: string; end: number } {
+function expandReference(expansion: Expansion, start: number): Expanded {
   const { source, scope } = expansion;
-  const unresolved = (end: number): { text: string; end: number } => {
+  const verbatim = (end: number): Expanded => ({ ...sliceTraced({ text: source, origins: expansion.origins }, start, end), end });
+  const unresolved = (end: number): Expanded => {
     if (!expansion.keepUnresolved) expansion.ok = false;
-    return { text: source.slice(start, end), end };
+    return verbatim(end);
   };
+  const bound = (binding: Binding & { state: "set" }, end: number): Expanded => ({ text: binding.value, origins: binding.origins, end });
 
   if (source[start + 1] !== "{") {
     const name = NAME.exec(source.slice(start + 1))?.[0];
     if (name === undefined) {
       // `$1`, `$@` and friends are shell parameters we do not know; a lone `$` is literal.
-      return /^[0-9@*#?$!-]/.test(source[start + 1] ?? "") ? unresolved(start + 2) : { text: "$", end: start + 1 };
+      return /^[0-9@*#?$!-]/.test(source[start + 1] ?? "") ? unresolved(start + 2) : verbatim(start + 1);
     }
     const binding = scope.lookup(name);
     const end = start + 1 + name.length;
-    return binding.state === "set" ? { text: binding.value, end } : unresolved(end);
+    return binding.state === "set" ? bound(binding, end) : unresolved(end);
   }
 
   const nameStart = start + 2;
@@ -450,7 +530,7 @@ function expandReference(expansion: Expansion, start: number): { text: string; e
   let position = nameStart + name.length;
   if (source[position] === "}") {
     const binding = scope.lookup(name);
-    return binding.state === "set" ? { text: binding.value, end: position + 1 } : unresolved(position + 1);
+    return binding.state === "set" ? bound(binding, position + 1) : unresolved(position + 1);
   }
   const colon = source[position] === ":";
   const operator = source[colon ? position + 1 : position];
@@ -462,14 +542,14 @@ function expandReference(expansion: Expansion, start: number): { text: string; e
   const word = expandUntil(inner, position, true);
   if (source[word.end] !== "}") return unresolved(source.length);
   const end = word.end + 1;
-  const useWord = (): { text: string; end: number } => (inner.ok ? { text: word.text, end } : unresolved(end));
+  const useWord = (): Expanded => (inner.ok ? { text: word.text, origins: word.origins, end } : unresolved(end));
 
   const binding = scope.lookup(name);
   if (binding.state === "unknown") return unresolved(end);
   const present = binding.state === "set" && (!colon || binding.value !== "");
-  if (operator === "-") return present && binding.state === "set" ? { text: binding.value, end } : useWord();
-  if (operator === "+") return present ? useWord() : { text: "", end };
-  return present && binding.state === "set" ? { text: binding.value, end } : unresolved(end);
+  if (operator === "-") return present && binding.state === "set" ? bound(binding, end) : useWord();
+  if (operator === "+") return present ? useWord() : { text: "", origins: [], end };
+  return present && binding.state === "set" ? bound(binding, end) : unresolved(end);
 }
 
 function findClosingBrace(source: string, open: number): number {
@@ -484,22 +564,22 @@ function findClosingBrace(source: string, open: number): number {
   return source.length;
 }
 
-/** Reads `ARG a=1 b` / `ENV a=1 b=2` / `ENV a 1` into bindings, expanding values with `scope`. */
-function readAssignments(words: readonly Word[], scope: Scope, escape: EscapeChar, legacyForm: boolean): Array<[string, Binding | null]> {
+/** Reads `ARG a=1 b` / `ENV a=1 b=2` / `ENV a 1` of `line` into bindings, expanding values with `scope`. */
+function readAssignments(line: LogicalLine, words: readonly Word[], scope: Scope, escape: EscapeChar, legacyForm: boolean): Array<[string, Binding | null]> {
   const first = words[0];
   if (legacyForm && first !== undefined && !first.text.includes("=")) {
     const rest = words.slice(1).map((word) => word.text).join(" ");
-    return [[first.text, toBinding(expandWord(rest, scope, escape))]];
+    return [[first.text, toBinding(expandTraced({ text: rest, origins: rest.split("").map(() => -1) }, scope, escape))]];
   }
   return words.map((word): [string, Binding | null] => {
     const equals = word.text.indexOf("=");
     if (equals < 0) return [word.text, null];
-    return [word.text.slice(0, equals), toBinding(expandWord(word.text.slice(equals + 1), scope, escape))];
+    return [word.text.slice(0, equals), toBinding(expandTraced(traceWord(line, word, equals + 1), scope, escape))];
   });
 }
 
-function toBinding(value: string | null): Binding {
-  return value === null ? UNKNOWN : { state: "set", value };
+function toBinding(value: Traced | null): Binding {
+  return value === null ? UNKNOWN : { state: "set", value: value.text, origins: value.origins };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -512,7 +592,7 @@ interface BuildState {
   readonly escape: EscapeChar;
 }
 
-type InstructionHandler = (line: LogicalLine, state: BuildState) => ExtractedImage[];
+type InstructionHandler = (line: LogicalLine, state: BuildState) => Located[];
 
 const INSTRUCTION_HANDLERS: Readonly<Record<string, InstructionHandler>> = {
   ARG: handleArg,
@@ -526,10 +606,10 @@ function wordsOf(line: LogicalLine, state: BuildState): Word[] {
   return splitWords(line.text, line.argsStart, state.escape);
 }
 
-function handleArg(line: LogicalLine, state: BuildState): ExtractedImage[] {
+function handleArg(line: LogicalLine, state: BuildState): Located[] {
   const stage = state.current;
   const scope = stage === null ? state.globalScope : stageScope(stage);
-  for (const [name, binding] of readAssignments(wordsOf(line, state), scope, state.escape, false)) {
+  for (const [name, binding] of readAssignments(line, wordsOf(line, state), scope, state.escape, false)) {
     if (stage === null) {
       if (binding !== null || !state.globalScope.args.has(name)) state.globalScope.args.set(name, binding ?? UNSET);
     } else {
@@ -540,10 +620,10 @@ function handleArg(line: LogicalLine, state: BuildState): ExtractedImage[] {
   return [];
 }
 
-function handleEnv(line: LogicalLine, state: BuildState): ExtractedImage[] {
+function handleEnv(line: LogicalLine, state: BuildState): Located[] {
   const stage = state.current;
   if (stage === null) return [];
-  for (const [name, binding] of readAssignments(wordsOf(line, state), stageScope(stage), state.escape, true)) {
+  for (const [name, binding] of readAssignments(line, wordsOf(line, state), stageScope(stage), state.escape, true)) {
     if (binding !== null) stage.env.set(name, binding);
   }
   return [];
@@ -554,7 +634,7 @@ function findStage(state: BuildState, name: string): Stage | undefined {
   return state.stages.find((stage) => stage.alias === lower);
 }
 
-function handleFrom(line: LogicalLine, state: BuildState): ExtractedImage[] {
+function handleFrom(line: LogicalLine, state: BuildState): Located[] {
   const { flags, rest } = readFlags(wordsOf(line, state));
   const image = rest[0];
   const asKeyword = rest[1];
@@ -562,7 +642,8 @@ function handleFrom(line: LogicalLine, state: BuildState): ExtractedImage[] {
   const platformValue = flags.find((flag) => flag.name === "platform")?.value ?? null;
   const platform = platformValue === null ? null : expandWord(platformValue, state.globalScope, state.escape, true);
 
-  const expanded = image === undefined ? null : expandWord(image.text, state.globalScope, state.escape);
+  const reference = image === undefined ? null : expandTraced(traceWord(line, image), state.globalScope, state.escape);
+  const expanded = reference?.text ?? null;
   const parent = expanded === null ? undefined : findStage(state, expanded);
   const extracted = image === undefined || parent !== undefined || expanded === "scratch"
     ? null
@@ -570,29 +651,80 @@ function handleFrom(line: LogicalLine, state: BuildState): ExtractedImage[] {
   const stage: Stage = { alias, base: parent !== undefined ? parent.base : extracted, env: new Map(parent?.env ?? []), args: new Map() };
   state.stages.push(stage);
   state.current = stage;
-  return extracted === null ? [] : [extracted];
+  return extracted === null || image === undefined ? [] : [{ image: extracted, reference, wordEnd: wordEndOffset(line, image) }];
 }
 
-function handleCopy(line: LogicalLine, state: BuildState): ExtractedImage[] {
-  const from = readFlags(wordsOf(line, state)).flags.find((flag) => flag.name === "from")?.value;
-  return from === undefined || from === null ? [] : resolveFromValue(from, line, "COPY", state);
+function handleCopy(line: LogicalLine, state: BuildState): Located[] {
+  const from = readFlags(wordsOf(line, state)).flags.find((flag) => flag.name === "from");
+  if (from === undefined || from.value === null) return [];
+  const raw = traceWord(line, from.word, from.word.text.length - from.value.length);
+  return resolveFromValue(raw, line, "COPY", state, wordEndOffset(line, from.word));
 }
 
-function handleRun(line: LogicalLine, state: BuildState): ExtractedImage[] {
+function handleRun(line: LogicalLine, state: BuildState): Located[] {
   return readFlags(wordsOf(line, state))
     .flags.filter((flag) => flag.name === "mount" && flag.value !== null)
     .flatMap((flag) => {
-      const from = readMountOptions(unquoteFlagValue(flag.value ?? "", state.escape)).get("from");
-      return from === undefined ? [] : resolveFromValue(from, line, "RUN", state);
+      const value = traceWord(line, flag.word, flag.word.text.length - (flag.value ?? "").length);
+      const from = readMountOptions(unquoteFlagValue(value, state.escape)).get("from");
+      // Inside a CSV list, only a `from=` written in one piece can take a digest, so no word-end fallback.
+      return from === undefined ? [] : resolveFromValue(from, line, "RUN", state, null);
     });
 }
 
 /** A `--from` value names a stage (by alias or index), `scratch`, or an image. */
-function resolveFromValue(raw: string, line: LogicalLine, instruction: "COPY" | "RUN", state: BuildState): ExtractedImage[] {
+function resolveFromValue(raw: Traced, line: LogicalLine, instruction: "COPY" | "RUN", state: BuildState, wordEnd: number | null): Located[] {
   const stage = state.current;
-  const expanded = expandWord(raw, stage === null ? state.globalScope : stageScope(stage), state.escape);
+  const reference = expandTraced(raw, stage === null ? state.globalScope : stageScope(stage), state.escape);
+  const expanded = reference?.text ?? null;
   if (expanded !== null && (/^\d+$/.test(expanded) || expanded === "scratch" || findStage(state, expanded) !== undefined)) return [];
-  return [toExtracted(raw, expanded, { instruction, line: line.segments[0]?.line ?? 0, stage: stage?.alias ?? null, platform: null })];
+  const image = toExtracted(raw.text, expanded, { instruction, line: line.segments[0]?.line ?? 0, stage: stage?.alias ?? null, platform: null });
+  return [{ image, reference, wordEnd }];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Traced text: where each character came from, so a rewriter can find it in the source
+
+/** Text with, for each character, the source offset it was read from (-1 when it was not read from the source). */
+interface Traced {
+  readonly text: string;
+  readonly origins: readonly number[];
+}
+
+/** Appends pieces of `from` (by index) or whole traced texts, keeping each character's origin. */
+function createTracedBuilder(from: Traced): { take(start: number, end: number): void; append(piece: Traced): void; build(): Traced } {
+  const source = from.text;
+  let text = "";
+  const origins: number[] = [];
+  return {
+    take(start, end) {
+      text += source.slice(start, end);
+      for (let index = start; index < Math.min(end, source.length); index += 1) origins.push(from.origins[index] ?? -1);
+    },
+    append(piece) {
+      text += piece.text;
+      origins.push(...piece.origins);
+    },
+    build: () => ({ text, origins }),
+  };
+}
+
+function sliceTraced(traced: Traced, start: number, end: number): Traced {
+  return { text: traced.text.slice(start, end), origins: traced.origins.slice(start, end) };
+}
+
+function trimTraced(traced: Traced): Traced {
+  return sliceTraced(traced, traced.text.length - traced.text.trimStart().length, traced.text.trimEnd().length);
+}
+
+/** A word of a logical line (from character `from` of the word on) with the source offset of each character. */
+function traceWord(line: LogicalLine, word: Word, from = 0): Traced {
+  return { text: word.text.slice(from), origins: line.origins.slice(word.start + from, word.end) };
+}
+
+function wordEndOffset(line: LogicalLine, word: Word): number | null {
+  const last = line.origins[word.end - 1];
+  return last === undefined ? null : last + 1;
 }
 
 function toExtracted(

@@ -75,7 +75,7 @@ export interface DependencyGraph {
   nodes(): string[];
 }
 
-const EVIDENCE_STRENGTH = { annotation: 0, "layer-prefix": 1, dockerfile: 2, config: 3 } as const satisfies Record<Evidence, number>;
+const EVIDENCE_STRENGTH = { annotation: 0, "layer-prefix": 1, dockerfile: 2, config: 3, pin: 4 } as const satisfies Record<Evidence, number>;
 
 /**
  * Indexes `edges` once (node keys interned to integers in sorted order, adjacency in flat typed arrays)

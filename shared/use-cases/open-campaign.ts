@@ -111,11 +111,18 @@ export async function openDebouncedCampaign(deps: CampaignDeps, job: CampaignJob
 }
 
 /**
- * The rebuilt image's own push completes its obligations: for every base edge of the pushed image
- * (`key`, now at `digest`), the obligation of `key` in the campaign (edge base, edge base digest) is
- * `done` when still open. Returns the campaigns whose obligation this completed.
+ * The rebuilt image's own push (or, for a file pin, the scan that finds the pin on the new digest)
+ * completes its obligations: for every base edge of `key` (now at `digest`), the obligation of `key` in the
+ * campaign (edge base, edge base digest) is `done` when still open. Returns the campaigns whose
+ * obligation this completed.
  */
-export async function settleRebuiltImage(deps: Pick<CampaignDeps, "store" | "now">, key: string, digest: string, edges: readonly DependencyEdge[]): Promise<string[]> {
+export async function settleRebuiltImage(
+  deps: Pick<CampaignDeps, "store" | "now">,
+  key: string,
+  digest: string,
+  edges: readonly DependencyEdge[],
+  how = "rebuilt as",
+): Promise<string[]> {
   const settled: string[] = [];
   const seen = new Set<string>();
   for (const edge of edges) {
@@ -126,7 +133,7 @@ export async function settleRebuiltImage(deps: Pick<CampaignDeps, "store" | "now
     const obligation = found?.obligations.find((candidate) => candidate.dependentKey === key);
     if (obligation === undefined || !OPEN.has(obligation.state)) continue;
     await deps.store.updateObligation(id, key, (current) =>
-      OPEN.has(current.state) ? { ...current, state: "done", reason: `rebuilt as ${digest} on ${edge.baseDigest} (${edge.evidence})`, updatedAt: deps.now().toISOString() } : current,
+      OPEN.has(current.state) ? { ...current, state: "done", reason: `${how} ${digest} on ${edge.baseDigest} (${edge.evidence})`, updatedAt: deps.now().toISOString() } : current,
     );
     settled.push(id);
   }

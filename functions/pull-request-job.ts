@@ -1,0 +1,26 @@
+import type { InvocationContext } from "@azure/functions";
+import { getServices } from "../shared/composition.js";
+import { register } from "../shared/function-definitions.js";
+import { PullRequestJob } from "../shared/ports/work-queue.js";
+import { runPullRequestJob } from "../shared/use-cases/run-pull-request-job.js";
+import { parseWith } from "../shared/validation.js";
+
+/**
+ * Queue trigger: bumps the pinned digests of one repository for a campaign in one pull request per
+ * repository and base tag (GitHub in Azure, local git on the stack). Forge faults are rethrown so the
+ * queue redelivers, then moves the job to the poison queue.
+ */
+export async function pullRequestJob(message: unknown, context: InvocationContext): Promise<void> {
+  const job = parseWith(PullRequestJob, message, "pull-request message");
+  const outcome = await runPullRequestJob(await getServices(), job);
+  const fields = { campaignId: job.campaignId, pin: job.dependentKey, toDigest: job.toDigest };
+  if (outcome.kind === "failed") context.warn("pull request failed", { ...fields, reason: outcome.reason });
+  else if (outcome.kind === "proposed") context.log(outcome.updated ? "pull request updated" : "pull request opened", { ...fields, url: outcome.url, files: outcome.files });
+  else context.log("pull request skipped", { ...fields, reason: outcome.reason });
+}
+
+register.storageQueue("pullRequestJob", {
+  queueName: "%RIPPLE_QUEUE_PREFIX%-pull-request",
+  connection: "AzureWebJobsStorage",
+  handler: pullRequestJob,
+});

@@ -1,0 +1,198 @@
+import type { RippleConfig } from "../config.js";
+import type { Campaign, Obligation } from "../domain/campaign.js";
+import { formatPlatform } from "../domain/image-facts.js";
+import { splitTagKey } from "../domain/image-ref.js";
+import { bumpPins } from "../domain/pins.js";
+import type { Forge, ForgeFile } from "../ports/forge.js";
+import type { StateStore } from "../ports/state-store.js";
+import type { ObligationJob } from "../ports/work-queue.js";
+
+export interface PullRequestDeps {
+  readonly store: StateStore;
+  readonly config: RippleConfig;
+  /** The forge serving a repository (GitHub, or local git on the stack); null when none does. */
+  readonly forgeFor: (repository: string) => Forge | null;
+  readonly now: () => Date;
+}
+
+export type PullRequestOutcome =
+  | { readonly kind: "skipped"; readonly reason: string }
+  | { readonly kind: "proposed"; readonly url: string; readonly number: number; readonly files: readonly string[]; readonly updated: boolean }
+  | { readonly kind: "failed"; readonly reason: string };
+
+const OPEN = new Set<Obligation["state"]>(["pending", "scheduled"]);
+
+/** `ripple/docker.io-library-alpine-3.20`: one branch (and pull request) per repository per base tag. */
+export function branchFor(base: string): string {
+  return `ripple/${base.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/-+/g, "-")}`;
+}
+
+/**
+ * Settles a pull-request obligation: bumps every pin of the campaign's base in the obligation's
+ * repository (all its open obligations there, in one commit) and opens the repository's pull request
+ * for the base tag, or updates the open one in place. A pull request closed without merging is not
+ * reopened for the same digest. Idempotent: a repeated job finds its pin already proposed.
+ * @throws the forge's and the store's retryable errors (the queue redelivers).
+ */
+export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
+  const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
+  if (obligation === null) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
+  if (!OPEN.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
+  if (obligation.dependent.kind !== "file-pin") return { kind: "skipped", reason: "not a file pin: images are rebuilt" };
+  const repository = obligation.dependent.repo;
+  const branch = branchFor(job.base);
+
+  const base = splitTagKey(job.base);
+  const baseTag = base === null ? null : await deps.store.getTag(base.registry, base.repository, base.tag);
+  if (baseTag?.digest != null && baseTag.digest !== job.toDigest) {
+    await settle(deps, [obligation], "superseded", `the base moved on to ${baseTag.digest}`);
+    return { kind: "skipped", reason: "superseded: the base moved on" };
+  }
+  const forge = deps.forgeFor(repository);
+  if (forge === null || base === null) return fail(deps, [obligation], `no forge serves repository ${repository}`);
+
+  const record = await deps.store.getPullRequest(repository, branch);
+  if (record !== null && record.digest === job.toDigest) {
+    if (record.state === "closed") {
+      return fail(deps, [obligation], `pull request ${record.url} was closed without merging; not reopened for ${job.toDigest}`);
+    }
+    if (record.dependents.includes(job.dependentKey)) {
+      await schedule(deps, [obligation], record.url);
+      return { kind: "skipped", reason: `already in ${record.url}` };
+    }
+  }
+
+  const found = await deps.store.getCampaign(job.campaignId);
+  if (found === null) return { kind: "skipped", reason: `no campaign ${job.campaignId}` };
+  const obligations = found.obligations.filter((candidate) => OPEN.has(candidate.state) && candidate.dependent.kind === "file-pin" && candidate.dependent.repo === repository);
+
+  const scan = await forge.scan(repository);
+  const name = `${base.registry}/${base.repository}`;
+  const changes: { path: string; line: number; before: string; after: string }[] = [];
+  const files: ForgeFile[] = [];
+  const byPath = new Map<string, Obligation[]>();
+  for (const candidate of obligations) {
+    const path = candidate.dependent.kind === "file-pin" ? candidate.dependent.path : "";
+    byPath.set(path, [...(byPath.get(path) ?? []), candidate]);
+  }
+  const bumped: Obligation[] = [];
+  const missing: Obligation[] = [];
+  for (const [path, pins] of byPath) {
+    const file = scan.files.find((candidate) => candidate.path === path);
+    let text = file?.text;
+    for (const pin of pins) {
+      const from = pin.dependent.kind === "file-pin" ? pin.dependent.digest : pin.fromDigest;
+      const to = await newDigestFor(deps.store, base.registry, from, job.toDigest);
+      const result = text === undefined ? null : bumpPins(path, text, { name, tag: null, digest: from }, to);
+      if (result === null) {
+        missing.push(pin);
+        continue;
+      }
+      text = result.text;
+      changes.push(...result.changes.map((change) => ({ path, ...change })));
+      bumped.push(pin);
+    }
+    if (text !== undefined && text !== file?.text) files.push({ path, text });
+  }
+  if (missing.length > 0) await settle(deps, missing, "failed", `the pinned reference is no longer in ${repository} at ${scan.revision}`);
+  if (files.length === 0) return { kind: "failed", reason: `nothing to change in ${repository}` };
+
+  const title = `chore(deps): update ${shortName(name)}:${base.tag} digest to ${job.toDigest.slice(job.toDigest.indexOf(":") + 1, job.toDigest.indexOf(":") + 8)}`;
+  const body = await describeChange(deps, found.campaign, changes, bumped);
+  const pull = await forge.proposeChange({ repository, branch, title, body, labels: ["dependencies", "ripple"], files, baseSha: scan.revision });
+  const at = deps.now().toISOString();
+  await deps.store.savePullRequest(repository, branch, (current) => ({
+    repository,
+    branch,
+    base: job.base,
+    digest: job.toDigest,
+    campaignId: job.campaignId,
+    number: pull.number,
+    url: pull.url,
+    state: pull.state,
+    title: pull.title,
+    body: pull.body,
+    dependents: bumped.map((candidate) => candidate.dependentKey),
+    files: files.map((file) => file.path),
+    openedAt: current?.number === pull.number ? current.openedAt : at,
+    updatedAt: at,
+  }));
+  await schedule(deps, bumped, pull.url);
+  return { kind: "proposed", url: pull.url, number: pull.number, files: files.map((file) => file.path), updated: record !== null && record.number === pull.number };
+}
+
+/** The digest a pin moves to: the new index for an index (or single image) pin, the same platform's new manifest for a child pin. */
+async function newDigestFor(store: StateStore, registry: string, pinned: string, toDigest: string): Promise<string> {
+  const target = await store.getManifest(registry, toDigest);
+  if (target?.facts.kind !== "index") return toDigest;
+  const old = await store.getManifest(registry, pinned);
+  if (old?.facts.kind !== "image" || old.facts.platform === null) return toDigest;
+  const platform = formatPlatform(old.facts.platform);
+  return target.facts.children.find((child) => formatPlatform(child.platform) === platform)?.digest ?? toDigest;
+}
+
+function shortName(name: string): string {
+  return name.replace(/^docker\.io\/library\//, "").replace(/^docker\.io\//, "");
+}
+
+/** The body a reviewer reads: what changes, since when, how Ripple knows, what else moved, the SLA. */
+async function describeChange(deps: PullRequestDeps, campaign: Campaign, changes: readonly { path: string; line: number; before: string; after: string }[], bumped: readonly Obligation[]): Promise<string> {
+  const trigger = await deps.store.getEvent(campaign.trigger);
+  const due = new Date(Date.parse(campaign.openedAt) + deps.config.sla.defaultHours * 3600_000).toISOString();
+  const found = await deps.store.getCampaign(campaign.id);
+  const rebuilt = (found?.obligations ?? []).filter((obligation) => obligation.kind === "rebuild");
+  const lines = [
+    `The base image \`${campaign.base}\` moved from \`${campaign.fromDigest}\` to \`${campaign.toDigest}\`${trigger?.event ? ` (pushed ${trigger.event.occurredAt})` : ""}. This pull request moves the pins below to the new digest.`,
+    "",
+    "| file | line | old | new |",
+    "|---|---|---|---|",
+    ...changes.map((change) => `| \`${change.path}\` | ${change.line} | \`${change.before.trim()}\` | \`${change.after.trim()}\` |`),
+    "",
+    `**Why this file depends on it:** ${bumped.length} reference(s) pin \`${campaign.base}\` by digest (found by Ripple's repository scan).`,
+    "",
+    rebuilt.length === 0
+      ? "**Rebuilt in the same campaign:** no images."
+      : `**Rebuilt in the same campaign:** ${rebuilt.map((obligation) => `\`${obligation.dependentKey}\` (${obligation.state})`).join(", ")}.`,
+    "",
+    `**Patch SLA:** due ${due}.`,
+    "",
+    `<sub>Opened by Ripple for campaign \`${campaign.id}\`; a newer digest of the same base updates this pull request in place.</sub>`,
+  ];
+  return lines.join("\n");
+}
+
+async function schedule(deps: Pick<PullRequestDeps, "store" | "now">, obligations: readonly Obligation[], url: string): Promise<void> {
+  for (const obligation of obligations) {
+    await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) =>
+      OPEN.has(current.state) ? { ...current, state: "scheduled", runId: url, updatedAt: deps.now().toISOString() } : current,
+    );
+  }
+}
+
+async function settle(deps: Pick<PullRequestDeps, "store" | "now">, obligations: readonly Obligation[], state: "done" | "failed" | "superseded", reason: string): Promise<void> {
+  for (const obligation of obligations) {
+    await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) =>
+      OPEN.has(current.state) ? { ...current, state, reason, updatedAt: deps.now().toISOString() } : current,
+    );
+  }
+}
+
+async function fail(deps: PullRequestDeps, obligations: readonly Obligation[], reason: string): Promise<PullRequestOutcome> {
+  await settle(deps, obligations, "failed", reason);
+  return { kind: "failed", reason };
+}
+
+/**
+ * A pull request was merged or closed (GitHub webhook, or the reconcile timer for local git): records
+ * its state, and completes its obligations when merged or fails them when closed without merging.
+ * Idempotent. Returns the number of obligations settled.
+ */
+export async function settlePullRequest(deps: Pick<PullRequestDeps, "store" | "now">, repository: string, branch: string, state: "merged" | "closed"): Promise<number> {
+  const record = await deps.store.getPullRequest(repository, branch);
+  if (record === null || record.state !== "open") return 0;
+  await deps.store.savePullRequest(repository, branch, (current) => ({ ...(current ?? record), state, updatedAt: deps.now().toISOString() }));
+  const found = await deps.store.getCampaign(record.campaignId);
+  const obligations = (found?.obligations ?? []).filter((obligation) => record.dependents.includes(obligation.dependentKey) && OPEN.has(obligation.state));
+  await settle(deps, obligations, state === "merged" ? "done" : "failed", state === "merged" ? `pull request ${record.url} merged` : `pull request ${record.url} closed without merging`);
+  return obligations.length;
+}

@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../shared/config.js";
+import { dedupeKey } from "../../../shared/domain/registry-event.js";
+import type { ChangeRequest, Forge, PullRequest } from "../../../shared/ports/forge.js";
+import type { ObligationJob } from "../../../shared/ports/work-queue.js";
+import { handleGitHubEvent } from "../../../shared/use-cases/handle-github-event.js";
+import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
+import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
+import { branchFor, runPullRequestJob } from "../../../shared/use-cases/run-pull-request-job.js";
+import { scanRepository } from "../../../shared/use-cases/scan-repository.js";
+import { createDeps, image, pushEvent, REGISTRY } from "./pipeline-helpers.js";
+
+const REPO = "contoso/app";
+
+/** A forge double holding one repository's files; counts proposals, keeps one PR per branch like GitHub. */
+function fakeForge(files: Record<string, string>) {
+  const proposals: ChangeRequest[] = [];
+  const pulls: PullRequest[] = [];
+  let revision = 1;
+  const forge: Forge & { proposals: ChangeRequest[]; pulls: PullRequest[]; merge(number: number): void; close(number: number): void; files: Record<string, string> } = {
+    proposals,
+    pulls,
+    files,
+    async scan(repository, options = {}) {
+      const cursor = `rev-${revision}`;
+      if (options.since === cursor) return { repository, revision: cursor, unchanged: true, files: [], skipped: [], cursor, calls: 1, rateLimitRemaining: 4999 };
+      return { repository, revision: cursor, unchanged: false, files: Object.entries(files).map(([path, text]) => ({ path, text })), skipped: [], cursor, calls: 1 + Object.keys(files).length, rateLimitRemaining: 4990 };
+    },
+    async proposeChange(request) {
+      proposals.push(request);
+      const open = pulls.find((pull) => pull.branch === request.branch && pull.state === "open");
+      const pull: PullRequest = { repository: request.repository, branch: request.branch, number: open?.number ?? pulls.length + 1, url: `https://github.test/${request.repository}/pull/${open?.number ?? pulls.length + 1}`, state: "open", title: request.title, body: request.body, labels: request.labels, headSha: `head-${proposals.length}`, baseSha: request.baseSha };
+      if (open) pulls[pulls.indexOf(open)] = pull;
+      else pulls.push(pull);
+      return pull;
+    },
+    async findPullRequest(_repository, branch) {
+      return [...pulls].reverse().find((pull) => pull.branch === branch) ?? null;
+    },
+    merge(number) {
+      const pull = pulls.find((candidate) => candidate.number === number)!;
+      pulls[pulls.indexOf(pull)] = { ...pull, state: "merged" };
+      const proposal = [...proposals].reverse().find((candidate) => candidate.branch === pull.branch)!;
+      for (const file of proposal.files) files[file.path] = file.text;
+      revision += 1;
+    },
+    close(number) {
+      const pull = pulls.find((candidate) => candidate.number === number)!;
+      pulls[pulls.indexOf(pull)] = { ...pull, state: "closed" };
+    },
+  };
+  return forge;
+}
+
+const busyboxA = image("busybox-a", ["l1"]);
+const busyboxB = image("busybox-b", ["l2"]);
+const busyboxC = image("busybox-c", ["l3"]);
+
+async function setup() {
+  const config = parseConfig(JSON.stringify({
+    version: 1,
+    registries: [{ host: REGISTRY, kind: "distribution" }],
+    bases: [{ image: `${REGISTRY}/ripple/busybox`, tags: ["*"] }],
+    repositories: [{ url: REPO }],
+  }));
+  const env = createDeps(config);
+  for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
+  const forge = fakeForge({
+    "Dockerfile": `FROM ${REGISTRY}/ripple/busybox:1@${busyboxA.digest}\r\nRUN true\r\n`,
+    "deploy/app.yaml": `spec:\n  containers:\n    - name: app\n      image: "${REGISTRY}/ripple/busybox:1@${busyboxA.digest}" # pinned\n    - name: other\n      image: docker.io/library/nginx:1.27@sha256:${"e".repeat(64)}\n`,
+  });
+  const deps = { ...env.deps, forgeFor: (repository: string) => (repository === REPO ? forge : null) };
+  const deliver = async (event: ReturnType<typeof pushEvent>) => {
+    await recordEvents(env.deps, [event], 0);
+    return processRegistryEvent(env.deps, dedupeKey(event));
+  };
+  await deliver(pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
+  const scan = await scanRepository({ store: env.store, forge, now: env.deps.now }, REPO);
+  return { env, forge, deps, deliver, scan };
+}
+
+describe("pull requests for pinned digests", () => {
+  it("records every digest pin of a repository as a file-pin edge; a rescan of an unchanged repository costs one call", async () => {
+    const { env, forge, scan } = await setup();
+    // The nginx pin is recorded too (an edge to nginx:1.27), though nothing tracks that base yet.
+    expect(scan).toMatchObject({ repository: REPO, unchanged: false, files: 2, pins: 3, unrelated: 0 });
+    expect((await env.store.listDependents(`${REGISTRY}/ripple/busybox:1`)).map((edge) => [edge.dependent, edge.evidence])).toEqual([
+      [{ kind: "file-pin", repo: REPO, path: "Dockerfile", line: 1, digest: busyboxA.digest }, "pin"],
+      [{ kind: "file-pin", repo: REPO, path: "deploy/app.yaml", line: 4, digest: busyboxA.digest }, "pin"],
+    ]);
+    expect(await scanRepository({ store: env.store, forge, now: env.deps.now }, REPO)).toMatchObject({ unchanged: true, calls: 1, pins: 0 });
+  });
+
+  it("opens one pull request for the repository with every pin bumped byte for byte, and updates it in place for a newer digest", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const jobs = env.queue.take("pull-request") as ObligationJob[];
+    expect(jobs).toHaveLength(2);
+    const first = await runPullRequestJob(deps, jobs[0]!);
+    expect(first).toMatchObject({ kind: "proposed", number: 1, files: ["Dockerfile", "deploy/app.yaml"], updated: false });
+    expect(await runPullRequestJob(deps, jobs[1]!)).toEqual({ kind: "skipped", reason: `already in https://github.test/${REPO}/pull/1` });
+    expect(forge.proposals).toHaveLength(1);
+    const proposal = forge.proposals[0]!;
+    expect(proposal.branch).toBe(branchFor(`${REGISTRY}/ripple/busybox:1`));
+    expect(proposal.title).toBe(`chore(deps): update ${REGISTRY}/ripple/busybox:1 digest to ${busyboxB.digest.slice(7, 14)}`);
+    expect(proposal.files).toEqual([
+      { path: "Dockerfile", text: `FROM ${REGISTRY}/ripple/busybox:1@${busyboxB.digest}\r\nRUN true\r\n` },
+      { path: "deploy/app.yaml", text: forge.files["deploy/app.yaml"]!.replace(busyboxA.digest, busyboxB.digest) },
+    ]);
+    expect(proposal.body).toContain(`| \`Dockerfile\` | 1 |`);
+
+    await deliver(pushEvent("ripple/busybox", "1", busyboxC.digest, "2026-11-23T09:20:00Z"));
+    const newer = env.queue.take("pull-request") as ObligationJob[];
+    expect(await runPullRequestJob(deps, newer[0]!)).toMatchObject({ kind: "proposed", number: 1, updated: true });
+    expect(forge.pulls).toHaveLength(1);
+    expect(forge.proposals[1]!.files[0]).toEqual({ path: "Dockerfile", text: `FROM ${REGISTRY}/ripple/busybox:1@${busyboxC.digest}\r\nRUN true\r\n` });
+  });
+
+  it("completes the obligations when the pull request is merged, and never reopens one closed for the same digest", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    await runPullRequestJob(deps, job!);
+    forge.close(1);
+    const closed = await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 1, merged: false, head: { ref: branchFor(`${REGISTRY}/ripple/busybox:1`) } } });
+    expect(closed).toEqual({ kind: "handled", summary: "pull request #1 closed: 2 obligation(s) settled" });
+    expect(await runPullRequestJob(deps, job!)).toEqual({ kind: "skipped", reason: "obligation already failed" });
+    expect(forge.proposals).toHaveLength(1);
+
+    await deliver(pushEvent("ripple/busybox", "1", busyboxC.digest, "2026-11-23T09:20:00Z"));
+    const [next] = env.queue.take("pull-request") as ObligationJob[];
+    expect(await runPullRequestJob(deps, next!)).toMatchObject({ kind: "proposed", number: 2, updated: false });
+    forge.merge(2);
+    await handleGitHubEvent(deps, "push", { ref: "refs/heads/main", repository: { full_name: REPO, default_branch: "main" } });
+    await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 2, merged: true, head: { ref: branchFor(`${REGISTRY}/ripple/busybox:1`) } } });
+    const campaign = (await env.store.listCampaigns()).find((candidate) => candidate.toDigest === busyboxC.digest)!;
+    expect((await env.store.getCampaign(campaign.id))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
+  });
+});
