@@ -102,7 +102,11 @@ function createForges(settings: Readonly<Settings>, config: RippleConfig): (repo
   const app = settings.RIPPLE_GITHUB_APP_ID && settings.RIPPLE_GITHUB_INSTALLATION_ID && settings.RIPPLE_GITHUB_PRIVATE_KEY
     ? { appId: settings.RIPPLE_GITHUB_APP_ID, installationId: Number(settings.RIPPLE_GITHUB_INSTALLATION_ID), privateKey: settings.RIPPLE_GITHUB_PRIVATE_KEY }
     : null;
-  const github = app === null ? null : namedGitHubForge(createGitHubForge({ octokit: createGitHubOctokit({ ...app, baseUrl: settings.RIPPLE_GITHUB_API_URL }) }));
+  const defaultBranches = new Map(config.repositories.flatMap((repository) => {
+    const name = gitHubName(repository.url);
+    return name === null ? [] : [[name, repository.branch] as const];
+  }));
+  const github = app === null ? null : namedGitHubForge(createGitHubForge({ octokit: createGitHubOctokit({ ...app, baseUrl: settings.RIPPLE_GITHUB_API_URL }), defaultBranches }));
   return (repository) => {
     if (!urls.includes(repository)) return null;
     if (repository.startsWith("/")) return local;

@@ -10,7 +10,10 @@ import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
 import { loadSettings } from "../config.js";
 import { defaultStackConfig, startStack, type Stack, type StackConfigTemplate } from "../local/stack.js";
+import { mergePullRequest } from "../adapters/local-git/local-git-forge.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
+import { reconcileRepositories } from "../use-cases/reconcile-repositories.js";
+import { scanRepository } from "../use-cases/scan-repository.js";
 import { printTable, shortDigest } from "./output.js";
 import { defaultStackDir } from "./services.js";
 
@@ -32,13 +35,16 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
 }
 
 /** The local git repositories the demo's images are built from (their build recipes name them). */
-export function demoRepositories(stackDir: string): { companyBase: string; web: string; multi: string; pinned: string } {
+export function demoRepositories(stackDir: string): { companyBase: string; web: string; multi: string; pinned: string; deploy: string } {
   const root = join(stackDir, "demo", "git");
-  return { companyBase: join(root, "company-base"), web: join(root, "web"), multi: join(root, "multi"), pinned: join(root, "pinned") };
+  return { companyBase: join(root, "company-base"), web: join(root, "web"), multi: join(root, "multi"), pinned: join(root, "pinned"), deploy: join(root, "deploy") };
 }
 
-/** The demo's configuration: the stack's tracked bases plus a build recipe for every derived image. */
-export function demoStackConfig(stackDir: string): StackConfigTemplate {
+/**
+ * The demo's configuration: the stack's tracked bases, a build recipe for every derived image and, with
+ * `pins`, the deploy repository whose files pin the base and the apps by digest.
+ */
+export function demoStackConfig(stackDir: string, options: { pins?: boolean } = {}): StackConfigTemplate {
   const repositories = demoRepositories(stackDir);
   const recipe = (image: string, repository: string, platforms: string[] = []) => ({ image: `{{registry}}/${image}`, repository, revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms });
   return {
@@ -49,7 +55,35 @@ export function demoStackConfig(stackDir: string): StackConfigTemplate {
       recipe("apps/multi:1", repositories.multi, ["linux/amd64", "linux/arm64"]),
       recipe("apps/pinned:1", repositories.pinned),
     ],
+    ...(options.pins ? { repositories: [{ url: repositories.deploy, branch: "main" }] } : {}),
   };
+}
+
+/**
+ * Writes the deploy repository — a Dockerfile pinning the base, a Kubernetes manifest pinning
+ * apps/web, a compose file pinning the apps/multi index — and scans it: each pin becomes a file-pin edge.
+ */
+export async function createDeployRepository(stack: Stack, services: Services, images: DemoImages): Promise<void> {
+  const reg = stack.registry.host;
+  await commitRepository(demoRepositories(stack.dir).deploy, {
+    Dockerfile: `# The tools image, pinned to the audited base\nFROM ${reg}/ripple/busybox:1@${images.busybox}\nCOPY tools /tools\n`,
+    "web.yaml": `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: "${reg}/apps/web:1@${images.web}"\n`,
+    "compose.yaml": `services:\n  multi:\n    image: ${reg}/apps/multi:1@${images.multi} # index digest\n`,
+  });
+  const forge = services.forgeFor(demoRepositories(stack.dir).deploy);
+  if (forge === null) throw new Error("the deploy repository is not configured");
+  await scanRepository({ store: services.store, forge, now: services.now }, demoRepositories(stack.dir).deploy);
+}
+
+/** Merges every open pull request of the deploy repository (what its maintainers would do), then reconciles. */
+export async function mergeDeployPullRequests(stack: Stack, services: Services, log: (line: string) => void): Promise<void> {
+  const deploy = demoRepositories(stack.dir).deploy;
+  for (const pull of await services.store.listPullRequests()) {
+    if (pull.repository !== deploy || pull.state !== "open") continue;
+    await mergePullRequest(deploy, pull.number);
+    log(`merged pull request #${pull.number} (${pull.title})`);
+  }
+  await reconcileRepositories(services);
 }
 
 async function commitRepository(dir: string, files: Record<string, string>): Promise<string> {
@@ -127,7 +161,8 @@ export async function pushPatchedBase(stack: Stack, services: Services, log: (li
  * Waits until the cascade has settled: `campaigns` campaigns exist and none has an open obligation.
  * Returns the campaigns with their obligations, oldest first.
  */
-export async function waitForCascade(services: Services, campaigns: number, timeoutMs = 120_000) {
+export async function waitForCascade(services: Services, campaigns: number, options: { openPullRequests?: boolean; timeoutMs?: number } = {}) {
+  const timeoutMs = options.timeoutMs ?? 120_000;
   let open: string[] = [];
   try {
     return await waitFor(`${campaigns} campaign(s) with every obligation settled`, async () => {
@@ -138,7 +173,8 @@ export async function waitForCascade(services: Services, campaigns: number, time
         const found = await services.store.getCampaign(campaign.id);
         if (found === null) return null;
         for (const obligation of found.obligations) {
-          if (obligation.state === "pending" || obligation.state === "scheduled") open.push(`${obligation.dependentKey} ${obligation.state} in ${campaign.id}`);
+          const waiting = obligation.state === "pending" || (obligation.state === "scheduled" && !(options.openPullRequests && obligation.kind === "pull-request" && obligation.runId !== null));
+          if (waiting) open.push(`${obligation.dependentKey} ${obligation.state} in ${campaign.id}`);
         }
         full.push(found);
       }
@@ -152,16 +188,22 @@ export async function waitForCascade(services: Services, campaigns: number, time
 export async function demoCommand(): Promise<number> {
   const dir = join(defaultStackDir(), `demo-${process.pid}`);
   say(`starting the local stack in ${dir}`);
-  const stack = await startStack({ dir, config: demoStackConfig(dir), log: (line) => say(line) });
+  const stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }), log: (line) => say(line) });
   let succeeded = false;
   try {
     say(`registry https://${stack.registry.host} → notifications → functions host ${stack.hostUrl}`);
     const services = await createServices(loadSettings(stack.settings), stack.config);
     const images = await buildDemoImages(stack, services, say);
+    await createDeployRepository(stack, services, images);
+    say("scanned the deploy repository for digest pins");
     await printGraph(stack, services, "dependency graph before the patch");
     say("pushing a patched busybox base");
     const patched = await pushPatchedBase(stack, services, say);
-    const cascade = await waitForCascade(services, 2);
+    await waitForCascade(services, 4, { openPullRequests: true });
+    say("rebuilds done; pull requests open in the deploy repository");
+    await printPullRequests(stack, services);
+    await mergeDeployPullRequests(stack, services, say);
+    const cascade = await waitForCascade(services, 4);
     say("the cascade has settled");
     await printReport(stack, services, images, patched, cascade);
     succeeded = true;
@@ -195,6 +237,15 @@ async function printGraph(stack: Stack, services: Services, title: string): Prom
 }
 
 type CascadeCampaign = Awaited<ReturnType<typeof waitForCascade>>[number];
+
+async function printPullRequests(stack: Stack, services: Services): Promise<void> {
+  const local = (text: string): string => shortenDigests(text.replaceAll(`${stack.registry.host}/`, ""));
+  out("\n== pull requests in the deploy repository (ripple prs)");
+  for (const pull of await services.store.listPullRequests()) {
+    out(`#${pull.number} [${pull.state}] ${local(pull.title)}  (branch ${pull.branch})`);
+    for (const line of pull.body.split("\n").filter((row) => row.startsWith("| `"))) out(`    ${local(line)}`);
+  }
+}
 
 async function printReport(stack: Stack, services: Services, images: DemoImages, patched: string, cascade: readonly CascadeCampaign[]): Promise<void> {
   const local = (key: string): string => key.replaceAll(`${stack.registry.host}/`, "");

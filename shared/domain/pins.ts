@@ -117,9 +117,10 @@ export function findPins(path: string, text: string): Pin[] {
  * Which digest is new is the caller's choice: a pin to a multi-arch index moves to the new index digest,
  * a pin to one platform's manifest to that platform's new manifest digest.
  *
- * Returns null when no reference matches (or the file is of no known kind, or YAML that does not parse);
- * a result with no changes when every matching reference already has `newDigest`. Idempotent. Pure;
- * throws a RangeError only when `newDigest` is not a digest.
+ * Returns null when no reference matches (or the file is of no known kind, or YAML that does not parse).
+ * A reference of that name and tag that already has `newDigest` counts as a match whatever the target's
+ * old digest, so a second identical bump returns the same text with no changes. Pure; throws a RangeError
+ * only when `newDigest` is not a digest.
  */
 export function bumpPins(path: string, text: string, target: BumpTarget, newDigest: string, options: { pin?: boolean } = {}): BumpResult | null {
   if (!isDigest(newDigest)) throw new RangeError(`"${newDigest}" is not a digest`);
@@ -131,7 +132,8 @@ export function bumpPins(path: string, text: string, target: BumpTarget, newDige
   const edits = new Map<number, SiteEdit>();
   for (const site of locateSites(kind, text)) {
     if (site.edit === null || site.name !== name || (target.tag !== null && site.tag !== target.tag)) continue;
-    const matches = site.digest === null ? options.pin === true : target.digest === null || site.digest === target.digest;
+    // A reference already on the new digest matches too, so that bumping twice is not an error.
+    const matches = site.digest === null ? options.pin === true : target.digest === null || site.digest === target.digest || site.digest === newDigest;
     if (matches) edits.set(site.edit.start, site.edit);
   }
   if (edits.size === 0) return null;

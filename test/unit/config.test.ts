@@ -81,6 +81,7 @@ describe("loadSettings", () => {
       RIPPLE_WEBHOOK_SECRET: "0123456789abcdef",
       RIPPLE_TABLE_PREFIX: "ripple",
       RIPPLE_QUEUE_PREFIX: "ripple",
+      RIPPLE_GITHUB_API_URL: "https://api.github.com",
     });
   });
 

@@ -16,6 +16,11 @@ export interface GitHubForgeOptions {
   readonly octokit: Octokit;
   /** Labels every pull request carries, on top of the request's own. */
   readonly labels?: readonly string[];
+  /**
+   * Default branches already known (from configuration), `owner/name` → branch, so that opening a
+   * labelled pull request never spends a `GET /repos` on it.
+   */
+  readonly defaultBranches?: ReadonlyMap<string, string>;
 }
 
 /** The pull request fields the adapter reads, from `pulls.list`, `pulls.create` or `pulls.update` answers. */
@@ -62,7 +67,7 @@ type Headers = Readonly<Record<string, string | number | undefined>>;
 export function createGitHubForge(options: GitHubForgeOptions): Forge {
   const { octokit } = options;
   const forgeLabels = options.labels ?? [];
-  const defaultBranches = new Map<string, string>();
+  const defaultBranches = new Map<string, string>(options.defaultBranches ?? []);
 
   const learnDefaultBranch = (repository: string, pulls: readonly PullData[]): void => {
     const name = pulls.find((pull) => typeof pull.base.repo?.default_branch === "string")?.base.repo?.default_branch;

@@ -1,0 +1,537 @@
+import { createHmac, generateKeyPairSync } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createGitHubOctokit, type GitHubOctokit, type GitHubOctokitOptions } from "../../shared/adapters/github/github-client.js";
+import { createGitHubForge } from "../../shared/adapters/github/github-forge.js";
+import { verifyGitHubWebhook } from "../../shared/adapters/github/verify-webhook.js";
+import { AppError, ConfigError } from "../../shared/errors.js";
+import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { ChangeRequest, PullRequest } from "../../shared/ports/forge.js";
+import { RATE_LIMIT_LIMIT, SECONDARY_RATE_LIMIT_MESSAGE, startGitHubContractServer, type GitHubContractServer, type GitHubRequest } from "./helpers/github-contract-server.js";
+
+const APP_ID = 424242;
+const INSTALLATION_ID = 7001;
+const REPO = "contoso/shop";
+const BRANCH = "ripple/docker.io-library-alpine-3.20";
+const MIB = 1024 * 1024;
+const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+});
+
+const DOCKERFILE = "FROM docker.io/library/alpine:3.20@sha256:" + "1".repeat(64) + "\nRUN apk add curl\n";
+const PATCHED = DOCKERFILE.replace("1".repeat(64), "2".repeat(64));
+const COMPOSE = "services:\n  web:\n    image: docker.io/library/nginx:1.27\n";
+
+let dir: string;
+let tls: StackTls;
+let agent: Agent;
+let server: GitHubContractServer;
+let octokit: GitHubOctokit;
+
+function client(overrides: Partial<GitHubOctokitOptions> = {}): GitHubOctokit {
+  return createGitHubOctokit({ appId: APP_ID, privateKey, installationId: INSTALLATION_ID, baseUrl: server.url, agent, ...overrides });
+}
+
+/** API requests (installation token), as `METHOD path`, in arrival order. */
+function apiCalls(from = 0, to = server.requests.length): string[] {
+  return server.requests.slice(from, to).filter((request) => request.auth === "token").map((request) => `${request.method} ${request.path}`);
+}
+
+function lastRequests(count: number): GitHubRequest[] {
+  return server.requests.slice(-count);
+}
+
+function changeRequest(overrides: Partial<ChangeRequest> = {}): ChangeRequest {
+  return {
+    repository: REPO,
+    branch: BRANCH,
+    title: "Pin alpine 3.20 to sha256:2222",
+    body: "Ripple rebuilt alpine:3.20.",
+    labels: [],
+    files: [{ path: "services/api/Dockerfile", text: PATCHED }],
+    baseSha: server.branchHead(REPO, "main") ?? "",
+    ...overrides,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ name: string; code: string; message: string; retryable: boolean; details: Record<string, unknown> }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(server.installationToken);
+    return { name: error.name, code: error.code, message: error.message, retryable: error.retryable, details: error.details };
+  }
+  throw new Error("expected a rejection");
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ripple-github-contract-"));
+  tls = await ensureStackTls(dir);
+  agent = new Agent({ ca: tls.caPem, keepAlive: true });
+});
+
+afterAll(async () => {
+  agent.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  server = await startGitHubContractServer({ tls, appId: APP_ID, appPublicKey: publicKey, installationId: INSTALLATION_ID });
+  server.addRepository(REPO, { "services/api/Dockerfile": DOCKERFILE, "README.md": "# shop\n" });
+  octokit = client();
+});
+
+afterEach(async () => {
+  await server.stop();
+});
+
+describe("scan", () => {
+  it("reads candidate files at HEAD and skips large, symlinked, binary and submodule entries with a reason", async () => {
+    const head = server.push(REPO, "main", {
+      "Dockerfile": DOCKERFILE,
+      "deploy/compose.yaml": COMPOSE,
+      ".github/workflows/ci.yml": "on: push\n",
+      "docs/guide.md": "not a candidate\n",
+      "charts/huge/values.yaml": "x".repeat(MIB + 1),
+      "link/Dockerfile": { symlink: "../Dockerfile" },
+      "assets/icon.yaml": { bytes: Buffer.from([0x69, 0x00, 0x01]) },
+      "vendor/base-images": { submodule: "3".repeat(40) },
+    });
+    const forge = createGitHubForge({ octokit });
+
+    const scan = await forge.scan(REPO);
+
+    expect(scan).toEqual({
+      repository: REPO,
+      revision: head,
+      unchanged: false,
+      files: [
+        { path: ".github/workflows/ci.yml", text: "on: push\n" },
+        { path: "Dockerfile", text: DOCKERFILE },
+        { path: "deploy/compose.yaml", text: COMPOSE },
+        { path: "services/api/Dockerfile", text: DOCKERFILE },
+      ],
+      skipped: [
+        { path: "assets/icon.yaml", reason: "binary" },
+        { path: "charts/huge/values.yaml", reason: "too large" },
+        { path: "link/Dockerfile", reason: "symlink" },
+        { path: "vendor/base-images", reason: "submodule" },
+      ],
+      cursor: expect.stringMatching(new RegExp(`^${head} W/"[0-9a-f]{64}"$`)) as unknown as string,
+      calls: 7,
+      rateLimitRemaining: RATE_LIMIT_LIMIT - 7,
+    });
+    const tree = server.commit(REPO, head)?.tree ?? "";
+    const calls = apiCalls();
+    expect(calls.slice(0, 2)).toEqual([`GET /repos/contoso/shop/commits/HEAD`, `GET /repos/contoso/shop/git/trees/${tree}?recursive=1`]);
+    expect(calls.slice(2).map((call) => call.replace(/[0-9a-f]{40}$/, "<sha>"))).toEqual(Array(5).fill("GET /repos/contoso/shop/git/blobs/<sha>"));
+    expect(server.requests.filter((request) => request.auth === "bearer").map((request) => `${request.method} ${request.path}`)).toEqual([
+      `POST /app/installations/${INSTALLATION_ID}/access_tokens`,
+    ]);
+  });
+
+  it("answers unchanged after exactly one conditional request when HEAD has not moved", async () => {
+    const forge = createGitHubForge({ octokit });
+    const first = await forge.scan(REPO);
+    const before = server.requests.length;
+
+    const again = await forge.scan(REPO, { since: first.cursor });
+
+    expect(again).toEqual({
+      repository: REPO,
+      revision: first.revision,
+      unchanged: true,
+      files: [],
+      skipped: [],
+      cursor: first.cursor,
+      calls: 1,
+      rateLimitRemaining: first.rateLimitRemaining,
+    });
+    expect(server.requests.slice(before).map(({ method, path, ifNoneMatch, status }) => ({ method, path, ifNoneMatch, status }))).toEqual([
+      { method: "GET", path: "/repos/contoso/shop/commits/HEAD", ifNoneMatch: first.cursor.split(" ")[1], status: 304 },
+    ]);
+  });
+
+  it("reads the files again once HEAD moves", async () => {
+    const forge = createGitHubForge({ octokit });
+    const first = await forge.scan(REPO);
+    const head = server.push(REPO, "main", { "services/api/Dockerfile": PATCHED });
+
+    const again = await forge.scan(REPO, { since: first.cursor });
+
+    expect({ ...again, cursor: again.cursor.split(" ")[0] }).toEqual({
+      repository: REPO,
+      revision: head,
+      unchanged: false,
+      files: [{ path: "services/api/Dockerfile", text: PATCHED }],
+      skipped: [],
+      cursor: head,
+      calls: 3,
+      rateLimitRemaining: RATE_LIMIT_LIMIT - 6,
+    });
+  });
+
+  it("reports a truncated tree as skipped", async () => {
+    server.maxTreeEntries = 3;
+    server.push(REPO, "main", { "a/Dockerfile": DOCKERFILE, "z/Dockerfile": DOCKERFILE });
+
+    const scan = await createGitHubForge({ octokit }).scan(REPO);
+
+    expect({ files: scan.files.map((file) => file.path), skipped: scan.skipped }).toEqual({
+      files: ["a/Dockerfile"],
+      skipped: [{ path: ".", reason: "tree truncated" }],
+    });
+  });
+
+  it.each([
+    ["a repository that does not exist", "contoso/missing", { status: 404, retryable: false, message: "github: reading the head commit of contoso/missing failed with HTTP 404: Not Found" }],
+  ])("maps %s to an UpstreamError", async (_case, repository, expected) => {
+    expect(await rejection(createGitHubForge({ octokit }).scan(repository))).toEqual({
+      name: "UpstreamError",
+      code: "upstream_failed",
+      message: expected.message,
+      retryable: expected.retryable,
+      details: { service: "github", status: expected.status },
+    });
+  });
+});
+
+describe("proposeChange", () => {
+  function expectedPull(number: number, request: ChangeRequest, headSha: string, labels: string[] = []): PullRequest {
+    return {
+      repository: REPO,
+      branch: request.branch,
+      number,
+      url: `https://github.com/contoso/shop/pull/${number}`,
+      state: "open",
+      title: request.title,
+      body: request.body,
+      labels,
+      headSha,
+      baseSha: request.baseSha,
+    };
+  }
+
+  it("opens a new pull request in 6 requests with the exact tree, commit, ref and pull bodies", async () => {
+    const request = changeRequest();
+    const before = server.requests.length;
+
+    const pull = await createGitHubForge({ octokit }).proposeChange(request);
+
+    const headSha = server.branchHead(REPO, BRANCH) ?? "";
+    const commit = server.commit(REPO, headSha);
+    expect(pull).toEqual(expectedPull(1, request, headSha));
+    expect(
+      server.requests
+        .slice(before)
+        .filter((call) => call.auth === "token")
+        .map(({ method, path, body, status }) => ({ method, path, body, status })),
+    ).toEqual([
+      { method: "GET", path: `/repos/contoso/shop/pulls?head=contoso%3A${encodeURIComponent(BRANCH)}&state=all&per_page=100`, body: null, status: 200 },
+      { method: "GET", path: "/repos/contoso/shop", body: null, status: 200 },
+      {
+        method: "POST",
+        path: "/repos/contoso/shop/git/trees",
+        body: { base_tree: request.baseSha, tree: [{ path: "services/api/Dockerfile", mode: "100644", type: "blob", content: PATCHED }] },
+        status: 201,
+      },
+      { method: "POST", path: "/repos/contoso/shop/git/commits", body: { message: request.title, tree: commit?.tree, parents: [request.baseSha] }, status: 201 },
+      { method: "POST", path: "/repos/contoso/shop/git/refs", body: { ref: `refs/heads/${BRANCH}`, sha: headSha }, status: 201 },
+      { method: "POST", path: "/repos/contoso/shop/pulls", body: { head: BRANCH, base: "main", title: request.title, body: request.body }, status: 201 },
+    ]);
+    expect(commit?.parents).toEqual([request.baseSha]);
+    expect(server.filesAt(REPO, headSha)).toEqual({ "README.md": "# shop\n", "services/api/Dockerfile": PATCHED });
+  });
+
+  it("adds labels: 7 requests while the default branch is unknown, 6 once any answer named it", async () => {
+    const forge = createGitHubForge({ octokit, labels: ["ripple"] });
+    const first = changeRequest({ labels: ["security"] });
+    const second = changeRequest({ branch: "ripple/docker.io-library-nginx-1.27", labels: [] });
+
+    const before = server.requests.length;
+    const firstPull = await forge.proposeChange(first);
+    const between = server.requests.length;
+    const secondPull = await forge.proposeChange(second);
+
+    expect([firstPull, secondPull]).toEqual([
+      expectedPull(1, first, server.branchHead(REPO, first.branch) ?? "", ["ripple", "security"]),
+      expectedPull(2, second, server.branchHead(REPO, second.branch) ?? "", ["ripple"]),
+    ]);
+    const shape = (calls: string[]): string[] => calls.map((call) => call.replace(/\?.*$/, "?…"));
+    expect([shape(apiCalls(before, between)), shape(apiCalls(between))]).toEqual([
+      [
+        "GET /repos/contoso/shop/pulls?…",
+        "GET /repos/contoso/shop",
+        "POST /repos/contoso/shop/git/trees",
+        "POST /repos/contoso/shop/git/commits",
+        "POST /repos/contoso/shop/git/refs",
+        "POST /repos/contoso/shop/pulls",
+        "POST /repos/contoso/shop/issues/1/labels",
+      ],
+      [
+        "GET /repos/contoso/shop/pulls?…",
+        "POST /repos/contoso/shop/git/trees",
+        "POST /repos/contoso/shop/git/commits",
+        "POST /repos/contoso/shop/git/refs",
+        "POST /repos/contoso/shop/pulls",
+        "POST /repos/contoso/shop/issues/2/labels",
+      ],
+    ]);
+    expect(server.requests.find((call) => call.path === "/repos/contoso/shop/issues/1/labels")?.body).toEqual({ labels: ["ripple", "security"] });
+  });
+
+  it("opens a labelled pull request in 6 requests when the configuration names the default branch", async () => {
+    const forge = createGitHubForge({ octokit, labels: ["ripple"], defaultBranches: new Map([["contoso/shop", "main"]]) });
+    const request = changeRequest({ labels: ["security"] });
+    const before = server.requests.length;
+    const pull = await forge.proposeChange(request);
+    expect(pull).toEqual(expectedPull(1, request, server.branchHead(REPO, request.branch) ?? "", ["ripple", "security"]));
+    expect(apiCalls(before).map((call) => call.replace(/\?.*$/, "?…"))).toEqual([
+      "GET /repos/contoso/shop/pulls?…",
+      "POST /repos/contoso/shop/git/trees",
+      "POST /repos/contoso/shop/git/commits",
+      "POST /repos/contoso/shop/git/refs",
+      "POST /repos/contoso/shop/pulls",
+      "POST /repos/contoso/shop/issues/1/labels",
+    ]);
+  });
+
+  it("updates the open pull request in place in 5 requests: branch moved, title and body replaced, no second pull request", async () => {
+    const forge = createGitHubForge({ octokit });
+    const opened = await forge.proposeChange(changeRequest());
+    const newer = "FROM docker.io/library/alpine:3.20@sha256:" + "4".repeat(64) + "\nRUN apk add curl\n";
+    const request = changeRequest({ title: "Pin alpine 3.20 to sha256:4444", body: "Rebuilt again.", files: [{ path: "services/api/Dockerfile", text: newer }] });
+    const before = server.requests.length;
+
+    const updated = await forge.proposeChange(request);
+
+    const headSha = server.branchHead(REPO, BRANCH) ?? "";
+    expect(headSha).not.toBe(opened.headSha);
+    expect(updated).toEqual(expectedPull(1, request, headSha));
+    expect(lastRequests(server.requests.length - before).map(({ method, path, body }) => ({ method, path: path.replace(/\?.*$/, ""), body }))).toEqual([
+      { method: "GET", path: "/repos/contoso/shop/pulls", body: null },
+      { method: "POST", path: "/repos/contoso/shop/git/trees", body: { base_tree: request.baseSha, tree: [{ path: "services/api/Dockerfile", mode: "100644", type: "blob", content: newer }] } },
+      { method: "POST", path: "/repos/contoso/shop/git/commits", body: { message: request.title, tree: server.commit(REPO, headSha)?.tree, parents: [request.baseSha] } },
+      { method: "PATCH", path: `/repos/contoso/shop/git/refs/heads/${BRANCH}`, body: { sha: headSha, force: true } },
+      { method: "PATCH", path: "/repos/contoso/shop/pulls/1", body: { title: request.title, body: request.body } },
+    ]);
+    expect(server.pulls(REPO).map(({ number, state, title, body }) => ({ number, state, title, body }))).toEqual([{ number: 1, state: "open", title: request.title, body: request.body }]);
+    expect(server.filesAt(REPO, headSha)["services/api/Dockerfile"]).toBe(newer);
+  });
+
+  it("spends 4 requests when the open pull request already has the title, body and labels", async () => {
+    const forge = createGitHubForge({ octokit, labels: ["ripple"] });
+    await forge.proposeChange(changeRequest());
+    const before = server.requests.length;
+
+    await forge.proposeChange(changeRequest());
+
+    expect(apiCalls(before).map((call) => call.replace(/\?.*$/, ""))).toEqual([
+      "GET /repos/contoso/shop/pulls",
+      "POST /repos/contoso/shop/git/trees",
+      "POST /repos/contoso/shop/git/commits",
+      `PATCH /repos/contoso/shop/git/refs/heads/${BRANCH}`,
+    ]);
+  });
+
+  it("sets missing labels on an open pull request with its title and body in one request, keeping labels people added", async () => {
+    const number = server.addPullRequest(REPO, { head: BRANCH, title: "old", labels: ["needs-review"] });
+    const request = changeRequest();
+    const before = server.requests.length;
+
+    const pull = await createGitHubForge({ octokit, labels: ["ripple"] }).proposeChange(request);
+
+    expect(pull).toEqual({ ...expectedPull(number, request, server.branchHead(REPO, BRANCH) ?? ""), labels: ["needs-review", "ripple"] });
+    expect(lastRequests(server.requests.length - before).at(-1)).toMatchObject({
+      method: "PATCH",
+      path: `/repos/contoso/shop/issues/${number}`,
+      body: { title: request.title, body: request.body, labels: ["needs-review", "ripple"] },
+    });
+    expect(apiCalls(before)).toHaveLength(5);
+  });
+
+  it("never opens a second pull request when two proposeChange calls race (422 paths)", async () => {
+    const forge = createGitHubForge({ octokit });
+    const request = changeRequest();
+
+    const pulls = await Promise.all([forge.proposeChange(request), forge.proposeChange(request)]);
+
+    expect(pulls.map((pull) => pull.number)).toEqual([1, 1]);
+    expect(server.pulls(REPO)).toHaveLength(1);
+    expect(server.requests.filter((call) => call.status === 422).map(({ method, path }) => `${method} ${path}`)).toEqual([
+      "POST /repos/contoso/shop/git/refs",
+      "POST /repos/contoso/shop/pulls",
+    ]);
+  });
+
+  it("moves a branch left behind by a closed pull request and opens a new one", async () => {
+    server.addPullRequest(REPO, { head: BRANCH, title: "old", state: "closed" });
+    const request = changeRequest();
+
+    const pull = await createGitHubForge({ octokit }).proposeChange(request);
+
+    expect(pull).toEqual(expectedPull(2, request, server.branchHead(REPO, BRANCH) ?? ""));
+    expect(server.requests.filter((call) => call.status === 422).map(({ method, path }) => `${method} ${path}`)).toEqual(["POST /repos/contoso/shop/git/refs"]);
+  });
+
+  it("waits out a secondary rate limit for its retry-after, then succeeds", async () => {
+    server.fail("POST", "/repos/contoso/shop/git/trees", 403, 1, { message: SECONDARY_RATE_LIMIT_MESSAGE, headers: { "retry-after": "1" } });
+
+    const pull = await createGitHubForge({ octokit }).proposeChange(changeRequest());
+
+    const trees = server.requests.filter((call) => call.path === "/repos/contoso/shop/git/trees");
+    expect({ number: pull.number, statuses: trees.map((call) => call.status) }).toEqual({ number: 1, statuses: [403, 201] });
+    expect((trees[1]?.at ?? 0) - (trees[0]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("gives up after a bounded number of secondary-limit retries, each after retry-after, and fails retryable", async () => {
+    server.fail("POST", "/repos/contoso/shop/git/trees", 403, Number.POSITIVE_INFINITY, { message: SECONDARY_RATE_LIMIT_MESSAGE, headers: { "retry-after": "1" } });
+
+    const failure = await rejection(createGitHubForge({ octokit: client({ rateLimitRetries: 2 }) }).proposeChange(changeRequest()));
+
+    const trees = server.requests.filter((call) => call.path === "/repos/contoso/shop/git/trees");
+    expect({ failure, attempts: trees.length }).toEqual({
+      failure: {
+        name: "UpstreamError",
+        code: "upstream_failed",
+        message: `github: writing the tree of ${REPO}:${BRANCH} failed with HTTP 403: ${SECONDARY_RATE_LIMIT_MESSAGE}`,
+        retryable: true,
+        details: { service: "github", status: 403 },
+      },
+      attempts: 3,
+    });
+    const gaps = trees.slice(1).map((call, index) => call.at - (trees[index]?.at ?? 0));
+    expect(gaps.every((gap) => gap >= 1000)).toBe(true);
+  });
+
+  it.each([
+    ["a 429 without rate-limit headers (left to the caller: one request)", 429, 1, true, {}],
+    ["a 502 (retried once by the retry plugin)", 502, 2, true, {}],
+    ["a 404", 404, 1, false, {}],
+  ])("maps %s to an UpstreamError", async (_case, status, attempts, retryable, headers) => {
+    server.fail("GET", "/repos/contoso/shop/commits/HEAD", status, Number.POSITIVE_INFINITY, { message: "Injected", headers });
+
+    const failure = await rejection(createGitHubForge({ octokit: client({ retries: 1 }) }).scan(REPO));
+
+    expect({ failure, attempts: apiCalls().length }).toEqual({
+      failure: {
+        name: "UpstreamError",
+        code: "upstream_failed",
+        message: `github: reading the head commit of ${REPO} failed with HTTP ${status}: Injected`,
+        retryable,
+        details: { service: "github", status },
+      },
+      attempts,
+    });
+  });
+
+  it.each([
+    ["a path with ..", { files: [{ path: "../etc/Dockerfile", text: "x" }] }, [{ path: "files.0.path", message: "must be relative, without . or .. segments" }]],
+    ["no files", { files: [] }, [{ path: "files", message: "no files to commit" }]],
+    ["a short base SHA", { baseSha: "abc123" }, [{ path: "baseSha", message: "not a full commit SHA" }]],
+    ["a bad branch", { branch: "ripple/a..b" }, [{ path: "branch", message: "not a valid branch name" }]],
+  ])("rejects %s before any request", async (_case, overrides, issues) => {
+    const failure = await rejection(createGitHubForge({ octokit }).proposeChange(changeRequest(overrides as Partial<ChangeRequest>)));
+
+    expect({ failure, calls: apiCalls() }).toEqual({
+      failure: { name: "ValidationError", code: "validation_failed", message: `invalid change request for ${REPO}`, retryable: false, details: { issues } },
+      calls: [],
+    });
+  });
+});
+
+describe("findPullRequest", () => {
+  it.each([
+    ["open", "open"],
+    ["closed", "closed"],
+    ["merged", "merged"],
+  ] as const)("reports a %s pull request as %s in one request", async (state, expected) => {
+    const number = server.addPullRequest(REPO, { head: BRANCH, title: "Pin alpine", body: "body", state, labels: ["ripple"] });
+    const before = server.requests.length;
+
+    const pull = await createGitHubForge({ octokit }).findPullRequest(REPO, BRANCH);
+
+    expect(pull).toEqual({
+      repository: REPO,
+      branch: BRANCH,
+      number,
+      url: `https://github.com/contoso/shop/pull/${number}`,
+      state: expected,
+      title: "Pin alpine",
+      body: "body",
+      labels: ["ripple"],
+      headSha: server.branchHead(REPO, BRANCH),
+      baseSha: server.branchHead(REPO, "main"),
+    });
+    expect(apiCalls(before)).toEqual([`GET /repos/contoso/shop/pulls?head=contoso%3A${encodeURIComponent(BRANCH)}&state=all&per_page=100`]);
+  });
+
+  it("returns the newest pull request of the branch, or null when there is none", async () => {
+    server.addPullRequest(REPO, { head: BRANCH, title: "first", state: "merged" });
+    server.addPullRequest(REPO, { head: "other", title: "unrelated" });
+    server.addPullRequest(REPO, { head: BRANCH, title: "second", state: "closed" });
+    const forge = createGitHubForge({ octokit });
+
+    const found = await Promise.all([forge.findPullRequest(REPO, BRANCH), forge.findPullRequest(REPO, "ripple/none")]);
+
+    expect(found.map((pull) => (pull === null ? null : { number: pull.number, state: pull.state, title: pull.title }))).toEqual([{ number: 3, state: "closed", title: "second" }, null]);
+  });
+});
+
+describe("contract server", () => {
+  it("pages pulls.list with Link headers", async () => {
+    for (const title of ["a", "b", "c"]) server.addPullRequest(REPO, { head: `ripple/${title}`, title });
+
+    const pulls = await octokit.paginate(octokit.rest.pulls.list, { owner: "contoso", repo: "shop", state: "all", per_page: 2 });
+
+    expect({ numbers: pulls.map((pull) => pull.number), calls: apiCalls() }).toEqual({
+      numbers: [3, 2, 1],
+      calls: ["GET /repos/contoso/shop/pulls?state=all&per_page=2", "GET /repos/contoso/shop/pulls?state=all&per_page=2&page=2"],
+    });
+  });
+
+  it("refuses an installation token request signed with another key", async () => {
+    const other = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+
+    const failure = await rejection(createGitHubForge({ octokit: client({ privateKey: other.privateKey }) }).scan(REPO));
+
+    expect(failure).toMatchObject({ name: "UpstreamError", retryable: false, details: { service: "github", status: 401 } });
+    expect(server.requests.map(({ method, path, auth, status }) => ({ method, path, auth, status }))).toEqual([
+      { method: "POST", path: `/app/installations/${INSTALLATION_ID}/access_tokens`, auth: "bearer", status: 401 },
+    ]);
+  });
+});
+
+describe("createGitHubOctokit", () => {
+  it("refuses both an agent and a fetch", () => {
+    expect(() => client({ fetch })).toThrow(ConfigError);
+  });
+});
+
+describe("verifyGitHubWebhook", () => {
+  const secret = "webhook-secret";
+  const payload = JSON.stringify({ action: "opened", number: 1 });
+  const signature = `sha256=${createHmac("sha256", secret).update(payload).digest("hex")}`;
+
+  it.each([
+    ["the right signature", { secret, payload, signature }, true],
+    ["a tampered payload", { secret, payload: payload.replace("1", "2"), signature }, false],
+    ["another secret", { secret: "other", payload, signature }, false],
+    ["a missing signature", { secret, payload, signature: undefined }, false],
+    ["an empty payload", { secret, payload: "", signature }, false],
+    ["a SHA-1 signature", { secret, payload, signature: `sha1=${createHmac("sha1", secret).update(payload).digest("hex")}` }, false],
+    ["a truncated signature", { secret, payload, signature: signature.slice(0, -2) }, false],
+  ])("answers %s with %s", async (_case, delivery, expected) => {
+    expect(await verifyGitHubWebhook(delivery)).toBe(expected);
+  });
+
+  it("throws ConfigError for an empty secret", async () => {
+    await expect(verifyGitHubWebhook({ secret: "", payload, signature })).rejects.toThrow(ConfigError);
+  });
+});
