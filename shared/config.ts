@@ -78,6 +78,12 @@ export const RippleConfig = z.strictObject({
   recipes: z.array(BuildRecipe).default([]),
   dependencies: z.array(ConfiguredDependency).default([]),
   sla: z.strictObject({ defaultHours: z.number().positive().default(72) }).default({ defaultHours: 72 }),
+  pullRequests: z
+    .strictObject({
+      /** Labels on every pull request Ripple opens. */
+      labels: z.array(z.string().min(1).max(50)).default(["dependencies", "ripple"]),
+    })
+    .default({ labels: ["dependencies", "ripple"] }),
   rebuild: z
     .strictObject({
       /** Builds running at once per registry; more wait on the queue. */

@@ -99,7 +99,7 @@ export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJo
 
   const title = `chore(deps): update ${shortName(name)}:${base.tag} digest to ${job.toDigest.slice(job.toDigest.indexOf(":") + 1, job.toDigest.indexOf(":") + 8)}`;
   const body = await describeChange(deps, found.campaign, changes, bumped);
-  const pull = await forge.proposeChange({ repository, branch, title, body, labels: ["dependencies", "ripple"], files, baseSha: scan.revision });
+  const pull = await forge.proposeChange({ repository, branch, title, body, labels: deps.config.pullRequests.labels, files, baseSha: scan.revision });
   const at = deps.now().toISOString();
   await deps.store.savePullRequest(repository, branch, (current) => ({
     repository,

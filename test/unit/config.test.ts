@@ -36,6 +36,7 @@ describe("parseConfig", () => {
       recipes: [],
       dependencies: [],
       sla: { defaultHours: 72 },
+      pullRequests: { labels: ["dependencies", "ripple"] },
       rebuild: { concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 },
     });
     expect(Object.isFrozen(config.bases[0])).toBe(true);
@@ -99,6 +100,6 @@ describe("configJsonSchema", () => {
     const schema = configJsonSchema() as { type: string; required: string[]; properties: Record<string, unknown> };
     expect(schema.type).toBe("object");
     expect(schema.required).toEqual(["version", "registries"]);
-    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "rebuild"]);
+    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "pullRequests", "rebuild"]);
   });
 });

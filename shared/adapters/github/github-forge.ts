@@ -1,4 +1,5 @@
 import type { Octokit } from "@octokit/rest";
+import { z } from "zod";
 import { classifyPinFile } from "../../domain/pins.js";
 import { AppError, UpstreamError, ValidationError } from "../../errors.js";
 import type { ChangeRequest, Forge, ForgeFile, PullRequest, RepositoryScan, SkippedFile } from "../../ports/forge.js";
@@ -9,6 +10,8 @@ export const MAX_SCAN_FILE_BYTES = 1024 * 1024;
 const BLOB_CONCURRENCY = 4;
 /** Pull requests of one head branch read at once; the open one is among the newest. */
 const PULLS_PAGE_SIZE = 100;
+/** Repositories per `GET /installation/repositories` page: GitHub's maximum. */
+const INSTALLATION_REPOSITORIES_PAGE_SIZE = 100;
 const SERVICE = "github";
 
 export interface GitHubForgeOptions {
@@ -249,6 +252,70 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
     proposeChange: (request) => metered((meter) => proposeChange(meter, request)),
     findPullRequest: (repository, branch) => metered((meter) => findPullRequest(meter, repository, branch)),
   };
+}
+
+/** A repository the App installation can access, as {@link listInstallationRepositories} reports it. */
+export interface InstallationRepository {
+  /** `owner/name`, as GitHub spells it. */
+  readonly fullName: string;
+  readonly defaultBranch: string;
+  /** Always false in a listing: archived repositories are left out. */
+  readonly archived: boolean;
+}
+
+export interface InstallationRepositories {
+  readonly repositories: readonly InstallationRepository[];
+  /** API calls the listing spent (one per page). */
+  readonly calls: number;
+}
+
+/** One page of `GET /installation/repositories`, lenient: only the fields the listing reads. */
+const InstallationRepositoriesPage = z.object({
+  repositories: z.array(z.object({ full_name: z.string(), default_branch: z.string(), archived: z.boolean().default(false) })),
+});
+
+/**
+ * Lists every repository the App installation behind `octokit` can access, in GitHub's order:
+ * `GET /installation/repositories?per_page=100`, then each `Link: rel="next"` page until there is none
+ * (one call per page). Archived repositories are left out; with `owner`, so are other owners'
+ * repositories (compared case-insensitively). Read-only, so idempotent.
+ *
+ * @throws UpstreamError (`github`) as for the forge's port calls: retryable for network errors, 408,
+ *   429, 5xx and rate-limit 403s; not retryable for a page that is not the documented shape or a
+ *   `next` link to another host than the API's (the installation token is never sent elsewhere).
+ */
+export async function listInstallationRepositories(octokit: Octokit, options: { owner?: string } = {}): Promise<InstallationRepositories> {
+  const owner = options.owner?.toLowerCase();
+  const apiOrigin = new URL(octokit.request.endpoint.DEFAULTS.baseUrl).origin;
+  return metered(async (meter) => {
+    const repositories: InstallationRepository[] = [];
+    let next: string | null = null;
+    for (let page = 1; page === 1 || next !== null; page += 1) {
+      const action = `listing the installation's repositories (page ${page})`;
+      const url = next;
+      const response = await send(meter, action, () =>
+        url === null ? octokit.request("GET /installation/repositories", { per_page: INSTALLATION_REPOSITORIES_PAGE_SIZE }) : octokit.request({ method: "GET", url }),
+      );
+      const parsed = InstallationRepositoriesPage.safeParse(response.data);
+      if (!parsed.success) throw new UpstreamError(SERVICE, `${action}: unexpected response body`, { status: response.status, retryable: false });
+      for (const repository of parsed.data.repositories) {
+        if (repository.archived) continue;
+        if (owner !== undefined && repository.full_name.split("/")[0]?.toLowerCase() !== owner) continue;
+        repositories.push({ fullName: repository.full_name, defaultBranch: repository.default_branch, archived: false });
+      }
+      next = nextPageUrl(response.headers.link, response.url, apiOrigin, action);
+    }
+    return { repositories, calls: meter.calls };
+  });
+}
+
+/** The `rel="next"` target of a `Link` header, resolved against the page it came with; never another host. */
+function nextPageUrl(link: string | undefined, current: string, apiOrigin: string, action: string): string | null {
+  const target = link === undefined ? undefined : /<([^<>]+)>\s*;\s*rel="next"/.exec(link)?.[1];
+  if (target === undefined) return null;
+  const next = new URL(target, current);
+  if (next.origin !== apiOrigin) throw new UpstreamError(SERVICE, `${action}: pagination link points at another host`, { retryable: false });
+  return next.href;
 }
 
 /** Runs one port call with a fresh meter, turning any failure into an AppError named after the request in flight. */

@@ -62,6 +62,7 @@ async function setup() {
     registries: [{ host: REGISTRY, kind: "distribution" }],
     bases: [{ image: `${REGISTRY}/ripple/busybox`, tags: ["*"] }],
     repositories: [{ url: REPO }],
+    pullRequests: { labels: ["base-image", "automated"] },
   }));
   const env = createDeps(config);
   for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
@@ -102,6 +103,7 @@ describe("pull requests for pinned digests", () => {
     expect(forge.proposals).toHaveLength(1);
     const proposal = forge.proposals[0]!;
     expect(proposal.branch).toBe(branchFor(`${REGISTRY}/ripple/busybox:1`));
+    expect(proposal.labels).toEqual(["base-image", "automated"]);
     expect(proposal.title).toBe(`chore(deps): update ${REGISTRY}/ripple/busybox:1 digest to ${busyboxB.digest.slice(7, 14)}`);
     expect(proposal.files).toEqual([
       { path: "Dockerfile", text: `FROM ${REGISTRY}/ripple/busybox:1@${busyboxB.digest}\r\nRUN true\r\n` },
