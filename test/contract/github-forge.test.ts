@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createGitHubOctokit, type GitHubOctokit, type GitHubOctokitOptions } from "../../shared/adapters/github/github-client.js";
-import { createGitHubForge } from "../../shared/adapters/github/github-forge.js";
+import { createGitHubForge, listInstallationRepositories } from "../../shared/adapters/github/github-forge.js";
 import { verifyGitHubWebhook } from "../../shared/adapters/github/verify-webhook.js";
 import { AppError, ConfigError } from "../../shared/errors.js";
 import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
@@ -533,5 +533,126 @@ describe("verifyGitHubWebhook", () => {
 
   it("throws ConfigError for an empty secret", async () => {
     await expect(verifyGitHubWebhook({ secret: "", payload, signature })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe("listInstallationRepositories", () => {
+  /** Adds `fullName` (one README) with `defaultBranch`, archived when asked. */
+  function seed(repositories: ReadonlyArray<readonly [fullName: string, defaultBranch: string, archived?: "archived"]>): void {
+    for (const [fullName, defaultBranch, archived] of repositories) {
+      server.addRepository(fullName, { "README.md": `# ${fullName}\n` }, defaultBranch);
+      if (archived !== undefined) server.archive(fullName);
+    }
+  }
+
+  const PAGE = "GET /installation/repositories?per_page=100";
+
+  it("lists every repository of the installation with its default branch in one call", async () => {
+    seed([
+      ["contoso/api", "trunk"],
+      ["Fabrikam/tools", "develop"],
+    ]);
+
+    const listed = await listInstallationRepositories(octokit);
+
+    expect({ listed, calls: apiCalls() }).toEqual({
+      listed: {
+        repositories: [
+          { fullName: "contoso/shop", defaultBranch: "main", archived: false },
+          { fullName: "contoso/api", defaultBranch: "trunk", archived: false },
+          { fullName: "Fabrikam/tools", defaultBranch: "develop", archived: false },
+        ],
+        calls: 1,
+      },
+      calls: [PAGE],
+    });
+  });
+
+  it("follows Link pagination over 3 pages, one call per page", async () => {
+    server.maxPerPage = 2;
+    seed([
+      ["contoso/api", "main"],
+      ["contoso/web", "main"],
+      ["contoso/infra", "main"],
+      ["contoso/docs", "main"],
+      ["contoso/ops", "main"],
+    ]);
+
+    const listed = await listInstallationRepositories(octokit);
+
+    expect({ listed, calls: apiCalls() }).toEqual({
+      listed: {
+        repositories: ["contoso/shop", "contoso/api", "contoso/web", "contoso/infra", "contoso/docs", "contoso/ops"].map((fullName) => ({ fullName, defaultBranch: "main", archived: false })),
+        calls: 3,
+      },
+      calls: [PAGE, `${PAGE}&page=2`, `${PAGE}&page=3`],
+    });
+  });
+
+  it("skips archived repositories, on every page", async () => {
+    server.maxPerPage = 2;
+    seed([
+      ["contoso/legacy", "master", "archived"],
+      ["contoso/api", "main"],
+      ["contoso/old-api", "main", "archived"],
+      ["contoso/web", "main"],
+    ]);
+
+    const listed = await listInstallationRepositories(octokit);
+
+    expect(listed).toEqual({
+      repositories: [
+        { fullName: "contoso/shop", defaultBranch: "main", archived: false },
+        { fullName: "contoso/api", defaultBranch: "main", archived: false },
+        { fullName: "contoso/web", defaultBranch: "main", archived: false },
+      ],
+      calls: 3,
+    });
+  });
+
+  it.each([
+    ["contoso", ["contoso/shop", "contoso/api"]],
+    ["CONTOSO", ["contoso/shop", "contoso/api"]],
+    ["fabrikam", ["Fabrikam/tools"]],
+    ["northwind", []],
+  ])("keeps only the repositories of owner %s, case-insensitively", async (owner, expected) => {
+    server.maxPerPage = 2;
+    seed([
+      ["Fabrikam/tools", "main"],
+      ["contoso/api", "main"],
+      ["Fabrikam/archive", "main", "archived"],
+      ["contoso-labs/shop", "main"],
+    ]);
+
+    const listed = await listInstallationRepositories(octokit, { owner });
+
+    expect(listed).toEqual({ repositories: expected.map((fullName) => ({ fullName, defaultBranch: "main", archived: false })), calls: 3 });
+  });
+
+  it.each([
+    ["a 403", 403, {}, { status: 403, retryable: false, message: " failed with HTTP 403: Injected" }],
+    ["a 502", 502, {}, { status: 502, retryable: true, message: " failed with HTTP 502: Injected" }],
+    ["a page without repositories", 200, {}, { status: null, retryable: false, message: ": unexpected response body" }],
+    [
+      "a next link to another host",
+      200,
+      { link: '<https://example.com/installation/repositories?per_page=100&page=2>; rel="next"' },
+      { status: null, retryable: false, message: ": pagination link points at another host" },
+    ],
+  ])("maps %s to an UpstreamError", async (_case, status, headers, expected) => {
+    server.fail("GET", "/installation/repositories", status, 1, { message: "Injected", headers });
+
+    const failure = await rejection(listInstallationRepositories(client({ retries: 0 })));
+
+    expect({ failure, calls: apiCalls() }).toEqual({
+      failure: {
+        name: "UpstreamError",
+        code: "upstream_failed",
+        message: `github: listing the installation's repositories (page 1)${expected.message}`,
+        retryable: expected.retryable,
+        details: { service: "github", status: expected.status },
+      },
+      calls: [PAGE],
+    });
   });
 });

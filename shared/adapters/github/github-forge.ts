@@ -290,21 +290,23 @@ export async function listInstallationRepositories(octokit: Octokit, options: { 
   return metered(async (meter) => {
     const repositories: InstallationRepository[] = [];
     let next: string | null = null;
-    for (let page = 1; page === 1 || next !== null; page += 1) {
+    let page = 0;
+    do {
+      page += 1;
       const action = `listing the installation's repositories (page ${page})`;
       const url = next;
       const response = await send(meter, action, () =>
         url === null ? octokit.request("GET /installation/repositories", { per_page: INSTALLATION_REPOSITORIES_PAGE_SIZE }) : octokit.request({ method: "GET", url }),
       );
+      next = nextPageUrl(response.headers.link, response.url, apiOrigin, action);
       const parsed = InstallationRepositoriesPage.safeParse(response.data);
-      if (!parsed.success) throw new UpstreamError(SERVICE, `${action}: unexpected response body`, { status: response.status, retryable: false });
+      if (!parsed.success) throw new UpstreamError(SERVICE, `${action}: unexpected response body`, { retryable: false });
       for (const repository of parsed.data.repositories) {
         if (repository.archived) continue;
         if (owner !== undefined && repository.full_name.split("/")[0]?.toLowerCase() !== owner) continue;
         repositories.push({ fullName: repository.full_name, defaultBranch: repository.default_branch, archived: false });
       }
-      next = nextPageUrl(response.headers.link, response.url, apiOrigin, action);
-    }
+    } while (next !== null);
     return { repositories, calls: meter.calls };
   });
 }

@@ -66,6 +66,7 @@ export interface Fault {
  * trees (recursive, truncated past `maxTreeEntries` as GitHub does), blobs (base64), commits and refs
  * (`422 Reference already exists`, `Reference does not exist`, `Update is not a fast forward`), pulls
  * (`Link` pagination, `422 A pull request already exists for owner:branch.`), issue updates and labels,
+ * `GET /installation/repositories` (every stored repository: the installation's selection is "all"),
  * `x-ratelimit-*` headers, and queued faults (a secondary rate limit is a 403 with `retry-after`).
  * Object SHAs are real git SHA-1s of real git objects.
  */
@@ -86,8 +87,12 @@ export interface GitHubContractServer {
   pulls(fullName: string): StoredPull[];
   /** Answers the next `times` requests of `method path` with `status` (Infinity: always). */
   fail(method: string, path: string, status: number, times: number, options?: { message?: string; headers?: Record<string, string> }): void;
+  /** Archives `owner/name`: listed with `archived: true` (writes to it are not refused). */
+  archive(fullName: string): void;
   /** Recursive trees list at most this many entries and say `truncated: true` beyond (default unlimited). */
   maxTreeEntries: number;
+  /** The largest `per_page` list routes honour; larger values are capped (default 100, GitHub's cap). */
+  maxPerPage: number;
   /** The installation token the server hands out. */
   readonly installationToken: string;
   stop(): Promise<void>;
@@ -108,6 +113,7 @@ interface Repository {
   readonly name: string;
   readonly id: number;
   readonly defaultBranch: string;
+  archived: boolean;
   readonly blobs: Map<string, Buffer>;
   readonly trees: Map<string, Map<string, Entry>>;
   readonly commits: Map<string, StoredCommit>;
@@ -245,6 +251,10 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     owner: { login: repository.owner, id: repository.id * 10, type: "Organization" },
     html_url: `https://github.com/${repository.owner}/${repository.name}`,
     url: apiUrl(repository, ""),
+    fork: false,
+    visibility: "private",
+    archived: repository.archived,
+    disabled: false,
     default_branch: repository.defaultBranch,
   });
   const commitJson = (repository: Repository, commit: StoredCommit): Record<string, unknown> => ({
@@ -475,30 +485,39 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     return pull;
   };
 
-  const listPulls = (repository: Repository, query: URLSearchParams): Answer => {
-    const state = query.get("state") ?? "open";
-    const head = query.get("head");
-    const perPage = Math.min(Math.max(Number(query.get("per_page") ?? 30) || 30, 1), 100);
+  /** One `per_page` (default 30, capped at `maxPerPage`) / `page` page of `items`, with GitHub's `Link` header back to `endpoint`. */
+  const pageOf = <T>(items: readonly T[], query: URLSearchParams, endpoint: string): { items: T[]; headers: Record<string, string> } => {
+    const perPage = Math.min(Math.max(Number(query.get("per_page") ?? 30) || 30, 1), server.maxPerPage);
     const page = Math.max(Number(query.get("page") ?? 1) || 1, 1);
-    const matching = repository.pulls
-      .filter((pull) => state === "all" || pull.state === state)
-      .filter((pull) => head === null || `${repository.owner}:${pull.head}`.toLowerCase() === head.toLowerCase())
-      .sort((a, b) => b.number - a.number);
-    const last = Math.max(Math.ceil(matching.length / perPage), 1);
+    const last = Math.max(Math.ceil(items.length / perPage), 1);
     const link = (target: number): string => {
       const next = new URLSearchParams(query);
       next.set("page", String(target));
-      return `<${apiUrl(repository, "/pulls")}?${next.toString()}>`;
+      return `<${endpoint}?${next.toString()}>`;
     };
     const links = [
       ...(page < last ? [`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`] : []),
       ...(page > 1 ? [`${link(1)}; rel="first"`, `${link(page - 1)}; rel="prev"`] : []),
     ];
-    return {
-      status: 200,
-      body: matching.slice((page - 1) * perPage, page * perPage).map((pull) => pullJson(repository, pull)),
-      headers: links.length === 0 ? {} : { link: links.join(", ") },
-    };
+    return { items: items.slice((page - 1) * perPage, page * perPage), headers: links.length === 0 ? {} : { link: links.join(", ") } };
+  };
+
+  const listPulls = (repository: Repository, query: URLSearchParams): Answer => {
+    const state = query.get("state") ?? "open";
+    const head = query.get("head");
+    const matching = repository.pulls
+      .filter((pull) => state === "all" || pull.state === state)
+      .filter((pull) => head === null || `${repository.owner}:${pull.head}`.toLowerCase() === head.toLowerCase())
+      .sort((a, b) => b.number - a.number);
+    const { items, headers } = pageOf(matching, query, apiUrl(repository, "/pulls"));
+    return { status: 200, body: items.map((pull) => pullJson(repository, pull)), headers };
+  };
+
+  /** `GET /installation/repositories`: every repository, archived ones included (callers filter), by id. */
+  const listInstallationRepositories = (query: URLSearchParams): Answer => {
+    const all = [...repositories.values()].sort((a, b) => a.id - b.id);
+    const { items, headers } = pageOf(all, query, `${url}/installation/repositories`);
+    return { status: 200, body: { total_count: all.length, repository_selection: "all", repositories: items.map(repoJson) }, headers };
   };
 
   const checkJwt = (authorization: string): boolean => {
@@ -532,6 +551,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
       };
     }
     if (authorization !== `token ${installationToken}`) throw new HttpProblem(401, "Bad credentials");
+    if (method === "GET" && segments.length === 2 && segments[0] === "installation" && segments[1] === "repositories") return listInstallationRepositories(query);
     if (segments[0] !== "repos" || segments.length < 3) throw new HttpProblem(404, "Not Found");
     const repository = repositoryOf(`${segments[1]}/${segments[2]}`);
     const payload = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
@@ -610,6 +630,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     requests,
     installationToken,
     maxTreeEntries: Number.POSITIVE_INFINITY,
+    maxPerPage: 100,
     addRepository(fullName, files, defaultBranch = "main") {
       const [owner = "", name = ""] = fullName.split("/");
       const repository: Repository = {
@@ -617,6 +638,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
         name,
         id: repositories.size + 1,
         defaultBranch,
+        archived: false,
         blobs: new Map(),
         trees: new Map(),
         commits: new Map(),
@@ -662,6 +684,9 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
       stored.labels.forEach((name) => labelId(repository, name));
       repository.pulls.push(stored);
       return stored.number;
+    },
+    archive(fullName) {
+      repositoryOf(fullName).archived = true;
     },
     branchHead: (fullName, branch) => repositoryOf(fullName).refs.get(`heads/${branch}`),
     commit: (fullName, sha) => repositoryOf(fullName).commits.get(sha),
