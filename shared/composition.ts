@@ -15,7 +15,7 @@ import { createDistributionRegistry } from "./adapters/distribution/distribution
 import { createLocalGitForge } from "./adapters/local-git/local-git-forge.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createGitHubOctokit } from "./adapters/github/github-client.js";
-import { createGitHubForge } from "./adapters/github/github-forge.js";
+import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
 import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings } from "./config.js";
@@ -41,6 +41,8 @@ export interface Services {
   readonly builderFor: (registry: string) => { readonly name: string; readonly builder: ImageBuilder } | null;
   /** The forge of a configured repository: local git for a path, GitHub for `owner/name` or a github.com URL. */
   readonly forgeFor: (repository: string) => Forge | null;
+  /** The repositories to scan: the configured ones, plus the GitHub App installation's when configured. */
+  readonly listRepositories: () => Promise<string[]>;
   readonly now: () => Date;
 }
 
@@ -96,7 +98,7 @@ function namedGitHubForge(forge: Forge): Forge {
   };
 }
 
-function createForges(settings: Readonly<Settings>, config: RippleConfig): (repository: string) => Forge | null {
+function createForges(settings: Readonly<Settings>, config: RippleConfig): { forgeFor: (repository: string) => Forge | null; listRepositories: () => Promise<string[]> } {
   const urls = config.repositories.map((repository) => repository.url);
   const local = createLocalGitForge({ repositories: urls.filter((url) => url.startsWith("/")) });
   const app = settings.RIPPLE_GITHUB_APP_ID && settings.RIPPLE_GITHUB_INSTALLATION_ID && settings.RIPPLE_GITHUB_PRIVATE_KEY
@@ -106,11 +108,26 @@ function createForges(settings: Readonly<Settings>, config: RippleConfig): (repo
     const name = gitHubName(repository.url);
     return name === null ? [] : [[name, repository.branch] as const];
   }));
-  const github = app === null ? null : namedGitHubForge(createGitHubForge({ octokit: createGitHubOctokit({ ...app, baseUrl: settings.RIPPLE_GITHUB_API_URL }), defaultBranches }));
-  return (repository) => {
-    if (!urls.includes(repository)) return null;
-    if (repository.startsWith("/")) return local;
-    return gitHubName(repository) !== null ? github : null;
+  const octokit = app === null ? null : createGitHubOctokit({ ...app, baseUrl: settings.RIPPLE_GITHUB_API_URL });
+  const github = octokit === null ? null : namedGitHubForge(createGitHubForge({ octokit, defaultBranches }));
+  const installation = config.github.installationRepositories && octokit !== null;
+  const owner = config.github.owner?.toLowerCase();
+  const ofInstallation = (repository: string): boolean => {
+    const name = gitHubName(repository);
+    return installation && name !== null && name === repository && (owner === undefined || name.toLowerCase().startsWith(`${owner}/`));
+  };
+  return {
+    forgeFor: (repository) => {
+      if (!urls.includes(repository) && !ofInstallation(repository)) return null;
+      if (repository.startsWith("/")) return local;
+      return gitHubName(repository) !== null ? github : null;
+    },
+    async listRepositories() {
+      if (!installation || octokit === null) return urls;
+      const listed = await listInstallationRepositories(octokit, owner === undefined ? {} : { owner });
+      const configured = new Set(urls.map((url) => gitHubName(url)?.toLowerCase() ?? url));
+      return [...urls, ...listed.repositories.map((repository) => repository.fullName).filter((name) => !configured.has(name.toLowerCase()))];
+    },
   };
 }
 
@@ -133,7 +150,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     // Local repositories (paths) are read with git; GitHub repositories come with the forge (issue #4).
     sources: createLocalGitSource({ repositories: localRepositories(config) }),
     builderFor: (host) => builders.get(host) ?? null,
-    forgeFor: createForges(settings, config),
+    ...createForges(settings, config),
     now: () => new Date(),
   };
 }

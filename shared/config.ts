@@ -78,6 +78,13 @@ export const RippleConfig = z.strictObject({
   recipes: z.array(BuildRecipe).default([]),
   dependencies: z.array(ConfiguredDependency).default([]),
   sla: z.strictObject({ defaultHours: z.number().positive().default(72) }).default({ defaultHours: 72 }),
+  /** Besides `repositories`: scan every repository the GitHub App installation can access (optionally one owner's). */
+  github: z
+    .strictObject({
+      installationRepositories: z.boolean().default(false),
+      owner: z.string().regex(/^[\w.-]+$/).optional(),
+    })
+    .default({ installationRepositories: false }),
   pullRequests: z
     .strictObject({
       /** Labels on every pull request Ripple opens. */

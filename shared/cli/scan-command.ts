@@ -7,7 +7,7 @@ import { printJson } from "./output.js";
  * pull-request states, and ends with a summary: repositories, files, pins, calls spent, rate limit left.
  */
 export async function scanCommand(services: Services, json: boolean): Promise<number> {
-  const total = services.config.repositories.length;
+  const total = (await services.listRepositories()).length;
   let done = 0;
   const tty = process.stderr.isTTY === true && !json;
   const result = await reconcileRepositories(services, (progress) => {

@@ -21,13 +21,18 @@ const PullRequestEvent = z.object({
   pull_request: z.object({ number: z.number().int(), merged: z.boolean().nullable().optional(), head: z.object({ ref: z.string().min(1) }) }),
 });
 
-/** The configured repository a GitHub `owner/name` is (configured as `owner/name` or its github.com URL). */
+/**
+ * The configured repository a GitHub `owner/name` is (configured as `owner/name` or its github.com URL),
+ * or the name itself when every repository of the App installation is scanned (of `github.owner`, if set).
+ */
 export function configuredRepository(config: RippleConfig, fullName: string): string | null {
   const wanted = fullName.toLowerCase();
   for (const { url } of config.repositories) {
     const name = url.replace(/^https:\/\/github\.com\//i, "").replace(/\.git$/, "").toLowerCase();
     if (name === wanted) return url;
   }
+  const owner = config.github.owner?.toLowerCase();
+  if (config.github.installationRepositories && (owner === undefined || wanted.startsWith(`${owner}/`))) return fullName;
   return null;
 }
 

@@ -8,6 +8,8 @@ export interface ReconcileDeps {
   readonly store: StateStore;
   readonly config: RippleConfig;
   readonly forgeFor: (repository: string) => Forge | null;
+  /** Every repository to scan (the configured ones, and the GitHub App installation's when configured). */
+  readonly listRepositories: () => Promise<string[]>;
   readonly now: () => Date;
 }
 
@@ -19,7 +21,7 @@ export interface ReconcileDeps {
 export async function reconcileRepositories(deps: ReconcileDeps, onProgress: (summary: ScanSummary | { repository: string; error: string }) => void = () => undefined): Promise<{ scans: ScanSummary[]; errors: { repository: string; error: string }[]; settled: number }> {
   const scans: ScanSummary[] = [];
   const errors: { repository: string; error: string }[] = [];
-  for (const { url } of deps.config.repositories) {
+  for (const url of await deps.listRepositories()) {
     const forge = deps.forgeFor(url);
     if (forge === null) {
       const failure = { repository: url, error: "no forge serves this repository" };

@@ -36,6 +36,7 @@ describe("parseConfig", () => {
       recipes: [],
       dependencies: [],
       sla: { defaultHours: 72 },
+      github: { installationRepositories: false },
       pullRequests: { labels: ["dependencies", "ripple"] },
       rebuild: { concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 },
     });
@@ -100,6 +101,6 @@ describe("configJsonSchema", () => {
     const schema = configJsonSchema() as { type: string; required: string[]; properties: Record<string, unknown> };
     expect(schema.type).toBe("object");
     expect(schema.required).toEqual(["version", "registries"]);
-    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "pullRequests", "rebuild"]);
+    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "github", "pullRequests", "rebuild"]);
   });
 });

@@ -3,7 +3,7 @@ import { parseConfig } from "../../../shared/config.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import type { ChangeRequest, Forge, PullRequest } from "../../../shared/ports/forge.js";
 import type { ObligationJob } from "../../../shared/ports/work-queue.js";
-import { handleGitHubEvent } from "../../../shared/use-cases/handle-github-event.js";
+import { configuredRepository, handleGitHubEvent } from "../../../shared/use-cases/handle-github-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
 import { branchFor, runPullRequestJob } from "../../../shared/use-cases/run-pull-request-job.js";
@@ -137,5 +137,18 @@ describe("pull requests for pinned digests", () => {
     await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 2, merged: true, head: { ref: branchFor(`${REGISTRY}/ripple/busybox:1`) } } });
     const campaign = (await env.store.listCampaigns()).find((candidate) => candidate.toDigest === busyboxC.digest)!;
     expect((await env.store.getCampaign(campaign.id))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
+  });
+});
+
+describe("configuredRepository", () => {
+  const config = (github: object) => parseConfig(JSON.stringify({ version: 1, registries: [{ host: REGISTRY }], repositories: [{ url: "https://github.com/contoso/app.git" }, { url: "/srv/git/deploy" }], github }));
+  it.each([
+    ["a configured URL, by its owner/name", {}, "Contoso/App", "https://github.com/contoso/app.git"],
+    ["an unconfigured repository", {}, "contoso/other", null],
+    ["any installation repository", { installationRepositories: true }, "contoso/other", "contoso/other"],
+    ["an installation repository of the configured owner", { installationRepositories: true, owner: "contoso" }, "contoso/other", "contoso/other"],
+    ["an installation repository of another owner", { installationRepositories: true, owner: "contoso" }, "fabrikam/other", null],
+  ])("%s", (_, github, fullName, expected) => {
+    expect(configuredRepository(config(github), fullName)).toBe(expected);
   });
 });
