@@ -43,6 +43,23 @@ param registryPermissionsMode string = 'rbac'
 @description('Shared secret registry webhooks must send (`Authorization: Bearer <secret>`); stored in Key Vault only.')
 param webhookSecret string
 
+@description('RIPPLE_GITHUB_APP_ID: the GitHub App\'s numeric id. Empty: the setting is not set. Give it with githubInstallationId and githubPrivateKey (the app serves GitHub repositories only with all three).')
+param githubAppId string = ''
+
+@description('RIPPLE_GITHUB_INSTALLATION_ID: numeric id of the App\'s installation on the account/organization that owns the repositories. Empty: not set.')
+param githubInstallationId string = ''
+
+@secure()
+@description('The GitHub App\'s private key (PEM, PKCS#1 as GitHub hands it out, or PKCS#8; line breaks may be escaped as \\n). Empty: no secret, no setting. Given: stored in Key Vault only; RIPPLE_GITHUB_PRIVATE_KEY is a Key Vault reference.')
+param githubPrivateKey string = ''
+
+@secure()
+@description('Secret of the GitHub App\'s webhook (X-Hub-Signature-256), at least 16 characters (the app refuses to start with a shorter one). Empty: no secret, no setting (the GitHub webhook answers 404). Given: stored in Key Vault only; RIPPLE_GITHUB_WEBHOOK_SECRET is a Key Vault reference.')
+param githubWebhookSecret string = ''
+
+@description('RIPPLE_GITHUB_API_URL: GitHub REST root (GitHub Enterprise Server: https://<host>/api/v3). Empty: not set, the app uses https://api.github.com.')
+param githubApiUrl string = ''
+
 @description('Create the Event Grid subscription to the registryEventGrid function. Leave false until the function code is deployed (the postdeploy hook in azure.yaml turns it on).')
 param enableEventSubscription bool = false
 
@@ -63,7 +80,7 @@ param tablePrefix string = 'ripple'
 
 @minLength(1)
 @maxLength(20)
-@description('RIPPLE_QUEUE_PREFIX: lowercase letters and digits; the queues are <prefix>-registry-events, <prefix>-rebuild, <prefix>-pull-request.')
+@description('RIPPLE_QUEUE_PREFIX: lowercase letters and digits; the queues are <prefix>-registry-events, <prefix>-campaigns, <prefix>-rebuild, <prefix>-pull-request.')
 param queuePrefix string = 'ripple'
 
 @description('Node.js major version of the function app.')
@@ -124,11 +141,14 @@ var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
 var queueNames = [
   '${queuePrefix}-registry-events'
+  '${queuePrefix}-campaigns'
   '${queuePrefix}-rebuild'
   '${queuePrefix}-pull-request'
 ]
 var webhookSecretName = 'ripple-webhook-secret'
 var storageConnectionSecretName = 'ripple-storage-connection'
+var githubPrivateKeySecretName = 'ripple-github-private-key'
+var githubWebhookSecretName = 'ripple-github-webhook-secret'
 
 // ---------------------------------------------------------------------------------------------
 // Resources
@@ -181,6 +201,10 @@ module keyVault 'modules/keyvault.bicep' = {
     webhookSecret: webhookSecret
     webhookSecretName: webhookSecretName
     storageConnectionSecretName: storageConnectionSecretName
+    githubPrivateKey: githubPrivateKey
+    githubPrivateKeySecretName: githubPrivateKeySecretName
+    githubWebhookSecret: githubWebhookSecret
+    githubWebhookSecretName: githubWebhookSecretName
     enablePurgeProtection: keyVaultPurgeProtection
   }
 }
@@ -201,6 +225,12 @@ module functionApp 'modules/function-app.bicep' = {
     webhookSecretName: webhookSecretName
     storageConnectionSecretName: storageConnectionSecretName
     storageConnectionMode: storageConnectionMode
+    // Empty secret name = that secret was not given: no Key Vault secret, no app setting.
+    githubPrivateKeySecretName: empty(githubPrivateKey) ? '' : githubPrivateKeySecretName
+    githubWebhookSecretName: empty(githubWebhookSecret) ? '' : githubWebhookSecretName
+    githubAppId: githubAppId
+    githubInstallationId: githubInstallationId
+    githubApiUrl: githubApiUrl
     rippleConfigPath: rippleConfigPath
     tablePrefix: tablePrefix
     queuePrefix: queuePrefix
@@ -261,6 +291,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output RIPPLE_WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/registry/events'
+output RIPPLE_GITHUB_WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/github/events'
 output RIPPLE_REGISTRY_LOGIN_SERVER string = registry.outputs.loginServer
 output RIPPLE_EVENT_GRID_SYSTEM_TOPIC string = registry.outputs.systemTopicName
 output RIPPLE_EVENT_GRID_DEAD_LETTER_CONTAINER string = deadLetterContainerName

@@ -48,6 +48,21 @@ param storageConnectionSecretName string
 ])
 param storageConnectionMode string
 
+@description('Name of the GitHub App private key secret in the vault; empty when none was given (RIPPLE_GITHUB_PRIVATE_KEY is then not set).')
+param githubPrivateKeySecretName string = ''
+
+@description('Name of the GitHub webhook secret in the vault; empty when none was given (RIPPLE_GITHUB_WEBHOOK_SECRET is then not set).')
+param githubWebhookSecretName string = ''
+
+@description('RIPPLE_GITHUB_APP_ID; empty: not set.')
+param githubAppId string = ''
+
+@description('RIPPLE_GITHUB_INSTALLATION_ID; empty: not set.')
+param githubInstallationId string = ''
+
+@description('RIPPLE_GITHUB_API_URL; empty: not set (the app defaults to https://api.github.com).')
+param githubApiUrl string = ''
+
 @description('RIPPLE_CONFIG: path of ripple.yaml inside the deployed package.')
 param rippleConfigPath string
 
@@ -227,11 +242,19 @@ var rippleSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
 }
 
+// GitHub App and webhook: each setting only when its value (or, for the secrets, its Key Vault secret) was given,
+// so that the app's own defaults and "unset" behaviour apply otherwise. Secrets are Key Vault references.
+var githubAppSettings = union(empty(githubAppId) ? {} : { RIPPLE_GITHUB_APP_ID: githubAppId }, empty(githubInstallationId) ? {} : { RIPPLE_GITHUB_INSTALLATION_ID: githubInstallationId })
+var githubPrivateKeySetting = empty(githubPrivateKeySecretName) ? {} : { RIPPLE_GITHUB_PRIVATE_KEY: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${githubPrivateKeySecretName})' }
+var githubWebhookSecretSetting = empty(githubWebhookSecretName) ? {} : { RIPPLE_GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${githubWebhookSecretName})' }
+var githubApiUrlSetting = empty(githubApiUrl) ? {} : { RIPPLE_GITHUB_API_URL: githubApiUrl }
+var githubSettings = union(githubAppSettings, githubPrivateKeySetting, githubWebhookSecretSetting, githubApiUrlSetting)
+
 // The complete app settings (this resource replaces the whole set on every deployment).
 resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings)
+  properties: union(storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings)
   dependsOn: [
     storageRoleAssignments
     keyVaultSecretsUser

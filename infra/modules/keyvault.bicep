@@ -1,6 +1,8 @@
 // Key Vault (Azure RBAC authorization mode) holding the secrets the function app reads through
 // Key Vault references (`@Microsoft.KeyVault(VaultName=…;SecretName=…)`):
 // - the registry webhook secret (RIPPLE_WEBHOOK_SECRET), supplied as a secure parameter;
+// - optionally (only when the secure parameter is not empty) the GitHub App's private key
+//   (RIPPLE_GITHUB_PRIVATE_KEY) and the GitHub webhook secret (RIPPLE_GITHUB_WEBHOOK_SECRET);
 // - while the app still needs a storage connection string (storageConnectionMode = keyVaultConnectionString),
 //   the AzureWebJobsStorage connection string, built here from the account key so it never leaves Azure.
 // Nothing secret is output. The function app's identity is granted "Key Vault Secrets User" in function-app.bicep.
@@ -32,6 +34,20 @@ param webhookSecretName string
 
 @description('Name of the storage connection-string secret in the vault.')
 param storageConnectionSecretName string
+
+@description('The GitHub App\'s private key (PEM). Empty: no secret is written.')
+@secure()
+param githubPrivateKey string = ''
+
+@description('Name of the GitHub App private key secret in the vault.')
+param githubPrivateKeySecretName string
+
+@description('Secret of the GitHub webhook (X-Hub-Signature-256). Empty: no secret is written.')
+@secure()
+param githubWebhookSecret string = ''
+
+@description('Name of the GitHub webhook secret in the vault.')
+param githubWebhookSecretName string
 
 @description('Enable purge protection (cannot be turned off again once on).')
 param enablePurgeProtection bool = true
@@ -84,6 +100,26 @@ resource storageConnection 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (
   properties: {
     value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
     contentType: 'Azure Storage connection string'
+  }
+}
+
+// Written only when given. A later deployment without the value leaves an existing secret alone
+// (function-app.bicep then drops the app setting that references it).
+resource githubPrivateKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(githubPrivateKey)) {
+  parent: vault
+  name: githubPrivateKeySecretName
+  properties: {
+    value: githubPrivateKey
+    contentType: 'application/x-pem-file'
+  }
+}
+
+resource githubWebhookSecretResource 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(githubWebhookSecret)) {
+  parent: vault
+  name: githubWebhookSecretName
+  properties: {
+    value: githubWebhookSecret
+    contentType: 'text/plain'
   }
 }
 

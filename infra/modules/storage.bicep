@@ -1,5 +1,6 @@
 // The storage account behind the Functions host (AzureWebJobsStorage) and Ripple's state:
-// - queues: the three work queues (`<prefix>-registry-events`, `<prefix>-rebuild`, `<prefix>-pull-request`);
+// - queues: the four work queues (`<prefix>-registry-events`, `<prefix>-campaigns`, `<prefix>-rebuild`,
+//   `<prefix>-pull-request`);
 //   the Functions host creates the `-poison` queues itself;
 // - tables: created by the app (`TableStateStore.init()`), so none are declared here;
 // - blob containers: the Flex Consumption deployment package container and the Event Grid dead-letter container.
