@@ -5,8 +5,9 @@ import { requeueStuckEvents } from "../shared/use-cases/requeue-stuck-events.js"
 
 /** Timer: every minute, queue again any recorded event that was never processed (nothing lost). */
 export async function requeueStuckEventsTimer(_timer: Timer, context: InvocationContext): Promise<void> {
-  const requeued = await requeueStuckEvents(await getServices(), { olderThanMs: 120_000, scanLimit: 1000 });
+  const { requeued, gaveUp } = await requeueStuckEvents(await getServices(), { olderThanMs: 120_000, scanLimit: 5000, maxRequeues: 5 });
   if (requeued.length > 0) context.warn("requeued stuck registry events", { count: requeued.length, keys: requeued.slice(0, 20) });
+  if (gaveUp.length > 0) context.error("registry events given up after repeated requeues", { count: gaveUp.length, keys: gaveUp.slice(0, 20) });
 }
 
 register.timer("requeueStuckEvents", { schedule: "0 */1 * * * *", handler: requeueStuckEventsTimer });

@@ -165,6 +165,11 @@ export const Settings = z.object({
   /** Secret of the GitHub webhook (`X-Hub-Signature-256`). */
   RIPPLE_GITHUB_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   RIPPLE_GITHUB_API_URL: z.string().url().default("https://api.github.com"),
+}).superRefine((settings, context) => {
+  const app = [settings.RIPPLE_GITHUB_APP_ID, settings.RIPPLE_GITHUB_INSTALLATION_ID, settings.RIPPLE_GITHUB_PRIVATE_KEY];
+  if (app.some((value) => value !== undefined) && app.some((value) => value === undefined)) {
+    context.addIssue({ code: "custom", path: ["RIPPLE_GITHUB_APP_ID"], message: "RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY go together" });
+  }
 });
 export type Settings = z.infer<typeof Settings>;
 

@@ -41,7 +41,12 @@ export function toPublicEvent(event: RegistryEvent): {
   };
 }
 
-/** Two deliveries of the same fact share this key: registry + repository + digest + action + tag. */
-export function dedupeKey(event: Pick<RegistryEvent, "registry" | "repository" | "digest" | "action" | "tag">): string {
-  return [event.registry, event.repository, event.digest ?? "-", event.action, event.tag ?? "-"].join("|");
+/**
+ * Two deliveries of the same fact share this key: registry + repository + digest + action + tag, and
+ * the registry's time of the action. The time tells a redelivery (same fact, same time) from a new fact
+ * with the same content: a rollback A → B → A, or a tag deleted and pushed again, must not be dropped.
+ */
+export function dedupeKey(event: Pick<RegistryEvent, "registry" | "repository" | "digest" | "action" | "tag" | "occurredAt">): string {
+  const at = Number.isNaN(Date.parse(event.occurredAt)) ? event.occurredAt : new Date(event.occurredAt).toISOString();
+  return [event.registry, event.repository, event.digest ?? "-", event.action, event.tag ?? "-", at].join("|");
 }

@@ -48,6 +48,8 @@ export interface LocalHost {
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
+/** How long a received message stays invisible between renewals while its handler runs. */
+const LEASE_SECONDS = 30;
 
 function parseTimeSpan(text: string | undefined, fallbackMs: number): number {
   if (text === undefined) return fallbackMs;
@@ -300,19 +302,34 @@ function startQueuePoller(
       // Not JSON: the handler receives the string, as in Azure.
     }
     const context = createContext(definition.name, log, { id: message.messageId, dequeueCount: message.dequeueCount, insertionTime: message.insertedOn?.toISOString(), queueTrigger: text });
+    // Like the Functions host, keep the message invisible while its handler runs (a long build must not
+    // be delivered a second time); each renewal hands out a new pop receipt.
+    let popReceipt = message.popReceipt;
+    const renewal = setInterval(() => {
+      client.updateMessage(message.messageId, popReceipt, undefined, LEASE_SECONDS).then(
+        (renewed) => {
+          if (renewed.popReceipt) popReceipt = renewed.popReceipt;
+        },
+        () => undefined,
+      );
+    }, (LEASE_SECONDS * 1000) / 3);
     try {
-      await definition.options.handler(input, context);
-      await client.deleteMessage(message.messageId, message.popReceipt);
+      try {
+        await definition.options.handler(input, context);
+      } finally {
+        clearInterval(renewal);
+      }
+      await client.deleteMessage(message.messageId, popReceipt);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (message.dequeueCount >= queueSettings.maxDequeueCount) {
         log(`[error] ${definition.name}: message ${message.messageId} failed ${message.dequeueCount} times, moved to ${queueName}-poison: ${reason}`);
         await poison.createIfNotExists();
         await poison.sendMessage(message.messageText);
-        await client.deleteMessage(message.messageId, message.popReceipt);
+        await client.deleteMessage(message.messageId, popReceipt);
       } else {
         log(`[warning] ${definition.name}: message ${message.messageId} failed (dequeue ${message.dequeueCount}), will retry: ${reason}`);
-        await client.updateMessage(message.messageId, message.popReceipt, undefined, Math.ceil(queueSettings.visibilityTimeoutMs / 1000));
+        await client.updateMessage(message.messageId, popReceipt, undefined, Math.ceil(queueSettings.visibilityTimeoutMs / 1000));
       }
     }
   }
@@ -324,7 +341,7 @@ function startQueuePoller(
       try {
         const batch = await queue.receiveMessages({
           numberOfMessages: Math.min(32, Math.max(1, queueSettings.batchSize)),
-          visibilityTimeout: Math.max(30, Math.ceil(queueSettings.visibilityTimeoutMs / 1000)),
+          visibilityTimeout: LEASE_SECONDS,
         });
         received = batch.receivedMessageItems.length;
         await Promise.all(batch.receivedMessageItems.map((message) => runOne(queue, message)));
@@ -357,16 +374,25 @@ function startTimer(definition: Extract<FunctionDefinition, { kind: "timer" }>, 
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
+  let busy = false;
   const schedule = (): void => {
     if (stopped) return;
     const next = expression.next().getTime();
     timer = setTimeout(() => {
+      if (busy) {
+        log(`[warning] ${definition.name}: previous run still going, skipping this occurrence`);
+        schedule();
+        return;
+      }
+      busy = true;
       running = (async () => {
         const context = createContext(definition.name, log);
         try {
           await definition.options.handler({ isPastDue: Date.now() - next > 1000, schedule: { adjustForDST: true }, scheduleStatus: { last: new Date(next).toISOString(), next: "", lastUpdated: new Date().toISOString() } }, context);
         } catch (error) {
           log(`[error] ${definition.name}: ${error instanceof Error ? error.message : String(error)}`);
+        } finally {
+          busy = false;
         }
       })();
       schedule();

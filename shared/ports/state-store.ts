@@ -16,6 +16,8 @@ export interface EventRecord {
   readonly receivedAt: string;
   /** While set and in the future, one processor holds the event (see {@link StateStore.leaseEvent}). */
   readonly leaseUntil?: string | null;
+  /** How often the stuck-event timer queued it again. */
+  readonly requeues?: number;
 }
 
 export interface TagHistoryEntry {
@@ -132,6 +134,8 @@ export interface StateStore {
    * several concurrent callers wins; a crashed holder's lease simply expires.
    */
   leaseEvent(key: string, until: string, now: string): Promise<boolean>;
+  /** Applies `patch` to a recorded event with an ETag guard (leases released, requeues counted). */
+  updateEvent(key: string, patch: (current: EventRecord) => EventRecord): Promise<EventRecord>;
   /** Sets the outcome of a recorded event (processed, failed, ignored) with a reason. */
   setEventStatus(key: string, status: EventStatus, reason: string | null): Promise<void>;
   /** Newest first. */

@@ -60,7 +60,7 @@ export async function handleGitHubEvent(deps: GitHubEventDeps, name: string, pay
     if (event.action !== "closed") return { kind: "ignored", reason: `pull_request ${event.action}` };
     const repository = configuredRepository(deps.config, event.repository.full_name);
     if (repository === null) return { kind: "ignored", reason: `${event.repository.full_name} is not configured` };
-    const settled = await settlePullRequest(deps, repository, event.pull_request.head.ref, event.pull_request.merged ? "merged" : "closed");
+    const settled = await settlePullRequest(deps, repository, event.pull_request.head.ref, event.pull_request.merged ? "merged" : "closed", event.pull_request.number);
     return { kind: "handled", summary: `pull request #${event.pull_request.number} ${event.pull_request.merged ? "merged" : "closed"}: ${settled} obligation(s) settled` };
   }
   return { kind: "ignored", reason: `event ${name} is not used` };

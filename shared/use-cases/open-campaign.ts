@@ -81,7 +81,13 @@ export async function openCampaign(
 
 /** Marks the open obligations of the base's other campaigns `superseded` by `campaign`. Idempotent. */
 async function supersedeEarlierCampaigns(deps: CampaignDeps, campaign: Campaign): Promise<void> {
-  const earlier = (await deps.store.listCampaigns({ base: campaign.base })).filter((other) => other.id !== campaign.id && other.openedAt <= campaign.openedAt);
+  // Only the campaign of the digest the tag points at now supersedes: when two moves are processed out of
+  // order, the older move's campaign must not supersede the newer one's (its own jobs will see the base
+  // has moved on and supersede themselves).
+  const parts = splitTagKey(campaign.base);
+  const tag = parts === null ? null : await deps.store.getTag(parts.registry, parts.repository, parts.tag);
+  if (tag?.digest !== campaign.toDigest) return;
+  const earlier = (await deps.store.listCampaigns({ base: campaign.base })).filter((other) => other.id !== campaign.id && other.toDigest !== campaign.toDigest);
   for (const other of earlier) {
     const found = await deps.store.getCampaign(other.id);
     for (const obligation of found?.obligations ?? []) {

@@ -8,7 +8,7 @@ import {
   type ImageManifestFacts,
   type ManifestFacts,
 } from "../domain/image-facts.js";
-import { parseImageRef, tagKey } from "../domain/image-ref.js";
+import { isDigest, parseImageRef, tagKey } from "../domain/image-ref.js";
 import type { RegistryEvent } from "../domain/registry-event.js";
 import { AppError, isRetryable } from "../errors.js";
 import type { ImageRegistry } from "../ports/image-registry.js";
@@ -63,14 +63,20 @@ export async function processRegistryEvent(deps: ProcessDeps, eventKey: string):
   // One processor at a time (the fast path and the queued copy race for it); a crashed one's lease expires.
   const now = deps.now();
   if (!(await deps.store.leaseEvent(eventKey, new Date(now.getTime() + LEASE_MS).toISOString(), now.toISOString()))) {
-    return { kind: "skipped", reason: "being processed by another worker" };
+    // Retryable: the queued copy comes back after the visibility timeout and finds the work done, or
+    // takes over once a crashed holder's lease has expired. It is never acknowledged unprocessed.
+    throw new AppError("event_busy", `event ${eventKey} is being processed by another worker`, { retryable: true });
   }
   try {
     const outcome = record.event.action === "push" ? await processPush(deps, record.event, eventKey) : await processDelete(deps, record.event);
     await deps.store.setEventStatus(eventKey, "processed", outcome.summary);
     return outcome;
   } catch (error) {
-    if (isRetryable(error)) throw error;
+    if (isRetryable(error)) {
+      // Give the lease back so the redelivered message can try again at once.
+      await deps.store.updateEvent(eventKey, (current) => ({ ...current, leaseUntil: null })).catch(() => undefined);
+      throw error;
+    }
     const reason = error instanceof Error ? error.message : String(error);
     await deps.store.setEventStatus(eventKey, "failed", reason);
     return { kind: "failed", reason };
@@ -179,10 +185,14 @@ async function replayedMove(store: StateStore, event: RegistryEvent, digest: str
 async function processDelete(deps: ProcessDeps, event: RegistryEvent): Promise<Extract<ProcessOutcome, { kind: "processed" }>> {
   const tags = event.tag !== null
     ? [event.tag]
-    : (await deps.store.listTags())
-        .filter((tag) => tag.registry === event.registry && tag.repository === event.repository && tag.digest === event.digest)
+    : (await deps.store.listTags({ registry: event.registry, repository: event.repository }))
+        .filter((tag) => tag.digest === event.digest)
         .map((tag) => tag.tag);
-  for (const tag of tags) await deps.store.moveTag(event.registry, event.repository, tag, null, event.occurredAt);
+  for (const tag of tags) {
+    const move = await deps.store.moveTag(event.registry, event.repository, tag, null, event.occurredAt);
+    // A deleted image is no longer anyone's dependent: it must not be rebuilt (and so pushed again).
+    if (move.applied) await deps.store.removeEdgesOf(tagKey(event.registry, event.repository, tag));
+  }
   return { kind: "processed", summary: `deleted ${tags.length} tag(s)`, tagMoved: tags.length > 0, edges: [], campaign: null };
 }
 
@@ -217,7 +227,7 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
     const platform = formatPlatform(manifest.platform);
     const baseName = manifest.annotations[BASE_NAME_ANNOTATION];
     const baseDigest = manifest.annotations[BASE_DIGEST_ANNOTATION];
-    if (baseName && baseDigest) {
+    if (baseName && baseDigest && isDigest(baseDigest)) {
       const ref = parseImageRef(baseName, { defaultTag: false });
       // buildah writes `name@digest` without the tag when the FROM line pins a digest: find the tag.
       const tag = ref.ok ? (ref.value.tag ?? (await tagHolding(deps.store, ref.value.registry, ref.value.repository, baseDigest))) : null;

@@ -44,7 +44,7 @@ export async function reconcileRepositories(deps: ReconcileDeps, onProgress: (su
     if (record.state !== "open") continue;
     const forge = deps.forgeFor(record.repository);
     const pull = forge === null ? null : await forge.findPullRequest(record.repository, record.branch);
-    if (pull !== null && pull.number === record.number && pull.state !== "open") settled += await settlePullRequest(deps, record.repository, record.branch, pull.state);
+    if (pull !== null && pull.number === record.number && pull.state !== "open") settled += await settlePullRequest(deps, record.repository, record.branch, pull.state, pull.number);
   }
   return { scans, errors, settled };
 }

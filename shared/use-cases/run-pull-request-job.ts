@@ -6,6 +6,7 @@ import { bumpPins } from "../domain/pins.js";
 import type { Forge, ForgeFile } from "../ports/forge.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { ObligationJob } from "../ports/work-queue.js";
+import { isRetryable } from "../errors.js";
 
 export interface PullRequestDeps {
   readonly store: StateStore;
@@ -35,6 +36,17 @@ export function branchFor(base: string): string {
  * @throws the forge's and the store's retryable errors (the queue redelivers).
  */
 export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
+  try {
+    return await proposePins(deps, job);
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    // A forge refusal that no retry can fix (branch protection, no access, 422) fails the obligation, visibly.
+    const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
+    return fail(deps, obligation === null ? [] : [obligation], error instanceof Error ? error.message : String(error));
+  }
+}
+
+async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
   const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
   if (obligation === null) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
   if (!OPEN.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
@@ -95,7 +107,11 @@ export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJo
     if (text !== undefined && text !== file?.text) files.push({ path, text });
   }
   if (missing.length > 0) await settle(deps, missing, "failed", `the pinned reference is no longer in ${repository} at ${scan.revision}`);
-  if (files.length === 0) return { kind: "failed", reason: `nothing to change in ${repository}` };
+  if (files.length === 0) {
+    // Every pin was already on the new digest (someone bumped it first): nothing to propose, nothing owed.
+    if (bumped.length > 0) await settle(deps, bumped, "done", `already pinned at the new digest in ${repository} at ${scan.revision}`);
+    return { kind: "skipped", reason: `nothing to change in ${repository}` };
+  }
 
   const title = `chore(deps): update ${shortName(name)}:${base.tag} digest to ${job.toDigest.slice(job.toDigest.indexOf(":") + 1, job.toDigest.indexOf(":") + 8)}`;
   const body = await describeChange(deps, found.campaign, changes, bumped);
@@ -187,9 +203,10 @@ async function fail(deps: PullRequestDeps, obligations: readonly Obligation[], r
  * its state, and completes its obligations when merged or fails them when closed without merging.
  * Idempotent. Returns the number of obligations settled.
  */
-export async function settlePullRequest(deps: Pick<PullRequestDeps, "store" | "now">, repository: string, branch: string, state: "merged" | "closed"): Promise<number> {
+export async function settlePullRequest(deps: Pick<PullRequestDeps, "store" | "now">, repository: string, branch: string, state: "merged" | "closed", number: number): Promise<number> {
   const record = await deps.store.getPullRequest(repository, branch);
-  if (record === null || record.state !== "open") return 0;
+  // Only Ripple's current pull request of the branch: an older one, or someone else's of the same name, changes nothing.
+  if (record === null || record.state !== "open" || record.number !== number) return 0;
   await deps.store.savePullRequest(repository, branch, (current) => ({ ...(current ?? record), state, updatedAt: deps.now().toISOString() }));
   const found = await deps.store.getCampaign(record.campaignId);
   const obligations = (found?.obligations ?? []).filter((obligation) => record.dependents.includes(obligation.dependentKey) && OPEN.has(obligation.state));

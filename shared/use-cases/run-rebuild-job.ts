@@ -66,7 +66,16 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
     if (!job.poll || FINAL_RUN_STATUSES.includes(existing.status as BuildRun["status"])) {
       return { kind: "skipped", reason: `run ${existing.runId} already started for ${key}` };
     }
-    return follow(deps, job, obligation, existing, await builder.builder.get(existing.runId));
+    let current: BuildRun;
+    try {
+      current = await builder.builder.get(existing.runId);
+    } catch (error) {
+      // A builder that cannot say how the run is doing is asked again later; one that no longer knows the
+      // run (not retryable) counts as a failed attempt.
+      if (isRetryable(error)) return requeue(deps, job, deps.config.rebuild.pollSeconds * 2, `run ${existing.runId}: ${error instanceof Error ? error.message : String(error)}`);
+      return retryOrFail(deps, job, obligation, existing, error instanceof Error ? error.message : String(error), true, existing.logsUrl);
+    }
+    return follow(deps, job, obligation, existing, current);
   }
   const rules = deps.config.rebuild;
   const nowMs = deps.now().getTime();
@@ -79,7 +88,9 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
     }
   }
 
-  const active = (await deps.store.listRuns(registry)).filter((run) => ACTIVE.has(run.status) && run.key !== key);
+  // A run nobody has heard of for `staleClaimSeconds` (its poll job was lost) no longer holds a slot.
+  const lostBefore = nowMs - rules.staleClaimSeconds * 1000;
+  const active = (await deps.store.listRuns(registry)).filter((run) => ACTIVE.has(run.status) && run.key !== key && Date.parse(run.updatedAt) > lostBefore);
   if (active.length >= rules.concurrencyPerRegistry) {
     return requeue(deps, job, rules.backoffSeconds, `${active.length} runs active on ${registry} (limit ${rules.concurrencyPerRegistry})`);
   }

@@ -132,11 +132,12 @@ describe("pipeline on the local stack", () => {
       JSON.stringify({ events: [{ id: `replay-${digest.slice(7, 15)}`, timestamp, action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest, length: 1, repository: "ripple/busybox", url: `https://${reg}/v2/ripple/busybox/manifests/${digest}`, tag: "1" }, request: { id: "r", addr: "127.0.0.1", host: reg, method: "PUT", useragent: "test" }, actor: {}, source: { addr: "x", instanceID: "y" } }] });
     const headers = { "content-type": "application/vnd.docker.distribution.events.v1+json", ...secretHeader() };
     const runsBefore = await services.store.listRuns();
-    const duplicate = await post(envelope(patched, new Date().toISOString()), headers);
+    const original = (await services.store.listEvents(500)).find((record) => record.event?.digest === patched && record.event.tag === "1")!;
+    const duplicate = await post(envelope(patched, original.event!.occurredAt), headers);
     expect(await duplicate.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
-    // The old digest again, stamped before the patched push: a duplicate of the first push, not applied.
+    // The old digest again, stamped before the patched push: a new fact, recorded, but older than the tag's move.
     const reordered = await post(envelope(images.busybox, "2020-01-01T00:00:00Z"), headers);
-    expect(await reordered.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
+    expect(await reordered.json()).toEqual({ status: "recorded", accepted: 1, duplicates: 0, ignored: 0 });
     await waitFor("the queue to drain", async () => ((await services.store.listEvents(100)).every((record) => record.status !== "accepted") ? true : null));
     expect((await services.store.getTag(reg, "ripple/busybox", "1"))?.digest).toBe(patched);
     expect(await services.store.listCampaigns()).toHaveLength(2);

@@ -87,6 +87,14 @@ describe("loadSettings", () => {
     });
   });
 
+  it("refuses a GitHub App configured only in part", () => {
+    expect(failureOf(() => loadSettings({ AzureWebJobsStorage: "UseDevelopmentStorage=true", RIPPLE_WEBHOOK_SECRET: "0123456789abcdef", RIPPLE_GITHUB_APP_ID: "12" }))).toEqual({
+      name: "ConfigError",
+      code: "config_invalid",
+      message: "settings: RIPPLE_GITHUB_APP_ID: RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY go together",
+    });
+  });
+
   it("names every bad variable", () => {
     expect(failureOf(() => loadSettings({ RIPPLE_WEBHOOK_SECRET: "short" }))).toEqual({
       name: "ConfigError",

@@ -66,6 +66,15 @@ export function createMemoryStateStore(): StateStore {
       return copyOrNull(events.get(key));
     },
 
+    async updateEvent(key, patch) {
+      const record = events.get(key);
+      if (record === undefined) throw notFound(`event "${key}"`);
+      const next = patch(copy(record));
+      if (next.key !== record.key) throw new AppError("state_corrupt", "an event patch may not change its key");
+      events.set(key, copy(next));
+      return copy(next);
+    },
+
     async leaseEvent(key, until, now) {
       const record = events.get(key);
       if (record === undefined) throw notFound(`event "${key}"`);

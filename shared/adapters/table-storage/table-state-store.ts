@@ -255,6 +255,15 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     getEvent,
 
+    async updateEvent(key, patch) {
+      return guardedWrite<EventRecord, EventRecord>(events, escapeKey(key), RECORD_ROW, "update event", (current) => {
+        if (current === null) throw notFound(`event "${key}"`);
+        const next = patch(current);
+        if (next.key !== current.key) throw new AppError("state_corrupt", "an event patch may not change its key");
+        return { write: next, result: next };
+      });
+    },
+
     async leaseEvent(key, until, now) {
       return guardedWrite<EventRecord, boolean>(events, escapeKey(key), RECORD_ROW, "lease event", (current) => {
         if (current === null) throw notFound(`event "${key}"`);

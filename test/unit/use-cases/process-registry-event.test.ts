@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
+import { AppError, UpstreamError } from "../../../shared/errors.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
@@ -175,14 +176,52 @@ describe("processRegistryEvent", () => {
     expect(await run([])).toEqual([]);
   });
 
+  it("ignores a base digest annotation that is not a digest and falls back to the layers", async () => {
+    const env = await seeded();
+    const odd = image("odd", ["l1", "o"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: "latest" });
+    env.registry.put("apps/odd", odd);
+    const outcome = await deliver(env, pushEvent("apps/odd", "1", odd.digest, "2026-11-23T09:03:00Z"));
+    expect(outcome.kind === "processed" && outcome.edges.map((edge) => [edge.base, edge.baseDigest, edge.evidence])).toEqual([[`${REGISTRY}/ripple/busybox:1`, busyboxA.digest, "layer-prefix"]]);
+  });
+
+  it("does not let an older move's campaign supersede the campaign of the digest the tag points at", async () => {
+    const env = await seeded();
+    const busyboxC = image("busybox-c", ["l1-c"]);
+    env.registry.put("ripple/busybox", busyboxC);
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxC.digest, "2026-11-23T09:11:00Z"));
+    // Replay B's campaign opening late (as a slow worker would): the tag is at C, so nothing of C's is superseded.
+    const { openCampaign } = await import("../../../shared/use-cases/open-campaign.js");
+    await openCampaign(env.deps, { base: `${REGISTRY}/ripple/busybox:1`, fromDigest: busyboxA.digest, toDigest: busyboxB.digest, trigger: "late" }, await env.store.listDependents(`${REGISTRY}/ripple/busybox:1`));
+    const campaigns = await env.store.listCampaigns();
+    const states = async (digest: string) => (await env.store.getCampaign(campaigns.find((campaign) => campaign.toDigest === digest)!.id))!.obligations.map((obligation) => obligation.state);
+    expect(await states(busyboxC.digest)).toEqual(["pending"]);
+    expect(await states(busyboxB.digest)).toEqual(["superseded"]);
+  });
+
   it("lets one of two concurrent processors of an event do the work", async () => {
     const env = await seeded();
     const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
     await recordEvents(env.deps, [move], 0);
-    const outcomes = await Promise.all([processRegistryEvent(env.deps, dedupeKey(move)), processRegistryEvent(env.deps, dedupeKey(move))]);
-    expect(outcomes.map((outcome) => outcome.kind).sort()).toEqual(["processed", "skipped"]);
-    expect(outcomes.find((outcome) => outcome.kind === "skipped")).toEqual({ kind: "skipped", reason: "being processed by another worker" });
+    const outcomes = await Promise.allSettled([processRegistryEvent(env.deps, dedupeKey(move)), processRegistryEvent(env.deps, dedupeKey(move))]);
+    expect(outcomes.map((outcome) => (outcome.status === "fulfilled" ? outcome.value.kind : (outcome.reason as AppError).code)).sort()).toEqual(["event_busy", "processed"]);
+    // The loser's message is not acknowledged: event_busy is retryable, so the queue redelivers it.
+    expect(outcomes.find((outcome) => outcome.status === "rejected")).toMatchObject({ reason: { retryable: true } });
     expect(env.queue.messages.filter((message) => message.queue === "rebuild")).toHaveLength(1);
+  });
+
+  it("gives the lease back when processing fails with a retryable error, so the redelivery can retry at once", async () => {
+    const env = await seeded();
+    const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
+    await recordEvents(env.deps, [move], 0);
+    const readManifest = env.registry.readManifest;
+    env.registry.readManifest = async () => {
+      throw new UpstreamError("registry", "503 Service Unavailable", { status: 503 });
+    };
+    await expect(processRegistryEvent(env.deps, dedupeKey(move))).rejects.toMatchObject({ retryable: true });
+    expect((await env.store.getEvent(dedupeKey(move)))?.leaseUntil).toBeNull();
+    env.registry.readManifest = readManifest;
+    expect(await processRegistryEvent(env.deps, dedupeKey(move))).toMatchObject({ kind: "processed", tagMoved: true });
   });
 
   it("finishes the work of an attempt that crashed after moving the tag", async () => {
@@ -209,5 +248,7 @@ describe("processRegistryEvent", () => {
     const deletion = { ...pushEvent("apps/web", "1", web.digest, "2026-11-23T09:20:00Z"), action: "delete" as const, tag: null };
     await deliver(env, deletion);
     expect(await env.store.getTag(REGISTRY, "apps/web", "1")).toMatchObject({ digest: null });
+    // A deleted image is nobody's dependent any more: the next base patch does not rebuild it.
+    expect(await env.store.listBasesOf(`${REGISTRY}/apps/web:1`)).toEqual([]);
   });
 });

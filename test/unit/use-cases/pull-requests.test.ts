@@ -3,6 +3,7 @@ import { parseConfig } from "../../../shared/config.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import type { ChangeRequest, Forge, PullRequest } from "../../../shared/ports/forge.js";
 import type { ObligationJob } from "../../../shared/ports/work-queue.js";
+import { UpstreamError } from "../../../shared/errors.js";
 import { configuredRepository, handleGitHubEvent } from "../../../shared/use-cases/handle-github-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
@@ -137,6 +138,43 @@ describe("pull requests for pinned digests", () => {
     await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 2, merged: true, head: { ref: branchFor(`${REGISTRY}/ripple/busybox:1`) } } });
     const campaign = (await env.store.listCampaigns()).find((candidate) => candidate.toDigest === busyboxC.digest)!;
     expect((await env.store.getCampaign(campaign.id))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
+  });
+});
+
+describe("pull requests: refusals and races", () => {
+  it("ignores a closed event of another pull request on the same branch", async () => {
+    const { env, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    await runPullRequestJob(deps, job!);
+    const stale = await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 99, merged: false, head: { ref: branchFor(`${REGISTRY}/ripple/busybox:1`) } } });
+    expect(stale).toEqual({ kind: "handled", summary: "pull request #99 closed: 0 obligation(s) settled" });
+    expect((await env.store.getObligation(job!.campaignId, job!.dependentKey))?.state).toBe("scheduled");
+  });
+
+  it("fails the obligation when the forge refuses for good, and leaves retryable faults to the queue", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    forge.proposeChange = async () => {
+      throw new UpstreamError("github", "503", { status: 503 });
+    };
+    await expect(runPullRequestJob(deps, job!)).rejects.toMatchObject({ retryable: true });
+    forge.proposeChange = async () => {
+      throw new UpstreamError("github", "422 protected branch", { status: 422 });
+    };
+    expect(await runPullRequestJob(deps, job!)).toEqual({ kind: "failed", reason: "github: 422 protected branch" });
+    expect((await env.store.getObligation(job!.campaignId, job!.dependentKey))?.state).toBe("failed");
+  });
+
+  it("counts a pin someone already moved to the new digest as done, without a pull request", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    for (const path of Object.keys(forge.files)) forge.files[path] = forge.files[path]!.replaceAll(busyboxA.digest, busyboxB.digest);
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    expect(await runPullRequestJob(deps, job!)).toEqual({ kind: "skipped", reason: `nothing to change in ${REPO}` });
+    expect(forge.proposals).toEqual([]);
+    expect((await env.store.getCampaign(job!.campaignId))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
   });
 });
 

@@ -150,9 +150,29 @@ describe("runRebuildJob", () => {
 
   it("keeps to the per-registry concurrency limit", async () => {
     const t = await campaignWithJob({ concurrencyPerRegistry: 1 });
-    await t.env.store.claimRun({ key: "other|x", image: `${REGISTRY}/apps/other:1`, registry: REGISTRY, base: BASE, baseDigest: busyboxB.digest, campaignId: "c", builder: "fake", status: "running", runId: "r0", logsUrl: null, reason: null, attempts: 1, claimedAt: "2026-11-23T09:59:00.000Z", startedAt: null, finishedAt: null, updatedAt: "2026-11-23T09:59:00.000Z" });
+    const running = { key: "other|x", image: `${REGISTRY}/apps/other:1`, registry: REGISTRY, base: BASE, baseDigest: busyboxB.digest, campaignId: "c", builder: "fake", status: "running" as const, runId: "r0", logsUrl: null, reason: null, attempts: 1, claimedAt: "2026-11-23T09:59:30.000Z", startedAt: null, finishedAt: null, updatedAt: "2026-11-23T09:59:30.000Z" };
+    await t.env.store.claimRun(running);
     expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 2, reason: `1 runs active on ${REGISTRY} (limit 1)` });
     expect(t.builder.started).toEqual([]);
+    // A run nobody has heard of for longer than staleClaimSeconds (its poll was lost) frees its slot.
+    t.advance(61);
+    expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "started" });
+  });
+
+  it("asks a builder that failed to answer a poll again later, and counts a run it no longer knows as a failed attempt", async () => {
+    const builder = scriptedBuilder([run("running", "run-5"), run("succeeded", "run-6")]);
+    const t = await campaignWithJob({}, builder);
+    await runRebuildJob(t.deps, t.job);
+    const [poll] = t.env.queue.take("rebuild") as ObligationJob[];
+    builder.get = async () => {
+      throw new UpstreamError("acr-tasks", "503", { status: 503 });
+    };
+    expect(await runRebuildJob(t.deps, poll!)).toEqual({ kind: "requeued", delaySeconds: 20, reason: "run run-5: acr-tasks: 503" });
+    const [again] = t.env.queue.take("rebuild") as ObligationJob[];
+    builder.get = async () => {
+      throw new AppError("run_unknown", "no run run-5");
+    };
+    expect(await runRebuildJob(t.deps, again!)).toMatchObject({ kind: "requeued", delaySeconds: 2, reason: "attempt 1 of 5 failed: no run run-5" });
   });
 
   it("picks up a job whose worker crashed mid-start only after the claim is stale, and runs it once", async () => {
