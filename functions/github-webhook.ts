@@ -16,6 +16,7 @@ export async function githubWebhook(request: HttpRequest, context: InvocationCon
     const secret = services.settings.RIPPLE_GITHUB_WEBHOOK_SECRET;
     if (secret === undefined) return json(404, { error: "not_configured", message: "no GitHub webhook secret is configured" });
     const payload = await request.text();
+    if (Buffer.byteLength(payload) > MAX_BODY_BYTES) return json(413, { error: "payload_too_large", message: `body over ${MAX_BODY_BYTES} bytes` });
     if (!(await verifyGitHubWebhook({ secret, payload, signature: request.headers.get("x-hub-signature-256") }))) {
       return json(401, { error: "unauthorized", message: "missing or wrong X-Hub-Signature-256" });
     }

@@ -16,6 +16,8 @@ export async function registryWebhook(request: HttpRequest, context: InvocationC
     if (length > MAX_BODY_BYTES) return json(413, { error: "payload_too_large", message: `body over ${MAX_BODY_BYTES} bytes` });
     const services = await getServices();
     const body = request.method === "OPTIONS" ? "" : await request.text();
+    // Content-Length may be absent (chunked): measure what was read too.
+    if (Buffer.byteLength(body) > MAX_BODY_BYTES) return json(413, { error: "payload_too_large", message: `body over ${MAX_BODY_BYTES} bytes` });
     const result = await receiveNotification(
       { store: services.store, queue: services.queue, config: services.config, secret: services.settings.RIPPLE_WEBHOOK_SECRET, now: services.now },
       { method: request.method, headers: headersOf(request), body },

@@ -1,7 +1,7 @@
 import { isTrackedBaseTag, type RippleConfig } from "../config.js";
 import type { ImageManifestFacts } from "../domain/image-facts.js";
 import { formatPlatform } from "../domain/image-facts.js";
-import { tagKey } from "../domain/image-ref.js";
+import { parseImageRef, tagKey } from "../domain/image-ref.js";
 import { createLayerIndex, type LayerChainEntry, type LayerIndex } from "../domain/layer-index.js";
 import type { StateStore } from "../ports/state-store.js";
 
@@ -27,11 +27,24 @@ export function createBaseLayerCatalog(deps: { store: StateStore; config: Ripple
   const maxAgeMs = deps.maxAgeMs ?? 60_000;
   const now = deps.now ?? Date.now;
   let loaded: { index: LayerIndex; at: number } | null = null;
+  let loading: Promise<LayerIndex> | null = null;
   const pending: LayerChainEntry[] = [];
+
+  /** The tags of the tracked bases' repositories: one partition read per configured base, not a table scan. */
+  async function trackedTags() {
+    const repositories = new Map<string, { registry: string; repository: string }>();
+    for (const base of deps.config.bases) {
+      const ref = parseImageRef(base.image, { defaultTag: false });
+      if (ref.ok) repositories.set(`${ref.value.registry}/${ref.value.repository}`, { registry: ref.value.registry, repository: ref.value.repository });
+    }
+    const tags = [];
+    for (const filter of repositories.values()) tags.push(...(await deps.store.listTags(filter)));
+    return tags;
+  }
 
   async function load(): Promise<LayerIndex> {
     const index = createLayerIndex();
-    for (const tag of await deps.store.listTags()) {
+    for (const tag of await trackedTags()) {
       if (isTrackedBaseTag(deps.config, tag.registry, tag.repository, tag.tag) === null) continue;
       const base = tagKey(tag.registry, tag.repository, tag.tag);
       for (const { digest } of tag.history) {
@@ -45,8 +58,15 @@ export function createBaseLayerCatalog(deps: { store: StateStore; config: Ripple
   return {
     async index() {
       if (loaded === null || now() - loaded.at > maxAgeMs) {
-        loaded = { index: await load(), at: now() };
-        for (const entry of pending.splice(0)) loaded.index.add(entry);
+        // One load at a time: concurrent events on a stale cache share it.
+        loading ??= load().finally(() => {
+          loading = null;
+        });
+        const index = await loading;
+        if (loaded === null || loaded.index !== index) {
+          loaded = { index, at: now() };
+          for (const entry of pending.splice(0)) index.add(entry);
+        }
       }
       return loaded.index;
     },

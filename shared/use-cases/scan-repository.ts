@@ -56,9 +56,14 @@ export async function scanRepository(deps: ScanDeps, repository: string): Promis
       edges.push({ dependent, base, baseDigest, evidence: "pin", detail: `${file.path}:${pin.line} ${pin.text}`, platform: null, recordedAt });
     }
   }
-  for (const key of previous?.dependents ?? []) await deps.store.removeEdgesOf(key);
-  for (const edge of edges) await deps.store.putEdge(edge);
+  // Replace one dependent's edges at a time (a base push processed meanwhile misses at most that one),
+  // then drop the dependents that disappeared.
   const dependents = [...new Set(edges.map((edge) => dependentKey(edge.dependent)))];
+  for (const key of dependents) {
+    await deps.store.removeEdgesOf(key);
+    for (const edge of edges) if (dependentKey(edge.dependent) === key) await deps.store.putEdge(edge);
+  }
+  for (const key of previous?.dependents ?? []) if (!dependents.includes(key)) await deps.store.removeEdgesOf(key);
   // A pin now on a campaign's new digest (its pull request was merged) completes that obligation.
   for (const key of dependents) {
     const own = edges.filter((edge) => dependentKey(edge.dependent) === key);
