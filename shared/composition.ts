@@ -104,7 +104,7 @@ function createForges(settings: Readonly<Settings>, config: RippleConfig): { for
   const app = settings.RIPPLE_GITHUB_APP_ID && settings.RIPPLE_GITHUB_INSTALLATION_ID && settings.RIPPLE_GITHUB_PRIVATE_KEY
     ? { appId: settings.RIPPLE_GITHUB_APP_ID, installationId: Number(settings.RIPPLE_GITHUB_INSTALLATION_ID), privateKey: settings.RIPPLE_GITHUB_PRIVATE_KEY }
     : null;
-  const defaultBranches = new Map(config.repositories.flatMap((repository) => {
+  const defaultBranches = new Map<string, string>(config.repositories.flatMap((repository) => {
     const name = gitHubName(repository.url);
     return name === null ? [] : [[name, repository.branch] as const];
   }));
@@ -125,6 +125,7 @@ function createForges(settings: Readonly<Settings>, config: RippleConfig): { for
     async listRepositories() {
       if (!installation || octokit === null) return urls;
       const listed = await listInstallationRepositories(octokit, owner === undefined ? {} : { owner });
+      for (const repository of listed.repositories) defaultBranches.set(repository.fullName, repository.defaultBranch);
       const configured = new Set(urls.map((url) => gitHubName(url)?.toLowerCase() ?? url));
       return [...urls, ...listed.repositories.map((repository) => repository.fullName).filter((name) => !configured.has(name.toLowerCase()))];
     },

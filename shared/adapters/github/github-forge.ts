@@ -20,8 +20,9 @@ export interface GitHubForgeOptions {
   /** Labels every pull request carries, on top of the request's own. */
   readonly labels?: readonly string[];
   /**
-   * Default branches already known (from configuration), `owner/name` → branch, so that opening a
-   * labelled pull request never spends a `GET /repos` on it.
+   * Default branches already known (from configuration or an installation listing), `owner/name` →
+   * branch, so that opening a labelled pull request never spends a `GET /repos` on it. Read live: entries
+   * the caller adds later are used too.
    */
   readonly defaultBranches?: ReadonlyMap<string, string>;
 }
@@ -70,7 +71,8 @@ type Headers = Readonly<Record<string, string | number | undefined>>;
 export function createGitHubForge(options: GitHubForgeOptions): Forge {
   const { octokit } = options;
   const forgeLabels = options.labels ?? [];
-  const defaultBranches = new Map<string, string>(options.defaultBranches ?? []);
+  const defaultBranches = new Map<string, string>();
+  const knownDefaultBranch = (repository: string): string | undefined => defaultBranches.get(repository) ?? options.defaultBranches?.get(repository);
 
   const learnDefaultBranch = (repository: string, pulls: readonly PullData[]): void => {
     const name = pulls.find((pull) => typeof pull.base.repo?.default_branch === "string")?.base.repo?.default_branch;
@@ -113,7 +115,7 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
 
     const pulls = await listPulls(meter, repository, branch, "all");
     const open = pulls.find((pull) => pull.state === "open");
-    let base = open?.base.ref ?? defaultBranches.get(repository);
+    let base = open?.base.ref ?? knownDefaultBranch(repository);
     if (base === undefined) {
       const { data } = await send(meter, `reading repository ${repository}`, () => octokit.rest.repos.get({ owner, repo }));
       base = data.default_branch;
