@@ -41,11 +41,22 @@ export function campaignId(base: string, toDigest: string): string {
 }
 
 /**
- * What every campaign id of `base` starts with (`127.0.0.1-5000-ripple-busybox-1--`). Distinct bases may
- * share a prefix (`a/b` and `a-b`), so a lookup by prefix still compares `Campaign.base`.
+ * What every campaign id of `base` starts with: the readable base tag, then a hash of its exact text
+ * (`127.0.0.1-5000-ripple-busybox-1-0c5fa8d2--`), so bases that read alike (`a/b:1`, `a-b:1`) never share
+ * ids. A lookup by prefix still compares `Campaign.base`.
  */
 export function campaignIdPrefix(base: string): string {
-  return `${base.replace(/[^A-Za-z0-9.-]+/g, "-")}--`;
+  return `${base.replace(/[^A-Za-z0-9.-]+/g, "-")}-${fnv1a(base)}--`;
+}
+
+/** 32-bit FNV-1a of the UTF-16 code units, as 8 hex digits: cheap, stable, not for security. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
 }
 
 export function obligationKindOf(dependent: Dependent): ObligationKind {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
 import { AppError, UpstreamError } from "../../../shared/errors.js";
+import { campaignId } from "../../../shared/domain/campaign.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
@@ -63,7 +64,7 @@ describe("processRegistryEvent", () => {
     expect(outcome).toMatchObject({ kind: "processed", tagMoved: true, campaign: { created: true, obligations: 1 } });
     const [campaign] = await env.store.listCampaigns();
     expect(campaign).toEqual({
-      id: `${REGISTRY.replace(":", "-")}-ripple-busybox-1--${busyboxB.digest.slice(7, 23)}`,
+      id: campaignId(`${REGISTRY}/ripple/busybox:1`, busyboxB.digest),
       base: `${REGISTRY}/ripple/busybox:1`,
       fromDigest: busyboxA.digest,
       toDigest: busyboxB.digest,
