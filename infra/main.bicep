@@ -144,6 +144,7 @@ var queueNames = [
   '${queuePrefix}-campaigns'
   '${queuePrefix}-rebuild'
   '${queuePrefix}-pull-request'
+  '${queuePrefix}-scans'
 ]
 var webhookSecretName = 'ripple-webhook-secret'
 var storageConnectionSecretName = 'ripple-storage-connection'

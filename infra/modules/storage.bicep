@@ -1,6 +1,6 @@
 // The storage account behind the Functions host (AzureWebJobsStorage) and Ripple's state:
-// - queues: the four work queues (`<prefix>-registry-events`, `<prefix>-campaigns`, `<prefix>-rebuild`,
-//   `<prefix>-pull-request`);
+// - queues: the five work queues (`<prefix>-registry-events`, `<prefix>-campaigns`, `<prefix>-rebuild`,
+//   `<prefix>-pull-request`, `<prefix>-scans`);
 //   the Functions host creates the `-poison` queues itself;
 // - tables: created by the app (`TableStateStore.init()`), so none are declared here;
 // - blob containers: the Flex Consumption deployment package container and the Event Grid dead-letter container.

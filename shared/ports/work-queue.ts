@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-export const QUEUE_NAMES = ["registry-events", "campaigns", "rebuild", "pull-request"] as const;
+export const QUEUE_NAMES = ["registry-events", "campaigns", "rebuild", "pull-request", "scans"] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /**
@@ -54,6 +54,13 @@ export const CampaignJob = z.strictObject({
   movedAt: z.string().min(1),
 });
 export type CampaignJob = z.infer<typeof CampaignJob>;
+
+/** Rescan one configured repository for digest pins (a GitHub `push`). v1. */
+export const ScanJob = z.strictObject({
+  v: z.literal(1),
+  repository: z.string().min(1),
+});
+export type ScanJob = z.infer<typeof ScanJob>;
 
 /** A job on the `rebuild` queue. */
 export const RebuildJob = ObligationJob;

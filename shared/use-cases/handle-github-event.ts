@@ -2,14 +2,15 @@ import { z } from "zod";
 import type { RippleConfig } from "../config.js";
 import type { Forge } from "../ports/forge.js";
 import type { StateStore } from "../ports/state-store.js";
+import type { WorkQueue } from "../ports/work-queue.js";
 import { parseWith } from "../validation.js";
 import { settlePullRequest } from "./run-pull-request-job.js";
-import { scanRepository } from "./scan-repository.js";
 
 export interface GitHubEventDeps {
   readonly store: StateStore;
   readonly config: RippleConfig;
   readonly forgeFor: (repository: string) => Forge | null;
+  readonly queue: WorkQueue;
   readonly now: () => Date;
 }
 
@@ -40,7 +41,8 @@ export type GitHubEventOutcome = { readonly kind: "ignored"; readonly reason: st
 
 /**
  * Acts on a verified GitHub webhook delivery: a `push` to a configured repository's default branch
- * rescans it (one call when unchanged); a `pull_request` `closed` completes (merged) or fails (closed
+ * queues a rescan of it (answered at once; the scan job costs one call when unchanged); a `pull_request`
+ * `closed` completes (merged) or fails (closed
  * without merging) the obligations of Ripple's pull request on that branch. Other events are ignored.
  * Idempotent. @throws ValidationError for a payload without the fields used; the forge's retryable errors.
  */
@@ -50,10 +52,9 @@ export async function handleGitHubEvent(deps: GitHubEventDeps, name: string, pay
     const repository = configuredRepository(deps.config, push.repository.full_name);
     if (repository === null) return { kind: "ignored", reason: `${push.repository.full_name} is not configured` };
     if (push.repository.default_branch !== undefined && push.ref !== `refs/heads/${push.repository.default_branch}`) return { kind: "ignored", reason: `push to ${push.ref}, not the default branch` };
-    const forge = deps.forgeFor(repository);
-    if (forge === null) return { kind: "ignored", reason: `no forge serves ${repository}` };
-    const summary = await scanRepository({ store: deps.store, forge, now: deps.now }, repository);
-    return { kind: "handled", summary: summary.unchanged ? `${repository} unchanged` : `${repository} rescanned: ${summary.pins} pins` };
+    if (deps.forgeFor(repository) === null) return { kind: "ignored", reason: `no forge serves ${repository}` };
+    await deps.queue.enqueue("scans", { v: 1, repository });
+    return { kind: "handled", summary: `rescan of ${repository} queued` };
   }
   if (name === "pull_request") {
     const event = parseWith(PullRequestEvent, payload, "pull_request event");

@@ -134,7 +134,9 @@ describe("pull requests for pinned digests", () => {
     const [next] = env.queue.take("pull-request") as ObligationJob[];
     expect(await runPullRequestJob(deps, next!)).toMatchObject({ kind: "proposed", number: 2, updated: false });
     forge.merge(2);
-    await handleGitHubEvent(deps, "push", { ref: "refs/heads/main", repository: { full_name: REPO, default_branch: "main" } });
+    expect(await handleGitHubEvent(deps, "push", { ref: "refs/heads/main", repository: { full_name: REPO, default_branch: "main" } })).toEqual({ kind: "handled", summary: `rescan of ${REPO} queued` });
+    expect(env.queue.take("scans")).toEqual([{ v: 1, repository: REPO }]);
+    expect(await handleGitHubEvent(deps, "push", { ref: "refs/heads/feature", repository: { full_name: REPO, default_branch: "main" } })).toEqual({ kind: "ignored", reason: "push to refs/heads/feature, not the default branch" });
     await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 2, merged: true, head: { ref: branchFor(`${REGISTRY}/ripple/busybox:1`) } } });
     const campaign = (await env.store.listCampaigns()).find((candidate) => candidate.toDigest === busyboxC.digest)!;
     expect((await env.store.getCampaign(campaign.id))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
