@@ -6,10 +6,10 @@ import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry"
 import type { TokenCredential } from "@azure/identity";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAcrTasksBuilder } from "../../shared/adapters/acr-tasks/acr-tasks-builder.js";
-import { AppError } from "../../shared/errors.js";
 import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
 import type { BuildRecipe, BuildRequest, BuildRun, ImageBuilder } from "../../shared/ports/image-builder.js";
 import { ARM_TASKS_API_VERSION, startArmContractServer, type ArmContractServer, type ArmRequest, type ArmRoute, type RunState } from "./helpers/arm-contract-server.js";
+import { rejection as rejectionOf, type ErrorShape } from "./helpers/rejection.js";
 
 const SUBSCRIPTION = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
 const RESOURCE_GROUP = "rg-ripple";
@@ -67,24 +67,9 @@ function dockerBuildBody(overrides: Record<string, unknown> = {}): Record<string
   };
 }
 
-interface ErrorShape {
-  name: string;
-  code: string;
-  message: string;
-  retryable: boolean;
-  details: Record<string, unknown>;
-}
-
 /** The rejection's AppError fields; fails when the promise resolves or the error names the token. */
-async function rejection(promise: Promise<unknown>): Promise<ErrorShape> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    expect(`${error.message} ${JSON.stringify(error.details)} ${String(error.cause)}`).not.toContain(TOKEN);
-    return { name: error.name, code: error.code, message: error.message, retryable: error.retryable, details: error.details };
-  }
-  throw new Error("expected a rejection");
+function rejection(promise: Promise<unknown>): Promise<ErrorShape> {
+  return rejectionOf(promise, { secret: TOKEN });
 }
 
 function upstream(message: string, status: number | null, retryable: boolean): ErrorShape {

@@ -8,12 +8,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAcrRegistry } from "../../shared/adapters/acr/acr-registry.js";
 import { anonymousCredential, createDistributionRegistry } from "../../shared/adapters/distribution/distribution-registry.js";
 import type { ManifestFacts } from "../../shared/domain/image-facts.js";
-import { AppError, UpstreamError } from "../../shared/errors.js";
+import { UpstreamError } from "../../shared/errors.js";
 import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
 import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
 import type { ImageRegistry } from "../../shared/ports/image-registry.js";
 import { AAD_TOKEN, ACR_ACCESS_TOKEN, ACR_API_VERSION, createFakeAadCredential, startFakeAcrServer, type FakeAcrServer } from "./helpers/fake-acr-server.js";
 import { DOCKER_MANIFEST, OCI_MANIFEST, buildImage, buildIndex, pushImage, pushIndex, sha256, type ImageContent } from "./helpers/image-content.js";
+import { rejection, type ErrorShape } from "./helpers/rejection.js";
 
 const BASE_ANNOTATIONS = { "org.opencontainers.image.base.name": "docker.io/library/alpine:3.20", "org.opencontainers.image.base.digest": sha256("alpine-index") };
 
@@ -77,23 +78,6 @@ function never(): never {
   throw new Error("unreachable");
 }
 
-interface ErrorShape {
-  name: string;
-  code: string;
-  message: string;
-  retryable: boolean;
-  details: Record<string, unknown>;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ErrorShape> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    return { name: error.name, code: error.code, message: error.message, retryable: error.retryable, details: error.details };
-  }
-  throw new Error("expected a rejection");
-}
 
 let dir: string;
 let tls: StackTls;
