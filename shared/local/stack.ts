@@ -59,7 +59,7 @@ function fill(value: unknown, registry: string): unknown {
   return value;
 }
 
-/** The stack's default configuration: every repository under `ripple/` on the local registry is a tracked base. */
+/** The stack's default configuration: `ripple/busybox` and `ripple/company-base` (any tag) on the local registry are tracked bases. */
 export const defaultStackConfig: StackConfigTemplate = {
   bases: [{ image: "{{registry}}/ripple/busybox", tags: ["*"] }, { image: "{{registry}}/ripple/company-base", tags: ["*"] }],
 };
