@@ -8,21 +8,28 @@ import { rootCertificates } from "node:tls";
 import { join } from "node:path";
 import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
 import { DefaultAzureCredential } from "@azure/identity";
+import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
 import { createDistributionRegistry } from "./adapters/distribution/distribution-registry.js";
+import { createContentImageRegistry } from "./adapters/oci/content-image-registry.js";
+import { createRegistryContentClient } from "./adapters/oci/registry-content-client.js";
+import { createRegistryCopyMirror } from "./adapters/registry-copy/registry-copy-mirror.js";
 import { createLocalGitForge } from "./adapters/local-git/local-git-forge.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createGitHubOctokit } from "./adapters/github/github-client.js";
 import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
-import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings } from "./config.js";
+import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
+import { ConfigError } from "./errors.js";
 import { createBuildah } from "./local/buildah.js";
 import { ensureStackTls } from "./local/tls.js";
 import type { Forge } from "./ports/forge.js";
 import type { ImageBuilder } from "./ports/image-builder.js";
+import type { ImageMirror } from "./ports/image-mirror.js";
+import type { RegistryContent } from "./ports/registry-content.js";
 import type { ImageRegistry } from "./ports/image-registry.js";
 import type { SourceRepositories } from "./ports/source-repository.js";
 import type { StateStore } from "./ports/state-store.js";
@@ -43,13 +50,21 @@ export interface Services {
   readonly forgeFor: (repository: string) => Forge | null;
   /** The repositories to scan: the configured ones, plus the GitHub App installation's when configured. */
   readonly listRepositories: () => Promise<string[]>;
+  /** The content port of a configured upstream (watched) registry; null for any other host. */
+  readonly upstreamFor: (host: string) => RegistryContent | null;
+  /** The same upstream registry read as an {@link ImageRegistry}. */
+  readonly upstreamRegistryFor: (host: string) => ImageRegistry | null;
+  /** The mirror into a configured registry: ACR import where `tasks` is set, a registry copy into Distribution. */
+  readonly mirrorFor: (host: string) => ImageMirror | null;
   readonly now: () => Date;
 }
 
+function agentFor(caFile: string | undefined): Agent | undefined {
+  return caFile === undefined ? undefined : new Agent({ ca: [...rootCertificates, readFileSync(caFile, "utf8")], keepAlive: true });
+}
+
 function createRegistry(registry: RegistryConfig): ImageRegistry {
-  const agent = registry.caFile === undefined
-    ? undefined
-    : new Agent({ ca: [...rootCertificates, readFileSync(registry.caFile, "utf8")], keepAlive: true });
+  const agent = agentFor(registry.caFile);
   return registry.kind === "distribution"
     ? createDistributionRegistry({ host: registry.host, agent })
     : createAcrRegistry({ host: registry.host, credential: new DefaultAzureCredential(), agent });
@@ -132,8 +147,67 @@ function createForges(settings: Readonly<Settings>, config: RippleConfig): { for
   };
 }
 
-/** Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing. */
-export async function createServices(settings: Readonly<Settings>, config: RippleConfig): Promise<Services> {
+/** Pull credentials of an upstream registry from the app settings its configuration names (Key Vault references in Azure). */
+function upstreamCredentials(registry: UpstreamRegistryConfig, env: NodeJS.ProcessEnv): { username: string; password: string } | null {
+  if (registry.credentials === undefined) return null;
+  const username = env[registry.credentials.usernameSetting];
+  const password = env[registry.credentials.passwordSetting];
+  if (!username || !password) {
+    throw new ConfigError(`upstream registry ${registry.host}: app settings ${registry.credentials.usernameSetting} and ${registry.credentials.passwordSetting} must both be set`, [
+      { path: `upstream.registries.${registry.host}.credentials`, message: "app setting not set" },
+    ]);
+  }
+  return { username, password };
+}
+
+function createUpstreams(config: RippleConfig, env: NodeJS.ProcessEnv) {
+  const content = new Map<string, RegistryContent>();
+  const credentials = new Map<string, { username: string; password: string } | null>();
+  for (const registry of config.upstream.registries) {
+    const secret = upstreamCredentials(registry, env);
+    credentials.set(registry.host, secret);
+    const agent = agentFor(registry.caFile);
+    content.set(registry.host, createRegistryContentClient({
+      host: registry.host,
+      ...(registry.endpoint === undefined ? {} : { endpoint: registry.endpoint }),
+      ...(agent === undefined ? {} : { agent }),
+      credentials: secret,
+    }));
+  }
+  const images = new Map([...content].map(([host, client]) => [host, createContentImageRegistry(client)]));
+  return {
+    upstreamFor: (host: string) => content.get(host) ?? null,
+    upstreamRegistryFor: (host: string) => images.get(host) ?? null,
+    credentialsFor: (host: string) => credentials.get(host) ?? null,
+  };
+}
+
+function createMirrors(config: RippleConfig, upstreams: ReturnType<typeof createUpstreams>): Map<string, ImageMirror> {
+  const mirrors = new Map<string, ImageMirror>();
+  for (const registry of config.registries) {
+    if (registry.tasks !== undefined) {
+      const client = new ContainerRegistryManagementClient(new DefaultAzureCredential(), registry.tasks.subscriptionId);
+      mirrors.set(registry.host, createAcrImportMirror({
+        client,
+        resourceGroup: registry.tasks.resourceGroup,
+        registryName: registry.tasks.registryName,
+        registryHost: registry.host,
+        sourceCredentials: upstreams.credentialsFor,
+      }));
+    } else if (registry.kind === "distribution") {
+      const agent = agentFor(registry.caFile);
+      const target = createRegistryContentClient({ host: registry.host, ...(agent === undefined ? {} : { agent }) });
+      mirrors.set(registry.host, createRegistryCopyMirror({ target, sourceFor: upstreams.upstreamFor }));
+    }
+  }
+  return mirrors;
+}
+
+/**
+ * Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing.
+ * `env` supplies the app settings the configuration names (upstream pull credentials).
+ */
+export async function createServices(settings: Readonly<Settings>, config: RippleConfig, env: NodeJS.ProcessEnv = process.env): Promise<Services> {
   const tableStore = createTableStateStore({ connectionString: settings.AzureWebJobsStorage, tablePrefix: settings.RIPPLE_TABLE_PREFIX });
   await tableStore.init();
   const store: StateStore = tableStore;
@@ -141,17 +215,23 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
   const registries = new Map<string, ImageRegistry>();
   for (const registry of config.registries) registries.set(registry.host, createRegistry(registry));
   const builders = await createBuilders(settings, config);
+  const upstreams = createUpstreams(config, env);
+  const mirrors = createMirrors(config, upstreams);
   return {
     settings,
     config,
     store,
     queue,
     layers: createBaseLayerCatalog({ store, config }),
-    registryFor: (host) => registries.get(host) ?? null,
+    // Upstream registries are read too (a base watched without a mirror has its campaigns on the upstream tag).
+    registryFor: (host) => registries.get(host) ?? upstreams.upstreamRegistryFor(host),
     // Local repositories (paths) are read with git; GitHub repositories come with the forge (issue #4).
     sources: createLocalGitSource({ repositories: localRepositories(config) }),
     builderFor: (host) => builders.get(host) ?? null,
     ...createForges(settings, config),
+    upstreamFor: upstreams.upstreamFor,
+    upstreamRegistryFor: upstreams.upstreamRegistryFor,
+    mirrorFor: (host) => mirrors.get(host) ?? null,
     now: () => new Date(),
   };
 }

@@ -37,8 +37,45 @@ export const TrackedBase = z.strictObject({
   tags: z.array(z.string().min(1)).min(1),
   /** Patch SLA for dependents of this base, in hours (overrides `sla.defaultHours`). */
   slaHours: z.number().positive().optional(),
+  /**
+   * For a base on an upstream registry (`upstream.registries`): how often each tag is checked, in seconds
+   * (overrides `upstream.intervalSeconds`).
+   */
+  intervalSeconds: z.number().int().min(1).max(86_400).optional(),
+  /**
+   * For a base on an upstream registry: the repository in a configured registry it is mirrored into
+   * (`contoso.azurecr.io/mirror/alpine`), under the same tag. Without it, campaigns open directly on the
+   * upstream tag, for images that build from it as is.
+   */
+  mirror: z
+    .string()
+    .min(1)
+    .refine((text) => {
+      const ref = parseImageRef(text, { defaultTag: false });
+      return ref.ok && ref.value.tag === null && ref.value.digest === null;
+    }, { message: "a repository without tag or digest, e.g. contoso.azurecr.io/mirror/alpine" })
+    .optional(),
 });
 export type TrackedBase = z.infer<typeof TrackedBase>;
+
+const SettingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an app setting name");
+
+export const UpstreamRegistryConfig = z.strictObject({
+  /** The host as it appears in image references: `docker.io`, `mcr.microsoft.com`, `ghcr.io`. */
+  host: z.string().min(1).regex(/^[a-z0-9.-]+(?::\d+)?$/, "lowercase host[:port]"),
+  /** The API root when it differs from `https://<host>` (default for docker.io: `https://registry-1.docker.io`). */
+  endpoint: z.string().url().refine((url) => url.startsWith("https://"), { message: "must be https" }).optional(),
+  /** PEM file of an extra CA to trust (local stack). */
+  caFile: z.string().min(1).optional(),
+  /**
+   * App settings holding the pull credentials (Key Vault references in Azure); anonymous pulls when absent.
+   * The values are read from the environment, never from this file.
+   */
+  credentials: z.strictObject({ usernameSetting: SettingName, passwordSetting: SettingName }).optional(),
+});
+export type UpstreamRegistryConfig = z.infer<typeof UpstreamRegistryConfig>;
+
+const UPSTREAM_DEFAULTS = { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900 };
 
 export const RepositoryConfig = z.strictObject({
   /** A git remote URL or, on the local stack, a path to a repository. */
@@ -91,6 +128,20 @@ export const RippleConfig = z.strictObject({
       labels: z.array(z.string().min(1).max(50)).default(["dependencies", "ripple"]),
     })
     .default({ labels: ["dependencies", "ripple"] }),
+  /** Registries that send Ripple no notifications: their tracked bases are watched by polling. */
+  upstream: z
+    .strictObject({
+      registries: z.array(UpstreamRegistryConfig).default([]),
+      /** Seconds between two checks (one manifest HEAD) of a watched tag. */
+      intervalSeconds: z.number().int().min(1).max(86_400).default(60),
+      /** Minutes between two tag listings of a repository whose tag patterns are globs. */
+      listTagsMinutes: z.number().positive().default(15),
+      /** Checks in flight at once. */
+      concurrency: z.number().int().min(1).max(256).default(16),
+      /** Ceiling of the back-off after failed checks of a tag (doubling from its interval). */
+      maxBackoffSeconds: z.number().int().min(1).default(900),
+    })
+    .default(UPSTREAM_DEFAULTS),
   rebuild: z
     .strictObject({
       /** Builds running at once per registry; more wait on the queue. */
@@ -107,8 +158,37 @@ export const RippleConfig = z.strictObject({
       staleClaimSeconds: z.number().positive().default(600),
     })
     .default({ concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 }),
-});
+}).superRefine(checkUpstreamBases);
 export type RippleConfig = z.infer<typeof RippleConfig>;
+
+/** Watched bases are on an upstream registry; a mirror target is a configured registry that can take the copy. */
+function checkUpstreamBases(config: {
+  registries: RegistryConfig[];
+  bases: TrackedBase[];
+  upstream: { registries: UpstreamRegistryConfig[] };
+}, context: z.RefinementCtx): void {
+  const upstreamHosts = new Set(config.upstream.registries.map((registry) => registry.host));
+  for (const [index, registry] of config.upstream.registries.entries()) {
+    if (config.registries.some((candidate) => candidate.host === registry.host)) {
+      context.addIssue({ code: "custom", path: ["upstream", "registries", index, "host"], message: `${registry.host} is also in registries: a registry either notifies Ripple or is watched` });
+    }
+  }
+  for (const [index, base] of config.bases.entries()) {
+    const ref = parseImageRef(base.image, { defaultTag: false });
+    const watched = ref.ok && upstreamHosts.has(ref.value.registry);
+    if (!watched && (base.mirror !== undefined || base.intervalSeconds !== undefined)) {
+      context.addIssue({ code: "custom", path: ["bases", index, base.mirror !== undefined ? "mirror" : "intervalSeconds"], message: "only a base on an upstream registry (upstream.registries) is watched and mirrored" });
+    }
+    if (base.mirror === undefined) continue;
+    const target = parseImageRef(base.mirror, { defaultTag: false });
+    const registry = target.ok ? config.registries.find((candidate) => candidate.host === target.value.registry) : undefined;
+    if (registry === undefined) {
+      context.addIssue({ code: "custom", path: ["bases", index, "mirror"], message: "the mirror must be in a configured registry (registries)" });
+    } else if (registry.kind === "acr" && registry.tasks === undefined) {
+      context.addIssue({ code: "custom", path: ["bases", index, "mirror"], message: `mirroring into ACR imports through ARM: set registries[].tasks (the registry's ARM resource) for ${registry.host}` });
+    }
+  }
+}
 
 function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((issue) => ({ path: issue.path.length === 0 ? "(root)" : issue.path.join("."), message: issue.message }));
@@ -183,14 +263,24 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
   return Object.freeze(result.data);
 }
 
-/** Whether `registry/repository:tag` matches a tracked base of the configuration. */
+/**
+ * Whether `registry/repository:tag` matches a tracked base of the configuration, or the mirror of one
+ * (a mirrored base's tags are tracked in its mirror repository too).
+ */
 export function isTrackedBaseTag(config: RippleConfig, registry: string, repository: string, tag: string): TrackedBase | null {
   for (const base of config.bases) {
-    const parsed = parseImageRef(base.image, { defaultTag: false });
-    if (!parsed.ok || parsed.value.registry !== registry || parsed.value.repository !== repository) continue;
-    if (base.tags.some((pattern) => picomatch.isMatch(tag, pattern))) return base;
+    if (!base.tags.some((pattern) => picomatch.isMatch(tag, pattern))) continue;
+    for (const image of base.mirror === undefined ? [base.image] : [base.image, base.mirror]) {
+      const parsed = parseImageRef(image, { defaultTag: false });
+      if (parsed.ok && parsed.value.registry === registry && parsed.value.repository === repository) return base;
+    }
   }
   return null;
+}
+
+/** The upstream (watched) registry with this host, if any. */
+export function findUpstreamRegistry(config: RippleConfig, host: string): UpstreamRegistryConfig | null {
+  return config.upstream.registries.find((registry) => registry.host === host) ?? null;
 }
 
 export function findRegistry(config: RippleConfig, host: string): RegistryConfig | null {

@@ -1,7 +1,9 @@
 /**
- * `ripple demo` (the main job on the local stack): builds a busybox base, a company base on it and
- * three apps with buildah, pushes them to the local registry, lets Ripple build the graph from the
- * registry's notifications, then pushes a patched base and shows the campaign Ripple opened.
+ * `ripple demo` (the main job on the local stack): publishes a busybox base to the local upstream
+ * registry, which Ripple watches and mirrors into the local registry; builds a company base on the
+ * mirror and three apps with buildah, lets Ripple build the graph from the registry's notifications,
+ * then publishes a patched busybox upstream and follows what Ripple does: sees it, mirrors it, and
+ * rebuilds and opens pull requests in waves.
  */
 import { execFile } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -66,7 +68,7 @@ export function demoStackConfig(stackDir: string, options: { pins?: boolean } = 
 export async function createDeployRepository(stack: Stack, services: Services, images: DemoImages): Promise<void> {
   const reg = stack.registry.host;
   await commitRepository(demoRepositories(stack.dir).deploy, {
-    Dockerfile: `# The tools image, pinned to the audited base\nFROM ${reg}/ripple/busybox:1@${images.busybox}\nCOPY tools /tools\n`,
+    Dockerfile: `# The tools image, pinned to the audited base\nFROM ${images.base}@${images.busybox}\nCOPY tools /tools\n`,
     "web.yaml": `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: "${reg}/apps/web:1@${images.web}"\n`,
     "compose.yaml": `services:\n  multi:\n    image: ${reg}/apps/multi:1@${images.multi} # index digest\n`,
   });
@@ -96,7 +98,51 @@ async function commitRepository(dir: string, files: Record<string, string>): Pro
   return dir;
 }
 
+/**
+ * Where the demo's busybox base comes from: `upstream` publishes it to the local upstream registry, which
+ * Ripple watches and mirrors into `mirror/busybox` (images build FROM the mirror); `in-house` pushes it
+ * straight to the local registry as `ripple/busybox`.
+ */
+export type DemoBaseMode = "upstream" | "in-house";
+
+/** The base tag the demo's images build FROM, `registry/repository:tag`. */
+export function demoBaseTag(stack: Stack, mode: DemoBaseMode): string {
+  return `${stack.registry.host}/${mode === "upstream" ? "mirror/busybox" : "ripple/busybox"}:1`;
+}
+
+/** The upstream tag the demo publishes to (upstream mode). */
+export function demoUpstreamTag(stack: Stack): string {
+  return `${stack.upstream.host}/library/busybox:1`;
+}
+
+/**
+ * Publishes a busybox base built from `context` — upstream (as its publisher) or in-house — and waits
+ * until Ripple has the base tag the images build FROM on the new digest (for upstream: seen, mirrored,
+ * and the mirror's push processed). Returns the digest and when it was published.
+ */
+export async function publishBase(stack: Stack, services: Services, log: (line: string) => void, mode: DemoBaseMode, context: string): Promise<{ digest: string; publishedAt: string }> {
+  let digest: string;
+  let publishedAt: string;
+  if (mode === "upstream") {
+    const began = Date.now();
+    await stack.buildah.build({ context, tag: "localhost/library/busybox:1" });
+    publishedAt = new Date().toISOString();
+    digest = await stack.buildah.push({ image: "localhost/library/busybox:1", destination: demoUpstreamTag(stack), credentials: stack.upstream.publisher });
+    log(`published library/busybox:1 ${shortDigest(digest)} upstream (https://${stack.upstream.host}, token auth) in ${Date.now() - began} ms`);
+  } else {
+    publishedAt = new Date().toISOString();
+    digest = await buildAndPush(stack, log, "ripple/busybox:1", context);
+  }
+  const base = demoBaseTag(stack, mode);
+  const [registry, rest] = [stack.registry.host, base.slice(stack.registry.host.length + 1)];
+  const repository = rest.slice(0, rest.lastIndexOf(":"));
+  await waitFor(`${base} on ${shortDigest(digest)}`, async () => ((await services.store.getTag(registry, repository, "1"))?.digest === digest ? true : null));
+  return { digest, publishedAt };
+}
+
 export interface DemoImages {
+  /** The base tag the images build FROM. */
+  readonly base: string;
   readonly busybox: string;
   readonly companyBase: string;
   readonly web: string;
@@ -118,17 +164,17 @@ async function buildAndPush(stack: Stack, log: (line: string) => void, name: str
  * own git repository — waiting until Ripple has recorded their edges. Shared by the demo and the
  * end-to-end test.
  */
-export async function buildDemoImages(stack: Stack, services: Services, log: (line: string) => void): Promise<DemoImages> {
+export async function buildDemoImages(stack: Stack, services: Services, log: (line: string) => void, mode: DemoBaseMode = "upstream"): Promise<DemoImages> {
   const registry = stack.registry.host;
   const repositories = demoRepositories(stack.dir);
   const edgesOf = async (key: string) => ((await services.store.listBasesOf(key)).length > 0 ? true : null);
+  const base = demoBaseTag(stack, mode);
 
-  const base = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v1"), "busybox 1.0 (release 1)");
-  const busybox = await buildAndPush(stack, log, "ripple/busybox:1", base);
-  await waitFor("the busybox push to be processed", async () => ((await services.store.getTag(registry, "ripple/busybox", "1"))?.digest === busybox ? true : null));
+  const context = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v1"), "busybox 1.0 (release 1)");
+  const { digest: busybox } = await publishBase(stack, services, log, mode, context);
 
   const companyBase = await buildAndPush(stack, log, "ripple/company-base:1", await commitRepository(repositories.companyBase, {
-    Dockerfile: `FROM ${registry}/ripple/busybox:1\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`,
+    Dockerfile: `FROM ${base}\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`,
   }));
   await waitFor("company-base's edges", () => edgesOf(`${registry}/ripple/company-base:1`));
 
@@ -136,25 +182,28 @@ export async function buildDemoImages(stack: Stack, services: Services, log: (li
     Dockerfile: `FROM ${registry}/ripple/company-base:1\nRUN echo "web app" > /app/web\nCMD ["cat", "/app/web"]\n`,
   }));
   const multi = await buildAndPush(stack, log, "apps/multi:1", await commitRepository(repositories.multi, {
-    Dockerfile: `FROM ${registry}/ripple/busybox:1\nCOPY app.txt /app/app.txt\n`,
+    Dockerfile: `FROM ${base}\nCOPY app.txt /app/app.txt\n`,
     "app.txt": "multi-arch app\n",
   }), ["linux/amd64", "linux/arm64"]);
   // Pinned by digest; the rebuild passes the new digest as the RIPPLE_BASE_DIGEST build argument.
   const pinned = await buildAndPush(stack, log, "apps/pinned:1", await commitRepository(repositories.pinned, {
-    Dockerfile: `ARG RIPPLE_BASE_DIGEST=${busybox}\nFROM ${registry}/ripple/busybox:1@\${RIPPLE_BASE_DIGEST}\nRUN echo "pinned app" > /pinned\n`,
+    Dockerfile: `ARG RIPPLE_BASE_DIGEST=${busybox}\nFROM ${base}@\${RIPPLE_BASE_DIGEST}\nRUN echo "pinned app" > /pinned\n`,
   }));
   await waitFor("every app's edges", async () =>
     (await edgesOf(`${registry}/apps/web:1`)) && (await edgesOf(`${registry}/apps/multi:1`)) && (await edgesOf(`${registry}/apps/pinned:1`)),
   );
-  return { busybox, companyBase, web, multi, pinned };
+  return { base, busybox, companyBase, web, multi, pinned };
 }
 
-/** Pushes a patched busybox base and waits until Ripple has opened its campaign. Returns its digest. */
-export async function pushPatchedBase(stack: Stack, services: Services, log: (line: string) => void): Promise<string> {
+/**
+ * Publishes a patched busybox base (upstream, or in-house) and waits until Ripple has opened its
+ * campaign. Returns its digest and when it was published.
+ */
+export async function pushPatchedBase(stack: Stack, services: Services, log: (line: string) => void, mode: DemoBaseMode = "upstream"): Promise<{ digest: string; publishedAt: string }> {
   const patched = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v2"), "busybox 1.0 (release 2, CVE fix)");
-  const digest = await buildAndPush(stack, log, "ripple/busybox:1", patched);
-  await waitFor("the patched base's campaign", async () => ((await services.store.listCampaigns()).some((c) => c.toDigest === digest) ? true : null));
-  return digest;
+  const published = await publishBase(stack, services, log, mode, patched);
+  await waitFor("the patched base's campaign", async () => ((await services.store.listCampaigns()).some((c) => c.toDigest === published.digest) ? true : null));
+  return published;
 }
 
 /**
@@ -197,7 +246,7 @@ export async function demoCommand(): Promise<number> {
     await createDeployRepository(stack, services, images);
     say("scanned the deploy repository for digest pins");
     await printGraph(stack, services, "dependency graph before the patch");
-    say("pushing a patched busybox base");
+    say("publishing a patched busybox upstream");
     const patched = await pushPatchedBase(stack, services, say);
     await waitForCascade(services, 4, { openPullRequests: true });
     say("rebuilds done; pull requests open in the deploy repository");
@@ -218,6 +267,32 @@ export async function demoCommand(): Promise<number> {
   }
 }
 
+/** Published upstream → first seen by the watcher → mirrored → campaign opened → every obligation done. */
+async function printPatchTimeline(
+  stack: Stack,
+  services: Services,
+  published: { digest: string; publishedAt: string },
+  events: ReadonlyArray<Awaited<ReturnType<Services["store"]["listEvents"]>>[number]>,
+  cascade: readonly CascadeCampaign[],
+): Promise<void> {
+  const [registry, repository] = [stack.upstream.host, "library/busybox"];
+  const watched = await services.store.getUpstreamTag(registry, repository, "1");
+  const sighting = watched?.history.find((entry) => entry.digest === published.digest);
+  const mirrored = events.find((record) => record.event?.repository === "mirror/busybox" && record.event.digest === published.digest && record.event.action === "push");
+  const first = cascade.find(({ campaign }) => campaign.toDigest === published.digest)?.campaign;
+  const doneAt = cascade.flatMap(({ obligations }) => obligations.map((obligation) => obligation.updatedAt)).sort().at(-1) ?? null;
+  const roots = new Set(cascade.map(({ campaign }) => (campaign.root ? `${campaign.root.base}@${campaign.root.digest} available ${campaign.root.availableAt}` : "(none)")));
+  const since = (at: string | null | undefined): string => (at ? `+${((Date.parse(at) - Date.parse(published.publishedAt)) / 1000).toFixed(2)} s` : "-");
+  out(`\n== the patch, from publication to done (clock starts at the first sighting: ${first?.root?.availableAt ?? "-"})`);
+  printTable([
+    ["published upstream", published.publishedAt, since(published.publishedAt), `library/busybox:1 → ${shortDigest(published.digest)}`],
+    ["first seen by Ripple", sighting?.firstSeenAt ?? "-", since(sighting?.firstSeenAt), `image created ${sighting?.created ?? "?"}`],
+    ["mirrored (push notified)", mirrored?.receivedAt ?? "-", since(mirrored?.receivedAt), "mirror/busybox:1"],
+    ["campaign opened", first?.openedAt ?? "-", since(first?.openedAt), first?.root ? `root ${first.root.source}` : ""],
+    ["every obligation done", doneAt ?? "-", since(doneAt), `${cascade.length} campaign(s) carrying ${roots.size === 1 ? `one root: ${[...roots][0]}` : `${roots.size} roots`}`],
+  ]);
+}
+
 const shortenDigests = (text: string): string => text.replace(/(sha256:[a-f0-9]{12})[a-f0-9]{52}/g, "$1");
 
 const out = (line = ""): void => void process.stdout.write(`${line}\n`);
@@ -230,9 +305,9 @@ async function printGraph(stack: Stack, services: Services, title: string): Prom
     graph.edges.map((edge) => [local(edge.dependent), local(edge.base), shortDigest(edge.baseDigest), edge.upToDate ? "current" : "OUTDATED", edge.evidence, edge.platform ?? ""]),
     ["DEPENDENT", "BASE", "BUILT ON", "STATE", "EVIDENCE", "PLATFORM"],
   );
-  const base = `${stack.registry.host}/ripple/busybox:1`;
+  const base = demoBaseTag(stack, "upstream");
   const impact = await impactOf(services.store, base);
-  out(`\n== impact of ripple/busybox:1 (rebuild waves)`);
+  out(`\n== impact of ${local(base)} (rebuild waves)`);
   impact.impact.waves.forEach((wave, index) => out(`  wave ${index}: ${wave.map((node) => local(node.key)).join(", ")}`));
 }
 
@@ -247,7 +322,8 @@ async function printPullRequests(stack: Stack, services: Services): Promise<void
   }
 }
 
-async function printReport(stack: Stack, services: Services, images: DemoImages, patched: string, cascade: readonly CascadeCampaign[]): Promise<void> {
+async function printReport(stack: Stack, services: Services, images: DemoImages, published: { digest: string; publishedAt: string }, cascade: readonly CascadeCampaign[]): Promise<void> {
+  const patched = published.digest;
   const local = (key: string): string => key.replaceAll(`${stack.registry.host}/`, "");
   out("\n== events received (oldest first)");
   const events = (await services.store.listEvents(500)).reverse();
@@ -263,7 +339,8 @@ async function printReport(stack: Stack, services: Services, images: DemoImages,
     ["RECEIVED", "ACTION", "IMAGE", "DIGEST", "STATUS", "OUTCOME"],
   );
 
-  out(`\n== the cascade (ripple/busybox:1 moved ${shortDigest(images.busybox)} → ${shortDigest(patched)})`);
+  await printPatchTimeline(stack, services, published, events, cascade);
+  out(`\n== the cascade (${local(images.base)} moved ${shortDigest(images.busybox)} → ${shortDigest(patched)})`);
   const runs = await services.store.listRuns();
   const ms = (from: string | null, to: string | null): string => (from && to ? `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)} s` : "-");
   cascade.forEach(({ campaign, obligations }, index) => {

@@ -9,6 +9,7 @@ import { printJson, reportError, UsageError } from "./output.js";
 import { bumpCommand } from "./bump-command.js";
 import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand, prsCommand, runsCommand } from "./query-commands.js";
 import { scanCommand } from "./scan-command.js";
+import { upstreamCommand } from "./upstream-command.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -42,6 +43,10 @@ Graph (reads the running stack, or the storage named by AzureWebJobsStorage)
   campaigns [--json]                              patch campaigns and their obligations
   campaign ID [--json]                            one campaign: each obligation's state, run, timings, logs
   runs [--json]                                   rebuild runs, newest first
+
+Upstream bases
+  upstream [--json]                               watched upstream tags: digest, first seen, last and next
+                                                  check, mirror, last error
 
 Configuration
   schema                                          JSON Schema of ripple.yaml
@@ -109,6 +114,8 @@ async function run(argv: string[]): Promise<number> {
       return campaignCommand(await cliServices(), rest[0]!, json);
     case "runs":
       return runsCommand(await cliServices(), json);
+    case "upstream":
+      return upstreamCommand(await cliServices(), json);
     case "schema":
       printJson(configJsonSchema());
       return 0;

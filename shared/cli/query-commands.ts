@@ -1,4 +1,5 @@
 import type { Services } from "../composition.js";
+import type { PatchRoot } from "../domain/campaign.js";
 import { AppError } from "../errors.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
 import { printJson, printTable, shortDigest } from "./output.js";
@@ -76,6 +77,7 @@ export async function campaignsCommand(services: Services, json: boolean): Promi
     const found = await services.store.getCampaign(campaign.id);
     campaigns.push({
       ...campaign,
+      root: campaign.root ?? null,
       obligations: (found?.obligations ?? []).map((obligation) => ({
         dependent: obligation.dependentKey,
         kind: obligation.kind,
@@ -91,9 +93,16 @@ export async function campaignsCommand(services: Services, json: boolean): Promi
   for (const campaign of campaigns) {
     process.stdout.write(`${campaign.id}\n  ${campaign.base}: ${shortDigest(campaign.fromDigest)} -> ${shortDigest(campaign.toDigest)} opened ${campaign.openedAt}\n`);
     process.stdout.write(`  jobs ${campaign.jobsQueuedAt ? `queued ${campaign.jobsQueuedAt}` : "not queued yet"}\n`);
+    if (campaign.root !== null) process.stdout.write(`  ${describeRoot(campaign.root)}\n`);
     printTable(campaign.obligations.map((obligation) => ["   ", obligation.dependent, obligation.kind, obligation.state, obligation.reason ?? ""]));
   }
   return 0;
+}
+
+/** `patch available 2026-… (first seen upstream: docker.io/library/alpine:3.20@sha256:…)`: where the SLA clock starts. */
+function describeRoot(root: PatchRoot): string {
+  const how = root.source === "upstream-first-seen" ? "first seen upstream" : "pushed";
+  return `patch available ${root.availableAt} (${how}: ${root.base}@${shortDigest(root.digest)})`;
 }
 
 function durationMs(from: string | null, to: string | null): number | null {
@@ -134,6 +143,7 @@ export async function campaignCommand(services: Services, id: string, json: bool
   const runs = await services.store.listRuns();
   const report = {
     ...found.campaign,
+    root: found.campaign.root ?? null,
     obligations: found.obligations.map((obligation) => {
       const run = runs.find((candidate) => candidate.image === obligation.dependentKey && candidate.baseDigest === found.campaign.toDigest) ?? null;
       return {
@@ -151,6 +161,7 @@ export async function campaignCommand(services: Services, id: string, json: bool
   };
   if (json) return printJson(report), 0;
   process.stdout.write(`${report.id}\n  ${report.base}: ${shortDigest(report.fromDigest)} -> ${shortDigest(report.toDigest)}, opened ${report.openedAt}\n`);
+  if (report.root !== null) process.stdout.write(`  ${describeRoot(report.root)}\n`);
   printTable(
     report.obligations.map((obligation) => [
       "   ",

@@ -24,6 +24,7 @@ export function cliEnvironment(): NodeJS.ProcessEnv {
 }
 
 export async function cliServices(): Promise<Services> {
-  const settings = loadSettings(cliEnvironment());
-  return createServices(settings, loadConfigFile(settings.RIPPLE_CONFIG));
+  const env = cliEnvironment();
+  const settings = loadSettings(env);
+  return createServices(settings, loadConfigFile(settings.RIPPLE_CONFIG), env);
 }

@@ -4,6 +4,40 @@ import type { Dependent } from "./dependency.js";
 export type ObligationState = "pending" | "scheduled" | "done" | "failed" | "superseded";
 export type ObligationKind = "rebuild" | "pull-request";
 
+/**
+ * Where a cascade started: the base whose patch every campaign of the cascade carries, and when that
+ * patch became available. The SLA clock of every obligation below it starts at `availableAt`.
+ */
+export interface PatchRoot {
+  /** The root base tag (the upstream tag for a watched base, else the tag pushed in-house). */
+  readonly base: string;
+  readonly digest: string;
+  /** When the patch became available. */
+  readonly availableAt: string;
+  /**
+   * Which rule set `availableAt`: the upstream digest's first sighting by the watcher, or the registry's
+   * time of the root push (a base built in-house).
+   */
+  readonly source: "upstream-first-seen" | "registry-push";
+  /** The root image config's `created` time, when known (beside the first sighting, for auditors). */
+  readonly created: string | null;
+}
+
+/** The root a campaign of `base` opened by a push at `pushedAt` carries when nothing earlier is known. */
+export function pushRoot(base: string, digest: string, pushedAt: string, created: string | null): PatchRoot {
+  return { base, digest, availableAt: pushedAt, source: "registry-push", created };
+}
+
+/** Of several candidate roots (a rebuilt image may settle campaigns of several bases), the earliest available. */
+export function earliestRoot(roots: ReadonlyArray<PatchRoot | null | undefined>): PatchRoot | null {
+  let earliest: PatchRoot | null = null;
+  for (const root of roots) {
+    if (root === null || root === undefined) continue;
+    if (earliest === null || Date.parse(root.availableAt) < Date.parse(earliest.availableAt)) earliest = root;
+  }
+  return earliest;
+}
+
 export interface Campaign {
   /** Deterministic: derived from (base tag, new digest) by {@link campaignId}. */
   readonly id: string;
@@ -18,6 +52,8 @@ export interface Campaign {
    * with this still null queues its pending jobs again (workers are idempotent).
    */
   readonly jobsQueuedAt: string | null;
+  /** The cascade's root and its clock start; absent on campaigns recorded before roots were kept. */
+  readonly root?: PatchRoot;
 }
 
 export interface Obligation {

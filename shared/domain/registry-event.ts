@@ -4,7 +4,8 @@
  */
 export type RegistryAction = "push" | "delete";
 
-export type EventSource = "eventgrid" | "cloudevents" | "acr-webhook" | "distribution";
+/** `upstream`: a move the upstream watcher saw on a registry that sends no notifications. */
+export type EventSource = "eventgrid" | "cloudevents" | "acr-webhook" | "distribution" | "upstream";
 
 export interface RegistryEvent {
   /** The sender's event id (for logs and evidence; deduplication uses {@link dedupeKey}). */

@@ -19,9 +19,11 @@ export interface Buildah {
    * Pushes a local image (or, with `manifestList`, a manifest list and all its images) to `destination`
    * (`127.0.0.1:PORT/repo:tag`, with or without `docker://`) trusting the stack CA, and returns the
    * digest of the pushed manifest or index. Pushing the same content again returns the same digest.
+   * `credentials` (a registry with token auth) go through an auth file (mode 0600, removed after the
+   * push), never the command line.
    * @throws AppError `buildah_failed` with the log tail.
    */
-  push(opts: { image: string; destination: string; manifestList?: boolean; logFile?: string }): Promise<string>;
+  push(opts: { image: string; destination: string; manifestList?: boolean; logFile?: string; credentials?: { username: string; password: string } }): Promise<string>;
   /**
    * Writes a build context `FROM scratch` + `COPY rootfs/ /` whose rootfs holds the static /bin/busybox,
    * a symlink per applet (sh, ls, cat, echo, …) and `/ripple-marker` containing `marker`, so bases with
@@ -158,13 +160,22 @@ export function createBuildah(opts: CreateBuildahOptions): Buildah {
       const digestFile = join(dir, "tmp", `digest-${randomBytes(6).toString("hex")}`);
       const destination = push.destination.startsWith("docker://") ? push.destination : `docker://${push.destination}`;
       const command = push.manifestList === true ? ["manifest", "push", "--all"] : ["push"];
+      const authFile = join(dir, "tmp", `auth-${randomBytes(6).toString("hex")}.json`);
       try {
-        await runBuildah([...command, "--signature-policy", policyPath, "--cert-dir", tls.certDir, "--digestfile", digestFile, push.image, destination], logFile, `push of ${push.image}`);
+        const auth: string[] = [];
+        if (push.credentials !== undefined) {
+          const host = destination.slice("docker://".length).split("/")[0]!;
+          const token = Buffer.from(`${push.credentials.username}:${push.credentials.password}`).toString("base64");
+          await writeFile(authFile, JSON.stringify({ auths: { [host]: { auth: token } } }), { mode: 0o600 });
+          auth.push("--authfile", authFile);
+        }
+        await runBuildah([...command, "--signature-policy", policyPath, "--cert-dir", tls.certDir, ...auth, "--digestfile", digestFile, push.image, destination], logFile, `push of ${push.image}`);
         const digest = (await readFile(digestFile, "utf8")).trim();
         if (!digestPattern.test(digest)) throw new AppError("buildah_failed", `buildah push of ${push.image} wrote no digest (got ${JSON.stringify(digest)})`, { details: { logFile } });
         return digest;
       } finally {
         await rm(digestFile, { force: true });
+        await rm(authFile, { force: true });
       }
     },
 

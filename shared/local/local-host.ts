@@ -259,7 +259,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const stoppers: Array<() => Promise<void>> = [];
   for (const definition of definitions) {
     if (definition.kind === "storageQueue") stoppers.push(startQueuePoller(definition, options.settings, queueSettings, log));
-    if (definition.kind === "timer") stoppers.push(startTimer(definition, log));
+    if (definition.kind === "timer") stoppers.push(startTimer(definition, options.settings, log));
   }
   log(`local host listening on ${baseUrl} with ${definitions.map((d) => `${d.name} (${d.kind})`).join(", ")}`);
 
@@ -369,8 +369,13 @@ function startQueuePoller(
   };
 }
 
-function startTimer(definition: Extract<FunctionDefinition, { kind: "timer" }>, log: (line: string) => void): () => Promise<void> {
-  const expression = CronExpressionParser.parse(definition.options.schedule);
+function startTimer(
+  definition: Extract<FunctionDefinition, { kind: "timer" }>,
+  settings: Readonly<Record<string, string | undefined>>,
+  log: (line: string) => void,
+): () => Promise<void> {
+  // A schedule may name an app setting (`%RIPPLE_UPSTREAM_SCHEDULE%`), as Azure resolves it.
+  const expression = CronExpressionParser.parse(resolveBindingExpression(definition.options.schedule, settings));
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;

@@ -27,6 +27,18 @@ export interface RegistryNotifyTarget {
   secret: string;
 }
 
+/** Distribution's `auth.token`: clients get a Bearer challenge naming `realm` and `service`. */
+export interface RegistryTokenAuth {
+  /** URL of the token endpoint, e.g. `https://127.0.0.1:PORT/token`. */
+  realm: string;
+  /** The service name tokens must carry as audience. */
+  service: string;
+  /** The issuer tokens must carry. */
+  issuer: string;
+  /** PEM file of the certificates a token's `x5c` chain must lead to. */
+  rootCertBundle: string;
+}
+
 export interface StartRegistryOptions {
   /** The registry's folder: config, storage, log and pid file go under it. */
   dir: string;
@@ -34,14 +46,17 @@ export interface StartRegistryOptions {
   /** A fixed port; by default a free one is chosen (and re-chosen if another process takes it first). */
   port?: number;
   notify?: RegistryNotifyTarget;
+  /** Require bearer tokens from this token service; by default the registry is open. */
+  auth?: RegistryTokenAuth;
 }
 
 /**
  * The Distribution configuration for the local stack: loopback TLS, relative URLs (needed for blob
  * uploads through the Azure SDK), deletes enabled, filesystem storage under `dir`, and at most one
- * notification endpoint that skips blob (octet-stream) events and pulls/mounts. Pure.
+ * notification endpoint that skips blob (octet-stream) events and pulls/mounts; with `auth`, token
+ * authentication. Pure.
  */
-export function renderRegistryConfig(opts: { dir: string; tls: StackTls; port: number; notify?: RegistryNotifyTarget; httpSecret: string }): string {
+export function renderRegistryConfig(opts: { dir: string; tls: StackTls; port: number; notify?: RegistryNotifyTarget; auth?: RegistryTokenAuth; httpSecret: string }): string {
   const config = {
     version: 0.1,
     log: { level: "info", accesslog: { disabled: true } },
@@ -55,6 +70,9 @@ export function renderRegistryConfig(opts: { dir: string; tls: StackTls; port: n
       filesystem: { rootdirectory: join(opts.dir, "data") },
       delete: { enabled: true },
     },
+    ...(opts.auth === undefined
+      ? {}
+      : { auth: { token: { realm: opts.auth.realm, service: opts.auth.service, issuer: opts.auth.issuer, rootcertbundle: opts.auth.rootCertBundle } } }),
     notifications: {
       events: { includereferences: true },
       ...(opts.notify === undefined
@@ -81,8 +99,8 @@ const portAttempts = 3;
 
 /**
  * Writes `<dir>/config.yml` and starts `docker-registry serve` on 127.0.0.1, resolving once `GET /v2/`
- * answers 200 over TLS verified against the stack CA. The config holds the notification secret, so it
- * is written owner-only.
+ * answers 200 (with `auth`: 401 with a Bearer challenge) over TLS verified against the stack CA. The
+ * config holds the notification secret, so it is written owner-only.
  *
  * @throws AppError `stack_process_failed` with the registry's log tail when it does not come up.
  */
@@ -102,7 +120,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Loca
         args: ["serve", configPath],
         cwd: opts.dir,
         dir: opts.dir,
-        ready: () => probeRegistry(url, opts.tls.caPem),
+        ready: () => probeRegistry(url, opts.tls.caPem, { tokenAuth: opts.auth !== undefined }),
         timeoutMs: 15_000,
       });
       return { host: `127.0.0.1:${port}`, url, pid: server.pid, logPath: server.logPath, configPath, stop: () => server.stop() };
@@ -115,12 +133,16 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Loca
   }
 }
 
-/** True when `GET <url>/v2/` answers 200 over TLS trusted through `caPem` alone. */
-export async function probeRegistry(url: string, caPem: string): Promise<boolean> {
+/**
+ * True when `GET <url>/v2/` answers over TLS trusted through `caPem` alone as a ready registry does:
+ * 200, or with `tokenAuth` (the anonymous probe cannot pass token auth) 401 with a Bearer challenge.
+ */
+export async function probeRegistry(url: string, caPem: string, opts: { tokenAuth?: boolean } = {}): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const req = request(`${url}/v2/`, { method: "GET", ca: caPem, timeout: 2_000, agent: false }, (res) => {
       res.resume();
-      resolve(res.statusCode === 200);
+      const challenged = res.statusCode === 401 && /^Bearer\s/i.test(res.headers["www-authenticate"] ?? "");
+      resolve(opts.tokenAuth === true ? challenged : res.statusCode === 200);
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", () => resolve(false));

@@ -17,6 +17,7 @@ import { ensureStackPackages } from "./packages.js";
 import { startProcess, type ManagedProcess } from "./processes.js";
 import { startRegistry, type LocalRegistry } from "./registry.js";
 import { ensureStackTls, type StackTls } from "./tls.js";
+import { startUpstreamRegistry, type UpstreamRegistry } from "./upstream-registry.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from `dist/` and from sources). */
 export const projectRoot = ((): string => {
@@ -25,8 +26,11 @@ export const projectRoot = ((): string => {
   return dir;
 })();
 
-/** Configuration without registries (the stack adds its own); `{{registry}}` in any string is the local registry host. */
-export type StackConfigTemplate = Omit<Partial<RippleConfig>, "registries" | "version">;
+/**
+ * Configuration without registries (the stack adds its own): `{{registry}}` in any string is the local
+ * registry host, `{{upstream}}` the local upstream registry's (the stack adds it to `upstream.registries`).
+ */
+export type StackConfigTemplate = Omit<Partial<RippleConfig>, "registries" | "version" | "upstream"> & { upstream?: Partial<RippleConfig["upstream"]> };
 
 export interface StackOptions {
   readonly dir: string;
@@ -40,6 +44,8 @@ export interface Stack {
   readonly dir: string;
   readonly tls: StackTls;
   readonly registry: LocalRegistry;
+  /** The registry playing a public upstream (token auth, anonymous pulls, pushes as `upstream.publisher`). */
+  readonly upstream: UpstreamRegistry;
   readonly azurite: LocalAzurite;
   readonly buildah: Buildah;
   /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
@@ -52,17 +58,41 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-function fill(value: unknown, registry: string): unknown {
-  if (typeof value === "string") return value.replaceAll("{{registry}}", registry);
-  if (Array.isArray(value)) return value.map((item) => fill(item, registry));
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fill(item, registry)]));
+function fill(value: unknown, hosts: { registry: string; upstream: string }): unknown {
+  if (typeof value === "string") return value.replaceAll("{{registry}}", hosts.registry).replaceAll("{{upstream}}", hosts.upstream);
+  if (Array.isArray(value)) return value.map((item) => fill(item, hosts));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fill(item, hosts)]));
   return value;
 }
 
-/** The stack's default configuration: `ripple/busybox` and `ripple/company-base` (any tag) on the local registry are tracked bases. */
+/**
+ * The stack's default configuration: `library/busybox:1` on the local upstream
+ * registry, watched every second and mirrored into `mirror/busybox`; `ripple/busybox` and
+ * `ripple/company-base` (any tag) pushed in-house to the local registry.
+ */
 export const defaultStackConfig: StackConfigTemplate = {
-  bases: [{ image: "{{registry}}/ripple/busybox", tags: ["*"] }, { image: "{{registry}}/ripple/company-base", tags: ["*"] }],
+  bases: [
+    { image: "{{upstream}}/library/busybox", tags: ["1"], mirror: "{{registry}}/mirror/busybox", intervalSeconds: 1 },
+    { image: "{{registry}}/ripple/busybox", tags: ["*"] },
+    { image: "{{registry}}/ripple/company-base", tags: ["*"] },
+  ],
 };
+
+/** The upstream watch's timer on the stack: every second (each tag still waits for its own interval). */
+export const STACK_UPSTREAM_SCHEDULE = "*/1 * * * * *";
+
+function stackConfig(template: StackConfigTemplate, hosts: { registry: string; upstream: string }, tls: StackTls): RippleConfig {
+  const filled = fill(template, hosts) as StackConfigTemplate;
+  return parseConfig(
+    JSON.stringify({
+      version: 1,
+      ...filled,
+      registries: [{ host: hosts.registry, kind: "distribution", caFile: tls.caCertPath }],
+      upstream: { ...filled.upstream, registries: [...(filled.upstream?.registries ?? []), { host: hosts.upstream, caFile: tls.caCertPath }] },
+    }),
+    "stack configuration",
+  );
+}
 
 /**
  * Installs what is missing, then starts every component on loopback with free ports. On failure,
@@ -78,16 +108,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     const azurite = await startAzurite({ dir: join(dir, "azurite"), persist: options.persist ?? false });
     started.push(azurite);
+    const upstream = await startUpstreamRegistry({ dir: join(dir, "upstream"), tls, log });
+    started.push(upstream);
     const registryPort = await findFreePort();
     const registryHost = `127.0.0.1:${registryPort}`;
-    const config = parseConfig(
-      JSON.stringify({
-        version: 1,
-        ...(fill(options.config ?? defaultStackConfig, registryHost) as object),
-        registries: [{ host: registryHost, kind: "distribution", caFile: tls.caCertPath }],
-      }),
-      "stack configuration",
-    );
+    const config = stackConfig(options.config ?? defaultStackConfig, { registry: registryHost, upstream: upstream.host }, tls);
     const configPath = join(dir, "ripple.yaml");
     await writeFile(configPath, stringifyYaml(config));
 
@@ -101,6 +126,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       RIPPLE_TABLE_PREFIX: "ripple",
       RIPPLE_QUEUE_PREFIX: "ripple",
       RIPPLE_LOCAL_STACK_DIR: dir,
+      RIPPLE_UPSTREAM_SCHEDULE: STACK_UPSTREAM_SCHEDULE,
     };
     const host: ManagedProcess = await startProcess({
       name: "functions-host",
@@ -122,6 +148,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dir,
       tls,
       registry,
+      upstream,
       azurite,
       buildah,
       hostUrl,

@@ -115,6 +115,71 @@ export interface PullRequestRecord {
   readonly updatedAt: string;
 }
 
+/** One digest an upstream tag has pointed at, as the watcher saw it. */
+export interface UpstreamSighting {
+  /** Null when the tag was found deleted. */
+  readonly digest: string | null;
+  /** When the watcher first saw the tag on this digest: the moment the patch became available. */
+  readonly firstSeenAt: string;
+  /** The image config's `created` time (of the first platform for an index), when known. */
+  readonly created: string | null;
+}
+
+/** A watched upstream tag: what it points at, per-platform digests, and the watcher's schedule. */
+export interface UpstreamTagRecord {
+  readonly registry: string;
+  readonly repository: string;
+  readonly tag: string;
+  /** Current digest (the tag's manifest or index); null before the first check or once deleted. */
+  readonly digest: string | null;
+  readonly mediaType: string | null;
+  /** For an index: each platform's manifest digest (`linux/amd64` → digest); empty for a single manifest. */
+  readonly platforms: ReadonlyArray<{ readonly platform: string; readonly digest: string }>;
+  /** First sighting of the current digest. */
+  readonly firstSeenAt: string | null;
+  readonly created: string | null;
+  readonly lastCheckAt: string | null;
+  readonly nextCheckAt: string;
+  /** The last check's failure (null after a good check). */
+  readonly lastError: string | null;
+  /** Failed checks in a row. */
+  readonly errors: number;
+  /**
+   * The newest sighting not yet brought in (mirrored or recorded as an event); null once done. Kept until
+   * it succeeds, so a failed mirror is retried at the next check and never lost.
+   */
+  readonly pending: UpstreamSighting | null;
+  /** When the current digest was brought in (mirrored, or its event recorded); null while pending. */
+  readonly broughtInAt: string | null;
+  /** Sightings, oldest first (at most 50). */
+  readonly history: readonly UpstreamSighting[];
+}
+
+/** When the tags of an upstream repository were last listed (glob expansion) and what was found. */
+export interface UpstreamListingRecord {
+  readonly registry: string;
+  readonly repository: string;
+  readonly listedAt: string;
+  readonly tags: readonly string[];
+}
+
+/**
+ * Where a digest in a repository came from when it is a patch Ripple brought in from upstream: written
+ * before the mirror push (or the upstream event), read when that push is processed, so the campaign's
+ * clock starts at the first sighting rather than at the push.
+ */
+export interface PatchOriginRecord {
+  /** The registry and repository the push arrives in (the mirror, or the upstream itself when not mirrored). */
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  /** The upstream tag key (`docker.io/library/alpine:3.20`). */
+  readonly upstream: string;
+  readonly firstSeenAt: string;
+  readonly created: string | null;
+  readonly recordedAt: string;
+}
+
 export function runKey(image: string, baseDigest: string): string {
   return `${image}|${baseDigest}`;
 }
@@ -203,4 +268,23 @@ export interface StateStore {
   savePullRequest(repository: string, branch: string, patch: (current: PullRequestRecord | null) => PullRequestRecord): Promise<PullRequestRecord>;
   /** Every pull-request record, newest update first. */
   listPullRequests(): Promise<PullRequestRecord[]>;
+
+  getUpstreamTag(registry: string, repository: string, tag: string): Promise<UpstreamTagRecord | null>;
+  /** Creates or replaces an upstream tag record with an ETag guard: `patch` gets the stored one (or null). */
+  saveUpstreamTag(
+    registry: string,
+    repository: string,
+    tag: string,
+    patch: (current: UpstreamTagRecord | null) => UpstreamTagRecord,
+  ): Promise<UpstreamTagRecord>;
+  /** Removes a watched tag that no longer matches the configuration (idempotent). */
+  removeUpstreamTag(registry: string, repository: string, tag: string): Promise<void>;
+  /** Every watched tag, by registry, repository and tag. */
+  listUpstreamTags(): Promise<UpstreamTagRecord[]>;
+  getUpstreamListing(registry: string, repository: string): Promise<UpstreamListingRecord | null>;
+  /** Replaces the listing record of a repository. */
+  putUpstreamListing(record: UpstreamListingRecord): Promise<void>;
+  /** Records where a digest came from (first write wins: a replay keeps the first sighting). Idempotent. */
+  putPatchOrigin(record: PatchOriginRecord): Promise<void>;
+  getPatchOrigin(registry: string, repository: string, digest: string): Promise<PatchOriginRecord | null>;
 }

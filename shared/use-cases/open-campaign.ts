@@ -1,9 +1,11 @@
 import type { RippleConfig } from "../config.js";
-import { campaignId, obligationKindOf, type Campaign, type Obligation } from "../domain/campaign.js";
+import { campaignId, obligationKindOf, type Campaign, type Obligation, type PatchRoot } from "../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../domain/dependency.js";
 import { splitTagKey } from "../domain/image-ref.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { CampaignJob, ObligationJob, WorkQueue } from "../ports/work-queue.js";
+import { inParallel } from "./in-parallel.js";
+import { patchRootOf } from "./patch-root.js";
 
 export interface CampaignDeps {
   readonly store: StateStore;
@@ -15,12 +17,6 @@ export interface CampaignDeps {
 const OPEN = new Set<Obligation["state"]>(["pending", "scheduled"]);
 const ENQUEUE_CONCURRENCY = 100;
 
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}
 
 /**
  * Opens the campaign (base tag, new digest) with one `pending` obligation per direct dependent not
@@ -32,11 +28,20 @@ async function inParallel<T>(items: readonly T[], limit: number, work: (item: T)
  */
 export async function openCampaign(
   deps: CampaignDeps,
-  move: { base: string; fromDigest: string; toDigest: string; trigger: string },
+  move: { base: string; fromDigest: string; toDigest: string; trigger: string; root: PatchRoot },
   edges: readonly DependencyEdge[],
 ): Promise<{ id: string; created: boolean; obligations: number }> {
   const now = deps.now().toISOString();
-  const campaign: Campaign = { id: campaignId(move.base, move.toDigest), base: move.base, fromDigest: move.fromDigest, toDigest: move.toDigest, openedAt: now, trigger: move.trigger, jobsQueuedAt: null };
+  const campaign: Campaign = {
+    id: campaignId(move.base, move.toDigest),
+    base: move.base,
+    fromDigest: move.fromDigest,
+    toDigest: move.toDigest,
+    openedAt: now,
+    trigger: move.trigger,
+    jobsQueuedAt: null,
+    root: move.root,
+  };
   const byDependent = new Map<string, DependencyEdge>();
   for (const edge of edges) {
     if (edge.baseDigest === move.toDigest) continue;
@@ -112,7 +117,8 @@ export async function openDebouncedCampaign(deps: CampaignDeps, job: CampaignJob
   const windowStart = Date.parse(job.movedAt) - deps.config.rebuild.debounceSeconds * 1000;
   const before = [...tag.history].reverse().find((entry) => Date.parse(entry.at) <= windowStart && entry.digest !== job.toDigest);
   if (before === undefined) return { kind: "skipped", reason: `${job.base} had no earlier digest` };
-  const opened = await openCampaign(deps, { base: job.base, fromDigest: before.digest, toDigest: job.toDigest, trigger: job.trigger }, await deps.store.listDependents(job.base));
+  const root = await patchRootOf(deps.store, { ...parts, digest: job.toDigest, pushedAt: job.movedAt, created: null }, await deps.store.listBasesOf(job.base));
+  const opened = await openCampaign(deps, { base: job.base, fromDigest: before.digest, toDigest: job.toDigest, trigger: job.trigger, root }, await deps.store.listDependents(job.base));
   return { kind: "opened", id: opened.id, obligations: opened.obligations };
 }
 

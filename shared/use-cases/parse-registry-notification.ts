@@ -1,4 +1,7 @@
 import type { EventSource, RegistryAction, RegistryEvent } from "../domain/registry-event.js";
+
+/** The formats a notification arrives in (the watcher's own `upstream` events never come over HTTP). */
+type NotificationFormat = Exclude<EventSource, "upstream">;
 import { normalizeRegistryHost } from "../domain/image-ref.js";
 import type { ValidationError } from "../errors.js";
 import { formatIssuePath, parseWith, validationFailure } from "../validation.js";
@@ -41,9 +44,9 @@ export type NotificationOutcome =
 export const MAX_NOTIFICATION_BYTES = 1024 * 1024;
 
 type Path = ReadonlyArray<string | number>;
-type Hint = { format: EventSource; shape: "single" | "batch" | "any" };
+type Hint = { format: NotificationFormat; shape: "single" | "batch" | "any" };
 
-const WHAT: Readonly<Record<EventSource | "unknown", string>> = {
+const WHAT: Readonly<Record<NotificationFormat | "unknown", string>> = {
   eventgrid: "Event Grid notification",
   cloudevents: "CloudEvents notification",
   "acr-webhook": "ACR webhook notification",
@@ -149,7 +152,7 @@ function parseBody(body: string, hint: Hint | null): NotificationOutcome {
   }
 }
 
-function detectFormat(json: unknown): EventSource {
+function detectFormat(json: unknown): NotificationFormat {
   if (Array.isArray(json)) {
     // Only Event Grid and CloudEvents send arrays; per-event validation reports anything else.
     const first: unknown = json[0];
@@ -164,7 +167,7 @@ function detectFormat(json: unknown): EventSource {
 }
 
 /** The events of a body that may be one object or an array, each with its path. */
-function listEvents(json: unknown, format: EventSource): { value: unknown; at: Path }[] {
+function listEvents(json: unknown, format: NotificationFormat): { value: unknown; at: Path }[] {
   if (!Array.isArray(json)) return [{ value: json, at: [] }];
   if (json.length === 0) throw failure(format, [], "expected at least one event");
   return json.map((value: unknown, index) => ({ value, at: [index] }));
@@ -338,7 +341,7 @@ interface EventFields {
 }
 
 /** Applies the rules every format shares: a push names a digest, a delete names a digest or a tag. */
-function buildEvent(source: EventSource, targetPath: Path, fields: EventFields): RegistryEvent {
+function buildEvent(source: NotificationFormat, targetPath: Path, fields: EventFields): RegistryEvent {
   const digest = fields.target.digest ?? null;
   const tag = fields.target.tag ?? null;
   if (digest === null && fields.action === "push") throw failure(source, [...targetPath, "digest"], "required for a push");
@@ -356,7 +359,7 @@ function buildEvent(source: EventSource, targetPath: Path, fields: EventFields):
   };
 }
 
-function failure(format: EventSource | "unknown", path: Path, message: string): ValidationError {
+function failure(format: NotificationFormat | "unknown", path: Path, message: string): ValidationError {
   return validationFailure(WHAT[format], [{ path: formatIssuePath(path), message }]);
 }
 

@@ -19,6 +19,7 @@ import type { BaseLayerCatalog } from "./base-layer-catalog.js";
 import { openCampaign, settleRebuiltImage } from "./open-campaign.js";
 import { resolveTagDigest, tagHolding } from "./tag-lookup.js";
 import { resolveBuildRecipe } from "./resolve-build-recipe.js";
+import { patchRootOf } from "./patch-root.js";
 
 export interface ProcessDeps {
   readonly store: StateStore;
@@ -161,7 +162,9 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
         await deps.queue.enqueue("campaigns", { v: 1, base: key, toDigest: root.digest, trigger: eventKey, movedAt: event.occurredAt }, { delaySeconds: debounceSeconds });
         deferred = `; campaign deferred ${debounceSeconds} s (debounce)`;
       } else {
-        campaign = await openCampaign(deps, { base: key, fromDigest: previous, toDigest: root.digest, trigger: eventKey }, dependents);
+        const created = root.kind === "image" ? root.created : (platforms[0]?.created ?? null);
+        const patchRoot = await patchRootOf(deps.store, { registry: event.registry, repository: event.repository, tag: event.tag, digest: root.digest, pushedAt: event.occurredAt, created }, edges);
+        campaign = await openCampaign(deps, { base: key, fromDigest: previous, toDigest: root.digest, trigger: eventKey, root: patchRoot }, dependents);
       }
     }
   }

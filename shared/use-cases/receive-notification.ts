@@ -1,5 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
-import { findRegistry, type RippleConfig } from "../config.js";
+import { findRegistry, findUpstreamRegistry, type RippleConfig } from "../config.js";
 import { dedupeKey, toPublicEvent, type RegistryEvent } from "../domain/registry-event.js";
 import { ValidationError } from "../errors.js";
 import type { StateStore } from "../ports/state-store.js";
@@ -105,7 +105,8 @@ export async function recordEvents(deps: Omit<ReceiveDeps, "secret">, events: re
 async function recordEvent(deps: Omit<ReceiveDeps, "secret">, event: RegistryEvent): Promise<"accepted" | "duplicate" | "ignored"> {
   const key = dedupeKey(event);
   const receivedAt = deps.now().toISOString();
-  if (findRegistry(deps.config, event.registry) === null) {
+  // Upstream registries send nothing; their events come from the watcher, which only watches configured ones.
+  if (findRegistry(deps.config, event.registry) === null && (event.source !== "upstream" || findUpstreamRegistry(deps.config, event.registry) === null)) {
     const reason = `registry ${event.registry} is not in the configuration`;
     const fresh = await deps.store.recordEvent({ key, event, status: "ignored", reason, receivedAt });
     return fresh ? "ignored" : "duplicate";

@@ -3,7 +3,17 @@ import { campaignIdPrefix, type Campaign, type Obligation } from "../../shared/d
 import { dependentKey, type DependencyEdge, type Dependent } from "../../shared/domain/dependency.js";
 import type { ImageIndexFacts, ImageManifestFacts } from "../../shared/domain/image-facts.js";
 import type { RegistryEvent } from "../../shared/domain/registry-event.js";
-import { runKey, type EventRecord, type RunRecord, type StateStore, type TagState } from "../../shared/ports/state-store.js";
+import {
+  runKey,
+  type EventRecord,
+  type PatchOriginRecord,
+  type RunRecord,
+  type StateStore,
+  type TagState,
+  type UpstreamListingRecord,
+  type UpstreamSighting,
+  type UpstreamTagRecord,
+} from "../../shared/ports/state-store.js";
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
 const time = (second: number) => new Date(Date.UTC(2024, 4, 1, 12, 0, second)).toISOString();
@@ -540,6 +550,258 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         expect(await store.getPullRequest("org/app", "ripple/docker.io-library-alpine-3.20")).toEqual({ ...record(digest(3), time(1)), number: 10 });
         expect((await store.listPullRequests()).map((pull) => pull.repository)).toEqual(["org/other", "org/app"]);
         expect(await store.getPullRequest("org/app", "nope")).toBeNull();
+      });
+    });
+
+    describe("upstream watch records", () => {
+      const hub = "docker.io";
+      const local = "registry.local:5000";
+      const sighting = (n: number, second: number): UpstreamSighting => ({ digest: digest(n), firstSeenAt: time(second), created: time(second - 1) });
+      const upstreamTag = (registry: string, repository: string, tag: string, overrides: Partial<UpstreamTagRecord> = {}): UpstreamTagRecord => ({
+        registry,
+        repository,
+        tag,
+        digest: digest(1),
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        platforms: [
+          { platform: "linux/amd64", digest: digest(11) },
+          { platform: "linux/arm64/v8", digest: digest(12) },
+        ],
+        firstSeenAt: time(1),
+        created: time(0),
+        lastCheckAt: time(2),
+        nextCheckAt: time(32),
+        lastError: null,
+        errors: 0,
+        pending: null,
+        broughtInAt: time(3),
+        history: [sighting(1, 1)],
+        ...overrides,
+      });
+      const listing = (registry: string, repository: string, tags: string[], second = 1): UpstreamListingRecord => ({ registry, repository, listedAt: time(second), tags });
+      const origin = (repository: string, n: number, second: number): PatchOriginRecord => ({
+        registry: local,
+        repository,
+        digest: digest(n),
+        upstream: `docker.io/library/${repository}:3.20`,
+        firstSeenAt: time(second),
+        created: null,
+        recordedAt: time(second + 1),
+      });
+
+      it("creates a tag record, then replaces it under a guard that sees the stored one", async () => {
+        const seen: Array<UpstreamTagRecord | null> = [];
+        const created = await store.saveUpstreamTag(hub, "library/alpine", "3.20", (current) => {
+          seen.push(current);
+          return upstreamTag(hub, "library/alpine", "3.20", { digest: null, firstSeenAt: null, lastCheckAt: null, broughtInAt: null, history: [] });
+        });
+        const updated = await store.saveUpstreamTag(hub, "library/alpine", "3.20", (current) => {
+          seen.push(current);
+          return { ...upstreamTag(hub, "library/alpine", "3.20"), pending: sighting(1, 1), broughtInAt: null };
+        });
+        const fresh = upstreamTag(hub, "library/alpine", "3.20", { digest: null, firstSeenAt: null, lastCheckAt: null, broughtInAt: null, history: [] });
+        expect({
+          seen,
+          created,
+          updated,
+          stored: await store.getUpstreamTag(hub, "library/alpine", "3.20"),
+          otherTag: await store.getUpstreamTag(hub, "library/alpine", "3.19"),
+          otherRegistry: await store.getUpstreamTag(local, "library/alpine", "3.20"),
+        }).toEqual({
+          seen: [null, fresh],
+          created: fresh,
+          updated: { ...upstreamTag(hub, "library/alpine", "3.20"), pending: sighting(1, 1), broughtInAt: null },
+          stored: { ...upstreamTag(hub, "library/alpine", "3.20"), pending: sighting(1, 1), broughtInAt: null },
+          otherTag: null,
+          otherRegistry: null,
+        });
+      });
+
+      it("applies every one of many concurrent saves (no lost update)", async () => {
+        await store.saveUpstreamTag(hub, "library/alpine", "3.20", () => upstreamTag(hub, "library/alpine", "3.20"));
+        const writers = 8;
+        const results = await Promise.all(
+          Array.from({ length: writers }, () =>
+            store.saveUpstreamTag(hub, "library/alpine", "3.20", (current) => ({ ...current!, errors: current!.errors + 1, lastError: "429 from upstream" })),
+          ),
+        );
+        expect({
+          returned: results.map((result) => result.errors).sort((a, b) => a - b),
+          stored: await store.getUpstreamTag(hub, "library/alpine", "3.20"),
+        }).toEqual({
+          returned: Array.from({ length: writers }, (_, n) => n + 1),
+          stored: upstreamTag(hub, "library/alpine", "3.20", { errors: writers, lastError: "429 from upstream" }),
+        });
+      });
+
+      it("refuses a patch that changes the tag or sets an invalid nextCheckAt, and writes nothing", async () => {
+        await store.saveUpstreamTag(hub, "library/alpine", "3.20", () => upstreamTag(hub, "library/alpine", "3.20"));
+        await expect(store.saveUpstreamTag(hub, "library/alpine", "3.20", (current) => ({ ...current!, tag: "3.21" }))).rejects.toMatchObject({
+          code: "validation_failed",
+        });
+        await expect(store.saveUpstreamTag(hub, "library/alpine", "3.20", (current) => ({ ...current!, nextCheckAt: "soon" }))).rejects.toMatchObject({
+          code: "validation_failed",
+        });
+        await expect(store.saveUpstreamTag(hub, "library/node", "20", () => upstreamTag(hub, "library/alpine", "3.20"))).rejects.toMatchObject({
+          code: "validation_failed",
+        });
+        expect(await store.listUpstreamTags()).toEqual([upstreamTag(hub, "library/alpine", "3.20")]);
+      });
+
+      it("removes a tag record idempotently, leaving the repository's other tags and its listing", async () => {
+        for (const tag of ["3.19", "3.20"]) await store.saveUpstreamTag(hub, "library/alpine", tag, () => upstreamTag(hub, "library/alpine", tag));
+        await store.putUpstreamListing(listing(hub, "library/alpine", ["3.19", "3.20"]));
+        await store.removeUpstreamTag(hub, "library/alpine", "3.19");
+        await store.removeUpstreamTag(hub, "library/alpine", "3.19");
+        await store.removeUpstreamTag(hub, "library/alpine", "never-watched");
+        await store.removeUpstreamTag("unknown.example", "nobody/nothing", "1");
+        expect({
+          removed: await store.getUpstreamTag(hub, "library/alpine", "3.19"),
+          all: await store.listUpstreamTags(),
+          listing: await store.getUpstreamListing(hub, "library/alpine"),
+        }).toEqual({
+          removed: null,
+          all: [upstreamTag(hub, "library/alpine", "3.20")],
+          listing: listing(hub, "library/alpine", ["3.19", "3.20"]),
+        });
+      });
+
+      it("lists tag records by registry, repository and tag, without listings or patch origins", async () => {
+        const keys = [
+          [local, "team/base/node", "20.11_rc-1.dev"],
+          [hub, "library/alpine", "3.9"],
+          ["ghcr.io", "org/tools", "latest"],
+          [local, "team/base", "1"],
+          [hub, "library/alpine", "3.20"],
+          [local, "team/base/node", "20.11"],
+          [hub, "library/alpine", "~listing"],
+        ] as const;
+        for (const [registry, repository, tag] of keys) await store.saveUpstreamTag(registry, repository, tag, () => upstreamTag(registry, repository, tag));
+        await store.putUpstreamListing(listing(hub, "library/alpine", ["3.20", "3.9"]));
+        await store.putUpstreamListing(listing(local, "team/base/node", ["20.11"]));
+        await store.putPatchOrigin(origin("team/base/node", 5, 1));
+        expect({
+          all: await store.listUpstreamTags(),
+          oddTag: await store.getUpstreamTag(hub, "library/alpine", "~listing"),
+          listing: await store.getUpstreamListing(hub, "library/alpine"),
+        }).toEqual({
+          all: [
+            upstreamTag(hub, "library/alpine", "3.20"),
+            upstreamTag(hub, "library/alpine", "3.9"),
+            upstreamTag(hub, "library/alpine", "~listing"),
+            upstreamTag("ghcr.io", "org/tools", "latest"),
+            upstreamTag(local, "team/base", "1"),
+            upstreamTag(local, "team/base/node", "20.11"),
+            upstreamTag(local, "team/base/node", "20.11_rc-1.dev"),
+          ],
+          oddTag: upstreamTag(hub, "library/alpine", "~listing"),
+          listing: listing(hub, "library/alpine", ["3.20", "3.9"]),
+        });
+      });
+
+      it("keeps awkward registries, repositories and tags intact and apart", async () => {
+        for (const [n, key] of AWKWARD_KEYS.entries()) {
+          await store.saveUpstreamTag(key, key, key, () => upstreamTag(key, key, key, { digest: digest(n + 1) }));
+          await store.putUpstreamListing(listing(key, key, [key]));
+          await store.putPatchOrigin({ ...origin(key, n + 1, n), registry: key, digest: key });
+        }
+        expect({
+          tags: (await store.listUpstreamTags()).map((record) => [record.tag, record.digest]),
+          read: await Promise.all(AWKWARD_KEYS.map((key) => store.getUpstreamTag(key, key, key))),
+          listings: await Promise.all(AWKWARD_KEYS.map((key) => store.getUpstreamListing(key, key))),
+          origins: await Promise.all(AWKWARD_KEYS.map((key) => store.getPatchOrigin(key, key, key))),
+        }).toEqual({
+          tags: [...AWKWARD_KEYS].sort().map((key) => [key, digest(AWKWARD_KEYS.indexOf(key) + 1)]),
+          read: AWKWARD_KEYS.map((key, n) => upstreamTag(key, key, key, { digest: digest(n + 1) })),
+          listings: AWKWARD_KEYS.map((key) => listing(key, key, [key])),
+          origins: AWKWARD_KEYS.map((key, n) => ({ ...origin(key, n + 1, n), registry: key, digest: key })),
+        });
+      });
+
+      it("puts, reads and replaces a repository's listing", async () => {
+        const before = await store.getUpstreamListing(hub, "library/alpine");
+        await store.putUpstreamListing(listing(hub, "library/alpine", ["3.19", "3.20"], 1));
+        await store.putUpstreamListing(listing(hub, "library/node", ["20"], 2));
+        await store.putUpstreamListing(listing(hub, "library/alpine", ["3.20", "3.21"], 3));
+        expect({
+          before,
+          alpine: await store.getUpstreamListing(hub, "library/alpine"),
+          node: await store.getUpstreamListing(hub, "library/node"),
+          otherRegistry: await store.getUpstreamListing(local, "library/alpine"),
+          tags: await store.listUpstreamTags(),
+        }).toEqual({
+          before: null,
+          alpine: listing(hub, "library/alpine", ["3.20", "3.21"], 3),
+          node: listing(hub, "library/node", ["20"], 2),
+          otherRegistry: null,
+          tags: [],
+        });
+        await expect(store.putUpstreamListing(listing(hub, "library/alpine", [], 4))).resolves.toBeUndefined();
+        await expect(store.putUpstreamListing({ ...listing(hub, "library/alpine", []), listedAt: "now" })).rejects.toMatchObject({ code: "validation_failed" });
+        expect(await store.getUpstreamListing(hub, "library/alpine")).toEqual(listing(hub, "library/alpine", [], 4));
+      });
+
+      it("keeps the first patch origin of a digest, per registry and repository", async () => {
+        await store.putPatchOrigin(origin("alpine", 1, 10));
+        await store.putPatchOrigin({ ...origin("alpine", 1, 20), upstream: "docker.io/library/alpine:latest", created: time(19) });
+        await store.putPatchOrigin(origin("node", 1, 30));
+        await expect(store.putPatchOrigin({ ...origin("alpine", 2, 1), firstSeenAt: "earlier" })).rejects.toMatchObject({ code: "validation_failed" });
+        expect({
+          first: await store.getPatchOrigin(local, "alpine", digest(1)),
+          otherRepository: await store.getPatchOrigin(local, "node", digest(1)),
+          otherRegistry: await store.getPatchOrigin(hub, "alpine", digest(1)),
+          rejected: await store.getPatchOrigin(local, "alpine", digest(2)),
+          unknown: await store.getPatchOrigin(local, "alpine", digest(9)),
+        }).toEqual({
+          first: origin("alpine", 1, 10),
+          otherRepository: origin("node", 1, 30),
+          otherRegistry: null,
+          rejected: null,
+          unknown: null,
+        });
+      });
+
+      it("keeps exactly one of several concurrent patch origins of a digest", async () => {
+        const candidates = [10, 20, 30].map((second) => origin("alpine", 1, second));
+        await Promise.all(candidates.map((record) => store.putPatchOrigin(record)));
+        const stored = await store.getPatchOrigin(local, "alpine", digest(1));
+        expect(candidates).toContainEqual(stored);
+      });
+
+      it("is not changed through objects passed in, handed out or given to a failing patch", async () => {
+        const record = upstreamTag(hub, "library/alpine", "3.20");
+        await store.saveUpstreamTag(hub, "library/alpine", "3.20", () => record);
+        (record.history as UpstreamSighting[]).push(sighting(2, 2));
+        const read = await store.getUpstreamTag(hub, "library/alpine", "3.20");
+        (read!.platforms as Array<{ platform: string; digest: string }>).pop();
+        await expect(
+          store.saveUpstreamTag(hub, "library/alpine", "3.20", (current) => {
+            (current as { errors: number }).errors = 99;
+            throw new Error("the watcher crashed");
+          }),
+        ).rejects.toThrow("the watcher crashed");
+
+        const theListing = listing(hub, "library/alpine", ["3.20"]);
+        await store.putUpstreamListing(theListing);
+        (theListing.tags as string[]).push("3.21");
+        ((await store.getUpstreamListing(hub, "library/alpine"))!.tags as string[]).push("3.22");
+
+        const theOrigin = origin("alpine", 1, 10);
+        await store.putPatchOrigin(theOrigin);
+        (theOrigin as { upstream: string }).upstream = "changed";
+        ((await store.getPatchOrigin(local, "alpine", digest(1))) as { firstSeenAt: string }).firstSeenAt = time(59);
+
+        expect({
+          tag: await store.getUpstreamTag(hub, "library/alpine", "3.20"),
+          listed: await store.listUpstreamTags(),
+          listing: await store.getUpstreamListing(hub, "library/alpine"),
+          origin: await store.getPatchOrigin(local, "alpine", digest(1)),
+        }).toEqual({
+          tag: upstreamTag(hub, "library/alpine", "3.20"),
+          listed: [upstreamTag(hub, "library/alpine", "3.20")],
+          listing: listing(hub, "library/alpine", ["3.20"]),
+          origin: origin("alpine", 1, 10),
+        });
       });
     });
 

@@ -41,7 +41,7 @@ describe("pipeline on the local stack", () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-pipeline-"));
     stack = await startStack({ dir, config: demoStackConfig(dir) });
     services = await createServices(loadSettings(stack.settings), stack.config);
-    images = await buildDemoImages(stack, services, () => undefined);
+    images = await buildDemoImages(stack, services, () => undefined, "in-house");
     reg = stack.registry.host;
   }, 240_000);
 
@@ -91,7 +91,7 @@ describe("pipeline on the local stack", () => {
   });
 
   it("rebuilds everything on a patched base, level by level, exactly once per image and base digest", async () => {
-    patched = await pushPatchedBase(stack, services, () => undefined);
+    patched = (await pushPatchedBase(stack, services, () => undefined, "in-house")).digest;
     const cascade = await waitForCascade(services, 2);
     const companyBase = (await services.store.getTag(reg, "ripple/company-base", "1"))!.digest!;
     expect(cascade.map(({ campaign, obligations }) => ({

@@ -28,10 +28,10 @@ describe("pull requests for pinned digests on the local stack", () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-prs-"));
     stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }) });
     services = await createServices(loadSettings(stack.settings), stack.config);
-    images = await buildDemoImages(stack, services, () => undefined);
+    images = await buildDemoImages(stack, services, () => undefined, "in-house");
     await createDeployRepository(stack, services, images);
     deploy = demoRepositories(dir).deploy;
-    patched = await pushPatchedBase(stack, services, () => undefined);
+    patched = (await pushPatchedBase(stack, services, () => undefined, "in-house")).digest;
     await waitForCascade(services, 4, { openPullRequests: true });
   }, 240_000);
 

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { AppError, UpstreamError } from "../../errors.js";
 import type { ImageRegistry } from "../../ports/image-registry.js";
 import { toUpstreamError } from "../azure-errors.js";
+import { nextPageUrl } from "../oci/link-header.js";
 import { CONTENT_ERROR_CODES } from "../oci/parse-manifest.js";
 import { REGISTRY_SERVICE, createContentClientCache, normalizeAdapterHost, readLimited, readManifest } from "../oci/read-manifest.js";
 
@@ -93,20 +94,9 @@ async function listPages(first: URL, endpoint: string, action: string, get: (url
     if (response.status === 404 && pages.length === 0) return null;
     if (response.status !== 200) throw new UpstreamError(REGISTRY_SERVICE, `${action} failed with HTTP ${response.status}`, { status: response.status });
     pages.push(response.body);
-    url = nextPage(response.link, url, endpoint, action);
+    url = nextPageUrl(response.link, url, { origin: endpoint, service: REGISTRY_SERVICE, action });
   }
   return pages;
-}
-
-/** The `rel="next"` target of a `Link` header, resolved against the current page; never another origin. */
-function nextPage(link: string | null, current: URL, endpoint: string, action: string): URL | null {
-  const target = link === null ? null : /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link)?.[1];
-  if (target === undefined || target === null) return null;
-  const next = new URL(target, current);
-  if (next.origin !== new URL(endpoint).origin) {
-    throw new UpstreamError(REGISTRY_SERVICE, `${action}: pagination link points at another host`, { retryable: false });
-  }
-  return next;
 }
 
 function parsePage<T>(schema: z.ZodType<T>, body: unknown, action: string): T {

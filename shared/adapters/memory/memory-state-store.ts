@@ -1,7 +1,8 @@
 import type { Campaign, Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
-import { AppError } from "../../errors.js";
+import { AppError, ValidationError } from "../../errors.js";
 import type {
+  PatchOriginRecord,
   PullRequestRecord,
   RepositoryScanRecord,
   RunRecord,
@@ -12,6 +13,8 @@ import type {
   StoredManifest,
   TagMove,
   TagState,
+  UpstreamListingRecord,
+  UpstreamTagRecord,
 } from "../../ports/state-store.js";
 import { applyTagMove, assertInstant, instantMs } from "../state-rules/apply-tag-move.js";
 import {
@@ -55,6 +58,8 @@ export function createMemoryStateStore(): StateStore {
   };
 
   return {
+    ...createUpstreamMemory(),
+
     async recordEvent(record) {
       assertInstant(record.receivedAt);
       if (events.has(record.key)) return false;
@@ -233,6 +238,81 @@ export function createMemoryStateStore(): StateStore {
         .map(copy);
     },
   };
+}
+
+type UpstreamRecords = Pick<
+  StateStore,
+  | "getUpstreamTag"
+  | "saveUpstreamTag"
+  | "removeUpstreamTag"
+  | "listUpstreamTags"
+  | "getUpstreamListing"
+  | "putUpstreamListing"
+  | "putPatchOrigin"
+  | "getPatchOrigin"
+>;
+
+/** The upstream-watch records, with the same checks and order as table-storage/upstream-records.ts. */
+function createUpstreamMemory(): UpstreamRecords {
+  const tags = new Map<string, UpstreamTagRecord>();
+  const listings = new Map<string, UpstreamListingRecord>();
+  const origins = new Map<string, PatchOriginRecord>();
+  const id = (...parts: string[]) => JSON.stringify(parts);
+
+  return {
+    async getUpstreamTag(registry, repository, tag) {
+      return copyOrNull(tags.get(id(registry, repository, tag)));
+    },
+
+    async saveUpstreamTag(registry, repository, tag, patch) {
+      const key = id(registry, repository, tag);
+      const next = patch(copyOrNull(tags.get(key)));
+      if (next.registry !== registry || next.repository !== repository || next.tag !== tag) {
+        throw new ValidationError("an upstream tag patch may not change registry, repository or tag", [
+          { path: "tag", message: "identity changed by patch" },
+        ]);
+      }
+      assertInstant(next.nextCheckAt);
+      tags.set(key, copy(next));
+      return copy(next);
+    },
+
+    async removeUpstreamTag(registry, repository, tag) {
+      tags.delete(id(registry, repository, tag));
+    },
+
+    async listUpstreamTags() {
+      return copy([...tags.values()].sort(compareUpstreamTags));
+    },
+
+    async getUpstreamListing(registry, repository) {
+      return copyOrNull(listings.get(id(registry, repository)));
+    },
+
+    async putUpstreamListing(record) {
+      assertInstant(record.listedAt);
+      listings.set(id(record.registry, record.repository), copy(record));
+    },
+
+    async putPatchOrigin(record) {
+      assertInstant(record.firstSeenAt);
+      const key = id(record.registry, record.repository, record.digest);
+      if (!origins.has(key)) origins.set(key, copy(record));
+    },
+
+    async getPatchOrigin(registry, repository, digest) {
+      return copyOrNull(origins.get(id(registry, repository, digest)));
+    },
+  };
+}
+
+/** By registry, repository, tag. */
+function compareUpstreamTags(a: UpstreamTagRecord, b: UpstreamTagRecord): number {
+  return compareText(a.registry, b.registry) || compareText(a.repository, b.repository) || compareText(a.tag, b.tag);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function copy<T>(value: T): T {

@@ -20,11 +20,15 @@
  * | runs      | esc(registry)                   | esc(run key)                                  | one RunRecord; claim = createEntity, 409 → taken |
  * | scans     | esc(repository)                 | `scan`                                        | the RepositoryScanRecord |
  * | pulls     | esc(repository)                 | esc(branch)                                   | one PullRequestRecord |
+ * | upstream  | `t\|` esc(registry) `\|` esc(repository) | esc(tag)                               | one UpstreamTagRecord |
+ * | upstream  | `t\|` esc(registry) `\|` esc(repository) | `~listing`                             | the UpstreamListingRecord |
+ * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; createEntity, 409 → keep the first |
  *
- * - `~recent` cannot collide with an escaped key (an escape is always `~` plus two hex digits). It is
- *   one partition, which Table Storage serves at roughly 2 000 writes per second; the events index is
- *   written after the record, and a duplicate delivery rewrites it (upsert) so a crash between the
- *   two writes heals on redelivery.
+ * - `~recent` and `~listing` cannot collide with an escaped key: an escape is `~` plus two uppercase
+ *   hex digits (upstream-records.ts covers shortened keys too). `~recent` is one partition, which
+ *   Table Storage serves at roughly 2 000 writes per second; the events index is written after the
+ *   record, and a duplicate delivery rewrites it (upsert) so a crash between the two writes heals on
+ *   redelivery.
  * - Edges: listDependents reads one `b|` partition; listBasesOf / removeEdgesOf read one `d|`
  *   partition. putEdge writes the by-dependent copy first and removeEdgesOf deletes the by-base copies
  *   first, so a crash can leave at most a by-dependent row whose retry (or the next removal) completes.
@@ -36,9 +40,11 @@
  *   header. Whoever creates the header returns created: true; everyone else gets created: false.
  * - listTags, listEdges and listCampaigns scan their table (filtered server-side); they serve the
  *   read API and reconciliation, not the hot path.
- * - Guarded writes (moveTag, setEventStatus, updateObligation) read the entity, compute, and write with
- *   its ETag (`Replace`) or createEntity when absent; 412/409 re-read and retry with jittered backoff,
- *   then throw ConflictError.
+ * - The upstream-watch records live in upstream-records.ts, which shares this store's helpers;
+ *   listUpstreamTags reads the `t|` partitions (one key range) without their listing rows.
+ * - Guarded writes (moveTag, setEventStatus, updateObligation, savePullRequest, saveUpstreamTag) read
+ *   the entity, compute, and write with its ETag (`Replace`) or createEntity when absent; 412/409
+ *   re-read and retry with jittered backoff, then throw ConflictError.
  * - List orders match the memory store (see compare-records.ts); obligations come back ordered by
  *   dependent key.
  */
@@ -72,6 +78,7 @@ import {
 import { packJson, unpackJson } from "./json-columns.js";
 import { statusOf, toStorageError } from "./storage-errors.js";
 import { TABLES, escapeKey, tableNameFor, type TableKind } from "./table-keys.js";
+import { createUpstreamRecords } from "./upstream-records.js";
 
 export interface TableStateStoreOptions {
   readonly connectionString: string;
@@ -240,6 +247,8 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
   }
 
   return {
+    ...createUpstreamRecords(clients.upstream, { call, readValue, queryValues, guardedWrite, createOnce, deleteIfPresent }),
+
     async init() {
       for (const table of TABLES) await call(`create table ${table}`, () => clients[table].createTable());
     },
@@ -487,7 +496,6 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     },
   };
 }
-
 
 function tagPartition(registry: string, repository: string): string {
   return `${escapeKey(registry)}|${escapeKey(repository)}`;

@@ -5,6 +5,8 @@ import type { StackTls } from "../../../shared/local/tls.js";
 
 /** The api-version `@azure/arm-containerregistry` 11 sends on ACR Tasks routes (`scheduleRun`, `runs`). */
 export const ARM_TASKS_API_VERSION = "2019-06-01-preview";
+/** The package's default api-version, which it sends on registry routes such as `importImage`. */
+export const ARM_IMPORT_API_VERSION = "2025-11-01";
 
 /** One state of a run, as `runs.get` answers it. Times are ISO strings. */
 export interface RunState {
@@ -33,7 +35,33 @@ export interface ScheduleRunScript {
   readonly states?: readonly RunState[];
 }
 
-export type ArmRoute = "scheduleRun" | "getRun" | "listLogSasUrl" | "operationStatus" | "operationResult";
+/** How the server answers the next valid `importImage`. */
+export interface ImportImageScript {
+  /**
+   * `sync`: `syncStatus` (200 or 204) with no body, the import done. `async`: 202 with `Retry-After` and,
+   * by `polling`, `Azure-AsyncOperation` plus `Location` (https URLs on this server) or `Location` alone.
+   */
+  readonly mode: "sync" | "async";
+  /** The status of a synchronous completion (default 200). */
+  readonly syncStatus?: 200 | 204;
+  /**
+   * `azure-async-operation` (default): the operation status answers `InProgress` `inProgressPolls` times,
+   * then `outcome`, and `Location` then answers 200 with no body. `location`: `Location` itself answers
+   * 202 `inProgressPolls` times, then 200 with no body, or `failedStatus` with the ARM error.
+   */
+  readonly polling?: "azure-async-operation" | "location";
+  readonly inProgressPolls?: number;
+  /** The 202's `Retry-After` in seconds (default 0, which leaves the client's own interval). */
+  readonly retryAfterSeconds?: number;
+  /** How the operation ends (default `Succeeded`). */
+  readonly outcome?: "Succeeded" | "Failed";
+  /** The ARM error of a `Failed` outcome (default `InternalServerError`). */
+  readonly error?: { readonly code: string; readonly message: string };
+  /** The HTTP status `Location` answers a `Failed` operation with in `location` polling (default 400). */
+  readonly failedStatus?: number;
+}
+
+export type ArmRoute = "scheduleRun" | "getRun" | "listLogSasUrl" | "importImage" | "operationStatus" | "operationResult";
 
 /** One request the server saw, path decoded, body parsed as JSON (null when empty or not JSON). */
 export interface ArmRequest {
@@ -46,11 +74,13 @@ export interface ArmRequest {
 }
 
 /**
- * A small HTTPS server that follows the ARM contract of ACR Tasks as `@azure/arm-containerregistry` 11
- * calls it: `POST …/registries/{reg}/scheduleRun`, `GET …/registries/{reg}/runs/{runId}` and
- * `POST …/runs/{runId}/listLogSasUrl` (api-version {@link ARM_TASKS_API_VERSION}, anything else is a 400
- * as ARM answers), ARM's async-operation pattern for `scheduleRun`, Bearer authentication with one
- * expected token, and ARM error bodies (`{"error":{"code","message"}}`). Faults can be queued per route.
+ * A small HTTPS server that follows the ARM contract of ACR as `@azure/arm-containerregistry` 11 calls
+ * it: ACR Tasks' `POST …/registries/{reg}/scheduleRun`, `GET …/registries/{reg}/runs/{runId}` and
+ * `POST …/runs/{runId}/listLogSasUrl` (api-version {@link ARM_TASKS_API_VERSION}), and the registry's
+ * `POST …/registries/{reg}/importImage` (api-version {@link ARM_IMPORT_API_VERSION}); any other
+ * api-version is a 400 as ARM answers. ARM's async-operation pattern for `scheduleRun` and `importImage`,
+ * Bearer authentication with one expected token, and ARM error bodies (`{"error":{"code","message"}}`).
+ * Faults can be queued per route.
  */
 export interface ArmContractServer {
   /** `https://127.0.0.1:<port>`, the client's `endpoint`. */
@@ -58,12 +88,17 @@ export interface ArmContractServer {
   readonly requests: ArmRequest[];
   /** Queues how the next `scheduleRun` is answered; with an empty queue it answers 200 with a queued run. */
   scheduleNext(script: ScheduleRunScript): void;
+  /** Queues how the next valid `importImage` is answered; with an empty queue it answers 200 at once. */
+  importNext(script: ImportImageScript): void;
   /** Adds a run whose `runs.get` answers walk through `states`, one per GET, staying on the last. */
   addRun(runId: string, states: readonly RunState[]): void;
   /** The log link `listLogSasUrl` answers for a run. */
   logLink(runId: string): string;
-  /** Answers the next `times` valid requests of `route` with `status` and an ARM error body (Infinity: always). */
-  fail(route: ArmRoute, status: number, times: number, headers?: Record<string, string>): void;
+  /**
+   * Answers the next `times` valid requests of `route` with `status` and an ARM error body (Infinity: always);
+   * the error code is `code`, or ARM's usual one for the status.
+   */
+  fail(route: ArmRoute, status: number, times: number, headers?: Record<string, string>, code?: string): void;
   stop(): Promise<void>;
 }
 
@@ -89,8 +124,15 @@ interface StoredRun {
 }
 
 interface Operation {
-  readonly runId: string;
+  /** The run a `scheduleRun` operation created; null for an import. */
+  readonly runId: string | null;
+  /** The api-version of the request that started it, which its status and result URLs carry. */
+  readonly apiVersion: string;
   readonly outcome: "Succeeded" | "Failed";
+  readonly error: { readonly code: string; readonly message: string };
+  readonly polling: "azure-async-operation" | "location";
+  readonly failedStatus: number;
+  readonly retryAfterSeconds: number;
   remainingInProgress: number;
 }
 
@@ -98,7 +140,34 @@ interface Fault {
   readonly route: ArmRoute;
   readonly status: number;
   readonly headers: Record<string, string>;
+  readonly code: string | undefined;
   remaining: number;
+}
+
+/** What every route handler shares. */
+interface ServerState {
+  url: string;
+  readonly options: ArmContractServerOptions;
+  readonly registryId: string;
+  readonly locationPrefix: string;
+  readonly requests: ArmRequest[];
+  readonly runScripts: ScheduleRunScript[];
+  readonly importScripts: ImportImageScript[];
+  readonly runs: Map<string, StoredRun>;
+  readonly operations: Map<string, Operation>;
+  readonly faults: Fault[];
+  readonly tasks: ReadonlySet<string>;
+  runCount: number;
+  importCount: number;
+}
+
+type RouteMatch = { route: ArmRoute; id: string; scope: null | "subscription" | "resource group" | "registry" };
+
+/** A request ARM refuses before acting on it. */
+interface Problem {
+  readonly status: number;
+  readonly message: string;
+  readonly code?: string;
 }
 
 const ERROR_CODES: Readonly<Record<number, string>> = {
@@ -115,186 +184,50 @@ const ERROR_CODES: Readonly<Record<number, string>> = {
 };
 
 const RUN_REQUEST_TYPES = new Set(["DockerBuildRequest", "FileTaskRunRequest", "TaskRunRequest", "EncodedTaskRunRequest"]);
+const IMPORT_MODES = new Set(["NoForce", "Force"]);
+const RUN_SCHEDULING_FAILED = { code: "RunSchedulingFailed", message: "The run could not be scheduled." };
+const IMPORT_FAILED = { code: "InternalServerError", message: "The import could not be completed." };
 
 /** Starts the server on a free loopback port with the stack's server certificate. */
 export async function startArmContractServer(options: ArmContractServerOptions): Promise<ArmContractServer> {
-  const requests: ArmRequest[] = [];
-  const scripts: ScheduleRunScript[] = [];
-  const runs = new Map<string, StoredRun>();
-  const operations = new Map<string, Operation>();
-  const faults: Fault[] = [];
-  const tasks = new Set((options.tasks ?? []).map((task) => task.toLowerCase()));
-  let runCount = 0;
-  let url = "";
-
-  const registryId = `/subscriptions/${options.subscriptionId}/resourceGroups/${options.resourceGroup}/providers/Microsoft.ContainerRegistry/registries/${options.registryName}`;
-  const locationPrefix = `/subscriptions/${options.subscriptionId}/providers/Microsoft.ContainerRegistry/locations/westeurope`;
-  const logLink = (runId: string): string => `${url}/logs/${runId}/rawtext.log?sv=2023-01-03&sr=b&sig=contract-server`;
-
-  const runJson = (run: StoredRun, state: RunState): unknown => ({
-    id: `${registryId}/runs/${run.runId}`,
-    name: run.runId,
-    type: "Microsoft.ContainerRegistry/registries/runs",
-    properties: {
-      runId: run.runId,
-      status: state.status,
-      lastUpdatedTime: state.finishTime ?? state.startTime ?? run.createTime,
-      runType: run.runType,
-      createTime: run.createTime,
-      ...(state.startTime === undefined ? {} : { startTime: state.startTime }),
-      ...(state.finishTime === undefined ? {} : { finishTime: state.finishTime }),
-      ...(state.runErrorMessage === undefined ? {} : { runErrorMessage: state.runErrorMessage }),
-      ...(state.outputImages === undefined ? {} : { outputImages: state.outputImages }),
-      ...(run.task === undefined ? {} : { task: run.task }),
-      provisioningState: "Succeeded",
-      isArchiveEnabled: false,
-    },
-  });
-  const currentState = (run: StoredRun): RunState => run.states[Math.min(run.cursor, run.states.length - 1)] ?? { status: "Queued" };
-
-  const scheduleRun = (res: ServerResponse, body: unknown): void => {
-    const problem = validateRunRequest(body, registryId, tasks);
-    if (problem !== null) {
-      sendError(res, problem.status, problem.message);
-      return;
-    }
-    const request = body as { type: string; taskId?: string };
-    const script = scripts.shift() ?? { mode: "sync" };
-    runCount += 1;
-    const run: StoredRun = {
-      runId: `cb${runCount}`,
-      states: script.states ?? [{ status: "Queued" }],
-      runType: request.type === "DockerBuildRequest" ? "QuickBuild" : "QuickRun",
-      task: request.type === "TaskRunRequest" ? request.taskId?.split("/").pop() : undefined,
-      createTime: new Date().toISOString(),
-      cursor: 1,
-    };
-    runs.set(run.runId, run);
-    if (script.mode === "sync") {
-      sendJson(res, 200, runJson(run, run.states[0] ?? { status: "Queued" }));
-      return;
-    }
-    const operationId = `op-${run.runId}`;
-    operations.set(operationId, { runId: run.runId, outcome: script.outcome ?? "Succeeded", remainingInProgress: script.inProgressPolls ?? 1 });
-    res.writeHead(202, {
-      "azure-asyncoperation": `${url}${locationPrefix}/operationStatuses/${operationId}?api-version=${ARM_TASKS_API_VERSION}`,
-      location: `${url}${locationPrefix}/operationResults/${operationId}?api-version=${ARM_TASKS_API_VERSION}`,
-      "retry-after": String(script.retryAfterSeconds ?? 0),
-      "content-length": "0",
-    });
-    res.end();
-  };
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const requestUrl = new URL(req.url ?? "/", url);
-    const segments = requestUrl.pathname.split("/").slice(1).map((segment) => decodeURIComponent(segment));
-    const apiVersions = requestUrl.searchParams.getAll("api-version");
-    const apiVersion = apiVersions.length === 0 ? null : apiVersions.join(",");
-    const text = (await readBody(req)).toString("utf8");
-    const body = parseJson(text);
-    const method = req.method ?? "";
-    const match = matchRoute(method, segments, options);
-    requests.push({ method, route: match?.route ?? null, path: `/${segments.join("/")}`, apiVersion, authorization: req.headers.authorization ?? null, body });
-
-    if (req.headers.authorization !== `Bearer ${options.token}`) {
-      sendError(res, 401, "Authentication failed. The 'Authorization' header is missing or invalid.");
-      return;
-    }
-    if (match === null) {
-      sendError(res, 404, `No route for ${method} /${segments.join("/")}.`);
-      return;
-    }
-    if (match.scope !== null) {
-      sendError(res, 404, `The ${match.scope} was not found.`, match.scope === "resource group" ? "ResourceGroupNotFound" : "ResourceNotFound");
-      return;
-    }
-    if (apiVersion === null) {
-      sendError(res, 400, "The api-version query parameter (?api-version=) is required for all requests.", "MissingApiVersionParameter");
-      return;
-    }
-    // A repeated api-version (a poll URL that got a second one appended) is as invalid as a wrong one.
-    if (apiVersion !== ARM_TASKS_API_VERSION) {
-      sendError(res, 400, `The api-version '${apiVersion}' is invalid. The supported versions are '${ARM_TASKS_API_VERSION}'.`, "InvalidApiVersionParameter");
-      return;
-    }
-    const fault = faults.find((candidate) => candidate.route === match.route && candidate.remaining > 0);
-    if (fault !== undefined) {
-      fault.remaining -= 1;
-      sendError(res, fault.status, "Injected fault.", undefined, fault.headers);
-      return;
-    }
-
-    switch (match.route) {
-      case "scheduleRun":
-        scheduleRun(res, body);
-        return;
-      case "getRun":
-      case "listLogSasUrl": {
-        const run = runs.get(match.id);
-        if (run === undefined) {
-          sendError(res, 404, `The run '${match.id}' was not found.`);
-          return;
-        }
-        if (match.route === "listLogSasUrl") {
-          sendJson(res, 200, { logLink: logLink(run.runId) });
-          return;
-        }
-        const state = currentState(run);
-        run.cursor += 1;
-        sendJson(res, 200, runJson(run, state));
-        return;
-      }
-      case "operationStatus":
-      case "operationResult": {
-        const operation = operations.get(match.id);
-        const run = operation === undefined ? undefined : runs.get(operation.runId);
-        if (operation === undefined || run === undefined) {
-          sendError(res, 404, `The operation '${match.id}' was not found.`);
-          return;
-        }
-        if (match.route === "operationResult") {
-          sendJson(res, 200, runJson(run, run.states[0] ?? { status: "Queued" }));
-          return;
-        }
-        if (operation.remainingInProgress > 0) {
-          operation.remainingInProgress -= 1;
-          sendJson(res, 200, { id: `${locationPrefix}/operationStatuses/${match.id}`, name: match.id, status: "InProgress" });
-          return;
-        }
-        sendJson(res, 200, {
-          id: `${locationPrefix}/operationStatuses/${match.id}`,
-          name: match.id,
-          status: operation.outcome,
-          ...(operation.outcome === "Failed" ? { error: { code: "RunSchedulingFailed", message: "The run could not be scheduled." } } : {}),
-        });
-        return;
-      }
-    }
+  const state: ServerState = {
+    url: "",
+    options,
+    registryId: `/subscriptions/${options.subscriptionId}/resourceGroups/${options.resourceGroup}/providers/Microsoft.ContainerRegistry/registries/${options.registryName}`,
+    locationPrefix: `/subscriptions/${options.subscriptionId}/providers/Microsoft.ContainerRegistry/locations/westeurope`,
+    requests: [],
+    runScripts: [],
+    importScripts: [],
+    runs: new Map(),
+    operations: new Map(),
+    faults: [],
+    tasks: new Set((options.tasks ?? []).map((task) => task.toLowerCase())),
+    runCount: 0,
+    importCount: 0,
   };
 
   const [cert, key] = await Promise.all([readFile(options.tls.certPath), readFile(options.tls.keyPath)]);
   const server: Server = createServer({ cert, key }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
+    handle(state, req, res).catch((error: unknown) => {
       if (!res.headersSent) sendError(res, 500, `contract server failure: ${String(error)}`);
       else res.destroy();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
-  url = `https://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+  state.url = `https://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
 
   return {
-    url,
-    requests,
-    scheduleNext(script) {
-      scripts.push(script);
-    },
+    url: state.url,
+    requests: state.requests,
+    scheduleNext: (script) => void state.runScripts.push(script),
+    importNext: (script) => void state.importScripts.push(script),
     addRun(runId, states) {
-      runs.set(runId, { runId, states, runType: "QuickBuild", task: undefined, createTime: "2024-07-22T18:00:00.000Z", cursor: 0 });
+      state.runs.set(runId, { runId, states, runType: "QuickBuild", task: undefined, createTime: "2024-07-22T18:00:00.000Z", cursor: 0 });
     },
-    logLink,
-    fail(route, status, times, headers = {}) {
-      faults.push({ route, status, headers, remaining: times });
+    logLink: (runId) => logLink(state, runId),
+    fail(route, status, times, headers = {}, code = undefined) {
+      state.faults.push({ route, status, headers, code, remaining: times });
     },
     stop: () =>
       new Promise<void>((resolve, reject) => {
@@ -304,7 +237,234 @@ export async function startArmContractServer(options: ArmContractServerOptions):
   };
 }
 
-type RouteMatch = { route: ArmRoute; id: string; scope: null | "subscription" | "resource group" | "registry" };
+/** Records the request, makes ARM's checks in ARM's order (authentication, route, scope, api-version), then answers. */
+async function handle(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestUrl = new URL(req.url ?? "/", state.url);
+  const segments = requestUrl.pathname.split("/").slice(1).map((segment) => decodeURIComponent(segment));
+  const apiVersions = requestUrl.searchParams.getAll("api-version");
+  const apiVersion = apiVersions.length === 0 ? null : apiVersions.join(",");
+  const body = parseJson((await readBody(req)).toString("utf8"));
+  const method = req.method ?? "";
+  const match = matchRoute(method, segments, state.options);
+  state.requests.push({ method, route: match?.route ?? null, path: `/${segments.join("/")}`, apiVersion, authorization: req.headers.authorization ?? null, body });
+
+  const problem = checkRequest(state, req, match, segments, apiVersion);
+  if (problem !== null) {
+    sendError(res, problem.status, problem.message, problem.code);
+    return;
+  }
+  const valid = match as RouteMatch;
+  const fault = state.faults.find((candidate) => candidate.route === valid.route && candidate.remaining > 0);
+  if (fault !== undefined) {
+    fault.remaining -= 1;
+    sendError(res, fault.status, "Injected fault.", fault.code, fault.headers);
+    return;
+  }
+  answerRoute(state, valid, res, body);
+}
+
+function checkRequest(state: ServerState, req: IncomingMessage, match: RouteMatch | null, segments: readonly string[], apiVersion: string | null): Problem | null {
+  if (req.headers.authorization !== `Bearer ${state.options.token}`) {
+    return { status: 401, message: "Authentication failed. The 'Authorization' header is missing or invalid." };
+  }
+  if (match === null) return { status: 404, message: `No route for ${req.method ?? ""} /${segments.join("/")}.` };
+  if (match.scope !== null) {
+    return { status: 404, message: `The ${match.scope} was not found.`, code: match.scope === "resource group" ? "ResourceGroupNotFound" : "ResourceNotFound" };
+  }
+  if (apiVersion === null) {
+    return { status: 400, message: "The api-version query parameter (?api-version=) is required for all requests.", code: "MissingApiVersionParameter" };
+  }
+  // A repeated api-version (a poll URL that got a second one appended) is as invalid as a wrong one.
+  const expected = expectedApiVersion(state, match);
+  if (apiVersion !== expected) {
+    return { status: 400, message: `The api-version '${apiVersion}' is invalid. The supported versions are '${expected}'.`, code: "InvalidApiVersionParameter" };
+  }
+  return null;
+}
+
+/** Tasks routes are on the tasks api-version, registry routes on the package's default; an operation on its starter's. */
+function expectedApiVersion(state: ServerState, match: RouteMatch): string {
+  switch (match.route) {
+    case "importImage":
+      return ARM_IMPORT_API_VERSION;
+    case "operationStatus":
+    case "operationResult":
+      return state.operations.get(match.id)?.apiVersion ?? ARM_TASKS_API_VERSION;
+    default:
+      return ARM_TASKS_API_VERSION;
+  }
+}
+
+function answerRoute(state: ServerState, match: RouteMatch, res: ServerResponse, body: unknown): void {
+  switch (match.route) {
+    case "scheduleRun":
+      scheduleRun(state, res, body);
+      return;
+    case "importImage":
+      importImage(state, res, body);
+      return;
+    case "getRun":
+    case "listLogSasUrl":
+      answerRun(state, match, res);
+      return;
+    case "operationStatus":
+      answerOperationStatus(state, match.id, res);
+      return;
+    case "operationResult":
+      answerOperationResult(state, match.id, res);
+      return;
+  }
+}
+
+function scheduleRun(state: ServerState, res: ServerResponse, body: unknown): void {
+  const problem = validateRunRequest(body, state.registryId, state.tasks);
+  if (problem !== null) {
+    sendError(res, problem.status, problem.message, problem.code);
+    return;
+  }
+  const request = body as { type: string; taskId?: string };
+  const script = state.runScripts.shift() ?? { mode: "sync" };
+  state.runCount += 1;
+  const run: StoredRun = {
+    runId: `cb${state.runCount}`,
+    states: script.states ?? [{ status: "Queued" }],
+    runType: request.type === "DockerBuildRequest" ? "QuickBuild" : "QuickRun",
+    task: request.type === "TaskRunRequest" ? request.taskId?.split("/").pop() : undefined,
+    createTime: new Date().toISOString(),
+    cursor: 1,
+  };
+  state.runs.set(run.runId, run);
+  if (script.mode === "sync") {
+    sendJson(res, 200, runJson(state, run, run.states[0] ?? { status: "Queued" }));
+    return;
+  }
+  acceptOperation(state, res, `op-${run.runId}`, {
+    runId: run.runId,
+    apiVersion: ARM_TASKS_API_VERSION,
+    outcome: script.outcome ?? "Succeeded",
+    error: RUN_SCHEDULING_FAILED,
+    polling: "azure-async-operation",
+    failedStatus: 400,
+    retryAfterSeconds: script.retryAfterSeconds ?? 0,
+    remainingInProgress: script.inProgressPolls ?? 1,
+  });
+}
+
+function importImage(state: ServerState, res: ServerResponse, body: unknown): void {
+  const problem = validateImportRequest(body);
+  if (problem !== null) {
+    sendError(res, problem.status, problem.message, problem.code);
+    return;
+  }
+  const script = state.importScripts.shift() ?? { mode: "sync" };
+  state.importCount += 1;
+  if (script.mode === "sync") {
+    sendEmpty(res, script.syncStatus ?? 200);
+    return;
+  }
+  acceptOperation(state, res, `registries-import-${state.importCount}`, {
+    runId: null,
+    apiVersion: ARM_IMPORT_API_VERSION,
+    outcome: script.outcome ?? "Succeeded",
+    error: script.error ?? IMPORT_FAILED,
+    polling: script.polling ?? "azure-async-operation",
+    failedStatus: script.failedStatus ?? 400,
+    retryAfterSeconds: script.retryAfterSeconds ?? 0,
+    remainingInProgress: script.inProgressPolls ?? 1,
+  });
+}
+
+/** Answers 202 with the operation's polling headers, as ARM does for a long-running POST. */
+function acceptOperation(state: ServerState, res: ServerResponse, operationId: string, operation: Operation): void {
+  state.operations.set(operationId, operation);
+  sendEmpty(res, 202, {
+    ...(operation.polling === "location" ? {} : { "azure-asyncoperation": operationUrl(state, "operationStatuses", operationId) }),
+    location: operationUrl(state, "operationResults", operationId),
+    "retry-after": String(operation.retryAfterSeconds),
+  });
+}
+
+function operationUrl(state: ServerState, kind: "operationStatuses" | "operationResults", operationId: string): string {
+  const apiVersion = state.operations.get(operationId)?.apiVersion ?? ARM_TASKS_API_VERSION;
+  return `${state.url}${state.locationPrefix}/${kind}/${operationId}?api-version=${apiVersion}`;
+}
+
+function answerRun(state: ServerState, match: RouteMatch, res: ServerResponse): void {
+  const run = state.runs.get(match.id);
+  if (run === undefined) {
+    sendError(res, 404, `The run '${match.id}' was not found.`);
+    return;
+  }
+  if (match.route === "listLogSasUrl") {
+    sendJson(res, 200, { logLink: logLink(state, run.runId) });
+    return;
+  }
+  const current = run.states[Math.min(run.cursor, run.states.length - 1)] ?? { status: "Queued" };
+  run.cursor += 1;
+  sendJson(res, 200, runJson(state, run, current));
+}
+
+function answerOperationStatus(state: ServerState, operationId: string, res: ServerResponse): void {
+  const operation = state.operations.get(operationId);
+  if (operation === undefined) {
+    sendError(res, 404, `The operation '${operationId}' was not found.`);
+    return;
+  }
+  const status = { id: `${state.locationPrefix}/operationStatuses/${operationId}`, name: operationId };
+  if (operation.remainingInProgress > 0) {
+    operation.remainingInProgress -= 1;
+    sendJson(res, 200, { ...status, status: "InProgress" });
+    return;
+  }
+  sendJson(res, 200, { ...status, status: operation.outcome, ...(operation.outcome === "Failed" ? { error: operation.error } : {}) });
+}
+
+/** A run's operation answers the run; an import's answers 202 while in progress, then 200 with no body, or its error. */
+function answerOperationResult(state: ServerState, operationId: string, res: ServerResponse): void {
+  const operation = state.operations.get(operationId);
+  const run = operation?.runId === null ? undefined : state.runs.get(operation?.runId ?? "");
+  if (operation === undefined || (operation.runId !== null && run === undefined)) {
+    sendError(res, 404, `The operation '${operationId}' was not found.`);
+    return;
+  }
+  if (run !== undefined) {
+    sendJson(res, 200, runJson(state, run, run.states[0] ?? { status: "Queued" }));
+    return;
+  }
+  if (operation.remainingInProgress > 0) {
+    operation.remainingInProgress -= 1;
+    sendEmpty(res, 202, { location: operationUrl(state, "operationResults", operationId), "retry-after": String(operation.retryAfterSeconds) });
+    return;
+  }
+  if (operation.outcome === "Failed") sendError(res, operation.failedStatus, operation.error.message, operation.error.code);
+  else sendEmpty(res, 200);
+}
+
+function logLink(state: ServerState, runId: string): string {
+  return `${state.url}/logs/${runId}/rawtext.log?sv=2023-01-03&sr=b&sig=contract-server`;
+}
+
+function runJson(state: ServerState, run: StoredRun, runState: RunState): unknown {
+  return {
+    id: `${state.registryId}/runs/${run.runId}`,
+    name: run.runId,
+    type: "Microsoft.ContainerRegistry/registries/runs",
+    properties: {
+      runId: run.runId,
+      status: runState.status,
+      lastUpdatedTime: runState.finishTime ?? runState.startTime ?? run.createTime,
+      runType: run.runType,
+      createTime: run.createTime,
+      ...(runState.startTime === undefined ? {} : { startTime: runState.startTime }),
+      ...(runState.finishTime === undefined ? {} : { finishTime: runState.finishTime }),
+      ...(runState.runErrorMessage === undefined ? {} : { runErrorMessage: runState.runErrorMessage }),
+      ...(runState.outputImages === undefined ? {} : { outputImages: runState.outputImages }),
+      ...(run.task === undefined ? {} : { task: run.task }),
+      provisioningState: "Succeeded",
+      isArchiveEnabled: false,
+    },
+  };
+}
 
 /** Matches a decoded path; names compare case-insensitively, as ARM does. `scope` names the first resource that does not exist. */
 function matchRoute(method: string, segments: readonly string[], options: ArmContractServerOptions): RouteMatch | null {
@@ -330,6 +490,7 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
   ]);
   const rest = lower.slice(8);
   if (method === "POST" && rest.length === 1 && rest[0] === "schedulerun") return { route: "scheduleRun", id: "", scope };
+  if (method === "POST" && rest.length === 1 && rest[0] === "importimage") return { route: "importImage", id: "", scope };
   if (rest[0] !== "runs" || segments[9] === undefined) return null;
   if (method === "GET" && rest.length === 2) return { route: "getRun", id: segments[9], scope };
   if (method === "POST" && rest.length === 3 && rest[2] === "listlogsasurl") return { route: "listLogSasUrl", id: segments[9], scope };
@@ -337,7 +498,7 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
 }
 
 /** The checks ARM makes of a `scheduleRun` body before accepting it. */
-function validateRunRequest(body: unknown, registryId: string, tasks: ReadonlySet<string>): { status: number; message: string } | null {
+function validateRunRequest(body: unknown, registryId: string, tasks: ReadonlySet<string>): Problem | null {
   if (typeof body !== "object" || body === null) return { status: 400, message: "The request content was invalid and could not be deserialized." };
   const request = body as Record<string, unknown>;
   if (typeof request.type !== "string" || !RUN_REQUEST_TYPES.has(request.type)) {
@@ -358,6 +519,26 @@ function validateRunRequest(body: unknown, registryId: string, tasks: ReadonlySe
   return null;
 }
 
+/** The checks ARM makes of an `importImage` body (`ImportImageParameters`) before accepting it; 400 `InvalidParameters`. */
+function validateImportRequest(body: unknown): Problem | null {
+  if (typeof body !== "object" || body === null) return { status: 400, message: "The request content was invalid and could not be deserialized." };
+  const invalid = (message: string): Problem => ({ status: 400, code: "InvalidParameters", message });
+  const { source, targetTags, untaggedTargetRepositories, mode } = body as Record<string, unknown>;
+  const { sourceImage, registryUri, resourceId, credentials } = (typeof source === "object" && source !== null ? source : {}) as Record<string, unknown>;
+  if (typeof sourceImage !== "string" || sourceImage === "") return invalid("The parameter 'source.sourceImage' is required.");
+  if (typeof registryUri !== "string" && typeof resourceId !== "string") return invalid("One of 'source.registryUri' or 'source.resourceId' is required.");
+  if (credentials !== undefined && typeof (credentials as { password?: unknown } | null)?.password !== "string") {
+    return invalid("The parameter 'source.credentials.password' is required when credentials are given.");
+  }
+  for (const [name, list] of [["targetTags", targetTags], ["untaggedTargetRepositories", untaggedTargetRepositories]] as const) {
+    if (list !== undefined && !(Array.isArray(list) && list.every((entry) => typeof entry === "string" && entry !== ""))) {
+      return invalid(`The parameter '${name}' must be a list of non-empty strings.`);
+    }
+  }
+  if (mode !== undefined && !(typeof mode === "string" && IMPORT_MODES.has(mode))) return invalid(`The import mode '${String(mode)}' is not supported.`);
+  return null;
+}
+
 function sendError(res: ServerResponse, status: number, message: string, code?: string, headers: Record<string, string> = {}): void {
   sendJson(res, status, { error: { code: code ?? ERROR_CODES[status] ?? "Error", message } }, headers);
 }
@@ -366,6 +547,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...headers });
   res.end(text);
+}
+
+function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...headers, ...(status === 204 ? {} : { "content-length": "0" }) });
+  res.end();
 }
 
 function parseJson(text: string): unknown {

@@ -1,3 +1,4 @@
+import { pushRoot } from "../../../shared/domain/campaign.js";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
 import { AppError, UpstreamError } from "../../../shared/errors.js";
@@ -193,7 +194,8 @@ describe("processRegistryEvent", () => {
     await deliver(env, pushEvent("ripple/busybox", "1", busyboxC.digest, "2026-11-23T09:11:00Z"));
     // Replay B's campaign opening late (as a slow worker would): the tag is at C, so nothing of C's is superseded.
     const { openCampaign } = await import("../../../shared/use-cases/open-campaign.js");
-    await openCampaign(env.deps, { base: `${REGISTRY}/ripple/busybox:1`, fromDigest: busyboxA.digest, toDigest: busyboxB.digest, trigger: "late" }, await env.store.listDependents(`${REGISTRY}/ripple/busybox:1`));
+    const root = pushRoot(`${REGISTRY}/ripple/busybox:1`, busyboxB.digest, "2026-11-23T09:10:00Z", null);
+    await openCampaign(env.deps, { base: `${REGISTRY}/ripple/busybox:1`, fromDigest: busyboxA.digest, toDigest: busyboxB.digest, trigger: "late", root }, await env.store.listDependents(`${REGISTRY}/ripple/busybox:1`));
     const campaigns = await env.store.listCampaigns();
     const states = async (digest: string) => (await env.store.getCampaign(campaigns.find((campaign) => campaign.toDigest === digest)!.id))!.obligations.map((obligation) => obligation.state);
     expect(await states(busyboxC.digest)).toEqual(["pending"]);
