@@ -49,18 +49,27 @@ export interface NextCheckInput {
   readonly maxBackoffMs: number;
   /** A number in [0, 1): the jitter (±5 % of the delay) that keeps checks from lining up again. */
   readonly random: number;
+  /**
+   * When the check just made was due. After a good check the next one is due one interval after that,
+   * not after the check itself, so a timer that ticks as often as the interval never slips a tick (a tag
+   * checked at 1.005 s must be due again at 2.0 s, not 2.005 s); never earlier than `now` though.
+   */
+  readonly scheduledAt?: Date | null;
 }
 
 /**
- * When a tag is due again: one interval after a good check; after failures, the interval doubled per
- * failure up to `maxBackoffMs`, and never before the registry's `Retry-After`. ±5 % jitter either way.
+ * When a tag is due again: one interval after a good check was due; after failures, the interval doubled
+ * per failure (from now) up to `maxBackoffMs`, and never before the registry's `Retry-After`. ±5 % jitter
+ * either way.
  */
 export function nextCheckAt(input: NextCheckInput): Date {
   const backoff = input.errors <= 0 ? input.intervalMs : Math.min(input.maxBackoffMs, input.intervalMs * 2 ** Math.min(input.errors, 30));
   const base = Math.max(backoff, input.retryAfterMs ?? 0, input.intervalMs);
   const jitter = base * 0.05 * (input.random * 2 - 1);
   const delay = Math.max(input.retryAfterMs ?? 0, Math.round(base + jitter));
-  return new Date(input.now.getTime() + delay);
+  const scheduled = input.scheduledAt?.getTime();
+  const onGrid = input.errors <= 0 && scheduled !== undefined && scheduled + delay > input.now.getTime();
+  return new Date((onGrid ? scheduled : input.now.getTime()) + delay);
 }
 
 /** Whether a check of `nextCheckAt` is due at `now`. */

@@ -205,17 +205,18 @@ async function checkTag(deps: WatchDeps, watched: WatchedTag, record: UpstreamTa
   return { sighting, digest, broughtIn: true, error: null };
 }
 
-function schedule(deps: WatchDeps, watched: WatchedTag, now: Date, errors: number, retryAfterMs: number | null = null): string {
+function schedule(deps: WatchDeps, watched: WatchedTag, now: Date, errors: number, options: { retryAfterMs?: number | null; scheduledAt?: string | null } = {}): string {
   const random = (deps.random ?? Math.random)();
   const maxBackoffMs = deps.config.upstream.maxBackoffSeconds * 1000;
-  return nextCheckAt({ now, intervalMs: watched.base.intervalMs, errors, retryAfterMs, maxBackoffMs, random }).toISOString();
+  const scheduledAt = options.scheduledAt ? new Date(options.scheduledAt) : null;
+  return nextCheckAt({ now, intervalMs: watched.base.intervalMs, errors, retryAfterMs: options.retryAfterMs ?? null, maxBackoffMs, random, scheduledAt }).toISOString();
 }
 
 async function recordGoodCheck(deps: WatchDeps, watched: WatchedTag, now: Date): Promise<UpstreamTagRecord> {
   return deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => ({
     ...stored!,
     lastCheckAt: now.toISOString(),
-    nextCheckAt: schedule(deps, watched, now, 0),
+    nextCheckAt: schedule(deps, watched, now, 0, { scheduledAt: stored?.nextCheckAt }),
     lastError: null,
     errors: 0,
   }));
@@ -241,7 +242,7 @@ async function recordSighting(
     firstSeenAt: digest === null ? null : seen.firstSeenAt,
     created: facts.created,
     lastCheckAt: now.toISOString(),
-    nextCheckAt: schedule(deps, watched, now, 0),
+    nextCheckAt: schedule(deps, watched, now, 0, { scheduledAt: stored?.nextCheckAt }),
     lastError: null,
     errors: 0,
     pending,
@@ -307,7 +308,7 @@ async function failCheck(deps: WatchDeps, watched: WatchedTag, now: Date, error:
     return {
       ...stored!,
       lastCheckAt: now.toISOString(),
-      nextCheckAt: schedule(deps, watched, now, errors, typeof retryAfter === "number" ? retryAfter : null),
+      nextCheckAt: schedule(deps, watched, now, errors, { retryAfterMs: typeof retryAfter === "number" ? retryAfter : null }),
       lastError: message,
       errors,
     };

@@ -38,6 +38,7 @@ describe("parseConfig", () => {
       sla: { defaultHours: 72 },
       github: { installationRepositories: false },
       pullRequests: { labels: ["dependencies", "ripple"] },
+      upstream: { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900 },
       rebuild: { concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 },
     });
     expect(Object.isFrozen(config.bases[0])).toBe(true);
@@ -57,6 +58,63 @@ describe("parseConfig", () => {
     ["a negative SLA", "version: 1\nregistries: [{host: a.io}]\nsla: {defaultHours: -1}", "configuration: sla.defaultHours: Too small: expected number to be >0"],
     ["broken YAML", "version: [1", "configuration: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 12:"],
   ])("rejects %s with the path", (_, text, message) => {
+    expect(failureOf(() => parseConfig(text))).toEqual({ name: "ConfigError", code: "config_invalid", message });
+  });
+});
+
+describe("upstream bases", () => {
+  const upstream = `
+version: 1
+registries:
+  - host: contoso.azurecr.io
+    tasks: { subscriptionId: s, resourceGroup: rg, registryName: contoso }
+  - host: 127.0.0.1:5000
+    kind: distribution
+upstream:
+  registries:
+    - host: docker.io
+      credentials: { usernameSetting: DOCKERHUB_USER, passwordSetting: DOCKERHUB_TOKEN }
+    - host: mcr.microsoft.com
+bases:
+  - image: docker.io/library/alpine
+    tags: ["3.*"]
+    mirror: contoso.azurecr.io/mirror/alpine
+    intervalSeconds: 30
+  - image: mcr.microsoft.com/dotnet/aspnet
+    tags: ["8.0"]
+`;
+
+  it("reads upstream registries, per-base intervals and mirrors, with defaults", () => {
+    const config = parseConfig(upstream);
+    expect(config.upstream).toEqual({
+      registries: [{ host: "docker.io", credentials: { usernameSetting: "DOCKERHUB_USER", passwordSetting: "DOCKERHUB_TOKEN" } }, { host: "mcr.microsoft.com" }],
+      intervalSeconds: 60,
+      listTagsMinutes: 15,
+      concurrency: 16,
+      maxBackoffSeconds: 900,
+    });
+    expect(config.bases[0]).toEqual({ image: "docker.io/library/alpine", tags: ["3.*"], mirror: "contoso.azurecr.io/mirror/alpine", intervalSeconds: 30 });
+  });
+
+  it.each([
+    ["the mirror's tags as tracked tags", "contoso.azurecr.io", "mirror/alpine", "3.20", true],
+    ["the upstream tag itself", "docker.io", "library/alpine", "3.21", true],
+    ["a mirror tag no pattern names", "contoso.azurecr.io", "mirror/alpine", "edge", false],
+  ])("tracks %s", (_, registry, repository, tag, tracked) => {
+    expect(isTrackedBaseTag(parseConfig(upstream), registry, repository, tag) !== null).toBe(tracked);
+  });
+
+  const registries = "version: 1\nregistries: [{host: contoso.azurecr.io}, {host: 127.0.0.1:5000, kind: distribution}]\n";
+  it.each([
+    ["a mirror for a base that is not upstream", `${registries}bases: [{image: contoso.azurecr.io/base, tags: ['1'], mirror: 127.0.0.1:5000/m}]`, "configuration: bases.0.mirror: only a base on an upstream registry (upstream.registries) is watched and mirrored"],
+    ["a mirror in an unconfigured registry", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], mirror: other.io/mirror/alpine}]`, "configuration: bases.0.mirror: the mirror must be in a configured registry (registries)"],
+    ["a mirror into ACR without its ARM resource", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], mirror: contoso.azurecr.io/mirror/alpine}]`, "configuration: bases.0.mirror: mirroring into ACR imports through ARM: set registries[].tasks (the registry's ARM resource) for contoso.azurecr.io"],
+    ["a mirror with a tag", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], mirror: '127.0.0.1:5000/m:3'}]`, "configuration: bases.0.mirror: a repository without tag or digest, e.g. contoso.azurecr.io/mirror/alpine"],
+    ["a registry both notifying and watched", `${registries}upstream: {registries: [{host: contoso.azurecr.io}]}`, "configuration: upstream.registries.0.host: contoso.azurecr.io is also in registries: a registry either notifies Ripple or is watched"],
+    ["an interval under a second", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], intervalSeconds: 0}]`, "configuration: bases.0.intervalSeconds: Too small: expected number to be >=1"],
+    ["credentials given as values", `${registries}upstream: {registries: [{host: docker.io, credentials: {usernameSetting: 'me', passwordSetting: 'hunter 2'}}]}`, "configuration: upstream.registries.0.credentials.passwordSetting: an app setting name"],
+    ["an http endpoint", `${registries}upstream: {registries: [{host: docker.io, endpoint: 'http://registry-1.docker.io'}]}`, "configuration: upstream.registries.0.endpoint: must be https"],
+  ])("refuses %s", (_, text, message) => {
     expect(failureOf(() => parseConfig(text))).toEqual({ name: "ConfigError", code: "config_invalid", message });
   });
 });
@@ -109,6 +167,6 @@ describe("configJsonSchema", () => {
     const schema = configJsonSchema() as { type: string; required: string[]; properties: Record<string, unknown> };
     expect(schema.type).toBe("object");
     expect(schema.required).toEqual(["version", "registries"]);
-    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "github", "pullRequests", "rebuild"]);
+    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "github", "pullRequests", "upstream", "rebuild"]);
   });
 });

@@ -34,6 +34,10 @@ export interface RegistryContentClientOptions {
   readonly timeoutMs?: number;
   /** `n` of each tag-list page (default 100). */
   readonly pageSize?: number;
+  /** The clock token lifetimes are measured on, in epoch milliseconds (default `Date.now`; benchmarks simulate an hour). */
+  readonly now?: () => number;
+  /** Called once per HTTP response received (registry, token realm, blob redirects) with its method, URL and status: for metrics. */
+  readonly onRequest?: (request: { readonly method: string; readonly url: string; readonly status: number }) => void;
 }
 
 /** One `WWW-Authenticate` challenge: the scheme in lower case, parameter names in lower case. */
@@ -63,6 +67,10 @@ interface Client {
   readonly pendingTokens: Map<string, Promise<string>>;
   /** Set once the registry asked for HTTP Basic: credentials then go with every registry request. */
   basic: boolean;
+  /** The last Bearer challenge per scope: an expired token is renewed from it before the request, saving the 401. */
+  readonly challenges: Map<string, AuthChallenge>;
+  readonly now: () => number;
+  readonly onRequest: ((request: { readonly method: string; readonly url: string; readonly status: number }) => void) | undefined;
 }
 
 /** One registry request, authorized as its repository and direction need. */
@@ -121,6 +129,9 @@ export function createRegistryContentClient(options: RegistryContentClientOption
     tokens: new Map(),
     pendingTokens: new Map(),
     basic: false,
+    challenges: new Map(),
+    now: options.now ?? (() => Date.now()),
+    onRequest: options.onRequest,
   };
   // Async arrows, so an invalid name rejects the promise rather than throwing.
   return {
@@ -273,7 +284,7 @@ async function writeManifest(client: Client, repository: string, reference: stri
  */
 async function exchange(client: Client, request: Exchange): Promise<IncomingMessage> {
   const scope = `repository:${request.repository}:${request.push === true ? "pull,push" : "pull"}`;
-  const first = await sendAuthorized(client, request, cachedAuthorization(client, scope));
+  const first = await sendAuthorized(client, request, cachedAuthorization(client, scope) ?? (await renewedAuthorization(client, scope, request)));
   if (first.statusCode !== 401) return first;
   first.resume();
   if (request.body !== undefined && !Buffer.isBuffer(request.body)) throw accessDenied(client, request);
@@ -291,7 +302,7 @@ function sendAuthorized(client: Client, request: Exchange, authorization: string
 
 function cachedAuthorization(client: Client, scope: string): string | null {
   if (client.basic && client.credentials !== null) return basicAuthorization(client.credentials);
-  const now = Date.now();
+  const now = client.now();
   // A push token also allows pulls of its repository.
   for (const candidate of scope.endsWith(":pull") ? [scope, `${scope},push`] : [scope]) {
     const cached = client.tokens.get(candidate);
@@ -300,13 +311,25 @@ function cachedAuthorization(client: Client, scope: string): string | null {
   return null;
 }
 
+/** A fresh token for a scope whose token expired, from the challenge the registry gave for it before; null when there was none. */
+async function renewedAuthorization(client: Client, scope: string, request: Exchange): Promise<string | null> {
+  const challenge = client.challenges.get(scope);
+  return challenge === undefined ? null : `Bearer ${await tokenFor(client, challenge, scope, request)}`;
+}
+
+function tokenFor(client: Client, bearer: AuthChallenge, scope: string, request: Exchange): Promise<string> {
+  const pending = client.pendingTokens.get(scope) ?? fetchToken(client, bearer, scope, request.action).finally(() => client.pendingTokens.delete(scope));
+  client.pendingTokens.set(scope, pending);
+  return pending;
+}
+
 async function answerChallenge(client: Client, header: string, scope: string, request: Exchange): Promise<string> {
   const challenges = parseAuthChallenges(header);
   const bearer = challenges.find((challenge) => challenge.scheme === "bearer");
   if (bearer !== undefined) {
-    const pending = client.pendingTokens.get(scope) ?? fetchToken(client, bearer, scope, request.action).finally(() => client.pendingTokens.delete(scope));
-    client.pendingTokens.set(scope, pending);
-    return `Bearer ${await pending}`;
+    client.challenges.set(scope, bearer);
+    if (client.challenges.size > MAX_CACHED_TOKENS) client.challenges.delete(client.challenges.keys().next().value ?? "");
+    return `Bearer ${await tokenFor(client, bearer, scope, request)}`;
   }
   if (client.credentials !== null && challenges.some((challenge) => challenge.scheme === "basic")) {
     client.basic = true;
@@ -345,7 +368,7 @@ function tokenUrl(challenge: AuthChallenge, scope: string, action: string): URL 
 }
 
 function cacheToken(client: Client, scope: string, token: string, answer: z.infer<typeof TokenAnswer>): void {
-  const now = Date.now();
+  const now = client.now();
   const issuedAt = Date.parse(answer.issued_at ?? "");
   // A registry clock ahead of ours must not stretch the lifetime.
   const start = Number.isNaN(issuedAt) ? now : Math.min(issuedAt, now);
@@ -366,7 +389,7 @@ function accessDenied(client: Client, request: Exchange): UpstreamError {
 // ---- transport ----
 
 /** One HTTPS request with an idle timeout; resolves with the response head, its body unread. */
-function send(client: Pick<Client, "agent" | "timeoutMs">, outgoing: { method: Method; url: URL; headers: OutgoingHttpHeaders; body?: RequestBody }, action: string): Promise<IncomingMessage> {
+function send(client: Pick<Client, "agent" | "timeoutMs" | "onRequest">, outgoing: { method: Method; url: URL; headers: OutgoingHttpHeaders; body?: RequestBody }, action: string): Promise<IncomingMessage> {
   return new Promise<IncomingMessage>((resolve, reject) => {
     const { body } = outgoing;
     let bodyError: unknown = null;
@@ -374,6 +397,7 @@ function send(client: Pick<Client, "agent" | "timeoutMs">, outgoing: { method: M
     const headers = Buffer.isBuffer(body) ? { ...outgoing.headers, "content-length": String(body.byteLength) } : outgoing.headers;
     const options = { method: outgoing.method, headers, ...(client.agent === undefined ? {} : { agent: client.agent }) };
     const req = request(outgoing.url, options, (response) => {
+      client.onRequest?.({ method: outgoing.method, url: outgoing.url.href, status: response.statusCode ?? 0 });
       if (bodyError === null) return resolve(response);
       response.resume();
       fail(bodyError);

@@ -1,8 +1,7 @@
-import { pushRoot } from "../../../shared/domain/campaign.js";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
 import { AppError, UpstreamError } from "../../../shared/errors.js";
-import { campaignId } from "../../../shared/domain/campaign.js";
+import { campaignId, pushRoot } from "../../../shared/domain/campaign.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
@@ -72,6 +71,7 @@ describe("processRegistryEvent", () => {
       openedAt: expect.any(String),
       trigger: dedupeKey(move),
       jobsQueuedAt: expect.any(String),
+      root: pushRoot(`${REGISTRY}/ripple/busybox:1`, busyboxB.digest, "2026-11-23T09:10:00Z", null),
     });
     const stored = await env.store.getCampaign(campaign!.id);
     expect(stored!.obligations.map(({ dependentKey, kind, state, fromDigest }) => ({ dependentKey, kind, state, fromDigest }))).toEqual([
@@ -253,5 +253,49 @@ describe("processRegistryEvent", () => {
     expect(await env.store.getTag(REGISTRY, "apps/web", "1")).toMatchObject({ digest: null });
     // A deleted image is nobody's dependent any more: the next base patch does not rebuild it.
     expect(await env.store.listBasesOf(`${REGISTRY}/apps/web:1`)).toEqual([]);
+  });
+
+  describe("the root every campaign of a cascade carries (where the SLA clock starts)", () => {
+    const companyB = image("company-b", ["l1-patched", "l2"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: busyboxB.digest });
+    const rootOf = async (env: ReturnType<typeof createDeps>, base: string, digest: string) => (await env.store.getCampaign(campaignId(base, digest)))?.campaign.root;
+
+    it("is the registry's time of the push for a base built in-house", async () => {
+      const env = await seeded();
+      await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+      expect(await rootOf(env, `${REGISTRY}/ripple/busybox:1`, busyboxB.digest)).toEqual(pushRoot(`${REGISTRY}/ripple/busybox:1`, busyboxB.digest, "2026-11-23T09:10:00Z", null));
+    });
+
+    it("is the first sighting upstream when the pushed digest was brought in by the watcher", async () => {
+      const env = await seeded();
+      await env.store.putPatchOrigin({ registry: REGISTRY, repository: "ripple/busybox", digest: busyboxB.digest, upstream: "docker.io/library/busybox:1", firstSeenAt: "2026-11-23T09:09:30.000Z", created: "2026-11-23T08:00:00Z", recordedAt: "2026-11-23T09:09:31.000Z" });
+      await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+      expect(await rootOf(env, `${REGISTRY}/ripple/busybox:1`, busyboxB.digest)).toEqual({
+        base: "docker.io/library/busybox:1",
+        digest: busyboxB.digest,
+        availableAt: "2026-11-23T09:09:30.000Z",
+        source: "upstream-first-seen",
+        created: "2026-11-23T08:00:00Z",
+      });
+    });
+
+    it("is inherited by the next wave: a rebuilt base's campaign keeps the root's clock", async () => {
+      const env = await seeded();
+      await env.store.putPatchOrigin({ registry: REGISTRY, repository: "ripple/busybox", digest: busyboxB.digest, upstream: "docker.io/library/busybox:1", firstSeenAt: "2026-11-23T09:09:30.000Z", created: null, recordedAt: "2026-11-23T09:09:31.000Z" });
+      await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+      env.registry.put("ripple/company", companyB);
+      await deliver(env, pushEvent("ripple/company", "1", companyB.digest, "2026-11-23T09:20:00Z"));
+      const root = await rootOf(env, `${REGISTRY}/ripple/busybox:1`, busyboxB.digest);
+      expect(root?.availableAt).toBe("2026-11-23T09:09:30.000Z");
+      expect(await rootOf(env, `${REGISTRY}/ripple/company:1`, companyB.digest)).toEqual(root);
+    });
+
+    it("is this push's own when the pushed image's base moved in no campaign (a manual rebuild)", async () => {
+      const env = await seeded();
+      // The company base rebuilt by hand on the digest it was already on: no campaign of busybox A exists.
+      const companyAgain = image("company-again", ["l1", "l2-rebuilt"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: busyboxA.digest });
+      env.registry.put("ripple/company", companyAgain);
+      await deliver(env, pushEvent("ripple/company", "1", companyAgain.digest, "2026-11-23T09:40:00Z"));
+      expect(await rootOf(env, `${REGISTRY}/ripple/company:1`, companyAgain.digest)).toEqual(pushRoot(`${REGISTRY}/ripple/company:1`, companyAgain.digest, "2026-11-23T09:40:00Z", null));
+    });
   });
 });
