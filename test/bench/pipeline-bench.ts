@@ -41,7 +41,7 @@ async function eventTime(services: Services, repository: string, digest: string)
   return Date.parse(record.receivedAt);
 }
 
-function percentile(values: readonly number[], p: number): number {
+export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
