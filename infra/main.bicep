@@ -63,6 +63,12 @@ param githubApiUrl string = ''
 @description('Create the Event Grid subscription to the registryEventGrid function. Leave false until the function code is deployed (the postdeploy hook in azure.yaml turns it on).')
 param enableEventSubscription bool = false
 
+@description('Upstream registry pull credentials: app setting name → Key Vault secret name, e.g. {"DOCKERHUB_USER": "dockerhub-user", "DOCKERHUB_TOKEN": "dockerhub-token"} (ripple.yaml upstream.registries[].credentials names the settings).')
+param upstreamCredentialSecrets object = {}
+
+@description('Grant the app "Container Registry Data Importer and Data Reader" on the registry, so watched upstream bases can be mirrored into it (ACR import).')
+param mirrorUpstream bool = true
+
 @description('How AzureWebJobsStorage is provided: keyVaultConnectionString (Key Vault reference; works with the app today) or identity (managed identity; needs the app follow-up in infra/README.md).')
 @allowed([
   'keyVaultConnectionString'
@@ -232,6 +238,7 @@ module functionApp 'modules/function-app.bicep' = {
     githubAppId: githubAppId
     githubInstallationId: githubInstallationId
     githubApiUrl: githubApiUrl
+    upstreamCredentialSecrets: upstreamCredentialSecrets
     rippleConfigPath: rippleConfigPath
     tablePrefix: tablePrefix
     queuePrefix: queuePrefix
@@ -249,6 +256,7 @@ module registry 'modules/registry.bicep' = {
     registryName: containerRegistryName
     principalId: functionApp.outputs.principalId
     permissionsMode: registryPermissionsMode
+    mirrorUpstream: mirrorUpstream
     systemTopicName: names.systemTopic
     tags: tags
   }

@@ -63,6 +63,12 @@ param githubInstallationId string = ''
 @description('RIPPLE_GITHUB_API_URL; empty: not set (the app defaults to https://api.github.com).')
 param githubApiUrl string = ''
 
+@description('RIPPLE_UPSTREAM_SCHEDULE: NCRONTAB (with seconds) of the watchUpstream timer; each watched tag is still checked on its own interval.')
+param upstreamSchedule string = '*/5 * * * * *'
+
+@description('Upstream registry pull credentials: app setting name → Key Vault secret name (the settings ripple.yaml names in upstream.registries[].credentials). The secrets are put into the vault by hand.')
+param upstreamCredentialSecrets object = {}
+
 @description('RIPPLE_CONFIG: path of ripple.yaml inside the deployed package.')
 param rippleConfigPath string
 
@@ -238,6 +244,7 @@ var rippleSettings = {
   RIPPLE_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${webhookSecretName})'
   RIPPLE_TABLE_PREFIX: tablePrefix
   RIPPLE_QUEUE_PREFIX: queuePrefix
+  RIPPLE_UPSTREAM_SCHEDULE: upstreamSchedule
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
 }
@@ -249,12 +256,13 @@ var githubPrivateKeySetting = empty(githubPrivateKeySecretName) ? {} : { RIPPLE_
 var githubWebhookSecretSetting = empty(githubWebhookSecretName) ? {} : { RIPPLE_GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${githubWebhookSecretName})' }
 var githubApiUrlSetting = empty(githubApiUrl) ? {} : { RIPPLE_GITHUB_API_URL: githubApiUrl }
 var githubSettings = union(githubAppSettings, githubPrivateKeySetting, githubWebhookSecretSetting, githubApiUrlSetting)
+var upstreamCredentialSettings = toObject(items(upstreamCredentialSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
 
 // The complete app settings (this resource replaces the whole set on every deployment).
 resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings)
+  properties: union(storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, upstreamCredentialSettings)
   dependsOn: [
     storageRoleAssignments
     keyVaultSecretsUser

@@ -6,6 +6,8 @@
 //     scheduling and polling ACR Tasks runs (`registries/scheduleRun/action`, `runs/read`, log SAS):
 //     Container Registry Tasks Contributor, the only built-in role that carries scheduleRun short of
 //     Contributor/Owner;
+//     mirroring watched upstream bases into the registry (`registries/importImage/action`, ACR import):
+//     Container Registry Data Importer and Data Reader (with mirrorUpstream);
 // - the Event Grid system topic on the registry (one per registry), with a system-assigned identity
 //   that dead-letters undeliverable events into the app's storage account (granted in dead-letter-access.bicep).
 // The event subscription itself is in event-subscription.bicep: it can only be created once the
@@ -24,6 +26,9 @@ param principalId string
 ])
 param permissionsMode string = 'rbac'
 
+@description('Grant the import role, so watched upstream bases can be mirrored into the registry.')
+param mirrorUpstream bool = true
+
 @description('Name of the Event Grid system topic created on the registry.')
 param systemTopicName string
 
@@ -39,11 +44,12 @@ var roles = {
   repositoryReader: 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
   repositoryCatalogLister: 'bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7'
   tasksContributor: 'fb382eab-e894-4461-af04-94435c366c3f'
+  dataImporterAndReader: '577a9874-89fd-4f24-9dbd-b5034d0ad23a'
 }
 
 var readRoleIds = permissionsMode == 'abac' ? [roles.repositoryReader, roles.repositoryCatalogLister] : [roles.acrPull]
 
-var registryRoleIds = concat(readRoleIds, [roles.tasksContributor])
+var registryRoleIds = concat(readRoleIds, [roles.tasksContributor], mirrorUpstream ? [roles.dataImporterAndReader] : [])
 
 resource registryRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for roleId in registryRoleIds: {
