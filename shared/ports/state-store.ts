@@ -288,3 +288,16 @@ export interface StateStore {
   putPatchOrigin(record: PatchOriginRecord): Promise<void>;
   getPatchOrigin(registry: string, repository: string, digest: string): Promise<PatchOriginRecord | null>;
 }
+
+/** The upstream-watch part of the {@link StateStore}, which each store adapter implements in a module of its own. */
+export type UpstreamWatchRecords = Pick<
+  StateStore,
+  | "getUpstreamTag"
+  | "saveUpstreamTag"
+  | "removeUpstreamTag"
+  | "listUpstreamTags"
+  | "getUpstreamListing"
+  | "putUpstreamListing"
+  | "putPatchOrigin"
+  | "getPatchOrigin"
+>;

@@ -3,31 +3,17 @@
  * registry notifies the local Functions host, the queue-triggered processor reads manifests over TLS,
  * and the graph and campaign land in Table Storage on Azurite. Then hostile and repeated deliveries.
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, type Services } from "../../shared/composition.js";
 import { loadSettings } from "../../shared/config.js";
 import { buildDemoImages, demoRepositories, demoStackConfig, pushPatchedBase, waitFor, waitForCascade, type DemoImages } from "../../shared/cli/demo.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
+import { runCli } from "./helpers/run-cli.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../../shared/use-cases/query-graph.js";
 
-/** Runs the built CLI with `input` on standard input; resolves with its exit code and output. */
-function runCli(args: string[], env: NodeJS.ProcessEnv, input = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-const CLI = resolve(import.meta.dirname, "../../dist/shared/cli/main.js");
 
 describe("pipeline on the local stack", () => {
   let dir: string;

@@ -4,10 +4,9 @@
  * mirrors it into the stack's registry through the registry port, and the mirror's own push notification
  * opens the campaign — or, for a base without a mirror, the campaign opens on the upstream tag itself.
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Agent } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryContentClient } from "../../shared/adapters/oci/registry-content-client.js";
@@ -19,20 +18,7 @@ import { publishRandomImage } from "../../shared/local/publish-image.js";
 import { startRegistry } from "../../shared/local/registry.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import type { RegistryContent } from "../../shared/ports/registry-content.js";
-
-const CLI = resolve(import.meta.dirname, "../../dist/shared/cli/main.js");
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+import { runCli } from "./helpers/run-cli.js";
 
 describe("upstream watch on the local stack", () => {
   let dir: string;

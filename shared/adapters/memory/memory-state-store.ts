@@ -10,6 +10,7 @@ import type {
   EventStatus,
   OpenedCampaign,
   StateStore,
+  UpstreamWatchRecords,
   StoredManifest,
   TagMove,
   TagState,
@@ -240,20 +241,9 @@ export function createMemoryStateStore(): StateStore {
   };
 }
 
-type UpstreamRecords = Pick<
-  StateStore,
-  | "getUpstreamTag"
-  | "saveUpstreamTag"
-  | "removeUpstreamTag"
-  | "listUpstreamTags"
-  | "getUpstreamListing"
-  | "putUpstreamListing"
-  | "putPatchOrigin"
-  | "getPatchOrigin"
->;
 
 /** The upstream-watch records, with the same checks and order as table-storage/upstream-records.ts. */
-function createUpstreamMemory(): UpstreamRecords {
+function createUpstreamMemory(): UpstreamWatchRecords {
   const tags = new Map<string, UpstreamTagRecord>();
   const listings = new Map<string, UpstreamListingRecord>();
   const origins = new Map<string, PatchOriginRecord>();

@@ -1,6 +1,6 @@
 import { odata, type TableClient, type TableEntity } from "@azure/data-tables";
 import { ValidationError } from "../../errors.js";
-import type { PatchOriginRecord, StateStore, UpstreamListingRecord, UpstreamTagRecord } from "../../ports/state-store.js";
+import type { PatchOriginRecord, UpstreamListingRecord, UpstreamTagRecord, UpstreamWatchRecords } from "../../ports/state-store.js";
 import { assertInstant } from "../state-rules/apply-tag-move.js";
 import { packJson } from "./json-columns.js";
 import { escapeKey } from "./table-keys.js";
@@ -21,17 +21,6 @@ export interface TableHelpers {
   deleteIfPresent(client: TableClient, partitionKey: string, rowKey: string): Promise<void>;
 }
 
-export type UpstreamRecords = Pick<
-  StateStore,
-  | "getUpstreamTag"
-  | "saveUpstreamTag"
-  | "removeUpstreamTag"
-  | "listUpstreamTags"
-  | "getUpstreamListing"
-  | "putUpstreamListing"
-  | "putPatchOrigin"
-  | "getPatchOrigin"
->;
 
 const TAGS = "t|";
 const ORIGINS = "o|";
@@ -46,7 +35,7 @@ const LISTING_ROW = "~listing";
  * `createTableStateStore` does, and ValidationError for a record with an invalid instant or a patch
  * that changes the tag it was given.
  */
-export function createUpstreamRecords(client: TableClient, helpers: TableHelpers): UpstreamRecords {
+export function createUpstreamRecords(client: TableClient, helpers: TableHelpers): UpstreamWatchRecords {
   const { call, readValue, queryValues, guardedWrite, createOnce, deleteIfPresent } = helpers;
 
   return {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StackTls } from "../../../shared/local/tls.js";
+import { parseJsonBody, readBody } from "./request-body.js";
 
 /** The api-version `@azure/arm-containerregistry` 11 sends on ACR Tasks routes (`scheduleRun`, `runs`). */
 export const ARM_TASKS_API_VERSION = "2019-06-01-preview";
@@ -243,7 +244,7 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
   const segments = requestUrl.pathname.split("/").slice(1).map((segment) => decodeURIComponent(segment));
   const apiVersions = requestUrl.searchParams.getAll("api-version");
   const apiVersion = apiVersions.length === 0 ? null : apiVersions.join(",");
-  const body = parseJson((await readBody(req)).toString("utf8"));
+  const body = parseJsonBody((await readBody(req)).toString("utf8"));
   const method = req.method ?? "";
   const match = matchRoute(method, segments, state.options);
   state.requests.push({ method, route: match?.route ?? null, path: `/${segments.join("/")}`, apiVersion, authorization: req.headers.authorization ?? null, body });
@@ -552,19 +553,4 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, ...(status === 204 ? {} : { "content-length": "0" }) });
   res.end();
-}
-
-function parseJson(text: string): unknown {
-  if (text === "") return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

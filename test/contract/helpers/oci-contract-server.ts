@@ -4,6 +4,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { createServer, type Server } from "node:https";
 import type { StackTls } from "../../../shared/local/tls.js";
 import { sha256 } from "./image-content.js";
+import { parseJsonBody, readBody } from "./request-body.js";
 
 /** The `service` the server's Bearer challenge names and its token endpoint expects. */
 export const OCI_TOKEN_SERVICE = "ripple-contract-registry";
@@ -393,7 +394,7 @@ function readManifest(call: Call, head: boolean): void {
 function putManifest(call: Call): void {
   const mediaType = call.req.headers["content-type"]?.split(";")[0]?.trim() ?? "";
   const digest = sha256(call.body);
-  const document = parseJson(call.body) as { config?: { digest?: string }; layers?: Array<{ digest?: string }>; manifests?: Array<{ digest?: string }> } | null;
+  const document = parseJsonBody(call.body) as { config?: { digest?: string }; layers?: Array<{ digest?: string }>; manifests?: Array<{ digest?: string }> } | null;
   if (!MANIFEST_TYPES.has(mediaType) || document === null) return sendError(call.res, 400, "MANIFEST_INVALID", "manifest invalid");
   if (DIGEST.test(call.reference) && call.reference !== digest) return sendError(call.res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content");
   const repository = repositoryOf(call.state, call.name);
@@ -511,18 +512,4 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: O
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...headers });
   res.end(text);
-}
-
-function parseJson(content: Buffer): unknown {
-  try {
-    return JSON.parse(content.toString("utf8")) as unknown;
-  } catch {
-    return null;
-  }
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
