@@ -12,7 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMemoryStateStore } from "../../shared/adapters/memory/memory-state-store.js";
+import { createMemoryStateStore } from "../doubles/memory-state-store.js";
 import { createContentImageRegistry } from "../../shared/adapters/oci/content-image-registry.js";
 import { createRegistryContentClient } from "../../shared/adapters/oci/registry-content-client.js";
 import { waitFor } from "../../shared/cli/demo.js";

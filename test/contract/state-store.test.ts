@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { RestError, TableClient } from "@azure/data-tables";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryStateStore } from "../../shared/adapters/memory/memory-state-store.js";
+import { createMemoryStateStore } from "../doubles/memory-state-store.js";
 import { packJson, unpackJson } from "../../shared/adapters/table-storage/json-columns.js";
 import { toStorageError } from "../../shared/adapters/table-storage/storage-errors.js";
 import { escapeKey, tableNameFor } from "../../shared/adapters/table-storage/table-keys.js";

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { parseConfig, type RippleConfig } from "../../../shared/config.js";
 import type { ImageIndexFacts, ImageManifestFacts, ManifestFacts } from "../../../shared/domain/image-facts.js";
 import type { RegistryEvent } from "../../../shared/domain/registry-event.js";
-import { createMemoryStateStore } from "../../../shared/adapters/memory/memory-state-store.js";
+import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
 import type { ImageRegistry } from "../../../shared/ports/image-registry.js";
 import type { QueueName, WorkQueue } from "../../../shared/ports/work-queue.js";
 import type { SourceRepositories } from "../../../shared/ports/source-repository.js";

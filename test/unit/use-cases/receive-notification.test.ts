@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createMemoryStateStore } from "../../../shared/adapters/memory/memory-state-store.js";
+import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
 import { parseConfig } from "../../../shared/config.js";
 import { receiveNotification, secretMatches } from "../../../shared/use-cases/receive-notification.js";
 import { createRecordingQueue } from "./pipeline-helpers.js";

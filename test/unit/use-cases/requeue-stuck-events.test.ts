@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createMemoryStateStore } from "../../../shared/adapters/memory/memory-state-store.js";
+import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
 import { requeueStuckEvents } from "../../../shared/use-cases/requeue-stuck-events.js";
 import { createRecordingQueue, pushEvent } from "./pipeline-helpers.js";
 

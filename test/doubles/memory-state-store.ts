@@ -1,6 +1,6 @@
-import type { Campaign, Obligation } from "../../domain/campaign.js";
-import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
-import { AppError, ValidationError } from "../../errors.js";
+import type { Campaign, Obligation } from "../../shared/domain/campaign.js";
+import { dependentKey, type DependencyEdge } from "../../shared/domain/dependency.js";
+import { AppError, ValidationError } from "../../shared/errors.js";
 import type {
   PatchOriginRecord,
   PullRequestRecord,
@@ -16,8 +16,8 @@ import type {
   TagState,
   UpstreamListingRecord,
   UpstreamTagRecord,
-} from "../../ports/state-store.js";
-import { applyTagMove, assertInstant, instantMs } from "../state-rules/apply-tag-move.js";
+} from "../../shared/ports/state-store.js";
+import { applyTagMove, assertInstant, instantMs } from "../../shared/adapters/state-rules/apply-tag-move.js";
 import {
   checkCampaignInput,
   checkObligationPatch,
@@ -27,7 +27,7 @@ import {
   compareObligations,
   compareRunsNewestFirst,
   compareTags,
-} from "../state-rules/compare-records.js";
+} from "../../shared/adapters/state-rules/compare-records.js";
 
 /**
  * An in-memory StateStore for domain unit tests only (never for integration tests or the demo).
