@@ -30,11 +30,12 @@ export function createBaseLayerCatalog(deps: { store: StateStore; config: Ripple
   let loading: Promise<LayerIndex> | null = null;
   const pending: LayerChainEntry[] = [];
 
-  /** The tags of the tracked bases' repositories: one partition read per configured base, not a table scan. */
+  /** The tags of the tracked bases' (and their mirrors') repositories: one partition read each, not a table scan. */
   async function trackedTags() {
     const repositories = new Map<string, { registry: string; repository: string }>();
-    for (const base of deps.config.bases) {
-      const ref = parseImageRef(base.image, { defaultTag: false });
+    // A mirrored base's tags are tracked in its mirror repository too.
+    for (const image of deps.config.bases.flatMap((base) => (base.mirror === undefined ? [base.image] : [base.image, base.mirror]))) {
+      const ref = parseImageRef(image, { defaultTag: false });
       if (ref.ok) repositories.set(`${ref.value.registry}/${ref.value.repository}`, { registry: ref.value.registry, repository: ref.value.repository });
     }
     const tags = [];
