@@ -321,4 +321,31 @@ describe("watchUpstream", () => {
     expect(summaries.flatMap((summary) => summary.errors)[0]).toEqual({ tag: `${UPSTREAM}/library/alpine:3.20`, error: `bringing in ${UPSTREAM}/library/alpine:3.20: no mirror into ${REGISTRY}` });
     expect((await env.record())!.pending?.digest).toBe(alpineA.digest);
   });
+
+  it("checks 1,000 watched tags within each interval, spread over the ticks, never more than `concurrency` at once", async () => {
+    const tags = Array.from({ length: 1000 }, (_, n) => `t${n}`);
+    const env = setUp(configWith([{ image: `${UPSTREAM}/library/alpine`, tags, mirror: `${REGISTRY}/mirror/alpine` }], { concurrency: 8 }));
+    for (const tag of tags) env.upstream.publish("library/alpine", tag, alpineA);
+    await env.run(FIRST_CHECK_MS + 60_000);
+    let inFlight = 0;
+    let most = 0;
+    const head = env.upstream.content.headManifest;
+    env.upstream.content.headManifest = async (repository, reference) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setImmediate(resolve));
+      inFlight -= 1;
+      return head(repository, reference);
+    };
+    const checks: number[] = [];
+    for (let tick = 0; tick < 24; tick += 1) {
+      const before = env.upstream.calls.head;
+      await env.run(5_000);
+      checks.push(env.upstream.calls.head - before);
+    }
+    // Two minutes: every tag twice, 2,000 checks, about 83 a tick; no tick carries a burst.
+    expect(checks.reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(1_900);
+    expect(Math.max(...checks)).toBeLessThanOrEqual(125);
+    expect(most).toBe(8);
+  });
 });
