@@ -22,7 +22,7 @@ import { createGitHubOctokit } from "./adapters/github/github-client.js";
 import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
-import { loadConfigFile, loadSettings, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
+import { loadConfigFile, loadSettings, upstreamRegistriesOf, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { createBuildah } from "./local/buildah.js";
 import { ensureStackTls } from "./local/tls.js";
@@ -163,7 +163,7 @@ function upstreamCredentials(registry: UpstreamRegistryConfig, env: NodeJS.Proce
 function createUpstreams(config: RippleConfig, env: NodeJS.ProcessEnv) {
   const content = new Map<string, RegistryContent>();
   const credentials = new Map<string, { username: string; password: string } | null>();
-  for (const registry of config.upstream.registries) {
+  for (const registry of upstreamRegistriesOf(config)) {
     const secret = upstreamCredentials(registry, env);
     credentials.set(registry.host, secret);
     const agent = agentFor(registry.caFile);

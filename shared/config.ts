@@ -38,12 +38,12 @@ export const TrackedBase = z.strictObject({
   /** Patch SLA for dependents of this base, in hours (overrides `sla.defaultHours`). */
   slaHours: z.number().positive().optional(),
   /**
-   * For a base on an upstream registry (`upstream.registries`): how often each tag is checked, in seconds
-   * (overrides `upstream.intervalSeconds`).
+   * For a base on a registry that does not notify Ripple (not in `registries`, so watched): how often each
+   * tag is checked, in seconds (overrides `upstream.intervalSeconds`).
    */
   intervalSeconds: z.number().int().min(1).max(86_400).optional(),
   /**
-   * For a base on an upstream registry: the repository in a configured registry it is mirrored into
+   * For a watched base: the repository in a configured registry it is mirrored into
    * (`contoso.azurecr.io/mirror/alpine`), under the same tag. Without it, campaigns open directly on the
    * upstream tag, for images that build from it as is.
    */
@@ -128,7 +128,10 @@ export const RippleConfig = z.strictObject({
       labels: z.array(z.string().min(1).max(50)).default(["dependencies", "ripple"]),
     })
     .default({ labels: ["dependencies", "ripple"] }),
-  /** Registries that send Ripple no notifications: their tracked bases are watched by polling. */
+  /**
+   * The watch of bases on registries that send Ripple no notifications (any base whose registry is not in
+   * `registries`). `registries` here only adds settings (credentials, endpoint, CA) for such hosts.
+   */
   upstream: z
     .strictObject({
       registries: z.array(UpstreamRegistryConfig).default([]),
@@ -167,7 +170,7 @@ function checkUpstreamBases(config: {
   bases: TrackedBase[];
   upstream: { registries: UpstreamRegistryConfig[] };
 }, context: z.RefinementCtx): void {
-  const upstreamHosts = new Set(config.upstream.registries.map((registry) => registry.host));
+  const notifying = new Set(config.registries.map((registry) => registry.host));
   for (const [index, registry] of config.upstream.registries.entries()) {
     if (config.registries.some((candidate) => candidate.host === registry.host)) {
       context.addIssue({ code: "custom", path: ["upstream", "registries", index, "host"], message: `${registry.host} is also in registries: a registry either notifies Ripple or is watched` });
@@ -175,9 +178,9 @@ function checkUpstreamBases(config: {
   }
   for (const [index, base] of config.bases.entries()) {
     const ref = parseImageRef(base.image, { defaultTag: false });
-    const watched = ref.ok && upstreamHosts.has(ref.value.registry);
+    const watched = ref.ok && !notifying.has(ref.value.registry);
     if (!watched && (base.mirror !== undefined || base.intervalSeconds !== undefined)) {
-      context.addIssue({ code: "custom", path: ["bases", index, base.mirror !== undefined ? "mirror" : "intervalSeconds"], message: "only a base on an upstream registry (upstream.registries) is watched and mirrored" });
+      context.addIssue({ code: "custom", path: ["bases", index, base.mirror !== undefined ? "mirror" : "intervalSeconds"], message: "only a base on a registry that does not notify Ripple (not in registries) is watched and mirrored" });
     }
     if (base.mirror === undefined) continue;
     const target = parseImageRef(base.mirror, { defaultTag: false });
@@ -278,9 +281,24 @@ export function isTrackedBaseTag(config: RippleConfig, registry: string, reposit
   return null;
 }
 
-/** The upstream (watched) registry with this host, if any. */
+/**
+ * The upstream (watched) registries: every registry of a tracked base that is not in `registries` (it
+ * notifies nobody), with its settings from `upstream.registries` when it has some (credentials, endpoint,
+ * CA), anonymous otherwise. Sorted by host.
+ */
+export function upstreamRegistriesOf(config: RippleConfig): UpstreamRegistryConfig[] {
+  const notifying = new Set(config.registries.map((registry) => registry.host));
+  const upstreams = new Map(config.upstream.registries.map((registry) => [registry.host, registry]));
+  for (const base of config.bases) {
+    const ref = parseImageRef(base.image, { defaultTag: false });
+    if (ref.ok && !notifying.has(ref.value.registry) && !upstreams.has(ref.value.registry)) upstreams.set(ref.value.registry, { host: ref.value.registry });
+  }
+  return [...upstreams.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+}
+
+/** The upstream (watched) registry with this host, if any (see {@link upstreamRegistriesOf}). */
 export function findUpstreamRegistry(config: RippleConfig, host: string): UpstreamRegistryConfig | null {
-  return config.upstream.registries.find((registry) => registry.host === host) ?? null;
+  return upstreamRegistriesOf(config).find((registry) => registry.host === host) ?? null;
 }
 
 export function findRegistry(config: RippleConfig, host: string): RegistryConfig | null {

@@ -30,7 +30,7 @@ export async function upstreamCommand(services: Services, json: boolean): Promis
   const tags = (await services.store.listUpstreamTags()).map((record) => toPublicUpstreamTag(record, mirrors.get(`${record.registry}/${record.repository}`) ?? null));
   if (json) return printJson(tags), 0;
   if (tags.length === 0) {
-    process.stdout.write(mirrors.size === 0 ? "no base is on an upstream registry (upstream.registries)\n" : "no tag checked yet\n");
+    process.stdout.write(mirrors.size === 0 ? "no base is watched (every base's registry notifies Ripple)\n" : "no tag checked yet\n");
     return 0;
   }
   printTable(

@@ -56,12 +56,12 @@ export interface WatchSummary {
   readonly errors: ReadonlyArray<{ readonly tag: string; readonly error: string }>;
 }
 
-/** Every base on an upstream registry, resolved against the configuration. */
+/** Every base on a registry that does not notify Ripple (an upstream), resolved against the configuration. */
 export function watchedBases(config: RippleConfig): WatchedBase[] {
-  const upstreamHosts = new Set(config.upstream.registries.map((registry) => registry.host));
+  const notifying = new Set(config.registries.map((registry) => registry.host));
   return config.bases.flatMap((base) => {
     const ref = parseImageRef(base.image, { defaultTag: false });
-    if (!ref.ok || !upstreamHosts.has(ref.value.registry)) return [];
+    if (!ref.ok || notifying.has(ref.value.registry)) return [];
     const mirror = base.mirror === undefined ? null : parseImageRef(base.mirror, { defaultTag: false });
     return [{
       image: base.image,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configJsonSchema, isTrackedBaseTag, loadSettings, parseConfig } from "../../shared/config.js";
+import { configJsonSchema, isTrackedBaseTag, loadSettings, parseConfig, upstreamRegistriesOf } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 
 function failureOf(action: () => unknown): { name: string; code: string; message: string } {
@@ -96,6 +96,15 @@ bases:
     expect(config.bases[0]).toEqual({ image: "docker.io/library/alpine", tags: ["3.*"], mirror: "contoso.azurecr.io/mirror/alpine", intervalSeconds: 30 });
   });
 
+  it("watches every base whose registry does not notify Ripple, with the settings upstream.registries gives it", () => {
+    expect(upstreamRegistriesOf(parseConfig(upstream))).toEqual([
+      { host: "docker.io", credentials: { usernameSetting: "DOCKERHUB_USER", passwordSetting: "DOCKERHUB_TOKEN" } },
+      { host: "mcr.microsoft.com" },
+    ]);
+    // `minimal` has no upstream section: alpine's docker.io is watched anonymously; contoso notifies.
+    expect(upstreamRegistriesOf(parseConfig(minimal))).toEqual([{ host: "docker.io" }]);
+  });
+
   it.each([
     ["the mirror's tags as tracked tags", "contoso.azurecr.io", "mirror/alpine", "3.20", true],
     ["the upstream tag itself", "docker.io", "library/alpine", "3.21", true],
@@ -106,7 +115,7 @@ bases:
 
   const registries = "version: 1\nregistries: [{host: contoso.azurecr.io}, {host: 127.0.0.1:5000, kind: distribution}]\n";
   it.each([
-    ["a mirror for a base that is not upstream", `${registries}bases: [{image: contoso.azurecr.io/base, tags: ['1'], mirror: 127.0.0.1:5000/m}]`, "configuration: bases.0.mirror: only a base on an upstream registry (upstream.registries) is watched and mirrored"],
+    ["a mirror for a base that is not upstream", `${registries}bases: [{image: contoso.azurecr.io/base, tags: ['1'], mirror: 127.0.0.1:5000/m}]`, "configuration: bases.0.mirror: only a base on a registry that does not notify Ripple (not in registries) is watched and mirrored"],
     ["a mirror in an unconfigured registry", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], mirror: other.io/mirror/alpine}]`, "configuration: bases.0.mirror: the mirror must be in a configured registry (registries)"],
     ["a mirror into ACR without its ARM resource", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], mirror: contoso.azurecr.io/mirror/alpine}]`, "configuration: bases.0.mirror: mirroring into ACR imports through ARM: set registries[].tasks (the registry's ARM resource) for contoso.azurecr.io"],
     ["a mirror with a tag", `${registries}upstream: {registries: [{host: docker.io}]}\nbases: [{image: alpine, tags: ['3.*'], mirror: '127.0.0.1:5000/m:3'}]`, "configuration: bases.0.mirror: a repository without tag or digest, e.g. contoso.azurecr.io/mirror/alpine"],
