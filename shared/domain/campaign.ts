@@ -66,6 +66,8 @@ export interface Obligation {
   readonly fromDigest: string;
   readonly reason: string | null;
   readonly runId: string | null;
+  /** The dependent's digest that completed it (`done` only; absent on obligations recorded before it was kept). */
+  readonly doneWith?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

@@ -145,7 +145,7 @@ export async function settleRebuiltImage(
     const obligation = found?.obligations.find((candidate) => candidate.dependentKey === key);
     if (obligation === undefined || !OPEN.has(obligation.state)) continue;
     await deps.store.updateObligation(id, key, (current) =>
-      OPEN.has(current.state) ? { ...current, state: "done", reason: `${how} ${digest} on ${edge.baseDigest} (${edge.evidence})`, updatedAt: deps.now().toISOString() } : current,
+      OPEN.has(current.state) ? { ...current, state: "done", reason: `${how} ${digest} on ${edge.baseDigest} (${edge.evidence})`, doneWith: digest, updatedAt: deps.now().toISOString() } : current,
     );
     settled.push(id);
   }

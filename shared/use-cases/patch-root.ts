@@ -19,8 +19,10 @@ export interface RootedMove {
  * The root the campaign of a base tag moving to `move.digest` carries, by the first rule that applies:
  * 1. the digest is a patch brought in from upstream (a mirror push, or the upstream tag itself): its
  *    first sighting by the watcher;
- * 2. the pushed image is itself a rebuild of a campaign (its base edges name campaigns that exist): the
- *    earliest root of those, so a cascade never restarts the clock;
+ * 2. the pushed image is a rebuild a campaign asked for: a campaign of one of its base edges has an
+ *    obligation for this image that this digest completed (or that is still open): the earliest root of
+ *    those, so a cascade never restarts the clock. An image rebuilt by hand on a base whose campaign it
+ *    had nothing to do with keeps its own clock;
  * 3. otherwise the registry's time of this push (a base built in-house).
  * Read only; deterministic for a replayed event.
  */
@@ -29,13 +31,17 @@ export async function patchRootOf(store: StateStore, move: RootedMove, edges: re
   if (origin !== null) {
     return { base: origin.upstream, digest: move.digest, availableAt: origin.firstSeenAt, source: "upstream-first-seen", created: origin.created };
   }
+  const self = tagKey(move.registry, move.repository, move.tag);
   const seen = new Set<string>();
   const inherited: Array<PatchRoot | undefined> = [];
   for (const edge of edges) {
     const id = campaignId(edge.base, edge.baseDigest);
     if (seen.has(id)) continue;
     seen.add(id);
-    inherited.push((await store.getCampaign(id))?.campaign.root);
+    const found = await store.getCampaign(id);
+    const obligation = found?.obligations.find((candidate) => candidate.dependentKey === self);
+    const asked = obligation !== undefined && (obligation.state === "pending" || obligation.state === "scheduled" || (obligation.state === "done" && obligation.doneWith === move.digest));
+    if (asked) inherited.push(found?.campaign.root);
   }
-  return earliestRoot(inherited) ?? pushRoot(tagKey(move.registry, move.repository, move.tag), move.digest, move.pushedAt, move.created);
+  return earliestRoot(inherited) ?? pushRoot(self, move.digest, move.pushedAt, move.created);
 }

@@ -140,6 +140,8 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
     }
     previous = replayed;
   }
+  // A tag deleted and pushed again moves from the digest it had before the deletion (a re-published base is a patch).
+  if (previous === null) previous = await digestBeforeDeletion(deps.store, event, root.digest);
   if (isTrackedBaseTag(deps.config, event.registry, event.repository, event.tag) !== null) {
     deps.layers.add(key, root.digest, platforms);
   }
@@ -183,6 +185,18 @@ async function replayedMove(store: StateStore, event: RegistryEvent, digest: str
   const last = state.history.at(-1);
   const ours = last !== undefined && last.digest === digest && Date.parse(last.at) === Date.parse(event.occurredAt);
   return ours ? (state.history.at(-2)?.digest ?? null) : digest;
+}
+
+/**
+ * The last digest the tag held before it was deleted, when this push (whose move found no current digest)
+ * follows a deletion; null for a tag never seen before. Deletions are not in the history, so any entry
+ * before this push's own is the digest the deleted tag had.
+ */
+async function digestBeforeDeletion(store: StateStore, event: RegistryEvent, digest: string): Promise<string | null> {
+  const history = (await store.getTag(event.registry, event.repository, event.tag!))?.history ?? [];
+  const ours = history.findLastIndex((entry) => entry.digest === digest && Date.parse(entry.at) === Date.parse(event.occurredAt));
+  const before = history.slice(0, ours < 0 ? history.length : ours).at(-1)?.digest ?? null;
+  return before === digest ? null : before;
 }
 
 async function processDelete(deps: ProcessDeps, event: RegistryEvent): Promise<Extract<ProcessOutcome, { kind: "processed" }>> {

@@ -289,6 +289,18 @@ describe("processRegistryEvent", () => {
       expect(await rootOf(env, `${REGISTRY}/ripple/company:1`, companyB.digest)).toEqual(root);
     });
 
+    it("is this push's own for a rebuild by hand after the campaign's own rebuild completed it", async () => {
+      const env = await seeded();
+      await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+      env.registry.put("ripple/company", companyB);
+      await deliver(env, pushEvent("ripple/company", "1", companyB.digest, "2026-11-23T09:20:00Z"));
+      // Months later, someone rebuilds the company base on the same busybox digest.
+      const companyLater = image("company-later", ["l1-patched", "l2-later"], { [BASE_NAME]: `${REGISTRY}/ripple/busybox:1`, [BASE_DIGEST]: busyboxB.digest });
+      env.registry.put("ripple/company", companyLater);
+      await deliver(env, pushEvent("ripple/company", "1", companyLater.digest, "2027-06-01T00:00:00Z"));
+      expect(await rootOf(env, `${REGISTRY}/ripple/company:1`, companyLater.digest)).toEqual(pushRoot(`${REGISTRY}/ripple/company:1`, companyLater.digest, "2027-06-01T00:00:00Z", null));
+    });
+
     it("is this push's own when the pushed image's base moved in no campaign (a manual rebuild)", async () => {
       const env = await seeded();
       // The company base rebuilt by hand on the digest it was already on: no campaign of busybox A exists.
@@ -297,5 +309,22 @@ describe("processRegistryEvent", () => {
       await deliver(env, pushEvent("ripple/company", "1", companyAgain.digest, "2026-11-23T09:40:00Z"));
       expect(await rootOf(env, `${REGISTRY}/ripple/company:1`, companyAgain.digest)).toEqual(pushRoot(`${REGISTRY}/ripple/company:1`, companyAgain.digest, "2026-11-23T09:40:00Z", null));
     });
+  });
+
+  it("opens a campaign for a base deleted and pushed again with new content, from the digest it had before", async () => {
+    const env = await seeded();
+    const deletion = { ...pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:05:00Z"), action: "delete" as const, id: "delete-1" };
+    await deliver(env, deletion);
+    expect((await env.store.getTag(REGISTRY, "ripple/busybox", "1"))?.digest).toBeNull();
+    const outcome = await deliver(env, pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    expect(outcome).toMatchObject({ kind: "processed", campaign: { created: true } });
+    expect((await env.store.listCampaigns()).map((campaign) => [campaign.fromDigest, campaign.toDigest])).toEqual([[busyboxA.digest, busyboxB.digest]]);
+  });
+
+  it("opens no campaign for a base deleted and pushed again on the same digest", async () => {
+    const env = await seeded();
+    await deliver(env, { ...pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:05:00Z"), action: "delete" as const, id: "delete-1" });
+    await deliver(env, pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:10:00Z"));
+    expect(await env.store.listCampaigns()).toEqual([]);
   });
 });
