@@ -12,6 +12,7 @@ export async function watchUpstreamTimer(_timer: Timer, context: InvocationConte
   const summary = await watchUpstream(await getServices());
   if (summary.sightings.length > 0) context.log("upstream digests seen", { sightings: summary.sightings, broughtIn: summary.broughtIn });
   if (summary.errors.length > 0) context.warn("upstream checks failed", { count: summary.errors.length, errors: summary.errors.slice(0, 20) });
+  if (summary.failing.length > 0) context.error("upstream tags failing repeatedly (see ripple upstream)", { count: summary.failing.length, failing: summary.failing.slice(0, 20) });
 }
 
 // `RIPPLE_UPSTREAM_SCHEDULE` (NCRONTAB with seconds): every 5 s in Azure (infra sets it), every second on

@@ -147,24 +147,45 @@ function createForges(settings: Readonly<Settings>, config: RippleConfig): { for
   };
 }
 
-/** Pull credentials of an upstream registry from the app settings its configuration names (Key Vault references in Azure). */
+/**
+ * Pull credentials of an upstream registry from the app settings its configuration names (Key Vault
+ * references in Azure).
+ * @throws ConfigError when a setting is missing, or still holds an unresolved `@Microsoft.KeyVault(…)` reference.
+ */
 function upstreamCredentials(registry: UpstreamRegistryConfig, env: NodeJS.ProcessEnv): { username: string; password: string } | null {
   if (registry.credentials === undefined) return null;
-  const username = env[registry.credentials.usernameSetting];
-  const password = env[registry.credentials.passwordSetting];
-  if (!username || !password) {
-    throw new ConfigError(`upstream registry ${registry.host}: app settings ${registry.credentials.usernameSetting} and ${registry.credentials.passwordSetting} must both be set`, [
-      { path: `upstream.registries.${registry.host}.credentials`, message: "app setting not set" },
-    ]);
+  const names = [registry.credentials.usernameSetting, registry.credentials.passwordSetting] as const;
+  const [username, password] = names.map((name) => env[name]);
+  const unresolved = names.filter((name) => (env[name] ?? "").startsWith("@Microsoft.KeyVault("));
+  if (!username || !password || unresolved.length > 0) {
+    const why = unresolved.length > 0 ? `${unresolved.join(" and ")} ${unresolved.length === 1 ? "holds" : "hold"} an unresolved Key Vault reference (check the app's access to the vault)` : `app settings ${names.join(" and ")} must both be set`;
+    throw new ConfigError(`upstream registry ${registry.host}: ${why}`, [{ path: `upstream.registries.${registry.host}.credentials`, message: why }]);
   }
   return { username, password };
 }
 
-function createUpstreams(config: RippleConfig, env: NodeJS.ProcessEnv) {
+/** A content port that fails every call with `error`: one misconfigured upstream is reported on its own tags, the app runs on. */
+function unavailableContent(host: string, error: Error): RegistryContent {
+  const fail = (): Promise<never> => Promise.reject(error);
+  return { host, headManifest: fail, readRawManifest: fail, listTags: fail, openBlob: fail, hasBlob: fail, writeBlob: fail, writeManifest: fail };
+}
+
+/**
+ * The content ports (and image-registry views) of the watched upstream registries, with their pull
+ * credentials from `env`. A registry whose credentials are misconfigured gets a port that fails every call
+ * with the reason, so its tags show it (`ripple upstream`) and the rest of the app runs on.
+ */
+export function createUpstreams(config: RippleConfig, env: NodeJS.ProcessEnv) {
   const content = new Map<string, RegistryContent>();
   const credentials = new Map<string, { username: string; password: string } | null>();
   for (const registry of upstreamRegistriesOf(config)) {
-    const secret = upstreamCredentials(registry, env);
+    let secret: { username: string; password: string } | null;
+    try {
+      secret = upstreamCredentials(registry, env);
+    } catch (error) {
+      content.set(registry.host, unavailableContent(registry.host, error as Error));
+      continue;
+    }
     credentials.set(registry.host, secret);
     const agent = agentFor(registry.caFile);
     content.set(registry.host, createRegistryContentClient({

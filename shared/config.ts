@@ -75,7 +75,7 @@ export const UpstreamRegistryConfig = z.strictObject({
 });
 export type UpstreamRegistryConfig = z.infer<typeof UpstreamRegistryConfig>;
 
-const UPSTREAM_DEFAULTS = { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900 };
+const UPSTREAM_DEFAULTS = { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900, bringInTimeoutSeconds: 120 };
 
 export const RepositoryConfig = z.strictObject({
   /** A git remote URL or, on the local stack, a path to a repository. */
@@ -141,8 +141,10 @@ export const RippleConfig = z.strictObject({
       listTagsMinutes: z.number().positive().default(15),
       /** Checks in flight at once. */
       concurrency: z.number().int().min(1).max(256).default(16),
-      /** Ceiling of the back-off after failed checks of a tag (doubling from its interval). */
+      /** Ceiling of the back-off after failed checks of a tag (doubling from its interval), and of a registry's `Retry-After`. */
       maxBackoffSeconds: z.number().int().min(1).default(900),
+      /** How long one check waits for a mirror (an ACR import) before leaving it to the next check. */
+      bringInTimeoutSeconds: z.number().int().min(1).max(600).default(120),
     })
     .default(UPSTREAM_DEFAULTS),
   rebuild: z

@@ -59,14 +59,16 @@ export interface NextCheckInput {
 
 /**
  * When a tag is due again: one interval after a good check was due; after failures, the interval doubled
- * per failure (from now) up to `maxBackoffMs`, and never before the registry's `Retry-After`. ±5 % jitter
- * either way.
+ * per failure (from now) up to `maxBackoffMs`, and never before the registry's `Retry-After` (itself
+ * capped at `maxBackoffMs`). ±5 % jitter either way.
  */
 export function nextCheckAt(input: NextCheckInput): Date {
   const backoff = input.errors <= 0 ? input.intervalMs : Math.min(input.maxBackoffMs, input.intervalMs * 2 ** Math.min(input.errors, 30));
-  const base = Math.max(backoff, input.retryAfterMs ?? 0, input.intervalMs);
+  // A registry asking for a day's pause must not silence a tag for a day: Retry-After counts up to the ceiling.
+  const retryAfterMs = Math.min(input.retryAfterMs ?? 0, Math.max(input.maxBackoffMs, input.intervalMs));
+  const base = Math.max(backoff, retryAfterMs, input.intervalMs);
   const jitter = base * 0.05 * (input.random * 2 - 1);
-  const delay = Math.max(input.retryAfterMs ?? 0, Math.round(base + jitter));
+  const delay = Math.max(retryAfterMs, Math.round(base + jitter));
   const scheduled = input.scheduledAt?.getTime();
   const onGrid = input.errors <= 0 && scheduled !== undefined && scheduled + delay > input.now.getTime();
   return new Date((onGrid ? scheduled : input.now.getTime()) + delay);

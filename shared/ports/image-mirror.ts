@@ -28,9 +28,10 @@ export interface ImageMirror {
   readonly registry: string;
   /**
    * Mirrors `request.source` to `request.target`. Idempotent: mirroring a digest the target tag already
-   * holds changes nothing.
+   * holds changes nothing. `signal` stops waiting (the caller's deadline): the error is retryable, and an
+   * import ARM already accepted may still complete on its own.
    * @throws UpstreamError (retryable for network, 429, 5xx, and for an import that ARM reports as failed
    *   transiently); AppError `digest_mismatch` (not retryable) when content does not match its digest.
    */
-  mirror(request: MirrorRequest): Promise<MirrorResult>;
+  mirror(request: MirrorRequest, options?: { readonly signal?: AbortSignal }): Promise<MirrorResult>;
 }

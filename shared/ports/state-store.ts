@@ -284,7 +284,10 @@ export interface StateStore {
   getUpstreamListing(registry: string, repository: string): Promise<UpstreamListingRecord | null>;
   /** Replaces the listing record of a repository. */
   putUpstreamListing(record: UpstreamListingRecord): Promise<void>;
-  /** Records where a digest came from (first write wins: a replay keeps the first sighting). Idempotent. */
+  /**
+   * Records where a digest came from. A replay of the same sighting (or an older one) changes nothing; a
+   * later sighting of the digest (a rollback to it) replaces it. Idempotent; ETag-guarded.
+   */
   putPatchOrigin(record: PatchOriginRecord): Promise<void>;
   getPatchOrigin(registry: string, repository: string, digest: string): Promise<PatchOriginRecord | null>;
 }

@@ -54,7 +54,12 @@ export interface WatchSummary {
   /** Tag keys whose pending sighting was brought in (mirrored, or recorded as an event). */
   readonly broughtIn: readonly string[];
   readonly errors: ReadonlyArray<{ readonly tag: string; readonly error: string }>;
+  /** Tags whose checks or mirror failed {@link FAILING_AFTER} times or more in a row: someone must look. */
+  readonly failing: ReadonlyArray<{ readonly tag: string; readonly errors: number; readonly error: string }>;
 }
+
+/** Failures in a row after which a tag is reported as failing (an error in the log; `ripple upstream` shows every one). */
+export const FAILING_AFTER = 5;
 
 /** Every base on a registry that does not notify Ripple (an upstream), resolved against the configuration. */
 export function watchedBases(config: RippleConfig): WatchedBase[] {
@@ -95,7 +100,8 @@ export async function watchUpstream(deps: WatchDeps): Promise<WatchSummary> {
   const wanted = await wantedTags(deps);
   const records = new Map((await deps.store.listUpstreamTags()).map((record) => [tagKey(record.registry, record.repository, record.tag), record]));
   for (const [key, record] of records) {
-    if (!wanted.has(key)) await deps.store.removeUpstreamTag(record.registry, record.repository, record.tag);
+    // A sighting not yet brought in is kept until it is, even for a tag no longer listed (never lost).
+    if (!wanted.has(key) && record.pending === null) await deps.store.removeUpstreamTag(record.registry, record.repository, record.tag);
   }
   const now = deps.now();
   const due: Array<{ watched: WatchedTag; record: UpstreamTagRecord | null }> = [];
@@ -107,11 +113,20 @@ export async function watchUpstream(deps: WatchDeps): Promise<WatchSummary> {
       due.push({ watched, record });
     }
   }
-  const summary = { watched: wanted.size, checked: 0, unchanged: 0, sightings: [] as WatchSummary["sightings"][number][], broughtIn: [] as string[], errors: [] as WatchSummary["errors"][number][] };
+  const summary = {
+    watched: wanted.size,
+    checked: 0,
+    unchanged: 0,
+    sightings: [] as WatchSummary["sightings"][number][],
+    broughtIn: [] as string[],
+    errors: [] as WatchSummary["errors"][number][],
+    failing: [] as WatchSummary["failing"][number][],
+  };
   await inParallel(due, deps.config.upstream.concurrency, async ({ watched, record }) => {
     const outcome = await checkTag(deps, watched, record);
     summary.checked += 1;
     if (outcome.error !== null) summary.errors.push({ tag: watched.key, error: outcome.error });
+    if (outcome.error !== null && outcome.errors >= FAILING_AFTER) summary.failing.push({ tag: watched.key, errors: outcome.errors, error: outcome.error });
     if (outcome.sighting === "unchanged") summary.unchanged += 1;
     else if (outcome.sighting !== null) summary.sightings.push({ tag: watched.key, sighting: outcome.sighting, digest: outcome.digest });
     if (outcome.broughtIn) summary.broughtIn.push(watched.key);
@@ -141,6 +156,9 @@ async function listedTags(deps: WatchDeps, base: WatchedBase): Promise<readonly 
   if (registry === null) return previous?.tags ?? null;
   try {
     const tags = await registry.listTags(base.repository);
+    // An empty answer where there were tags is more likely a registry hiccup than every tag deleted at once:
+    // keep watching the known tags (their own checks see real deletions) and list again next time.
+    if (tags.length === 0 && (previous?.tags.length ?? 0) > 0) return previous!.tags;
     await deps.store.putUpstreamListing({ registry: base.registry, repository: base.repository, listedAt: now.toISOString(), tags });
     return tags;
   } catch {
@@ -173,6 +191,8 @@ interface CheckOutcome {
   readonly digest: string | null;
   readonly broughtIn: boolean;
   readonly error: string | null;
+  /** Failures in a row, this one included. */
+  readonly errors: number;
 }
 
 /** One check of one tag: HEAD; on a new digest, record the sighting; then bring in whatever is pending. */
@@ -191,7 +211,7 @@ async function checkTag(deps: WatchDeps, watched: WatchedTag, record: UpstreamTa
   } catch (error) {
     return failCheck(deps, watched, now, error, null);
   }
-  if (current.pending === null) return { sighting, digest, broughtIn: false, error: null };
+  if (current.pending === null) return { sighting, digest, broughtIn: false, error: null, errors: 0 };
   try {
     await bringIn(deps, watched, current.pending);
   } catch (error) {
@@ -201,8 +221,11 @@ async function checkTag(deps: WatchDeps, watched: WatchedTag, record: UpstreamTa
     ...(stored ?? current),
     pending: stored?.pending?.firstSeenAt === current.pending?.firstSeenAt ? null : (stored?.pending ?? null),
     broughtInAt: deps.now().toISOString(),
+    nextCheckAt: stored?.errors ? schedule(deps, watched, now, 0) : (stored ?? current).nextCheckAt,
+    lastError: null,
+    errors: 0,
   }));
-  return { sighting, digest, broughtIn: true, error: null };
+  return { sighting, digest, broughtIn: true, error: null, errors: 0 };
 }
 
 function schedule(deps: WatchDeps, watched: WatchedTag, now: Date, errors: number, options: { retryAfterMs?: number | null; scheduledAt?: string | null } = {}): string {
@@ -213,13 +236,12 @@ function schedule(deps: WatchDeps, watched: WatchedTag, now: Date, errors: numbe
 }
 
 async function recordGoodCheck(deps: WatchDeps, watched: WatchedTag, now: Date): Promise<UpstreamTagRecord> {
-  return deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => ({
-    ...stored!,
-    lastCheckAt: now.toISOString(),
-    nextCheckAt: schedule(deps, watched, now, 0, { scheduledAt: stored?.nextCheckAt }),
-    lastError: null,
-    errors: 0,
-  }));
+  return deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => {
+    // While a sighting waits to be brought in, its failures keep counting (the back-off grows, the tag is
+    // reported failing); the bring-in that follows this check clears them.
+    if (stored!.pending !== null) return { ...stored!, lastCheckAt: now.toISOString(), nextCheckAt: schedule(deps, watched, now, stored!.errors, { scheduledAt: stored!.nextCheckAt }) };
+    return { ...stored!, lastCheckAt: now.toISOString(), nextCheckAt: schedule(deps, watched, now, 0, { scheduledAt: stored!.nextCheckAt }), lastError: null, errors: 0 };
+  });
 }
 
 /** Records a new digest (or a deletion) with the time of its first sighting, its platforms and config `created`. */
@@ -234,21 +256,25 @@ async function recordSighting(
   const seen: UpstreamSighting = { digest, firstSeenAt: now.toISOString(), created: facts.created };
   // A deletion in mirror mode brings nothing in: production copies are never deleted by the watcher.
   const pending = digest === null && watched.base.mirror !== null ? null : seen;
-  return deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => ({
-    ...stored!,
-    digest,
-    mediaType,
-    platforms: facts.platforms,
-    firstSeenAt: digest === null ? null : seen.firstSeenAt,
-    created: facts.created,
-    lastCheckAt: now.toISOString(),
-    nextCheckAt: schedule(deps, watched, now, 0, { scheduledAt: stored?.nextCheckAt }),
-    lastError: null,
-    errors: 0,
-    pending,
-    broughtInAt: null,
-    history: keepNewest(stored?.history ?? [], seen),
-  }));
+  return deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => {
+    // An overlapping run that recorded this very sighting first keeps its first-sighting time.
+    if (stored!.digest === digest && stored!.history.length > 0) return { ...stored!, lastCheckAt: now.toISOString() };
+    return {
+      ...stored!,
+      digest,
+      mediaType,
+      platforms: facts.platforms,
+      firstSeenAt: digest === null ? null : seen.firstSeenAt,
+      created: facts.created,
+      lastCheckAt: now.toISOString(),
+      nextCheckAt: schedule(deps, watched, now, 0, { scheduledAt: stored!.nextCheckAt }),
+      lastError: null,
+      errors: 0,
+      pending,
+      broughtInAt: null,
+      history: keepNewest(stored!.history, seen),
+    };
+  });
 }
 
 /** Each platform's digest of an index, and the config `created` time (of the first platform for an index). */
@@ -279,7 +305,16 @@ async function bringIn(deps: WatchDeps, watched: WatchedTag, pending: UpstreamSi
     const mirror = deps.mirrorFor(base.mirror.registry);
     if (mirror === null) throw new AppError("mirror_not_configured", `no mirror into ${base.mirror.registry}`);
     await deps.store.putPatchOrigin({ registry: base.mirror.registry, repository: base.mirror.repository, digest: pending.digest, upstream: watched.key, firstSeenAt: pending.firstSeenAt, created: pending.created, recordedAt });
-    await mirror.mirror({ source: { registry: base.registry, repository: base.repository, digest: pending.digest }, target: { repository: base.mirror.repository, tag } });
+    const timeoutSeconds = deps.config.upstream.bringInTimeoutSeconds;
+    try {
+      await mirror.mirror({ source: { registry: base.registry, repository: base.repository, digest: pending.digest }, target: { repository: base.mirror.repository, tag } }, { signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+    } catch (error) {
+      // One slow import must not hold the timer: the next check tries again (imports are idempotent).
+      if (error instanceof Error && /abort|deadline/i.test(`${error.name} ${error.message}`)) {
+        throw new AppError("mirror_timeout", `mirror into ${base.mirror.registry}/${base.mirror.repository}:${tag} not done after ${timeoutSeconds} s; tried again at the next check`, { retryable: true });
+      }
+      throw error;
+    }
     return;
   }
   if (pending.digest !== null) {
@@ -303,7 +338,7 @@ async function bringIn(deps: WatchDeps, watched: WatchedTag, pending: UpstreamSi
 async function failCheck(deps: WatchDeps, watched: WatchedTag, now: Date, error: unknown, sighting: Sighting | null, doing = "checking"): Promise<CheckOutcome> {
   const message = `${doing} ${watched.key}: ${error instanceof Error ? error.message : String(error)}`;
   const retryAfter = error instanceof AppError ? error.details["retryAfterMs"] : undefined;
-  await deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => {
+  const saved = await deps.store.saveUpstreamTag(watched.base.registry, watched.base.repository, watched.tag, (stored) => {
     const errors = (stored?.errors ?? 0) + 1;
     return {
       ...stored!,
@@ -313,5 +348,5 @@ async function failCheck(deps: WatchDeps, watched: WatchedTag, now: Date, error:
       errors,
     };
   });
-  return { sighting, digest: null, broughtIn: false, error: message };
+  return { sighting, digest: null, broughtIn: false, error: message, errors: saved.errors };
 }

@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { nextPageUrl } from "../../shared/adapters/oci/link-header.js";
 import {
+  realmMayReceiveCredentials,
   createRegistryContentClient,
   parseAuthChallenges,
   parseRetryAfter,
@@ -77,6 +78,21 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
   return Buffer.concat(chunks);
 }
+
+describe("which token realms may receive credentials", () => {
+  it.each([
+    ["auth.docker.io", "registry-1.docker.io", true],
+    ["ghcr.io", "ghcr.io", true],
+    ["evil.io", "ghcr.io", false],
+    ["login.example.co.uk", "registry.example.co.uk", true],
+    ["other.co.uk", "registry.example.co.uk", false],
+    ["127.0.0.1", "127.0.0.1", true],
+    ["localhost", "127.0.0.1", false],
+    ["evil-docker.io", "registry-1.docker.io", false],
+  ])("%s for %s: %s", (realm, registry, allowed) => {
+    expect(realmMayReceiveCredentials(realm, registry)).toBe(allowed);
+  });
+});
 
 describe("registry protocol details", () => {
   it.each<[string, string, AuthChallenge[]]>([
@@ -261,6 +277,22 @@ describe("OCI contract server: Bearer tokens", () => {
 
 describe("OCI contract server: credentials and scopes", () => {
   useContractServer();
+
+  it("never sends credentials to a token realm outside the registry's own domain, while anonymous tokens may come from any https realm", async () => {
+    configure({ auth: "bearer", credentials: CREDENTIALS, realmHost: "localhost" });
+    seedImage("team/app", amd64, ["1.0"]);
+    await expect(clientFor({ credentials: CREDENTIALS }).headManifest("team/app", "1.0")).rejects.toMatchObject({
+      code: "upstream_failed",
+      retryable: false,
+      message: "registry: reading manifest team/app:1.0 failed: the registry names a token realm on localhost, outside its own domain; the credentials are not sent there",
+    });
+    expect(trace()).toEqual(["registry HEAD headManifest none 401"]);
+
+    server.reset();
+    configure({ auth: "bearer", realmHost: "localhost" });
+    seedImage("team/app", amd64, ["1.0"]);
+    expect(await clientFor().headManifest("team/app", "1.0")).toEqual({ digest: amd64.facts.digest, mediaType: OCI_MANIFEST });
+  });
 
   it("sends credentials to the token realm only, never to the registry nor to the blob redirect target", async () => {
     configure({ auth: "bearer", credentials: CREDENTIALS, blobRedirect: "other-origin" });

@@ -741,9 +741,10 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         expect(await store.getUpstreamListing(hub, "library/alpine")).toEqual(listing(hub, "library/alpine", [], 4));
       });
 
-      it("keeps the first patch origin of a digest, per registry and repository", async () => {
+      it("keeps a patch origin against replays and older sightings, per registry and repository", async () => {
         await store.putPatchOrigin(origin("alpine", 1, 10));
-        await store.putPatchOrigin({ ...origin("alpine", 1, 20), upstream: "docker.io/library/alpine:latest", created: time(19) });
+        await store.putPatchOrigin({ ...origin("alpine", 1, 10), upstream: "docker.io/library/alpine:replayed" });
+        await store.putPatchOrigin({ ...origin("alpine", 1, 5), upstream: "docker.io/library/alpine:older" });
         await store.putPatchOrigin(origin("node", 1, 30));
         await expect(store.putPatchOrigin({ ...origin("alpine", 2, 1), firstSeenAt: "earlier" })).rejects.toMatchObject({ code: "validation_failed" });
         expect({
@@ -761,11 +762,16 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         });
       });
 
-      it("keeps exactly one of several concurrent patch origins of a digest", async () => {
-        const candidates = [10, 20, 30].map((second) => origin("alpine", 1, second));
+      it("replaces a patch origin with a later sighting of the digest (a rollback to it)", async () => {
+        await store.putPatchOrigin(origin("alpine", 1, 10));
+        await store.putPatchOrigin({ ...origin("alpine", 1, 40), upstream: "docker.io/library/alpine:rolled-back" });
+        expect(await store.getPatchOrigin(local, "alpine", digest(1))).toEqual({ ...origin("alpine", 1, 40), upstream: "docker.io/library/alpine:rolled-back" });
+      });
+
+      it("ends on the latest of several concurrent patch origins of a digest", async () => {
+        const candidates = [30, 10, 20].map((second) => origin("alpine", 1, second));
         await Promise.all(candidates.map((record) => store.putPatchOrigin(record)));
-        const stored = await store.getPatchOrigin(local, "alpine", digest(1));
-        expect(candidates).toContainEqual(stored);
+        expect(await store.getPatchOrigin(local, "alpine", digest(1))).toEqual(origin("alpine", 1, 30));
       });
 
       it("is not changed through objects passed in, handed out or given to a failing patch", async () => {

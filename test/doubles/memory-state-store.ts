@@ -19,6 +19,7 @@ import type {
 } from "../../shared/ports/state-store.js";
 import { applyTagMove, assertInstant, instantMs } from "../../shared/adapters/state-rules/apply-tag-move.js";
 import {
+  keepsPatchOrigin,
   checkCampaignInput,
   checkObligationPatch,
   compareCampaignsNewestFirst,
@@ -287,7 +288,7 @@ function createUpstreamMemory(): UpstreamWatchRecords {
     async putPatchOrigin(record) {
       assertInstant(record.firstSeenAt);
       const key = id(record.registry, record.repository, record.digest);
-      if (!origins.has(key)) origins.set(key, copy(record));
+      if (!keepsPatchOrigin(origins.get(key) ?? null, record)) origins.set(key, copy(record));
     },
 
     async getPatchOrigin(registry, repository, digest) {

@@ -109,7 +109,9 @@ describe("upstream watch on the local stack", () => {
     await publisher.writeManifest("library/busybox", "1", manifest);
     await waitFor("the mirror back on the older digest", async () => ((await mirrorTag())?.digest === older ? true : null));
     const rolledBack = await waitFor("the rollback's campaign", () => campaignOf(`${reg}/mirror/busybox:1`, older));
-    expect(rolledBack.campaign).toMatchObject({ fromDigest: current, toDigest: older });
+    const sighting = (await busyboxRecord())!.history.at(-1)!;
+    // The clock starts when the tag moved back, not when that digest was first published.
+    expect(rolledBack.campaign).toMatchObject({ fromDigest: current, toDigest: older, root: { availableAt: sighting.firstSeenAt, source: "upstream-first-seen" } });
     const campaigns = await services.store.listCampaigns({ base: `${reg}/mirror/busybox:1` });
     expect(campaigns.map((campaign) => campaign.toDigest).sort()).toEqual([current, older].sort());
     expect((await busyboxRecord())!.history.map((entry) => entry.digest).slice(-3)).toEqual([older, current, older]);

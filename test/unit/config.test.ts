@@ -38,7 +38,7 @@ describe("parseConfig", () => {
       sla: { defaultHours: 72 },
       github: { installationRepositories: false },
       pullRequests: { labels: ["dependencies", "ripple"] },
-      upstream: { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900 },
+      upstream: { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900, bringInTimeoutSeconds: 120 },
       rebuild: { concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 },
     });
     expect(Object.isFrozen(config.bases[0])).toBe(true);
@@ -92,6 +92,7 @@ bases:
       listTagsMinutes: 15,
       concurrency: 16,
       maxBackoffSeconds: 900,
+      bringInTimeoutSeconds: 120,
     });
     expect(config.bases[0]).toEqual({ image: "docker.io/library/alpine", tags: ["3.*"], mirror: "contoso.azurecr.io/mirror/alpine", intervalSeconds: 30 });
   });

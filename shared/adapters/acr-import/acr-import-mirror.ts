@@ -80,7 +80,7 @@ export function createAcrImportMirror(options: AcrImportMirrorOptions): ImageMir
   return {
     registry,
 
-    async mirror(request: MirrorRequest): Promise<MirrorResult> {
+    async mirror(request: MirrorRequest, mirrorOptions: { readonly signal?: AbortSignal } = {}): Promise<MirrorResult> {
       const parameters = createImportParameters(request, options);
       const action = `importing ${parameters.source.registryUri}/${parameters.source.sourceImage} as ${request.target.repository}:${request.target.tag}`;
       // The poller reports a failed operation as a plain Error whose text is all it keeps of ARM's answer:
@@ -92,6 +92,7 @@ export function createAcrImportMirror(options: AcrImportMirrorOptions): ImageMir
       try {
         await client.registries.beginImportImageAndWait(resourceGroup, registryName, parameters, {
           onResponse,
+          ...(mirrorOptions.signal === undefined ? {} : { abortSignal: mirrorOptions.signal }),
           ...(options.pollIntervalMs === undefined ? {} : { updateIntervalInMs: options.pollIntervalMs }),
         });
       } catch (error) {

@@ -341,6 +341,9 @@ async function answerChallenge(client: Client, header: string, scope: string, re
 /** Asks the challenge's realm for a token of the challenge's scope (else `scope`) and caches it under `scope`. */
 async function fetchToken(client: Client, challenge: AuthChallenge, scope: string, action: string): Promise<string> {
   const url = tokenUrl(challenge, scope, action);
+  if (client.credentials !== null && !realmMayReceiveCredentials(url.hostname, client.endpoint.hostname)) {
+    throw new UpstreamError(REGISTRY_SERVICE, `${action} failed: the registry names a token realm on ${url.hostname}, outside its own domain; the credentials are not sent there`, { status: 401, retryable: false });
+  }
   const headers: OutgoingHttpHeaders = { accept: "application/json", ...(client.credentials === null ? {} : { authorization: basicAuthorization(client.credentials) }) };
   const tokenAction = `${action}: token request`;
   const response = await send(client, { method: "GET", url, headers }, tokenAction);
@@ -355,6 +358,19 @@ async function fetchToken(client: Client, challenge: AuthChallenge, scope: strin
   if (!answer.success || token === null || token === undefined) throw new UpstreamError(REGISTRY_SERVICE, `${tokenAction}: the answer holds no token`, { retryable: false });
   cacheToken(client, scope, token, answer.data);
   return token;
+}
+
+/**
+ * Whether a token realm's host may receive the registry's credentials: the registry's own host, or a host
+ * under the registry's parent domain when that is a domain of its own (Docker Hub's registry-1.docker.io
+ * sends clients to auth.docker.io; ghcr.io keeps its realm on ghcr.io). Anonymous token requests carry no
+ * secret and may go to any https realm the registry names.
+ */
+export function realmMayReceiveCredentials(realm: string, registry: string): boolean {
+  if (realm === registry) return true;
+  if (/^[\d.]+$/.test(registry) || registry.startsWith("[")) return false;
+  const parent = registry.slice(registry.indexOf(".") + 1);
+  return registry.includes(".") && parent.includes(".") && realm.endsWith(`.${parent}`);
 }
 
 function tokenUrl(challenge: AuthChallenge, scope: string, action: string): URL {

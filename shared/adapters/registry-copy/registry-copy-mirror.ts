@@ -24,11 +24,11 @@ const MAX_DEPTH = 3;
 export function createRegistryCopyMirror(options: RegistryCopyMirrorOptions): ImageMirror {
   return {
     registry: options.target.host,
-    async mirror(request: MirrorRequest): Promise<MirrorResult> {
+    async mirror(request: MirrorRequest, mirrorOptions: { readonly signal?: AbortSignal } = {}): Promise<MirrorResult> {
       const source = options.sourceFor(request.source.registry);
       if (source === null) throw new AppError("registry_not_configured", `upstream registry ${request.source.registry} is not configured`);
       const counts = { blobsCopied: 0, blobsSkipped: 0 };
-      const copy = { source, target: options.target, from: request.source.repository, to: request.target.repository, counts };
+      const copy = { source, target: options.target, from: request.source.repository, to: request.target.repository, counts, signal: mirrorOptions.signal };
       const root = await readSource(copy, request.source.digest);
       await copyReferenced(copy, root, 0);
       const digest = await options.target.writeManifest(request.target.repository, request.target.tag, root);
@@ -46,9 +46,11 @@ interface Copy {
   readonly from: string;
   readonly to: string;
   readonly counts: { blobsCopied: number; blobsSkipped: number };
+  readonly signal: AbortSignal | undefined;
 }
 
 async function readSource(copy: Copy, digest: string): Promise<RawManifest> {
+  checkDeadline(copy);
   const manifest = await copy.source.readRawManifest(copy.from, digest);
   if (manifest === null) {
     throw new AppError("manifest_unknown", `${copy.source.host}/${copy.from}@${digest} does not exist upstream (deleted since it was seen?)`);
@@ -71,7 +73,13 @@ async function copyReferenced(copy: Copy, manifest: RawManifest, depth: number):
   for (const digest of [parsed.configDigest, ...parsed.layers]) await copyBlob(copy, digest);
 }
 
+/** Stops between two blobs or manifests once the caller's deadline has passed (retryable: the copy is idempotent). */
+function checkDeadline(copy: Copy): void {
+  if (copy.signal?.aborted) throw new AppError("mirror_timeout", `copying ${copy.source.host}/${copy.from} stopped at the deadline`, { retryable: true });
+}
+
 async function copyBlob(copy: Copy, digest: string): Promise<void> {
+  checkDeadline(copy);
   if (await copy.target.hasBlob(copy.to, digest)) {
     copy.counts.blobsSkipped += 1;
     return;

@@ -1,8 +1,8 @@
 import { ValidationError } from "../../errors.js";
 import type { Campaign, Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
-import type { EventRecord, RunRecord, TagState } from "../../ports/state-store.js";
-import { assertInstant, compareInstants } from "./apply-tag-move.js";
+import type { EventRecord, PatchOriginRecord, RunRecord, TagState } from "../../ports/state-store.js";
+import { assertInstant, compareInstants, instantMs } from "./apply-tag-move.js";
 
 // The list orders both state stores return, so one contract suite can compare whole results.
 
@@ -75,4 +75,13 @@ export function checkObligationPatch(before: Obligation, after: Obligation): voi
 export function compareRunsNewestFirst(a: RunRecord, b: RunRecord): number {
   if (a.claimedAt !== b.claimedAt) return a.claimedAt < b.claimedAt ? 1 : -1;
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/**
+ * Whether a stored patch origin stays when `next` is put: a replay of the same sighting (or an older one)
+ * changes nothing; a later sighting of the digest (a rollback to it) replaces it, so the clock of the
+ * campaign that rollback opens starts when the tag moved back, not when the digest was first published.
+ */
+export function keepsPatchOrigin(stored: PatchOriginRecord | null, next: PatchOriginRecord): boolean {
+  return stored !== null && instantMs(stored.firstSeenAt) >= instantMs(next.firstSeenAt);
 }

@@ -2,6 +2,7 @@ import { odata, type TableClient, type TableEntity } from "@azure/data-tables";
 import { ValidationError } from "../../errors.js";
 import type { PatchOriginRecord, UpstreamListingRecord, UpstreamTagRecord, UpstreamWatchRecords } from "../../ports/state-store.js";
 import { assertInstant } from "../state-rules/apply-tag-move.js";
+import { keepsPatchOrigin } from "../state-rules/compare-records.js";
 import { packJson } from "./json-columns.js";
 import { escapeKey } from "./table-keys.js";
 
@@ -36,7 +37,7 @@ const LISTING_ROW = "~listing";
  * that changes the tag it was given.
  */
 export function createUpstreamRecords(client: TableClient, helpers: TableHelpers): UpstreamWatchRecords {
-  const { call, readValue, queryValues, guardedWrite, createOnce, deleteIfPresent } = helpers;
+  const { call, readValue, queryValues, guardedWrite, deleteIfPresent } = helpers;
 
   return {
     getUpstreamTag(registry, repository, tag) {
@@ -74,9 +75,10 @@ export function createUpstreamRecords(client: TableClient, helpers: TableHelpers
 
     async putPatchOrigin(record) {
       assertInstant(record.firstSeenAt);
-      const entity = { partitionKey: originPartition(record.registry, record.repository), rowKey: escapeKey(record.digest), ...packJson(record) };
-      // 409: an earlier put (a replay) holds the first sighting, which is the one to keep.
-      await createOnce(client, entity, "put patch origin");
+      await guardedWrite<PatchOriginRecord, void>(client, originPartition(record.registry, record.repository), escapeKey(record.digest), "put patch origin", (current) => ({
+        write: keepsPatchOrigin(current, record) ? null : record,
+        result: undefined,
+      }));
     },
 
     getPatchOrigin(registry, repository, digest) {

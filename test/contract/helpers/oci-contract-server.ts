@@ -62,6 +62,8 @@ export interface OciServerSettings {
   blobRedirect: "none" | "same-origin" | "other-origin";
   /** How many redirects a redirected blob GET takes before the bytes. */
   redirectHops: number;
+  /** The host name the challenge's realm names for the token service (default the side server's own, 127.0.0.1). */
+  realmHost: string | null;
 }
 
 /**
@@ -170,6 +172,7 @@ export function defaultOciSettings(): OciServerSettings {
     digestHeader: true,
     blobRedirect: "none",
     redirectHops: 1,
+    realmHost: null,
   };
 }
 
@@ -341,7 +344,9 @@ function authorized(call: Call, route: OciRoute): boolean {
   const granted = token !== undefined && token.expiresAt > Date.now() && (route === "ping" || (token.grants.get(call.name)?.has(action) ?? false));
   if (authorization.startsWith("Bearer ") && granted) return true;
   const scope = route === "ping" || !call.state.settings.challengeScope ? "" : `,scope="repository:${call.name}:${action === "pull" ? "pull" : "pull,push"}"`;
-  const challenge = `Bearer realm="${call.state.sideUrl}/token",service="${OCI_TOKEN_SERVICE}"${scope}`;
+  const realm = new URL("/token", call.state.sideUrl);
+  if (call.state.settings.realmHost !== null) realm.hostname = call.state.settings.realmHost;
+  const challenge = `Bearer realm="${realm.href}",service="${OCI_TOKEN_SERVICE}"${scope}`;
   sendError(call.res, 401, "UNAUTHORIZED", "authentication required", { "www-authenticate": challenge });
   return false;
 }

@@ -43,6 +43,7 @@ describe("schedule", () => {
     ["many failures: capped", 12, null, 0.5, 900_000],
     ["Retry-After beyond the back-off", 1, 300_000, 0.5, 300_000],
     ["Retry-After is never undercut by jitter", 0, 61_000, 0, 61_000],
+    ["Retry-After beyond the ceiling counts up to the ceiling", 1, 86_400_000, 0.5, 900_000],
   ])("%s", (_, errors, retryAfterMs, random, delay) => {
     const next = nextCheckAt({ now: NOW, intervalMs: 60_000, errors, retryAfterMs, maxBackoffMs: 900_000, random });
     expect(next.getTime() - NOW.getTime()).toBe(delay);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig, type RippleConfig } from "../../../shared/config.js";
 import type { ManifestFacts } from "../../../shared/domain/image-facts.js";
-import { UpstreamError } from "../../../shared/errors.js";
+import { AppError, UpstreamError } from "../../../shared/errors.js";
 import type { ImageMirror, MirrorRequest } from "../../../shared/ports/image-mirror.js";
 import type { ImageRegistry } from "../../../shared/ports/image-registry.js";
 import type { RegistryContent } from "../../../shared/ports/registry-content.js";
@@ -347,5 +347,76 @@ describe("watchUpstream", () => {
     expect(checks.reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(1_900);
     expect(Math.max(...checks)).toBeLessThanOrEqual(125);
     expect(most).toBe(8);
+  });
+
+  it("keeps backing off a mirror that keeps failing, and reports the tag failing after five failures in a row", async () => {
+    const env = setUp();
+    env.upstream.publish("library/alpine", "3.20", alpineA);
+    await env.run(FIRST_CHECK_MS);
+    env.upstream.publish("library/alpine", "3.20", alpineB);
+    for (let n = 0; n < 20; n += 1) env.mirror.failures.push(new AppError("digest_mismatch", "blob content does not match its digest"));
+    const summaries = await env.run(3_600_000);
+    const record = (await env.record())!;
+    expect(record.pending?.digest).toBe(alpineB.digest);
+    // Back-off 2, 4, 8, 15, 15 … minutes: about eight attempts in the hour, not sixty.
+    expect(env.mirror.failures.length).toBeGreaterThanOrEqual(10);
+    expect(record.errors).toBe(20 - env.mirror.failures.length);
+    const failing = summaries.flatMap((summary) => summary.failing);
+    expect(failing.length).toBe(record.errors - 4);
+    expect(failing[0]).toEqual({ tag: `${UPSTREAM}/library/alpine:3.20`, errors: 5, error: `bringing in ${UPSTREAM}/library/alpine:3.20: blob content does not match its digest` });
+  });
+
+  it("gives up waiting for a mirror at the deadline and keeps the sighting for the next check", async () => {
+    const env = setUp(configWith([{ image: `${UPSTREAM}/library/alpine`, tags: ["3.20"], mirror: `${REGISTRY}/mirror/alpine` }], { bringInTimeoutSeconds: 1 }));
+    const hanging: ImageMirror = {
+      registry: REGISTRY,
+      mirror: (_request, options) => new Promise((_resolve, reject) => options?.signal?.addEventListener("abort", () => reject(Object.assign(new Error("The operation was aborted."), { name: "AbortError" })))),
+    };
+    const deps: WatchDeps = { ...env.deps, mirrorFor: () => hanging };
+    env.upstream.publish("library/alpine", "3.20", alpineA);
+    const errors = [];
+    for (let n = 0; n < 13; n += 1) {
+      env.advance(5_000);
+      errors.push(...(await watchUpstream(deps)).errors);
+    }
+    expect(errors).toEqual([{ tag: `${UPSTREAM}/library/alpine:3.20`, error: `bringing in ${UPSTREAM}/library/alpine:3.20: mirror into ${REGISTRY}/mirror/alpine:3.20 not done after 1 s; tried again at the next check` }]);
+    expect((await env.record())!.pending?.digest).toBe(alpineA.digest);
+  });
+
+  it("records a sighting once when two runs overlap, with the first run's time", async () => {
+    const env = setUp();
+    env.upstream.publish("library/alpine", "3.20", alpineA);
+    await env.run(FIRST_CHECK_MS);
+    env.upstream.publish("library/alpine", "3.20", alpineB);
+    env.advance(65_000);
+    const [first, second] = await Promise.all([watchUpstream(env.deps), watchUpstream(env.deps)]);
+    expect([...first.sightings, ...second.sightings].map((sighting) => sighting.digest)).toContain(alpineB.digest);
+    const record = (await env.record())!;
+    expect(record.history.map((entry) => entry.digest)).toEqual([alpineA.digest, alpineB.digest]);
+    expect((await env.store.getPatchOrigin(REGISTRY, "mirror/alpine", alpineB.digest))?.firstSeenAt).toBe(record.firstSeenAt);
+  });
+
+  it("keeps watching the known tags when a listing suddenly comes back empty", async () => {
+    const env = setUp(configWith([{ image: `${UPSTREAM}/library/alpine`, tags: ["3.*"], mirror: `${REGISTRY}/mirror/alpine` }], { listTagsMinutes: 1 }));
+    env.upstream.publish("library/alpine", "3.20", alpineA);
+    await env.run(FIRST_CHECK_MS);
+    const list = env.upstream.content.listTags;
+    env.upstream.content.listTags = async () => [];
+    await env.run(3 * 60_000);
+    expect((await env.store.listUpstreamTags()).map((record) => record.tag)).toEqual(["3.20"]);
+    expect((await env.store.getUpstreamListing(UPSTREAM, "library/alpine"))?.tags).toEqual(["3.20"]);
+    env.upstream.content.listTags = list;
+  });
+
+  it("opens a campaign for a watched tag deleted upstream and published again with a new digest (direct mode)", async () => {
+    const env = setUp(configWith([{ image: `${UPSTREAM}/library/alpine`, tags: ["3.20"] }]));
+    env.upstream.publish("library/alpine", "3.20", alpineA);
+    await env.run(FIRST_CHECK_MS);
+    env.upstream.remove("library/alpine", "3.20");
+    await env.run(65_000);
+    expect((await env.store.getTag(UPSTREAM, "library/alpine", "3.20"))?.digest).toBeNull();
+    env.upstream.publish("library/alpine", "3.20", alpineB);
+    await env.run(65_000);
+    expect((await env.store.listCampaigns()).map((campaign) => [campaign.fromDigest, campaign.toDigest])).toEqual([[alpineA.digest, alpineB.digest]]);
   });
 });
