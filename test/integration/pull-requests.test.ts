@@ -1,7 +1,9 @@
 /**
- * Pull requests on the real local stack: a deploy repository (real git) pins the base and two apps by
- * digest; a patched base cascades through rebuilds, and every pin moves in one pull request per base tag
- * (a branch plus a record), which merging completes.
+ * The demo's path end to end on the real local stack: busybox is published to the token-auth upstream,
+ * watched and mirrored; a deploy repository (real git) pins the mirror and two apps by digest; a patch
+ * published upstream cascades through rebuilds — every campaign carrying the root whose clock started at
+ * the first sighting — and every pin moves in one pull request per base tag (a branch plus a record),
+ * which merging completes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -22,16 +24,17 @@ describe("pull requests for pinned digests on the local stack", () => {
   let services: Services;
   let images: DemoImages;
   let patched: string;
+  let publishedAt: string;
   let deploy: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-prs-"));
     stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }) });
     services = await createServices(loadSettings(stack.settings), stack.config);
-    images = await buildDemoImages(stack, services, () => undefined, "in-house");
+    images = await buildDemoImages(stack, services, () => undefined, "upstream");
     await createDeployRepository(stack, services, images);
     deploy = demoRepositories(dir).deploy;
-    patched = (await pushPatchedBase(stack, services, () => undefined, "in-house")).digest;
+    ({ digest: patched, publishedAt } = await pushPatchedBase(stack, services, () => undefined, "upstream"));
     await waitForCascade(services, 4, { openPullRequests: true });
   }, 240_000);
 
@@ -60,10 +63,21 @@ describe("pull requests for pinned digests on the local stack", () => {
       expect(changed[1]).toContain(pull.digest);
     }
     const busyboxPull = pulls.find((pull) => pull.files[0] === "Dockerfile")!;
-    expect(git("show", `${busyboxPull.branch}:Dockerfile`)).toBe(`# The tools image, pinned to the audited base\nFROM ${reg}/ripple/busybox:1@${patched}\nCOPY tools /tools\n`);
-    expect(busyboxPull.title).toBe(`chore(deps): update ${reg}/ripple/busybox:1 digest to ${patched.slice(7, 14)}`);
-    expect(busyboxPull.body).toContain(`| \`Dockerfile\` | 2 | \`FROM ${reg}/ripple/busybox:1@${images.busybox}\` | \`FROM ${reg}/ripple/busybox:1@${patched}\` |`);
+    expect(images.base).toBe(`${reg}/mirror/busybox:1`);
+    expect(git("show", `${busyboxPull.branch}:Dockerfile`)).toBe(`# The tools image, pinned to the audited base\nFROM ${images.base}@${patched}\nCOPY tools /tools\n`);
+    expect(busyboxPull.title).toBe(`chore(deps): update ${images.base} digest to ${patched.slice(7, 14)}`);
+    expect(busyboxPull.body).toContain(`| \`Dockerfile\` | 2 | \`FROM ${images.base}@${images.busybox}\` | \`FROM ${images.base}@${patched}\` |`);
     expect(git("status", "--porcelain")).toBe("");
+  });
+
+  it("carries one root through every campaign of the cascade: the patch's first sighting upstream", async () => {
+    const watched = (await services.store.getUpstreamTag(stack.upstream.host, "library/busybox", "1"))!;
+    const sighting = watched.history.find((entry) => entry.digest === patched)!;
+    expect(Date.parse(sighting.firstSeenAt)).toBeGreaterThanOrEqual(Date.parse(publishedAt));
+    const campaigns = await services.store.listCampaigns();
+    expect(campaigns).toHaveLength(4);
+    const root = { base: `${stack.upstream.host}/library/busybox:1`, digest: patched, availableAt: sighting.firstSeenAt, source: "upstream-first-seen", created: sighting.created };
+    expect(campaigns.map((campaign) => [campaign.base, campaign.root])).toEqual(campaigns.map((campaign) => [campaign.base, root]));
   });
 
   it("lists them with ripple prs --json", () => {
