@@ -289,7 +289,7 @@ async function printPatchTimeline(
     ["first seen by Ripple", sighting?.firstSeenAt ?? "-", since(sighting?.firstSeenAt), `image created ${sighting?.created ?? "?"}`],
     ["mirrored (push notified)", mirrored?.receivedAt ?? "-", since(mirrored?.receivedAt), "mirror/busybox:1"],
     ["campaign opened", first?.openedAt ?? "-", since(first?.openedAt), first?.root ? `root ${first.root.source}` : ""],
-    ["every obligation done", doneAt ?? "-", since(doneAt), `${cascade.length} campaign(s) carrying ${roots.size === 1 ? `one root: ${[...roots][0]}` : `${roots.size} roots`}`],
+    ["every obligation done", doneAt ?? "-", since(doneAt), `${cascade.length} campaign(s) carrying ${roots.size === 1 ? `one root: ${shortenDigests([...roots][0]!)}` : `${roots.size} roots`}`],
   ]);
 }
 
