@@ -7,7 +7,7 @@ import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { join } from "node:path";
 import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
-import { DefaultAzureCredential } from "@azure/identity";
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
@@ -22,7 +22,7 @@ import { createGitHubOctokit } from "./adapters/github/github-client.js";
 import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
-import { loadConfigFile, loadSettings, upstreamRegistriesOf, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
+import { loadConfigFile, loadSettings, storageConnectionOf, upstreamRegistriesOf, type StorageConnection, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { createBuildah } from "./local/buildah.js";
 import { ensureStackTls } from "./local/tls.js";
@@ -63,23 +63,23 @@ function agentFor(caFile: string | undefined): Agent | undefined {
   return caFile === undefined ? undefined : new Agent({ ca: [...rootCertificates, readFileSync(caFile, "utf8")], keepAlive: true });
 }
 
-function createRegistry(registry: RegistryConfig): ImageRegistry {
+function createRegistry(registry: RegistryConfig, credential: TokenCredential): ImageRegistry {
   const agent = agentFor(registry.caFile);
   return registry.kind === "distribution"
     ? createDistributionRegistry({ host: registry.host, agent })
-    : createAcrRegistry({ host: registry.host, credential: new DefaultAzureCredential(), agent });
+    : createAcrRegistry({ host: registry.host, credential, agent });
 }
 
 function localRepositories(config: RippleConfig): string[] {
   return [...config.repositories.map((repository) => repository.url), ...config.recipes.flatMap((recipe) => ("repository" in recipe ? [recipe.repository] : []))];
 }
 
-async function createBuilders(settings: Readonly<Settings>, config: RippleConfig): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
+async function createBuilders(settings: Readonly<Settings>, config: RippleConfig, credential: TokenCredential): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
   const builders = new Map<string, { name: string; builder: ImageBuilder }>();
   let local: ImageBuilder | null = null;
   for (const registry of config.registries) {
     if (registry.tasks !== undefined) {
-      const client = new ContainerRegistryManagementClient(new DefaultAzureCredential(), registry.tasks.subscriptionId);
+      const client = new ContainerRegistryManagementClient(credential, registry.tasks.subscriptionId);
       builders.set(registry.host, { name: "acr-tasks", builder: createAcrTasksBuilder({ client, ...registry.tasks }) });
     } else if (registry.kind === "distribution" && settings.RIPPLE_LOCAL_STACK_DIR !== undefined) {
       const dir = settings.RIPPLE_LOCAL_STACK_DIR;
@@ -203,11 +203,11 @@ export function createUpstreams(config: RippleConfig, env: NodeJS.ProcessEnv) {
   };
 }
 
-function createMirrors(config: RippleConfig, upstreams: ReturnType<typeof createUpstreams>): Map<string, ImageMirror> {
+function createMirrors(config: RippleConfig, upstreams: ReturnType<typeof createUpstreams>, credential: TokenCredential): Map<string, ImageMirror> {
   const mirrors = new Map<string, ImageMirror>();
   for (const registry of config.registries) {
     if (registry.tasks !== undefined) {
-      const client = new ContainerRegistryManagementClient(new DefaultAzureCredential(), registry.tasks.subscriptionId);
+      const client = new ContainerRegistryManagementClient(credential, registry.tasks.subscriptionId);
       mirrors.set(registry.host, createAcrImportMirror({
         client,
         resourceGroup: registry.tasks.resourceGroup,
@@ -225,19 +225,48 @@ function createMirrors(config: RippleConfig, upstreams: ReturnType<typeof create
 }
 
 /**
+ * The one Entra ID credential of the app, for storage, ACR and ARM alike: the managed identity (a
+ * user-assigned one with `__clientId`) when the storage connection says `__credential=managedidentity`,
+ * otherwise DefaultAzureCredential (environment, workload identity, managed identity, a developer's CLI).
+ */
+export function createAppCredential(connection: StorageConnection): TokenCredential {
+  const clientId = connection.kind === "identity" ? connection.clientId : null;
+  if (connection.kind === "identity" && connection.credential === "managed-identity") {
+    return clientId === null ? new ManagedIdentityCredential() : new ManagedIdentityCredential({ clientId });
+  }
+  return new DefaultAzureCredential(clientId === null ? {} : { managedIdentityClientId: clientId });
+}
+
+/** The table and queue adapters' connection options: the connection string, or endpoints with the credential (no key). */
+export function storageOptions(connection: StorageConnection, credential: TokenCredential, caFile?: string) {
+  const agent = agentFor(caFile);
+  const withAgent = agent === undefined ? {} : { agent };
+  return {
+    tables: <T extends object>(extra: T) =>
+      connection.kind === "connection-string" ? { connectionString: connection.connectionString, ...extra } : { endpoint: connection.tableEndpoint, credential, ...withAgent, ...extra },
+    queues: <T extends object>(extra: T) =>
+      connection.kind === "connection-string" ? { connectionString: connection.connectionString, ...extra } : { endpoint: connection.queueEndpoint, credential, ...withAgent, ...extra },
+  };
+}
+
+/**
  * Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing.
  * `env` supplies the app settings the configuration names (upstream pull credentials).
  */
 export async function createServices(settings: Readonly<Settings>, config: RippleConfig, env: NodeJS.ProcessEnv = process.env): Promise<Services> {
-  const tableStore = createTableStateStore({ connectionString: settings.AzureWebJobsStorage, tablePrefix: settings.RIPPLE_TABLE_PREFIX });
+  const connection = storageConnectionOf(settings);
+  if (connection === null) throw new ConfigError("settings: no storage connection (AzureWebJobsStorage or AzureWebJobsStorage__*)");
+  const credential = createAppCredential(connection);
+  const storage = storageOptions(connection, credential, settings.RIPPLE_STORAGE_CA_FILE);
+  const tableStore = createTableStateStore(storage.tables({ tablePrefix: settings.RIPPLE_TABLE_PREFIX }));
   await tableStore.init();
   const store: StateStore = tableStore;
-  const queue = createStorageWorkQueue({ connectionString: settings.AzureWebJobsStorage, queuePrefix: settings.RIPPLE_QUEUE_PREFIX });
+  const queue = createStorageWorkQueue(storage.queues({ queuePrefix: settings.RIPPLE_QUEUE_PREFIX }));
   const registries = new Map<string, ImageRegistry>();
-  for (const registry of config.registries) registries.set(registry.host, createRegistry(registry));
-  const builders = await createBuilders(settings, config);
+  for (const registry of config.registries) registries.set(registry.host, createRegistry(registry, credential));
+  const builders = await createBuilders(settings, config, credential);
   const upstreams = createUpstreams(config, env);
-  const mirrors = createMirrors(config, upstreams);
+  const mirrors = createMirrors(config, upstreams, credential);
   return {
     settings,
     config,

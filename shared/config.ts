@@ -232,8 +232,21 @@ export function configJsonSchema(): unknown {
 }
 
 export const Settings = z.object({
-  /** Storage connection string for tables and queues (`AzureWebJobsStorage` in Functions). */
-  AzureWebJobsStorage: z.string().min(1),
+  /**
+   * Storage connection string for tables and queues (`AzureWebJobsStorage` in Functions; Azurite locally).
+   * Absent: an identity-based connection from the `AzureWebJobsStorage__*` settings below.
+   */
+  AzureWebJobsStorage: z.string().min(1).optional(),
+  /** Identity-based storage, as the Functions host reads it: the account, or each service's URI. */
+  AzureWebJobsStorage__accountName: z.string().regex(/^[a-z0-9]{3,24}$/, "a storage account name").optional(),
+  AzureWebJobsStorage__tableServiceUri: z.string().url().optional(),
+  AzureWebJobsStorage__queueServiceUri: z.string().url().optional(),
+  /** `managedidentity`: the app's managed identity; absent: DefaultAzureCredential (a developer's laptop). */
+  AzureWebJobsStorage__credential: z.literal("managedidentity").optional(),
+  /** The client id of a user-assigned managed identity. */
+  AzureWebJobsStorage__clientId: z.string().min(1).optional(),
+  /** PEM file of an extra CA for the storage endpoints (the local stack's Azurite over HTTPS). */
+  RIPPLE_STORAGE_CA_FILE: z.string().min(1).optional(),
   /** Path of the configuration file. */
   RIPPLE_CONFIG: z.string().min(1).default("ripple.yaml"),
   /** Shared secret the registry webhooks must send (`Authorization: Bearer …` or `X-Ripple-Secret`). */
@@ -251,12 +264,45 @@ export const Settings = z.object({
   RIPPLE_GITHUB_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   RIPPLE_GITHUB_API_URL: z.string().url().default("https://api.github.com"),
 }).superRefine((settings, context) => {
+  const identity = settings.AzureWebJobsStorage__accountName !== undefined || (settings.AzureWebJobsStorage__tableServiceUri !== undefined && settings.AzureWebJobsStorage__queueServiceUri !== undefined);
+  if (settings.AzureWebJobsStorage === undefined && !identity) {
+    context.addIssue({ code: "custom", path: ["AzureWebJobsStorage"], message: "set AzureWebJobsStorage (a connection string), or AzureWebJobsStorage__accountName (or __tableServiceUri and __queueServiceUri) for an identity-based connection" });
+  }
   const app = [settings.RIPPLE_GITHUB_APP_ID, settings.RIPPLE_GITHUB_INSTALLATION_ID, settings.RIPPLE_GITHUB_PRIVATE_KEY];
   if (app.some((value) => value !== undefined) && app.some((value) => value === undefined)) {
     context.addIssue({ code: "custom", path: ["RIPPLE_GITHUB_APP_ID"], message: "RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY go together" });
   }
 });
 export type Settings = z.infer<typeof Settings>;
+
+/** How the app reaches its storage account: a connection string, or endpoints and a token credential. */
+export type StorageConnection =
+  | { readonly kind: "connection-string"; readonly connectionString: string }
+  | {
+      readonly kind: "identity";
+      readonly tableEndpoint: string;
+      readonly queueEndpoint: string;
+      /** `managed-identity` (with `clientId` for a user-assigned one), or `default` (DefaultAzureCredential). */
+      readonly credential: "managed-identity" | "default";
+      readonly clientId: string | null;
+    };
+
+/**
+ * The storage connection named `name` in the settings, read the way the Functions host reads it: the
+ * setting itself is a connection string; otherwise `<name>__accountName` gives the account's
+ * `https://<account>.{table,queue}.core.windows.net` endpoints (or `__tableServiceUri` / `__queueServiceUri`
+ * give them), `__credential=managedidentity` (and `__clientId`) the identity. Null when neither is set.
+ */
+export function storageConnectionOf(settings: Readonly<Record<string, string | undefined>>, name = "AzureWebJobsStorage"): StorageConnection | null {
+  const connectionString = settings[name];
+  if (connectionString !== undefined && connectionString !== "") return { kind: "connection-string", connectionString };
+  const account = settings[`${name}__accountName`];
+  const tableEndpoint = settings[`${name}__tableServiceUri`] ?? (account ? `https://${account}.table.core.windows.net` : undefined);
+  const queueEndpoint = settings[`${name}__queueServiceUri`] ?? (account ? `https://${account}.queue.core.windows.net` : undefined);
+  if (tableEndpoint === undefined || queueEndpoint === undefined) return null;
+  const credential = settings[`${name}__credential`] === "managedidentity" ? "managed-identity" : "default";
+  return { kind: "identity", tableEndpoint, queueEndpoint, credential, clientId: settings[`${name}__clientId`] ?? null };
+}
 
 /** Reads and validates the settings from the environment, once. Throws ConfigError naming the bad variable. */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Settings> {

@@ -6,7 +6,7 @@
  * rebuilds and opens pull requests in waves.
  */
 import { execFile } from "node:child_process";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
@@ -234,10 +234,13 @@ export async function waitForCascade(services: Services, campaigns: number, opti
   }
 }
 
-export async function demoCommand(): Promise<number> {
+/** `ripple demo [--identity]`: with `identity`, storage is reached with a managed identity token, no account key. */
+export async function demoCommand(options: { identity?: boolean } = {}): Promise<number> {
   const dir = join(defaultStackDir(), `demo-${process.pid}`);
-  say(`starting the local stack in ${dir}`);
-  const stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }), log: (line) => say(line) });
+  say(`starting the local stack in ${dir}${options.identity ? " (identity-based storage: no account key)" : ""}`);
+  const stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }), identity: options.identity ?? false, log: (line) => say(line) });
+  // This process plays the app too: its ManagedIdentityCredential reads the endpoint from the environment.
+  if (stack.identity !== null) Object.assign(process.env, stack.identity.env);
   let succeeded = false;
   try {
     say(`registry https://${stack.registry.host} → notifications → functions host ${stack.hostUrl}`);
@@ -255,6 +258,7 @@ export async function demoCommand(): Promise<number> {
     const cascade = await waitForCascade(services, 4);
     say("the cascade has settled");
     await printReport(stack, services, images, patched, cascade);
+    if (stack.azurite.debugLogPath !== null) await printStorageAuthentication(stack.azurite.debugLogPath);
     succeeded = true;
     return 0;
   } finally {
@@ -291,6 +295,19 @@ async function printPatchTimeline(
     ["campaign opened", first?.openedAt ?? "-", since(first?.openedAt), first?.root ? `root ${first.root.source}` : ""],
     ["every obligation done", doneAt ?? "-", since(doneAt), `${cascade.length} campaign(s) carrying ${roots.size === 1 ? `one root: ${shortenDigests([...roots][0]!)}` : `${roots.size} roots`}`],
   ]);
+}
+
+/** How the storage requests of the run were authenticated (identity mode): Azurite's debug log has each request's headers. */
+async function printStorageAuthentication(debugLogPath: string): Promise<void> {
+  const counts = await storageAuthenticationCounts(debugLogPath);
+  out(`\n== storage requests by authentication: ${Object.entries(counts).map(([scheme, count]) => `${scheme} ${count}`).join(", ") || "none"}`);
+}
+
+/** Storage requests per `Authorization` scheme (`Bearer`, `SharedKey`, …) in an Azurite debug log. */
+export async function storageAuthenticationCounts(debugLogPath: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const match of (await readFile(debugLogPath, "utf8")).matchAll(/"authorization":"([A-Za-z]+)[ "]/g)) counts[match[1]!] = (counts[match[1]!] ?? 0) + 1;
+  return counts;
 }
 
 const shortenDigests = (text: string): string => text.replace(/(sha256:[a-f0-9]{12})[a-f0-9]{52}/g, "$1");

@@ -18,9 +18,11 @@ const HELP = `ripple — base-image patch pipeline for Azure Container Registry
 Usage: ripple <command> [options]
 
 Local stack
-  stack up [--config FILE] [--persist] [--json]   start registry, Azurite, functions host (foreground)
+  stack up [--config FILE] [--persist] [--identity] [--json]
+                                                  start registry, Azurite, functions host (foreground);
+                                                  --identity: storage by managed identity, no account key
   stack down                                      stop the stack started by 'stack up'
-  demo                                            run the whole pipeline on a fresh local stack
+  demo [--identity]                               run the whole pipeline on a fresh local stack
 
 Events
   ingest [--dry-run] [--json] FILE|-              validate, normalize and record a registry event file
@@ -71,6 +73,7 @@ async function run(argv: string[]): Promise<number> {
       digest: { type: "string" },
       pin: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
+      identity: { type: "boolean", default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -81,11 +84,11 @@ async function run(argv: string[]): Promise<number> {
   const json = values.json ?? false;
   switch (command) {
     case "stack":
-      if (rest[0] === "up") return stackUp({ persist: values.persist ?? false, json, ...(values.config ? { configFile: values.config } : {}) });
+      if (rest[0] === "up") return stackUp({ persist: values.persist ?? false, json, identity: values.identity ?? false, ...(values.config ? { configFile: values.config } : {}) });
       if (rest[0] === "down") return stackDown();
       throw new UsageError("stack takes 'up' or 'down'");
     case "demo":
-      return demoCommand();
+      return demoCommand({ identity: values.identity ?? false });
     case "ingest":
       if (rest.length !== 1) throw new UsageError("ingest takes one FILE (or - for standard input)");
       return ingestCommand(rest[0]!, { dryRun: values["dry-run"] ?? false, json });

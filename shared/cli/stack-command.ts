@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { chmod, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfigFile } from "../config.js";
 import { startStack, type StackConfigTemplate } from "../local/stack.js";
@@ -19,7 +19,7 @@ interface StackFile {
  * `ripple stack up [--config FILE]`: starts the stack, writes `<dir>/stack.json` (read by the other
  * commands) and stays in the foreground until interrupted or `ripple stack down`.
  */
-export async function stackUp(options: { configFile?: string; persist: boolean; json: boolean }): Promise<number> {
+export async function stackUp(options: { configFile?: string; persist: boolean; json: boolean; identity?: boolean }): Promise<number> {
   const dir = defaultStackDir();
   const file = join(dir, "stack.json");
   if (existsSync(file)) {
@@ -27,7 +27,7 @@ export async function stackUp(options: { configFile?: string; persist: boolean; 
     if (isAlive(previous.pid)) throw new Error(`a stack is already running (pid ${previous.pid}); stop it with \`ripple stack down\``);
   }
   const template = options.configFile === undefined ? undefined : (loadConfigFile(options.configFile) as StackConfigTemplate);
-  const stack = await startStack({ dir, persist: options.persist, log: (line) => process.stderr.write(`${line}\n`), ...(template ? { config: template } : {}) });
+  const stack = await startStack({ dir, persist: options.persist, identity: options.identity ?? false, log: (line) => process.stderr.write(`${line}\n`), ...(template ? { config: template } : {}) });
   const description: StackFile = {
     pid: process.pid,
     registry: stack.registry.host,
@@ -36,7 +36,9 @@ export async function stackUp(options: { configFile?: string; persist: boolean; 
     configPath: stack.configPath,
     settings: { ...stack.settings },
   };
-  await writeFile(file, JSON.stringify(description, null, 2));
+  // It holds the webhook secret (and, in identity mode, the identity endpoint's header): owner only.
+  await writeFile(file, JSON.stringify(description, null, 2), { mode: 0o600 });
+  await chmod(file, 0o600);
   if (options.json) printJson({ ...description, settings: undefined });
   else process.stdout.write(`stack up: registry https://${stack.registry.host}, functions host ${stack.hostUrl}, state in ${dir}\n(Ctrl-C or \`ripple stack down\` to stop)\n`);
   await new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { request } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { AppError } from "../errors.js";
@@ -8,6 +9,10 @@ import { startProcess } from "./processes.js";
 
 /** A running Azurite (blob, queue, table) on loopback. */
 export interface LocalAzurite {
+  /** `https` with `oauth`, else `http`. */
+  protocol: "http" | "https";
+  /** With `oauth`: Azurite's debug log, which records every request's headers. */
+  debugLogPath: string | null;
   /** devstoreaccount1 with explicit endpoints; pass `{ allowInsecureConnection: true }` to table clients. */
   connectionString: string;
   blobEndpoint: string;
@@ -24,6 +29,12 @@ export interface StartAzuriteOptions {
   dir: string;
   /** Keep data on disk under `<dir>/azurite` instead of in memory. Default false. */
   persist?: boolean;
+  /**
+   * Serve HTTPS with this certificate and accept OAuth bearer tokens (`--oauth basic`, which Azurite only
+   * allows over HTTPS) besides shared keys: the mode identity-based connections are proven in. Requests are
+   * logged to `debugLogPath` (Azurite's debug log), so a test can check what authentication each carried.
+   */
+  oauth?: { certPath: string; keyPath: string };
 }
 
 /** Azurite's published development account; not a secret. */
@@ -38,10 +49,10 @@ export function resolveAzuriteEntry(): string {
   return join(dirname(require.resolve("azurite/package.json")), "dist", "src", "azurite.js");
 }
 
-/** A connection string for devstoreaccount1 with explicit http endpoints. Pure. */
+/** A connection string for devstoreaccount1 with explicit endpoints. Pure. */
 export function formatAzuriteConnectionString(endpoints: { blobEndpoint: string; queueEndpoint: string; tableEndpoint: string }): string {
   return [
-    "DefaultEndpointsProtocol=http",
+    `DefaultEndpointsProtocol=${endpoints.tableEndpoint.startsWith("https:") ? "https" : "http"}`,
     `AccountName=${devStorageAccount.name}`,
     `AccountKey=${devStorageAccount.key}`,
     `BlobEndpoint=${endpoints.blobEndpoint}`,
@@ -70,6 +81,9 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<LocalA
     const ports = { blob: await findFreePort(), queue: await findFreePort(), table: await findFreePort() };
     const args = [entry, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"];
     for (const service of serviceNames) args.push(`--${service}Host`, "127.0.0.1", `--${service}Port`, String(ports[service]));
+    const debugLogPath = opts.oauth === undefined ? null : join(opts.dir, "azurite-debug.log");
+    if (opts.oauth !== undefined) args.push("--oauth", "basic", "--cert", opts.oauth.certPath, "--key", opts.oauth.keyPath, "--debug", debugLogPath!);
+    const protocol = opts.oauth === undefined ? "http" : "https";
     // Azurite refuses --location together with --inMemoryPersistence; in memory it still keeps its
     // workspace in the current folder, which is why that folder is `<dir>/azurite` either way.
     args.push(...(opts.persist === true ? ["--location", location] : ["--inMemoryPersistence"]));
@@ -80,15 +94,17 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<LocalA
         args,
         cwd: location,
         dir: opts.dir,
-        ready: async () => (await Promise.all(serviceNames.map((service) => probeHttp(ports[service])))).every(Boolean),
+        ready: async () => (await Promise.all(serviceNames.map((service) => probeHttp(ports[service], protocol)))).every(Boolean),
         timeoutMs: 30_000,
       });
       const endpoints = {
-        blobEndpoint: `http://127.0.0.1:${ports.blob}/${devStorageAccount.name}`,
-        queueEndpoint: `http://127.0.0.1:${ports.queue}/${devStorageAccount.name}`,
-        tableEndpoint: `http://127.0.0.1:${ports.table}/${devStorageAccount.name}`,
+        blobEndpoint: `${protocol}://127.0.0.1:${ports.blob}/${devStorageAccount.name}`,
+        queueEndpoint: `${protocol}://127.0.0.1:${ports.queue}/${devStorageAccount.name}`,
+        tableEndpoint: `${protocol}://127.0.0.1:${ports.table}/${devStorageAccount.name}`,
       };
       return {
+        protocol,
+        debugLogPath,
         connectionString: formatAzuriteConnectionString(endpoints),
         ...endpoints,
         pid: server.pid,
@@ -101,10 +117,11 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<LocalA
   }
 }
 
-/** True when something answers HTTP on 127.0.0.1:port (any status: Azurite rejects the unsigned request). */
-async function probeHttp(port: number): Promise<boolean> {
+/** True when something answers HTTP(S) on 127.0.0.1:port (any status: Azurite rejects the unsigned request). */
+async function probeHttp(port: number, protocol: "http" | "https"): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", method: "GET", timeout: 2_000, agent: false }, (res) => {
+    const send = protocol === "https" ? httpsRequest : request;
+    const req = send({ host: "127.0.0.1", port, path: "/", method: "GET", timeout: 2_000, agent: false, rejectUnauthorized: false }, (res) => {
       res.resume();
       resolve(true);
     });

@@ -14,7 +14,10 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import functions from "@azure/functions";
 import type { HttpResponseInit, InvocationContext as InvocationContextType } from "@azure/functions";
-import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
+import type { QueueServiceClient, QueueClient } from "@azure/storage-queue";
+import { queueServiceFor } from "../adapters/storage-queue/storage-work-queue.js";
+import { createAppCredential, storageOptions } from "../composition.js";
+import { storageConnectionOf } from "../config.js";
 import { CronExpressionParser } from "cron-parser";
 import { registeredFunctions, type FunctionDefinition } from "../function-definitions.js";
 
@@ -276,6 +279,19 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 }
 
+/**
+ * The queue service of a trigger's `connection`, read as the Functions host reads it: a connection
+ * string, or an identity-based connection (`<name>__queueServiceUri` or `__accountName`, with
+ * `__credential=managedidentity`), authenticated with the same credential the app uses.
+ */
+function queueServiceOf(definition: Extract<FunctionDefinition, { kind: "storageQueue" }>, settings: Readonly<Record<string, string | undefined>>): QueueServiceClient {
+  const connectionName = definition.options.connection ?? "AzureWebJobsStorage";
+  const connection = storageConnectionOf(settings, connectionName);
+  if (connection === null) throw new Error(`app setting ${connectionName} (or ${connectionName}__*) is not set (connection of ${definition.name})`);
+  const options = storageOptions(connection, createAppCredential(connection), settings["RIPPLE_STORAGE_CA_FILE"]);
+  return queueServiceFor(options.queues({}));
+}
+
 function startQueuePoller(
   definition: Extract<FunctionDefinition, { kind: "storageQueue" }>,
   settings: Readonly<Record<string, string | undefined>>,
@@ -283,10 +299,7 @@ function startQueuePoller(
   log: (line: string) => void,
 ): () => Promise<void> {
   const queueName = resolveBindingExpression(definition.options.queueName, settings);
-  const connectionName = definition.options.connection ?? "AzureWebJobsStorage";
-  const connectionString = settings[connectionName];
-  if (connectionString === undefined) throw new Error(`app setting ${connectionName} is not set (connection of ${definition.name})`);
-  const service = QueueServiceClient.fromConnectionString(connectionString);
+  const service = queueServiceOf(definition, settings);
   const queue = service.getQueueClient(queueName);
   const poison = service.getQueueClient(`${queueName}-poison`);
   let stopped = false;

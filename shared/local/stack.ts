@@ -18,6 +18,7 @@ import { startProcess, type ManagedProcess } from "./processes.js";
 import { startRegistry, type LocalRegistry } from "./registry.js";
 import { ensureStackTls, type StackTls } from "./tls.js";
 import { startUpstreamRegistry, type UpstreamRegistry } from "./upstream-registry.js";
+import { startLocalIdentityEndpoint, type LocalIdentityEndpoint } from "./identity-endpoint.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from `dist/` and from sources). */
 export const projectRoot = ((): string => {
@@ -37,6 +38,13 @@ export interface StackOptions {
   readonly config?: StackConfigTemplate;
   /** Keep Azurite's data on disk under the stack folder. */
   readonly persist?: boolean;
+  /**
+   * Identity-based storage, as deployed: Azurite over HTTPS accepting OAuth tokens, the app given no
+   * account key at all (`AzureWebJobsStorage__queueServiceUri` / `__tableServiceUri`,
+   * `__credential=managedidentity`), its real ManagedIdentityCredential answered by a local managed
+   * identity endpoint (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`).
+   */
+  readonly identity?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -47,6 +55,8 @@ export interface Stack {
   /** The registry playing a public upstream (token auth, anonymous pulls, pushes as `upstream.publisher`). */
   readonly upstream: UpstreamRegistry;
   readonly azurite: LocalAzurite;
+  /** The local managed identity endpoint (identity mode only). */
+  readonly identity: LocalIdentityEndpoint | null;
   readonly buildah: Buildah;
   /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
   readonly hostUrl: string;
@@ -95,6 +105,22 @@ function stackConfig(template: StackConfigTemplate, hosts: { registry: string; u
 }
 
 /**
+ * The app settings that reach the stack's storage: Azurite's connection string, or in identity mode the
+ * service URIs, the managed identity and the managed identity endpoint's variables (the platform sets
+ * those in Azure) — no account key.
+ */
+function storageSettings(azurite: LocalAzurite, identity: LocalIdentityEndpoint | null, tls: StackTls): Record<string, string> {
+  if (identity === null) return { AzureWebJobsStorage: azurite.connectionString };
+  return {
+    AzureWebJobsStorage__tableServiceUri: azurite.tableEndpoint,
+    AzureWebJobsStorage__queueServiceUri: azurite.queueEndpoint,
+    AzureWebJobsStorage__credential: "managedidentity",
+    RIPPLE_STORAGE_CA_FILE: tls.caCertPath,
+    ...identity.env,
+  };
+}
+
+/**
  * Installs what is missing, then starts every component on loopback with free ports. On failure,
  * whatever was started is stopped again. `stop()` ends every process (idempotent).
  */
@@ -106,7 +132,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const tls = await ensureStackTls(dir);
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
-    const azurite = await startAzurite({ dir: join(dir, "azurite"), persist: options.persist ?? false });
+    const identity = options.identity === true ? await startLocalIdentityEndpoint() : null;
+    if (identity !== null) started.push(identity);
+    const azurite = await startAzurite({
+      dir: join(dir, "azurite"),
+      persist: options.persist ?? false,
+      ...(identity === null ? {} : { oauth: { certPath: tls.certPath, keyPath: tls.keyPath } }),
+    });
     started.push(azurite);
     const upstream = await startUpstreamRegistry({ dir: join(dir, "upstream"), tls, log });
     started.push(upstream);
@@ -120,7 +152,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const hostUrl = `http://127.0.0.1:${hostPort}`;
     const secret = randomBytes(24).toString("hex");
     const settings: Record<string, string> = {
-      AzureWebJobsStorage: azurite.connectionString,
+      ...storageSettings(azurite, identity, tls),
       RIPPLE_CONFIG: configPath,
       RIPPLE_WEBHOOK_SECRET: secret,
       RIPPLE_TABLE_PREFIX: "ripple",
@@ -150,6 +182,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       registry,
       upstream,
       azurite,
+      identity,
       buildah,
       hostUrl,
       webhookUrl,

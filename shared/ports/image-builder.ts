@@ -23,7 +23,10 @@ export type BuildRecipe =
       readonly args: Readonly<Record<string, string>>;
       /** Full references to push, `registry/repository:tag`; at least the image's own tag. */
       readonly tags: readonly string[];
-      /** `os/arch[/variant]`; empty means the builder's default platform. */
+      /**
+       * `os/arch[/variant]`; empty means the builder's default platform. Several make a multi-platform
+       * image (an index): a builder pushes it with every platform or not at all.
+       */
       readonly platforms: readonly string[];
     };
 
@@ -58,6 +61,12 @@ export interface ImageBuilder {
    * recipe cannot be built by this builder (not retryable).
    */
   start(request: BuildRequest): Promise<BuildRun>;
-  /** The run's current state. Read only; idempotent. @throws UpstreamError as for `start`. */
-  get(runId: string): Promise<BuildRun>;
+  /**
+   * The run's current state. Idempotent. `request` is the one that started the run: a builder whose run
+   * ends in a step of its own needs it to take that step (ACR Tasks pushes a multi-platform image's
+   * index once every platform is built; pushing it again is harmless).
+   * @throws UpstreamError as for `start`; AppError `build_request_invalid` when the run needs `request`
+   * and it is missing.
+   */
+  get(runId: string, request?: BuildRequest): Promise<BuildRun>;
 }

@@ -1,12 +1,13 @@
 import type { RippleConfig } from "../config.js";
 import type { Obligation } from "../domain/campaign.js";
+import type { Dependent } from "../domain/dependency.js";
+import { formatPlatform, type ImageManifestFacts } from "../domain/image-facts.js";
 import { splitTagKey } from "../domain/image-ref.js";
 import { isRetryable } from "../errors.js";
-import { FINAL_RUN_STATUSES, type BuildRun, type ImageBuilder } from "../ports/image-builder.js";
+import { FINAL_RUN_STATUSES, type BuildRequest, type BuildRun, type ImageBuilder } from "../ports/image-builder.js";
 import { runKey, type RunRecord, type StateStore } from "../ports/state-store.js";
 import type { ObligationJob, WorkQueue } from "../ports/work-queue.js";
-import { platformManifestsOf } from "./base-layer-catalog.js";
-import { resolveBuildRecipe } from "./resolve-build-recipe.js";
+import { platformsToKeep, resolveBuildRecipe } from "./resolve-build-recipe.js";
 
 export interface RebuildDeps {
   readonly store: StateStore;
@@ -32,6 +33,8 @@ const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
  *   duplicated job finds it and never starts a second run. A claim whose builder never answered (a
  *   crashed worker) is taken over after `rebuild.staleClaimSeconds`.
  * - Skips obligations already settled, and supersedes the obligation when the base tag has moved on.
+ * - The rebuild keeps the platforms of the image as it is now (see {@link platformsToKeep}); a builder
+ *   that cannot build one of them fails the run, and so the obligation, naming it.
  * - At most `rebuild.concurrencyPerRegistry` runs are active per registry; more wait on the queue.
  * - Retryable builder failures (and canceled or timed-out runs) are retried with exponential backoff;
  *   after `rebuild.maxAttempts` the obligation fails with the reason and the logs link, and the job goes
@@ -44,7 +47,8 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
   const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
   if (obligation === null) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
   if (SETTLED.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
-  if (obligation.dependent.kind !== "image") return { kind: "skipped", reason: "not an image: file pins are bumped by pull request" };
+  const dependent = obligation.dependent;
+  if (dependent.kind !== "image") return { kind: "skipped", reason: "not an image: file pins are bumped by pull request" };
 
   const base = splitTagKey(job.base);
   const baseTag = base === null ? null : await deps.store.getTag(base.registry, base.repository, base.tag);
@@ -53,38 +57,82 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
     return { kind: "skipped", reason: "superseded: the base moved on" };
   }
 
-  const registry = obligation.dependent.registry;
+  const registry = dependent.registry;
   const builder = deps.builderFor(registry);
   if (builder === null) return fail(deps, obligation, `no builder configured for registry ${registry}`);
-  const manifests = await platformManifestsOf(deps.store, registry, obligation.dependent.digest);
-  const recipe = resolveBuildRecipe(deps.config, job.dependentKey, manifests[0] ?? null);
+  const image = await imageToRebuild(deps.store, dependent);
+  const recipe = resolveBuildRecipe(deps.config, job.dependentKey, image.manifest, image.platforms);
   if (recipe === null) return fail(deps, obligation, `no build recipe for ${job.dependentKey}`);
 
   const key = runKey(job.dependentKey, job.toDigest);
+  const request: BuildRequest = { image: job.dependentKey, registry, recipe, base: { key: job.base, digest: job.toDigest }, idempotencyKey: key };
   const existing = await deps.store.getRun(registry, key);
   if (existing !== null && existing.runId !== null) {
     if (!job.poll || FINAL_RUN_STATUSES.includes(existing.status as BuildRun["status"])) {
       return { kind: "skipped", reason: `run ${existing.runId} already started for ${key}` };
     }
-    let current: BuildRun;
-    try {
-      current = await builder.builder.get(existing.runId);
-    } catch (error) {
-      // A builder that cannot say how the run is doing is asked again later; one that no longer knows the
-      // run (not retryable) counts as a failed attempt.
-      if (isRetryable(error)) return requeue(deps, job, deps.config.rebuild.pollSeconds * 2, `run ${existing.runId}: ${error instanceof Error ? error.message : String(error)}`);
-      return retryOrFail(deps, job, obligation, existing, error instanceof Error ? error.message : String(error), true, existing.logsUrl);
-    }
-    return follow(deps, job, obligation, existing, current);
+    return pollRun(deps, job, obligation, builder.builder, { record: existing, runId: existing.runId }, request);
   }
+  const claim = await claimRun(deps, job, builder.name, existing, request);
+  if (claim.kind !== "claimed") return claim.outcome;
+  return startRun(deps, job, obligation, builder.builder, claim.record, request);
+}
+
+/**
+ * The image as it is now — its tag's current digest, else the digest the campaign saw — as stored when it
+ * was pushed: the manifest whose annotations name its source (an index's first platform) and the platforms
+ * a rebuild must keep.
+ */
+async function imageToRebuild(store: StateStore, dependent: Extract<Dependent, { kind: "image" }>): Promise<{ manifest: ImageManifestFacts | null; platforms: string[] }> {
+  const tag = await store.getTag(dependent.registry, dependent.repository, dependent.tag);
+  const stored = await store.getManifest(dependent.registry, tag?.digest ?? dependent.digest);
+  if (stored === null) return { manifest: null, platforms: [] };
+  if (stored.facts.kind === "image") return { manifest: stored.facts, platforms: [] };
+  const platforms = platformsToKeep(stored.facts);
+  const first = stored.facts.children.find((child) => formatPlatform(child.platform) === platforms[0]);
+  const child = first === undefined ? null : await store.getManifest(dependent.registry, first.digest);
+  return { manifest: child?.facts.kind === "image" ? child.facts : null, platforms };
+}
+
+/** Asks the builder how a started run is doing and acts on it. */
+async function pollRun(
+  deps: RebuildDeps,
+  job: ObligationJob,
+  obligation: Obligation,
+  builder: ImageBuilder,
+  started: { readonly record: RunRecord; readonly runId: string },
+  request: BuildRequest,
+): Promise<RebuildOutcome> {
+  let current: BuildRun;
+  try {
+    current = await builder.get(started.runId, request);
+  } catch (error) {
+    // A builder that cannot say how the run is doing is asked again later; one that no longer knows the
+    // run (not retryable) counts as a failed attempt.
+    const reason = error instanceof Error ? error.message : String(error);
+    if (isRetryable(error)) return requeue(deps, job, deps.config.rebuild.pollSeconds * 2, `run ${started.runId}: ${reason}`);
+    return retryOrFail(deps, job, obligation, started.record, reason, true, started.record.logsUrl);
+  }
+  return follow(deps, job, obligation, started.record, current);
+}
+
+type Claim = { readonly kind: "claimed"; readonly record: RunRecord } | { readonly kind: "not-claimed"; readonly outcome: RebuildOutcome };
+
+/**
+ * Claims the run record of (image, base digest) for this worker: a new one, a stale claim of a crashed
+ * worker, or this job's own retry; within the registry's concurrency limit.
+ */
+async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: string, existing: RunRecord | null, request: BuildRequest): Promise<Claim> {
+  const { registry, idempotencyKey: key } = request;
   const rules = deps.config.rebuild;
+  const notClaimed = (outcome: RebuildOutcome): Claim => ({ kind: "not-claimed", outcome });
   const nowMs = deps.now().getTime();
   if (existing !== null) {
     const stale = existing.status === "claimed" && nowMs - Date.parse(existing.claimedAt) > rules.staleClaimSeconds * 1000;
     const ownRetry = existing.status === "retrying" && (job.attempt ?? 0) === existing.attempts;
     if (!stale && !ownRetry) {
-      if (existing.status === "claimed") return requeue(deps, job, rules.pollSeconds, `run ${key} is being started by another worker`);
-      return { kind: "skipped", reason: `run ${key} is ${existing.status}` };
+      if (existing.status === "claimed") return notClaimed(await requeue(deps, job, rules.pollSeconds, `run ${key} is being started by another worker`));
+      return notClaimed({ kind: "skipped", reason: `run ${key} is ${existing.status}` });
     }
   }
 
@@ -92,11 +140,10 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
   const lostBefore = nowMs - rules.staleClaimSeconds * 1000;
   const active = (await deps.store.listRuns(registry)).filter((run) => ACTIVE.has(run.status) && run.key !== key && Date.parse(run.updatedAt) > lostBefore);
   if (active.length >= rules.concurrencyPerRegistry) {
-    return requeue(deps, job, rules.backoffSeconds, `${active.length} runs active on ${registry} (limit ${rules.concurrencyPerRegistry})`);
+    return notClaimed(await requeue(deps, job, rules.backoffSeconds, `${active.length} runs active on ${registry} (limit ${rules.concurrencyPerRegistry})`));
   }
 
   const claimedAt = deps.now().toISOString();
-  let record: RunRecord;
   if (existing === null) {
     const claim = await deps.store.claimRun({
       key,
@@ -105,7 +152,7 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
       base: job.base,
       baseDigest: job.toDigest,
       campaignId: job.campaignId,
-      builder: builder.name,
+      builder: builderName,
       status: "claimed",
       runId: null,
       logsUrl: null,
@@ -116,25 +163,28 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
       finishedAt: null,
       updatedAt: claimedAt,
     });
-    if (!claim.claimed) return requeue(deps, job, rules.pollSeconds, `run ${key} was claimed by another worker`);
-    record = claim.record;
-  } else {
-    let tookOver = false;
-    record = await deps.store.updateRun(registry, key, (current) => {
-      tookOver = current.runId === null && current.status === existing.status && current.claimedAt === existing.claimedAt;
-      return tookOver ? { ...current, status: "claimed", claimedAt, updatedAt: claimedAt } : current;
-    });
-    if (!tookOver) return { kind: "skipped", reason: `run ${key} was taken over by another worker` };
+    if (!claim.claimed) return notClaimed(await requeue(deps, job, rules.pollSeconds, `run ${key} was claimed by another worker`));
+    return { kind: "claimed", record: claim.record };
   }
+  let tookOver = false;
+  const record = await deps.store.updateRun(registry, key, (current) => {
+    tookOver = current.runId === null && current.status === existing.status && current.claimedAt === existing.claimedAt;
+    return tookOver ? { ...current, status: "claimed", claimedAt, updatedAt: claimedAt } : current;
+  });
+  if (!tookOver) return notClaimed({ kind: "skipped", reason: `run ${key} was taken over by another worker` });
+  return { kind: "claimed", record };
+}
 
+/** Starts the claimed run, records it on the run record and the obligation, and acts on its first state. */
+async function startRun(deps: RebuildDeps, job: ObligationJob, obligation: Obligation, builder: ImageBuilder, claimed: RunRecord, request: BuildRequest): Promise<RebuildOutcome> {
   let run: BuildRun;
   try {
-    run = await builder.builder.start({ image: job.dependentKey, registry, recipe, base: { key: job.base, digest: job.toDigest }, idempotencyKey: key });
+    run = await builder.start(request);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    return retryOrFail(deps, job, obligation, record, reason, isRetryable(error), null);
+    return retryOrFail(deps, job, obligation, claimed, reason, isRetryable(error), null);
   }
-  record = await deps.store.updateRun(registry, key, (current) => ({ ...current, ...runFields(run), attempts: current.attempts + 1, updatedAt: deps.now().toISOString() }));
+  const record = await deps.store.updateRun(claimed.registry, claimed.key, (current) => ({ ...current, ...runFields(run), attempts: current.attempts + 1, updatedAt: deps.now().toISOString() }));
   // The rebuilt image's push may already have completed the obligation (a synchronous builder pushes
   // before it returns); the run id is recorded either way.
   await deps.store.updateObligation(obligation.campaignId, obligation.dependentKey, (current) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configJsonSchema, isTrackedBaseTag, loadSettings, parseConfig, upstreamRegistriesOf } from "../../shared/config.js";
+import { configJsonSchema, isTrackedBaseTag, loadSettings, parseConfig, storageConnectionOf, upstreamRegistriesOf } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 
 function failureOf(action: () => unknown): { name: string; code: string; message: string } {
@@ -167,8 +167,32 @@ describe("loadSettings", () => {
     expect(failureOf(() => loadSettings({ RIPPLE_WEBHOOK_SECRET: "short" }))).toEqual({
       name: "ConfigError",
       code: "config_invalid",
-      message: "settings: AzureWebJobsStorage: Invalid input: expected string, received undefined; RIPPLE_WEBHOOK_SECRET: must be at least 16 characters",
+      message: "settings: RIPPLE_WEBHOOK_SECRET: must be at least 16 characters; AzureWebJobsStorage: set AzureWebJobsStorage (a connection string), or AzureWebJobsStorage__accountName (or __tableServiceUri and __queueServiceUri) for an identity-based connection",
     });
+  });
+});
+
+describe("storage connections (as the Functions host reads them)", () => {
+  const secret = { RIPPLE_WEBHOOK_SECRET: "0123456789abcdef" };
+  it.each([
+    ["a connection string", { AzureWebJobsStorage: "UseDevelopmentStorage=true" }, { kind: "connection-string", connectionString: "UseDevelopmentStorage=true" }],
+    ["an account with the system-assigned identity", { AzureWebJobsStorage__accountName: "stripple", AzureWebJobsStorage__credential: "managedidentity" },
+      { kind: "identity", tableEndpoint: "https://stripple.table.core.windows.net", queueEndpoint: "https://stripple.queue.core.windows.net", credential: "managed-identity", clientId: null }],
+    ["service URIs with a user-assigned identity", { AzureWebJobsStorage__tableServiceUri: "https://t.example/acct", AzureWebJobsStorage__queueServiceUri: "https://q.example/acct", AzureWebJobsStorage__credential: "managedidentity", AzureWebJobsStorage__clientId: "11111111-2222-3333-4444-555555555555" },
+      { kind: "identity", tableEndpoint: "https://t.example/acct", queueEndpoint: "https://q.example/acct", credential: "managed-identity", clientId: "11111111-2222-3333-4444-555555555555" }],
+    ["an account without a credential setting (a developer's DefaultAzureCredential)", { AzureWebJobsStorage__accountName: "stripple" },
+      { kind: "identity", tableEndpoint: "https://stripple.table.core.windows.net", queueEndpoint: "https://stripple.queue.core.windows.net", credential: "default", clientId: null }],
+  ])("reads %s", (_, env, connection) => {
+    expect(storageConnectionOf(loadSettings({ ...secret, ...env }))).toEqual(connection);
+  });
+
+  it("refuses settings with no way to reach storage, and an unknown credential kind", () => {
+    expect(failureOf(() => loadSettings({ ...secret, AzureWebJobsStorage__tableServiceUri: "https://t.example/acct" })).message).toBe(
+      "settings: AzureWebJobsStorage: set AzureWebJobsStorage (a connection string), or AzureWebJobsStorage__accountName (or __tableServiceUri and __queueServiceUri) for an identity-based connection",
+    );
+    expect(failureOf(() => loadSettings({ ...secret, AzureWebJobsStorage__accountName: "stripple", AzureWebJobsStorage__credential: "clientsecret" })).message).toBe(
+      'settings: AzureWebJobsStorage__credential: Invalid input: expected "managedidentity"',
+    );
   });
 });
 

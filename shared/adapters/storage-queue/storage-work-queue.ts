@@ -1,11 +1,29 @@
-import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
+import type { Agent } from "node:https";
+import type { TokenCredential } from "@azure/identity";
+import { QueueServiceClient, newPipeline, type QueueClient } from "@azure/storage-queue";
 import { AppError, ConfigError, UpstreamError, ValidationError } from "../../errors.js";
 import type { QueueName, WorkQueue } from "../../ports/work-queue.js";
 
-export interface StorageWorkQueueOptions {
-  readonly connectionString: string;
+/** A connection string (Azurite, or an account key), or the queue endpoint and a token credential (identity-based). */
+export type QueueStorageConnection =
+  | { readonly connectionString: string }
+  | { readonly endpoint: string; readonly credential: TokenCredential; readonly agent?: Agent };
+
+export type StorageWorkQueueOptions = QueueStorageConnection & {
   /** Lowercase letters and digits put in front of every queue name. Default "ripple". */
   readonly queuePrefix?: string;
+};
+
+/** The queue service client of a connection: from the connection string, or the endpoint with the token credential. */
+export function queueServiceFor(connection: QueueStorageConnection): QueueServiceClient {
+  if ("connectionString" in connection) return QueueServiceClient.fromConnectionString(connection.connectionString);
+  const pipeline = newPipeline(connection.credential);
+  const agent = connection.agent;
+  // The storage pipeline takes no TLS agent; a first policy hands each request the one given (a local CA).
+  if (agent !== undefined) {
+    pipeline.factories.unshift({ create: (next) => ({ sendRequest: (request) => next.sendRequest(Object.assign(request, { agent })) }) });
+  }
+  return new QueueServiceClient(connection.endpoint, pipeline);
 }
 
 const SERVICE = "storage-queue";
@@ -40,7 +58,7 @@ export function queueNameFor(prefix: string, name: QueueName): string {
  */
 export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQueue {
   const prefix = options.queuePrefix ?? "ripple";
-  const service = QueueServiceClient.fromConnectionString(options.connectionString);
+  const service = queueServiceFor(options);
   const ready = new Map<QueueName, Promise<QueueClient>>();
 
   function queueFor(name: QueueName): Promise<QueueClient> {

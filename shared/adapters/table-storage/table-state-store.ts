@@ -48,7 +48,9 @@
  * - List orders match the memory store (see compare-records.ts); obligations come back ordered by
  *   dependent key.
  */
+import type { Agent } from "node:https";
 import { TableClient, odata, type TableEntity, type TransactionAction } from "@azure/data-tables";
+import type { TokenCredential } from "@azure/identity";
 import { campaignIdPrefix, type Campaign, type Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError, ConflictError } from "../../errors.js";
@@ -80,15 +82,19 @@ import { statusOf, toStorageError } from "./storage-errors.js";
 import { TABLES, escapeKey, tableNameFor, type TableKind } from "./table-keys.js";
 import { createUpstreamRecords } from "./upstream-records.js";
 
-export interface TableStateStoreOptions {
-  readonly connectionString: string;
+/** A connection string (Azurite, or an account key), or the table endpoint and a token credential (identity-based). */
+export type TableStorageConnection =
+  | { readonly connectionString: string }
+  | { readonly endpoint: string; readonly credential: TokenCredential; readonly agent?: Agent };
+
+export type TableStateStoreOptions = TableStorageConnection & {
   /** Alphanumeric prefix of every table name. Default "ripple". */
   readonly tablePrefix?: string;
   /** Allow http endpoints (Azurite). Default: true when the connection string names an http endpoint. */
   readonly allowInsecureConnection?: boolean;
   /** Attempts of a guarded write before ConflictError. Default 12. */
   readonly maxWriteAttempts?: number;
-}
+};
 
 /** A StateStore plus `init()`, which creates its tables (idempotent; call once at start-up). */
 export interface TableStateStore extends StateStore {
@@ -114,14 +120,8 @@ type Entity = TableEntity<Record<string, unknown>>;
  */
 export function createTableStateStore(options: TableStateStoreOptions): TableStateStore {
   const prefix = options.tablePrefix ?? "ripple";
-  const allowInsecureConnection = options.allowInsecureConnection ?? isHttpConnectionString(options.connectionString);
   const maxAttempts = options.maxWriteAttempts ?? 12;
-  const clients = Object.fromEntries(
-    TABLES.map((table) => [
-      table,
-      TableClient.fromConnectionString(options.connectionString, tableNameFor(prefix, table), { allowInsecureConnection }),
-    ]),
-  ) as Record<TableKind, TableClient>;
+  const clients = Object.fromEntries(TABLES.map((table) => [table, tableClientFor(options, tableNameFor(prefix, table))])) as Record<TableKind, TableClient>;
   const { events, tags, manifests, edges, campaigns, runs, scans, pulls } = clients;
 
   async function call<T>(operation: string, action: () => Promise<T>): Promise<T> {
@@ -507,6 +507,15 @@ async function deleteIfPresent(client: TableClient, partitionKey: string, rowKey
   } catch (error) {
     if (statusOf(error) !== 404) throw error;
   }
+}
+
+/** One table's client: from the connection string, or from the endpoint with the token credential (no key anywhere). */
+function tableClientFor(options: TableStateStoreOptions, table: string): TableClient {
+  if ("connectionString" in options) {
+    const allowInsecureConnection = options.allowInsecureConnection ?? isHttpConnectionString(options.connectionString);
+    return TableClient.fromConnectionString(options.connectionString, table, { allowInsecureConnection });
+  }
+  return new TableClient(options.endpoint, table, options.credential, options.agent === undefined ? {} : { agent: options.agent });
 }
 
 function isHttpConnectionString(connectionString: string): boolean {
