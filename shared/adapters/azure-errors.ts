@@ -65,6 +65,37 @@ export function isNetworkError(error: unknown): boolean {
 }
 
 /**
+ * Whether the error is a failure to get an Entra ID token that may pass: the managed identity endpoint
+ * (IMDS) not answering or timing out (`CredentialUnavailableError`, with no HTTP status), every
+ * credential of a chain unavailable, or the token service answering 408, 429 or 5xx. A token service
+ * refusing the identity (400/401/403) is not transient.
+ */
+export function isTransientCredentialError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { name } = error as { name?: unknown };
+  if (name === "CredentialUnavailableError" || name === "AggregateAuthenticationError") return true;
+  if (name !== "AuthenticationError") return false;
+  const status = (error as { statusCode?: unknown }).statusCode;
+  return typeof status !== "number" || status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * The UpstreamError for a failure to get the app's token: retryable when it may pass (see
+ * {@link isTransientCredentialError}), not when the token service refused the identity; null for any
+ * other error. Only the error's name and status travel on.
+ */
+export function credentialFailure(error: unknown, service: string, action: string): UpstreamError | null {
+  if (isTransientCredentialError(error)) {
+    return new UpstreamError(service, `${action} failed: no token for the app's identity yet (${(error as Error).name}); retried`, { status: null, retryable: true });
+  }
+  if (typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AuthenticationError") {
+    const status = (error as { statusCode?: number }).statusCode ?? null;
+    return new UpstreamError(service, `${action} failed: the token service refused the app's identity (HTTP ${status}); check the identity and its role assignments`, { status, retryable: false });
+  }
+  return null;
+}
+
+/**
  * Turns an Azure SDK failure into an {@link UpstreamError}: retryable for network errors, 408, 429 and
  * 5xx, not for other statuses or unexpected client-side failures. An {@link AppError} passes through.
  * The message names the action, the status and the service's error codes, never request headers,
@@ -72,6 +103,8 @@ export function isNetworkError(error: unknown): boolean {
  */
 export function toUpstreamError(error: unknown, context: FailureContext): AppError {
   if (error instanceof AppError) return error;
+  const credential = credentialFailure(error, context.service, context.action);
+  if (credential !== null) return credential;
   const status = readStatus(error);
   if (status !== null) {
     const codes = readServiceErrorCodes(error);

@@ -2,6 +2,7 @@ import type { Agent } from "node:https";
 import type { TokenCredential } from "@azure/identity";
 import { QueueServiceClient, newPipeline, type QueueClient } from "@azure/storage-queue";
 import { AppError, ConfigError, UpstreamError, ValidationError } from "../../errors.js";
+import { credentialFailure } from "../azure-errors.js";
 import type { QueueName, WorkQueue } from "../../ports/work-queue.js";
 
 /** A connection string (Azurite, or an account key), or the queue endpoint and a token credential (identity-based). */
@@ -116,6 +117,8 @@ export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQu
 }
 
 function toQueueError(error: unknown, operation: string): unknown {
+  const credential = credentialFailure(error, SERVICE, operation);
+  if (credential !== null) return credential;
   if (error instanceof AppError || !(error instanceof Error) || error.name !== "RestError") return error;
   const { statusCode, code } = error as Error & { statusCode?: unknown; code?: unknown };
   const status = typeof statusCode === "number" ? statusCode : null;

@@ -1,4 +1,5 @@
 import { AppError, ConflictError, UpstreamError } from "../../errors.js";
+import { credentialFailure } from "../azure-errors.js";
 
 const SERVICE = "table-storage";
 
@@ -18,12 +19,15 @@ export function statusOf(error: unknown): number | null {
 }
 
 /**
- * Maps an SDK failure to Ripple's errors: 412 → ConflictError; network, 408, 429 and 5xx → retryable
+ * Maps an SDK failure to Ripple's errors: 412 → ConflictError; network, 408, 429, 5xx and a token the
+ * app's identity cannot get yet (IMDS timeout, `CredentialUnavailableError`) → retryable
  * UpstreamError; other statuses → non-retryable UpstreamError. The message names only the operation,
  * the status and the service's error code, and the cause keeps only those fields, so no request
  * header or key can reach a log. AppErrors and non-SDK errors (bugs) pass through unchanged.
  */
 export function toStorageError(error: unknown, operation: string): unknown {
+  const credential = credentialFailure(error, SERVICE, operation);
+  if (credential !== null) return credential;
   if (error instanceof AppError || !isRestError(error)) return error;
   const status = typeof error.statusCode === "number" ? error.statusCode : null;
   const code = typeof error.code === "string" ? error.code : null;
