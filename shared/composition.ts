@@ -10,6 +10,7 @@ import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry"
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
+import { createAcrManifestStore } from "./adapters/acr/acr-manifest-store.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
 import { createDistributionRegistry } from "./adapters/distribution/distribution-registry.js";
@@ -80,7 +81,9 @@ async function createBuilders(settings: Readonly<Settings>, config: RippleConfig
   for (const registry of config.registries) {
     if (registry.tasks !== undefined) {
       const client = new ContainerRegistryManagementClient(credential, registry.tasks.subscriptionId);
-      builders.set(registry.host, { name: "acr-tasks", builder: createAcrTasksBuilder({ client, ...registry.tasks }) });
+      // A multi-platform image's index is pushed through the registry itself once each platform is built.
+      const manifests = createAcrManifestStore({ host: registry.host, credential, agent: agentFor(registry.caFile) });
+      builders.set(registry.host, { name: "acr-tasks", builder: createAcrTasksBuilder({ client, ...registry.tasks, manifests }) });
     } else if (registry.kind === "distribution" && settings.RIPPLE_LOCAL_STACK_DIR !== undefined) {
       const dir = settings.RIPPLE_LOCAL_STACK_DIR;
       local ??= createBuildahBuilder({

@@ -19,6 +19,7 @@ import type { BaseLayerCatalog } from "./base-layer-catalog.js";
 import { openCampaign, settleRebuiltImage } from "./open-campaign.js";
 import { resolveTagDigest, tagHolding } from "./tag-lookup.js";
 import { resolveBuildRecipe } from "./resolve-build-recipe.js";
+import { isScratchTag } from "../domain/scratch-tag.js";
 import { patchRootOf } from "./patch-root.js";
 
 export interface ProcessDeps {
@@ -123,6 +124,9 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
   const digest = event.digest;
   if (event.tag === null || digest === null) {
     return { kind: "processed", summary: "untagged push: read with its tagged index or image", tagMoved: false, edges: [], campaign: null };
+  }
+  if (isScratchTag(event.tag)) {
+    return { kind: "processed", summary: `${event.tag}: one platform of a multi-platform rebuild, read with the index pushed after it`, tagMoved: false, edges: [], campaign: null };
   }
   const registry = deps.registryFor(event.registry);
   if (registry === null) throw new AppError("registry_not_configured", `registry ${event.registry} is not configured`);

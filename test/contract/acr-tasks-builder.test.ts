@@ -5,10 +5,26 @@ import { join } from "node:path";
 import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
 import type { TokenCredential } from "@azure/identity";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ContainerRegistryContentClient } from "@azure/container-registry";
+import { createAcrManifestStore, type ManifestStore } from "../../shared/adapters/acr/acr-manifest-store.js";
 import { createAcrTasksBuilder } from "../../shared/adapters/acr-tasks/acr-tasks-builder.js";
+import { platformTag } from "../../shared/adapters/acr-tasks/platform-index.js";
+import { anonymousCredential } from "../../shared/adapters/distribution/distribution-registry.js";
+import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
 import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
 import type { BuildRecipe, BuildRequest, BuildRun, ImageBuilder } from "../../shared/ports/image-builder.js";
-import { ARM_TASKS_API_VERSION, startArmContractServer, type ArmContractServer, type ArmRequest, type ArmRoute, type RunState } from "./helpers/arm-contract-server.js";
+import type { RawManifest } from "../../shared/ports/registry-content.js";
+import {
+  ARM_TASKS_API_VERSION,
+  startArmContractServer,
+  type ArmContractServer,
+  type ArmContractServerOptions,
+  type ArmRequest,
+  type ArmRoute,
+  type RunState,
+} from "./helpers/arm-contract-server.js";
+import { DOCKER_LIST, DOCKER_MANIFEST, buildImage, buildIndex, pushImage, pushIndex, type ImageContent } from "./helpers/image-content.js";
+import { playPlatformBuilds } from "./helpers/played-builds.js";
 import { rejection as rejectionOf, type ErrorShape } from "./helpers/rejection.js";
 
 const SUBSCRIPTION = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
@@ -91,6 +107,8 @@ let tls: StackTls;
 let agent: Agent;
 let server: ArmContractServer;
 let builder: ImageBuilder;
+/** Plays the builds the server schedules, for tests that need their images. */
+let playBuild: ArmContractServerOptions["build"];
 
 function createClient(token = TOKEN): ContainerRegistryManagementClient {
   const credential: TokenCredential = { getToken: () => Promise.resolve({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
@@ -120,11 +138,13 @@ beforeEach(async () => {
     registryName: REGISTRY_NAME,
     token: TOKEN,
     tasks: ["rebuild-app"],
+    build: (call) => playBuild?.(call) ?? Promise.resolve(undefined),
   });
   builder = createAcrTasksBuilder({ client: createClient(), subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME, pollIntervalMs: 10 });
 });
 
 afterEach(async () => {
+  playBuild = undefined;
   await server.stop();
 });
 
@@ -178,9 +198,9 @@ describe("start", () => {
 
   it.each<[string, BuildRequest, string]>([
     [
-      "a multi-platform source recipe",
+      "a multi-platform source recipe when it has no registry to push the index to",
       sourceRequest({ platforms: ["linux/amd64", "linux/arm64"] }),
-      "ACR Tasks builds one platform per DockerBuildRequest; use a multi-step task recipe for multi-platform images",
+      "a multi-platform image needs the registry's manifests to push its index, and none were given",
     ],
     ["a tag of another registry", sourceRequest({ tags: [`${REGISTRY}/team/api:1.0`, "ghcr.io/example/api:1.0"] }), `the tag ghcr.io/example/api:1.0 is not in the registry ${REGISTRY}`],
     ["a tag by digest", sourceRequest({ tags: [`${REGISTRY}/team/api@sha256:${"b".repeat(64)}`] }), `the tag ${REGISTRY}/team/api@sha256:${"b".repeat(64)} is not a registry/repository:tag reference`],
@@ -351,6 +371,124 @@ describe("get", () => {
     arrange();
     expect(await rejection(builder.get("cb404"))).toEqual(expected);
     expect(server.requests).toEqual(Array.from({ length: calls }, () => getRunCall("cb404")));
+  });
+});
+
+const PLATFORMS = ["linux/amd64", "linux/arm64/v8"];
+/** What each platform's run builds (ACR Tasks pushes Docker manifests). */
+const PLATFORM_IMAGES: Readonly<Record<string, ImageContent>> = {
+  "linux/amd64": buildImage({ format: "docker", layers: ["rootfs", "api-amd64"], platform: { os: "linux", architecture: "amd64", variant: null } }),
+  "linux/arm64/v8": buildImage({ format: "docker", layers: ["rootfs", "api-arm64"], platform: { os: "linux", architecture: "arm64", variant: "v8" } }),
+};
+/** The two platforms' images the tags hold before the rebuild. */
+const OLD_IMAGES = [
+  buildImage({ format: "docker", layers: ["old"], platform: { os: "linux", architecture: "amd64", variant: null } }),
+  buildImage({ format: "docker", layers: ["old-arm"], platform: { os: "linux", architecture: "arm64", variant: "v8" } }),
+];
+const RUN_TIMES = { startTime: "2024-07-22T18:05:00Z", finishTime: "2024-07-22T18:09:30Z" };
+
+/** The manifest list entry of a platform's image, as a multi-platform build must push it. */
+function listEntry(platform: string): unknown {
+  const image = PLATFORM_IMAGES[platform]!;
+  const { os, architecture, variant } = image.facts.platform!;
+  return { mediaType: DOCKER_MANIFEST, digest: image.facts.digest, size: image.manifest.byteLength, platform: { architecture, os, ...(variant === null ? {} : { variant }) } };
+}
+
+/** A manifest store that records the tags it writes and removes. */
+function recordingStore(store: ManifestStore): ManifestStore & { writes: string[]; deletes: string[] } {
+  const recorded = {
+    ...store,
+    writes: [] as string[],
+    deletes: [] as string[],
+    writeManifest: (repository: string, tag: string, manifest: RawManifest) => {
+      recorded.writes.push(`${repository}:${tag}`);
+      return store.writeManifest(repository, tag, manifest);
+    },
+    deleteTag: (repository: string, tag: string) => {
+      recorded.deletes.push(`${repository}:${tag}`);
+      return store.deleteTag(repository, tag);
+    },
+  };
+  return recorded;
+}
+
+describe("multi-platform builds", () => {
+  const request = sourceRequest({ platforms: PLATFORMS });
+  const tagOf = (platform: string): string => platformTag(request.idempotencyKey, platform);
+  let registry: LocalRegistry;
+  let content: ContainerRegistryContentClient;
+  let manifests: ReturnType<typeof recordingStore>;
+
+  beforeAll(async () => {
+    registry = await startRegistry({ dir: join(dir, "distribution"), tls });
+    content = new ContainerRegistryContentClient(registry.url, "team/api", anonymousCredential(), { agent });
+    // The tags hold a two-platform image the rebuild must replace whole or not at all.
+    for (const image of OLD_IMAGES) await pushImage(content, image);
+    const oldIndex = buildIndex({ format: "docker", children: OLD_IMAGES.map((image) => ({ manifest: image.manifest, mediaType: DOCKER_MANIFEST, platform: image.facts.platform! })) });
+    for (const tag of ["1.0", "1.0-patched"]) await pushIndex(content, oldIndex, tag);
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  beforeEach(() => {
+    manifests = recordingStore(createAcrManifestStore({ host: registry.host, credential: anonymousCredential(), agent }));
+    builder = createAcrTasksBuilder({ client: createClient(), subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME, pollIntervalMs: 10, manifests });
+  });
+
+  const digestAt = async (tag: string): Promise<string> => (await content.getManifest(tag)).digest;
+
+  it("builds each platform in a run of its own, then pushes one index of them to every tag", async () => {
+    playBuild = playPlatformBuilds({ content, registry: REGISTRY, images: PLATFORM_IMAGES, failing: null, times: RUN_TIMES });
+    const started = await builder.start(request);
+    expect(started).toEqual({ ...QUEUED, runId: "cb1+cb2" });
+    expect(server.requests).toEqual([
+      scheduleRunCall(dockerBuildBody({ imageNames: [`team/api:${tagOf("linux/amd64")}`], platform: { os: "linux", architecture: "amd64" } })),
+      scheduleRunCall(dockerBuildBody({ imageNames: [`team/api:${tagOf("linux/arm64/v8")}`], platform: { os: "linux", architecture: "arm64", variant: "v8" } })),
+    ]);
+    expect(await builder.get(started.runId, request)).toEqual({ ...QUEUED, runId: "cb1+cb2", status: "running", startedAt: "2024-07-22T18:05:00.000Z" });
+    expect(manifests.writes).toEqual([]);
+
+    const done: BuildRun = { runId: "cb1+cb2", status: "succeeded", logsUrl: server.logLink("cb1"), startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.000Z", reason: null };
+    expect(await builder.get(started.runId, request)).toEqual(done);
+    const pushed = await content.getManifest("1.0");
+    expect(pushed.manifest).toEqual({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: PLATFORMS.map(listEntry) });
+    expect(await digestAt("1.0-patched")).toBe(pushed.digest);
+    expect(manifests.writes).toEqual(["team/api:1.0", "team/api:1.0-patched"]);
+    expect(manifests.deletes).toEqual([`team/api:${tagOf("linux/amd64")}`, `team/api:${tagOf("linux/arm64/v8")}`]);
+
+    // A redelivered poll pushes the same index again, reading the platforms' images by the digests their runs report.
+    expect(await builder.get(started.runId, request)).toEqual(done);
+    expect(await digestAt("1.0")).toBe(pushed.digest);
+  });
+
+  it("fails naming the platform and its run when one platform fails, and pushes nothing to the tags", async () => {
+    playBuild = playPlatformBuilds({ content, registry: REGISTRY, images: PLATFORM_IMAGES, failing: "linux/arm64/v8", times: RUN_TIMES });
+    const previous = await digestAt("1.0");
+    const started = await builder.start(request);
+    expect(started).toEqual({ ...QUEUED, runId: "cb1+cb2", status: "running", startedAt: "2024-07-22T18:05:00.000Z" });
+    expect(await builder.get(started.runId, request)).toEqual({
+      runId: "cb1+cb2",
+      status: "failed",
+      logsUrl: server.logLink("cb2"),
+      startedAt: "2024-07-22T18:05:00.000Z",
+      finishedAt: "2024-07-22T18:09:30.000Z",
+      reason: "linux/arm64/v8 (run cb2): exec /bin/sh: exec format error",
+    });
+    expect(manifests.writes).toEqual([]);
+    expect([await digestAt("1.0"), await digestAt("1.0-patched")]).toEqual([previous, previous]);
+  });
+
+  it("refuses to read a multi-platform run without the request that started it", async () => {
+    expect(await rejection(builder.get("cb1+cb2"))).toEqual({
+      name: "AppError",
+      code: "build_request_invalid",
+      message: "run cb1+cb2 builds 2 platforms: reading it needs the source recipe of those platforms that started it",
+      retryable: false,
+      details: { runId: "cb1+cb2" },
+    });
+    expect(server.requests).toEqual([]);
   });
 });
 

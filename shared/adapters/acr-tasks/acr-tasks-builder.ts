@@ -12,7 +12,9 @@ import type {
 import { normalizeRegistryHost, parseImageRef } from "../../domain/image-ref.js";
 import { AppError, ConfigError, UpstreamError } from "../../errors.js";
 import { FINAL_RUN_STATUSES, type BuildRecipe, type BuildRequest, type BuildRun, type ImageBuilder, type RunStatus } from "../../ports/image-builder.js";
+import type { ManifestStore } from "../acr/acr-manifest-store.js";
 import { toUpstreamError } from "../azure-errors.js";
+import { assembleIndex, combinePlatformRuns, platformTag, splitRunId } from "./platform-index.js";
 
 /** The service name in this adapter's upstream errors. */
 export const ACR_TASKS_SERVICE = "acr-tasks";
@@ -49,8 +51,20 @@ export interface AcrTasksBuilderOptions {
   readonly resourceGroup: string;
   /** The registry's resource name (`myregistry`), not its login server. */
   readonly registryName: string;
+  /**
+   * The registry's manifests, to push the index of a multi-platform image once each platform is built.
+   * Without it a source recipe of several platforms is refused.
+   */
+  readonly manifests?: ManifestStore;
   /** Delay between polls of `scheduleRun`'s long-running operation when ARM sends no `Retry-After` (default 2000 ms). */
   readonly pollIntervalMs?: number;
+}
+
+/** An ARM run as a {@link BuildRun} without its log link, and the images it reports having pushed. */
+interface ArmRun {
+  readonly run: BuildRun;
+  /** Digests by `repository:tag`, from the run's `outputImages`. */
+  readonly pushed: ReadonlyMap<string, string>;
 }
 
 /**
@@ -59,16 +73,70 @@ export interface AcrTasksBuilderOptions {
  * follows the long-running operation until ARM has accepted the run, and returns the run as ARM reports
  * it, usually queued. `get` reads the run and, once it is final, a SAS link to its log.
  *
+ * A `DockerBuildRequest` builds one platform. A source recipe of several platforms is one run per
+ * platform, each pushing to a scratch tag of its own ({@link platformTag}); the build's run id joins
+ * theirs (`cb1+cb2`). `get` (given the request) pushes the index over the platforms' images to the
+ * recipe's tags once every run has succeeded, then removes the scratch tags (best effort: an identity
+ * without delete rights leaves them). One platform failing fails the build, naming the platform and its
+ * run, and nothing is pushed to the recipe's tags: the image never loses a platform.
+ *
  * Every ARM failure becomes an `UpstreamError` of service `acr-tasks`, retryable for network errors,
- * 408, 429 and 5xx (after the SDK's own retries).
+ * 408, 429 and 5xx (after the SDK's own retries); registry failures are the manifest store's.
  * @throws ConfigError when `subscriptionId` is not the client's own.
  */
 export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBuilder {
-  const { client, resourceGroup, registryName } = options;
   // The client addresses its own subscription; a task id naming another would run a task ARM cannot find.
-  if (client.subscriptionId.toLowerCase() !== options.subscriptionId.toLowerCase()) {
+  if (options.client.subscriptionId.toLowerCase() !== options.subscriptionId.toLowerCase()) {
     throw new ConfigError("the ACR Tasks builder's subscriptionId differs from its ARM client's", [{ path: "subscriptionId", message: "must equal the client's subscriptionId" }]);
   }
+  const { schedule, read, withLogs } = createArmRuns(options);
+
+  /** The build of every platform's run: the index pushed once all succeeded. */
+  const settlePlatforms = async (request: BuildRequest, platforms: readonly PlatformTarget[], runs: readonly ArmRun[]): Promise<BuildRun> => {
+    const combined = combinePlatformRuns(runs.map(({ run }, index) => ({ platform: platforms[index]?.name ?? "unknown", run })));
+    if (combined.run.status === "succeeded") await pushIndex(requireManifests(request), request, platforms, runs);
+    return withLogs(combined.run, combined.logsOf);
+  };
+
+  return {
+    async start(request) {
+      const platforms = multiPlatformTargets(request);
+      if (platforms === null) {
+        const action = request.recipe.kind === "task" ? `scheduling task ${request.recipe.task} for ${request.image}` : `scheduling a build of ${request.image}`;
+        return withLogs((await schedule(createRunRequest(request, options), action)).run);
+      }
+      requireManifests(request);
+      const bodies = platforms.map((platform) => platformRunRequest(request, platform));
+      const runs: ArmRun[] = [];
+      for (const [index, body] of bodies.entries()) runs.push(await schedule(body, `scheduling the ${platforms[index]!.name} build of ${request.image}`));
+      return settlePlatforms(request, platforms, runs);
+    },
+
+    async get(runId, request) {
+      const runIds = splitRunId(runId);
+      if (runIds === null) return withLogs((await read(runId)).run);
+      const platforms = request === undefined ? null : multiPlatformTargets(request);
+      if (request === undefined || platforms === null || platforms.length !== runIds.length) {
+        throw new AppError("build_request_invalid", `run ${runId} builds ${runIds.length} platforms: reading it needs the source recipe of those platforms that started it`, {
+          retryable: false,
+          details: { runId },
+        });
+      }
+      const runs: ArmRun[] = [];
+      for (const id of runIds) runs.push(await read(id));
+      return settlePlatforms(request, platforms, runs);
+    },
+  };
+
+  function requireManifests(request: BuildRequest): ManifestStore {
+    if (options.manifests === undefined) invalid(request, "a multi-platform image needs the registry's manifests to push its index, and none were given");
+    return options.manifests;
+  }
+}
+
+/** ARM's runs of one registry: scheduled and read as {@link ArmRun}s, their log links added once final. */
+function createArmRuns(options: AcrTasksBuilderOptions) {
+  const { client, resourceGroup, registryName } = options;
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
 
   const readLogsUrl = async (runId: string): Promise<string | null> => {
@@ -81,49 +149,109 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
     }
   };
 
-  const toBuildRun = async (run: Run, action: string): Promise<BuildRun> => {
-    const runId = run.runId ?? run.name;
-    if (runId === undefined || runId === "") {
-      throw new UpstreamError(ACR_TASKS_SERVICE, `${action} failed: the run has no runId`, { status: null, retryable: false });
+  /** Adds the log link of a final run. */
+  const withLogs = async (run: BuildRun, logsOf: string | null = run.runId): Promise<BuildRun> =>
+    FINAL_RUN_STATUSES.includes(run.status) && logsOf !== null ? { ...run, logsUrl: await readLogsUrl(logsOf) } : run;
+
+  const schedule = async (runRequest: RunRequestUnion, action: string): Promise<ArmRun> => {
+    try {
+      return toArmRun(await client.registries.beginScheduleRunAndWait(resourceGroup, registryName, runRequest, { updateIntervalInMs: pollIntervalMs }), action);
+    } catch (error) {
+      throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action });
     }
-    const status = mapRunStatus(run.status);
-    if (status === null) {
-      throw new UpstreamError(ACR_TASKS_SERVICE, `${action} failed: unknown run status ${JSON.stringify(run.status ?? null)}`, { status: null, retryable: false });
+  };
+
+  const read = async (runId: string): Promise<ArmRun> => {
+    const action = `reading run ${runId}`;
+    try {
+      return toArmRun(await client.runs.get(resourceGroup, registryName, runId), action);
+    } catch (error) {
+      throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action });
     }
-    const final = FINAL_RUN_STATUSES.includes(status);
-    return {
+  };
+
+  return { schedule, read, withLogs };
+}
+
+/** One platform of a multi-platform build. */
+interface PlatformTarget {
+  /** `os/arch[/variant]` as the recipe names it. */
+  readonly name: string;
+  readonly properties: PlatformProperties;
+}
+
+/** The platforms of a source recipe of several platforms (each checked); null for any other request. */
+function multiPlatformTargets(request: BuildRequest): PlatformTarget[] | null {
+  const { recipe } = request;
+  if (recipe.kind !== "source" || recipe.platforms.length < 2) return null;
+  return recipe.platforms.map((name) => ({ name, properties: parsePlatform(request, name) }));
+}
+
+/** The `DockerBuildRequest` of one platform: the recipe's build, pushed to that platform's scratch tag in each repository of the recipe's tags. */
+function platformRunRequest(request: BuildRequest, platform: PlatformTarget): DockerBuildRequest {
+  const recipe = request.recipe as SourceRecipe;
+  const repositories = [...new Set(imageTargets(request, recipe.tags).map((target) => target.repository))];
+  const tag = platformTag(request.idempotencyKey, platform.name);
+  return dockerBuildRequest(request, recipe, platform.properties, repositories.map((repository) => `${repository}:${tag}`));
+}
+
+/**
+ * Pushes the index over the platforms' images to each of the recipe's tags, then removes the scratch
+ * tags. An image is read by the digest its run reports, else by its scratch tag, so pushing again (a
+ * redelivered poll, after the scratch tags are gone) assembles the same index. Idempotent.
+ * @throws AppError `build_output_missing` when a platform's image is not in the registry.
+ */
+async function pushIndex(manifests: ManifestStore, request: BuildRequest, platforms: readonly PlatformTarget[], runs: readonly ArmRun[]): Promise<void> {
+  const targets = imageTargets(request, (request.recipe as SourceRecipe).tags);
+  const repositories = [...new Set(targets.map((target) => target.repository))];
+  for (const repository of repositories) {
+    const images = [];
+    for (const [index, platform] of platforms.entries()) {
+      const tag = platformTag(request.idempotencyKey, platform.name);
+      const manifest = await manifests.readRawManifest(repository, runs[index]?.pushed.get(`${repository}:${tag}`) ?? tag);
+      if (manifest === null) {
+        throw new AppError("build_output_missing", `the ${platform.name} build of ${request.image} (run ${runs[index]?.run.runId ?? "?"}) left no image at ${repository}:${tag}`, {
+          retryable: false,
+          details: { image: request.image },
+        });
+      }
+      images.push({ platform: platform.properties, manifest });
+    }
+    const index = assembleIndex(images);
+    for (const target of targets.filter((candidate) => candidate.repository === repository)) await manifests.writeManifest(repository, target.tag, index);
+  }
+  for (const repository of repositories) {
+    for (const platform of platforms) {
+      // A scratch tag left behind costs a tag, not correctness; the image is already pushed.
+      await manifests.deleteTag(repository, platformTag(request.idempotencyKey, platform.name)).catch(() => undefined);
+    }
+  }
+}
+
+function toArmRun(run: Run, action: string): ArmRun {
+  const runId = run.runId ?? run.name;
+  if (runId === undefined || runId === "") {
+    throw new UpstreamError(ACR_TASKS_SERVICE, `${action} failed: the run has no runId`, { status: null, retryable: false });
+  }
+  const status = mapRunStatus(run.status);
+  if (status === null) {
+    throw new UpstreamError(ACR_TASKS_SERVICE, `${action} failed: unknown run status ${JSON.stringify(run.status ?? null)}`, { status: null, retryable: false });
+  }
+  const final = FINAL_RUN_STATUSES.includes(status);
+  const pushed = new Map<string, string>();
+  for (const image of run.outputImages ?? []) {
+    if (image.repository !== undefined && image.tag !== undefined && image.digest !== undefined) pushed.set(`${image.repository}:${image.tag}`, image.digest);
+  }
+  return {
+    run: {
       runId,
       status,
-      logsUrl: final ? await readLogsUrl(runId) : null,
+      logsUrl: null,
       startedAt: toIsoTime(run.startTime),
       finishedAt: toIsoTime(run.finishTime),
       reason: run.runErrorMessage ?? (final && status !== "succeeded" ? `ACR Tasks run ended with status ${run.status ?? "unknown"}` : null),
-    };
-  };
-
-  return {
-    async start(request) {
-      const runRequest = createRunRequest(request, options);
-      const action = request.recipe.kind === "task" ? `scheduling task ${request.recipe.task} for ${request.image}` : `scheduling a build of ${request.image}`;
-      let run: Run;
-      try {
-        run = await client.registries.beginScheduleRunAndWait(resourceGroup, registryName, runRequest, { updateIntervalInMs: pollIntervalMs });
-      } catch (error) {
-        throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action });
-      }
-      return toBuildRun(run, action);
     },
-
-    async get(runId) {
-      const action = `reading run ${runId}`;
-      let run: Run;
-      try {
-        run = await client.runs.get(resourceGroup, registryName, runId);
-      } catch (error) {
-        throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action });
-      }
-      return toBuildRun(run, action);
-    },
+    pushed,
   };
 }
 
@@ -133,7 +261,8 @@ export function mapRunStatus(status: string | undefined): RunStatus | null {
 }
 
 /**
- * The ARM `scheduleRun` body for a build request.
+ * The ARM `scheduleRun` body of a build that is one run: a task recipe, or a source recipe of at most one
+ * platform (several are one run each, see {@link createAcrTasksBuilder}).
  * @throws AppError `build_request_invalid` when ACR Tasks cannot build the recipe as given.
  */
 export function createRunRequest(
@@ -141,13 +270,9 @@ export function createRunRequest(
   target: Pick<AcrTasksBuilderOptions, "subscriptionId" | "resourceGroup" | "registryName">,
 ): RunRequestUnion {
   const { recipe } = request;
-  const baseArguments = [
-    { name: BASE_IMAGE_ARGUMENT, value: request.base.key },
-    { name: BASE_DIGEST_ARGUMENT, value: request.base.digest },
-  ];
   if (recipe.kind === "task") {
     if (!TASK_NAME.test(recipe.task)) invalid(request, `"${recipe.task}" is not an ACR task name`);
-    const values = [...baseArguments, { name: IMAGE_ARGUMENT, value: request.image }];
+    const values = [...baseArguments(request), { name: IMAGE_ARGUMENT, value: request.image }];
     const taskRun: TaskRunRequest = {
       type: "TaskRunRequest",
       taskId: `/subscriptions/${target.subscriptionId}/resourceGroups/${target.resourceGroup}/providers/Microsoft.ContainerRegistry/registries/${target.registryName}/tasks/${recipe.task}`,
@@ -159,21 +284,33 @@ export function createRunRequest(
     return taskRun;
   }
 
+  return dockerBuildRequest(request, recipe, parsePlatforms(request, recipe.platforms), imageTargets(request, recipe.tags).map((target) => `${target.repository}:${target.tag}`));
+}
+
+/** A `DockerBuildRequest` of a source recipe for one platform, pushing to `imageNames` (`repository:tag`). */
+function dockerBuildRequest(request: BuildRequest, recipe: SourceRecipe, platform: PlatformProperties, imageNames: string[]): DockerBuildRequest {
   const context = normalizeContext(request, recipe.context);
   const recipeArguments = Object.entries(recipe.args)
     .filter(([name]) => name !== BASE_IMAGE_ARGUMENT && name !== BASE_DIGEST_ARGUMENT)
     .map(([name, value]) => ({ name, value }));
-  const build: DockerBuildRequest = {
+  return {
     type: "DockerBuildRequest",
     sourceLocation: `${sourceRepository(request, recipe)}#${sourceRevision(request, recipe.revision)}${context === "." ? "" : `:${context}`}`,
     dockerFilePath: dockerfileInContext(request, recipe.dockerfile, context),
-    imageNames: imageNames(request, recipe.tags),
+    imageNames,
     isPushEnabled: true,
-    platform: parsePlatform(request, recipe.platforms),
-    arguments: [...recipeArguments, ...baseArguments].map((argument): Argument => ({ ...argument, isSecret: false })),
+    platform,
+    arguments: [...recipeArguments, ...baseArguments(request)].map((argument): Argument => ({ ...argument, isSecret: false })),
     timeout: BUILD_TIMEOUT_SECONDS,
   };
-  return build;
+}
+
+/** The base's tag key and digest, as build arguments (and task values). */
+function baseArguments(request: BuildRequest): Array<{ name: string; value: string }> {
+  return [
+    { name: BASE_IMAGE_ARGUMENT, value: request.base.key },
+    { name: BASE_DIGEST_ARGUMENT, value: request.base.digest },
+  ];
 }
 
 function toIsoTime(time: Date | undefined): string | null {
@@ -217,24 +354,25 @@ function dockerfileInContext(request: BuildRequest, dockerfile: string, context:
   return path.slice(context.length + 1);
 }
 
-/** ACR pushes `repository:tag` to its own registry only. */
-function imageNames(request: BuildRequest, tags: readonly string[]): string[] {
+/** The recipe's tags (the image's own when none) as repository and tag: ACR pushes to its own registry only. */
+function imageTargets(request: BuildRequest, tags: readonly string[]): Array<{ repository: string; tag: string }> {
   const registry = normalizeRegistryHost(request.registry);
   return (tags.length > 0 ? tags : [request.image]).map((tag) => {
     const ref = parseImageRef(tag);
     if (!ref.ok) invalid(request, ref.reason);
     if (ref.value.registry !== registry) invalid(request, `the tag ${tag} is not in the registry ${request.registry}`);
     if (ref.value.digest !== null || ref.value.tag === null) invalid(request, `the tag ${tag} is not a registry/repository:tag reference`);
-    return `${ref.value.repository}:${ref.value.tag}`;
+    return { repository: ref.value.repository, tag: ref.value.tag };
   });
 }
 
-function parsePlatform(request: BuildRequest, platforms: readonly string[]): PlatformProperties {
-  if (platforms.length > 1) {
-    invalid(request, "ACR Tasks builds one platform per DockerBuildRequest; use a multi-step task recipe for multi-platform images");
-  }
-  const platform = platforms[0];
-  if (platform === undefined) return { ...DEFAULT_PLATFORM };
+/** The one platform of a single-platform build; ACR's default when the recipe names none. */
+function parsePlatforms(request: BuildRequest, platforms: readonly string[]): PlatformProperties {
+  if (platforms.length > 1) invalid(request, "a DockerBuildRequest builds one platform; several are one run each");
+  return platforms[0] === undefined ? { ...DEFAULT_PLATFORM } : parsePlatform(request, platforms[0]);
+}
+
+function parsePlatform(request: BuildRequest, platform: string): PlatformProperties {
   const [os, architecture, variant, ...rest] = platform.split("/");
   if (os === undefined || os === "" || architecture === undefined || architecture === "" || variant === "" || rest.length > 0) {
     invalid(request, `"${platform}" is not an os/architecture[/variant] platform`);

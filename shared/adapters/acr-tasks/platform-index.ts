@@ -8,9 +8,9 @@ import { AppError } from "../../errors.js";
 import type { BuildRun, RunStatus } from "../../ports/image-builder.js";
 import type { RawManifest } from "../../ports/registry-content.js";
 import { MANIFEST_MEDIA_TYPES } from "../oci/parse-manifest.js";
+import { PLATFORM_TAG_PREFIX } from "../../domain/scratch-tag.js";
 
-/** What every scratch tag of a multi-platform build starts with. */
-export const PLATFORM_TAG_PREFIX = "ripple-platform-";
+export { PLATFORM_TAG_PREFIX } from "../../domain/scratch-tag.js";
 /** Joins the runs of one multi-platform build into its run id (`cb1+cb2`). */
 export const RUN_ID_SEPARATOR = "+";
 

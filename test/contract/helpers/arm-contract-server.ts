@@ -36,6 +36,22 @@ export interface ScheduleRunScript {
   readonly states?: readonly RunState[];
 }
 
+/** The build a `DockerBuildRequest` asks for, as {@link ArmContractServerOptions.build} sees it. */
+export interface DockerBuildCall {
+  readonly runId: string;
+  readonly sourceLocation: string;
+  /** `repository:tag` names the build pushes to, in the registry's own login server. */
+  readonly imageNames: readonly string[];
+  readonly platform: RunPlatform;
+}
+
+/** A run's platform, as a `DockerBuildRequest` gives it and the run reports it. */
+export interface RunPlatform {
+  readonly os: string;
+  readonly architecture?: string;
+  readonly variant?: string;
+}
+
 /** How the server answers the next valid `importImage`. */
 export interface ImportImageScript {
   /**
@@ -81,7 +97,8 @@ export interface ArmRequest {
  * `POST …/registries/{reg}/importImage` (api-version {@link ARM_IMPORT_API_VERSION}); any other
  * api-version is a 400 as ARM answers. ARM's async-operation pattern for `scheduleRun` and `importImage`,
  * Bearer authentication with one expected token, and ARM error bodies (`{"error":{"code","message"}}`).
- * Faults can be queued per route.
+ * A `DockerBuildRequest`'s run reports its platform; its build can be played by the test
+ * ({@link ArmContractServerOptions.build}). Faults can be queued per route.
  */
 export interface ArmContractServer {
   /** `https://127.0.0.1:<port>`, the client's `endpoint`. */
@@ -113,6 +130,11 @@ export interface ArmContractServerOptions {
   readonly token: string;
   /** Tasks a `TaskRunRequest` may name. */
   readonly tasks?: readonly string[];
+  /**
+   * Plays the build of each scheduled `DockerBuildRequest` — for instance pushes an image of its platform
+   * to a registry, as ACR Tasks would — and returns the run's states; undefined keeps the script's.
+   */
+  readonly build?: (call: DockerBuildCall) => Promise<readonly RunState[] | undefined>;
 }
 
 interface StoredRun {
@@ -120,6 +142,8 @@ interface StoredRun {
   readonly states: readonly RunState[];
   readonly runType: string;
   readonly task: string | undefined;
+  /** A `DockerBuildRequest`'s platform, which ARM reports on the run. */
+  readonly platform: RunPlatform | undefined;
   readonly createTime: string;
   cursor: number;
 }
@@ -224,7 +248,7 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     scheduleNext: (script) => void state.runScripts.push(script),
     importNext: (script) => void state.importScripts.push(script),
     addRun(runId, states) {
-      state.runs.set(runId, { runId, states, runType: "QuickBuild", task: undefined, createTime: "2024-07-22T18:00:00.000Z", cursor: 0 });
+      state.runs.set(runId, { runId, states, runType: "QuickBuild", task: undefined, platform: undefined, createTime: "2024-07-22T18:00:00.000Z", cursor: 0 });
     },
     logLink: (runId) => logLink(state, runId),
     fail(route, status, times, headers = {}, code = undefined) {
@@ -261,7 +285,7 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
     sendError(res, fault.status, "Injected fault.", fault.code, fault.headers);
     return;
   }
-  answerRoute(state, valid, res, body);
+  await answerRoute(state, valid, res, body);
 }
 
 function checkRequest(state: ServerState, req: IncomingMessage, match: RouteMatch | null, segments: readonly string[], apiVersion: string | null): Problem | null {
@@ -296,10 +320,10 @@ function expectedApiVersion(state: ServerState, match: RouteMatch): string {
   }
 }
 
-function answerRoute(state: ServerState, match: RouteMatch, res: ServerResponse, body: unknown): void {
+async function answerRoute(state: ServerState, match: RouteMatch, res: ServerResponse, body: unknown): Promise<void> {
   switch (match.route) {
     case "scheduleRun":
-      scheduleRun(state, res, body);
+      await scheduleRun(state, res, body);
       return;
     case "importImage":
       importImage(state, res, body);
@@ -317,20 +341,26 @@ function answerRoute(state: ServerState, match: RouteMatch, res: ServerResponse,
   }
 }
 
-function scheduleRun(state: ServerState, res: ServerResponse, body: unknown): void {
+async function scheduleRun(state: ServerState, res: ServerResponse, body: unknown): Promise<void> {
   const problem = validateRunRequest(body, state.registryId, state.tasks);
   if (problem !== null) {
     sendError(res, problem.status, problem.message, problem.code);
     return;
   }
-  const request = body as { type: string; taskId?: string };
+  const request = body as { type: string; taskId?: string; sourceLocation?: string; imageNames?: string[]; platform?: RunPlatform };
   const script = state.runScripts.shift() ?? { mode: "sync" };
   state.runCount += 1;
+  const runId = `cb${state.runCount}`;
+  const platform = request.type === "DockerBuildRequest" ? request.platform : undefined;
+  const played = platform === undefined || state.options.build === undefined
+    ? undefined
+    : await state.options.build({ runId, sourceLocation: request.sourceLocation ?? "", imageNames: request.imageNames ?? [], platform });
   const run: StoredRun = {
-    runId: `cb${state.runCount}`,
-    states: script.states ?? [{ status: "Queued" }],
+    runId,
+    states: played ?? script.states ?? [{ status: "Queued" }],
     runType: request.type === "DockerBuildRequest" ? "QuickBuild" : "QuickRun",
     task: request.type === "TaskRunRequest" ? request.taskId?.split("/").pop() : undefined,
+    platform,
     createTime: new Date().toISOString(),
     cursor: 1,
   };
@@ -461,6 +491,7 @@ function runJson(state: ServerState, run: StoredRun, runState: RunState): unknow
       ...(runState.runErrorMessage === undefined ? {} : { runErrorMessage: runState.runErrorMessage }),
       ...(runState.outputImages === undefined ? {} : { outputImages: runState.outputImages }),
       ...(run.task === undefined ? {} : { task: run.task }),
+      ...(run.platform === undefined ? {} : { platform: run.platform }),
       provisioningState: "Succeeded",
       isArchiveEnabled: false,
     },

@@ -27,8 +27,10 @@ export interface StreamRecord {
  * A small HTTPS server that answers the Azure Container Registry data-plane routes the
  * `@azure/container-registry` SDK calls (api-version 2021-07-01): the token challenge and exchange
  * (`/oauth2/exchange`, `/oauth2/token`), `/acr/v1/_catalog`, `/acr/v1/{name}/_manifests` with `Link`
- * pagination, `/v2/{name}/manifests/{reference}` and `/v2/{name}/blobs/{digest}` (answered with a 307 to
- * a storage route, as ACR does). Faults can be queued per route.
+ * pagination, `/v2/{name}/manifests/{reference}` (GET, and PUT refusing a manifest whose blobs or child
+ * manifests the repository does not hold, as a registry does), `/v2/{name}/blobs/{digest}` (answered
+ * with a 307 to a storage route, as ACR does) and `DELETE /acr/v1/{name}/_tags/{tag}`. Faults can be
+ * queued per route.
  */
 export interface FakeAcrServer {
   readonly host: string;
@@ -43,6 +45,8 @@ export interface FakeAcrServer {
   addManifest(repository: string, content: Buffer, mediaType: string, tags?: string[]): string;
   /** Serves `content` for `reference` with `Docker-Content-Digest: digest` whatever its real digest is. */
   addManifestAs(repository: string, reference: string, digest: string, content: Buffer, mediaType: string): void;
+  /** The digest a tag points at; undefined when the repository has no such tag. */
+  tagged(repository: string, tag: string): string | undefined;
   /** Answers the next `times` authenticated requests to `method path` (decoded path, no query) with `status` and `Retry-After: 0` (Infinity: always). */
   fail(method: string, path: string, status: number, times: number): void;
   stop(): Promise<void>;
@@ -105,24 +109,7 @@ export async function startFakeAcrServer(tls: Pick<StackTls, "certPath" | "keyPa
     requests.push({ method: req.method ?? "", path: `${url.pathname}${url.search}`, authorized });
     const body = await readBody(req);
 
-    if (req.method === "POST" && url.pathname === "/oauth2/exchange") {
-      const form = new URLSearchParams(body.toString("utf8"));
-      if (form.get("grant_type") !== "access_token" || form.get("access_token") !== AAD_TOKEN || form.get("service") !== host) {
-        sendJson(res, 401, { errors: [{ code: "UNAUTHORIZED", message: "bad AAD token" }] });
-        return;
-      }
-      sendJson(res, 200, { refresh_token: refreshToken });
-      return;
-    }
-    if (req.method === "POST" && url.pathname === "/oauth2/token") {
-      const form = new URLSearchParams(body.toString("utf8"));
-      if (form.get("grant_type") !== "refresh_token" || form.get("refresh_token") !== refreshToken || !form.get("scope")) {
-        sendJson(res, 401, { errors: [{ code: "UNAUTHORIZED", message: "bad refresh token" }] });
-        return;
-      }
-      sendJson(res, 200, { access_token: ACR_ACCESS_TOKEN });
-      return;
-    }
+    if (req.method === "POST" && answerToken(url.pathname, body, { host, refreshToken }, res)) return;
 
     const storage = /^\/_storage\/([^/]+)$/.exec(url.pathname);
     if (req.method === "GET" && storage !== null) {
@@ -130,7 +117,7 @@ export async function startFakeAcrServer(tls: Pick<StackTls, "certPath" | "keyPa
       return;
     }
 
-    const scope = challengeScope(url.pathname);
+    const scope = challengeScope(req.method ?? "", url.pathname);
     if (!authorized) {
       res.writeHead(401, {
         "content-type": "application/json",
@@ -180,6 +167,8 @@ export async function startFakeAcrServer(tls: Pick<StackTls, "certPath" | "keyPa
       }));
       return;
     }
+
+    if (answerWrite(req.method ?? "", url.pathname, body, req.headers["content-type"] ?? "", { repositories, repository }, res)) return;
 
     const content = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
     if (req.method === "GET" && content !== null) {
@@ -244,6 +233,7 @@ export async function startFakeAcrServer(tls: Pick<StackTls, "certPath" | "keyPa
     addManifestAs(name, reference, digest, manifest, mediaType) {
       repository(name).manifests.set(reference, { digest, content: manifest, mediaType });
     },
+    tagged: (name, tag) => repositories.get(name)?.tags.get(tag),
     fail(method, path, status, times) {
       faults.push({ method, path, status, remaining: times });
     },
@@ -253,6 +243,80 @@ export async function startFakeAcrServer(tls: Pick<StackTls, "certPath" | "keyPa
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+/** Answers ACR's token exchange (`/oauth2/exchange`: Entra ID token → refresh token; `/oauth2/token`: → access token); false for any other path. */
+function answerToken(path: string, body: Buffer, expected: { readonly host: string; readonly refreshToken: string }, res: ServerResponse): boolean {
+  const form = new URLSearchParams(body.toString("utf8"));
+  if (path === "/oauth2/exchange") {
+    if (form.get("grant_type") !== "access_token" || form.get("access_token") !== AAD_TOKEN || form.get("service") !== expected.host) {
+      sendJson(res, 401, { errors: [{ code: "UNAUTHORIZED", message: "bad AAD token" }] });
+    } else {
+      sendJson(res, 200, { refresh_token: expected.refreshToken });
+    }
+    return true;
+  }
+  if (path !== "/oauth2/token") return false;
+  if (form.get("grant_type") !== "refresh_token" || form.get("refresh_token") !== expected.refreshToken || !form.get("scope")) {
+    sendJson(res, 401, { errors: [{ code: "UNAUTHORIZED", message: "bad refresh token" }] });
+  } else {
+    sendJson(res, 200, { access_token: ACR_ACCESS_TOKEN });
+  }
+  return true;
+}
+
+/** Answers `PUT /v2/{name}/manifests/{reference}` and `DELETE /acr/v1/{name}/_tags/{tag}`; false for any other request. */
+function answerWrite(
+  method: string,
+  path: string,
+  body: Buffer,
+  contentType: string,
+  store: { readonly repositories: ReadonlyMap<string, Repository>; readonly repository: (name: string) => Repository },
+  res: ServerResponse,
+): boolean {
+  const tagDelete = /^\/acr\/v1\/(.+)\/_tags\/([^/]+)$/.exec(path);
+  if (method === "DELETE" && tagDelete !== null) {
+    const tag = decodeURIComponent(tagDelete[2] ?? "");
+    if (store.repositories.get(decodeURIComponent(tagDelete[1] ?? ""))?.tags.delete(tag) !== true) {
+      sendJson(res, 404, { errors: [{ code: "TAG_UNKNOWN", message: "the specified tag does not exist", detail: { tag } }] });
+    } else {
+      res.writeHead(202, { "content-length": "0" });
+      res.end();
+    }
+    return true;
+  }
+  const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
+  if (method !== "PUT" || manifest === null) return false;
+  const name = decodeURIComponent(manifest[1] ?? "");
+  putManifest(res, name, store.repository(name), decodeURIComponent(manifest[2] ?? ""), body, contentType);
+  return true;
+}
+
+/** Stores a pushed manifest once everything it references is in the repository, as a registry checks. */
+function putManifest(res: ServerResponse, name: string, repo: Repository, reference: string, content: Buffer, mediaType: string): void {
+  const digest = sha256(content);
+  if (reference.startsWith("sha256:") && reference !== digest) {
+    sendJson(res, 400, { errors: [{ code: "DIGEST_INVALID", message: "provided digest did not match uploaded content" }] });
+    return;
+  }
+  let parsed: { manifests?: Array<{ digest?: string }>; config?: { digest?: string }; layers?: Array<{ digest?: string }> };
+  try {
+    parsed = JSON.parse(content.toString("utf8")) as typeof parsed;
+  } catch {
+    sendJson(res, 400, { errors: [{ code: "MANIFEST_INVALID", message: "manifest invalid" }] });
+    return;
+  }
+  const children = (parsed.manifests ?? []).map((child) => child.digest ?? "");
+  const blobs = [parsed.config?.digest, ...(parsed.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);
+  const missing = [...children.filter((child) => !repo.manifests.has(child)), ...blobs.filter((blob) => !repo.blobs.has(blob))];
+  if (missing.length > 0) {
+    sendJson(res, 400, { errors: missing.map((unknown) => ({ code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown to registry", detail: unknown })) });
+    return;
+  }
+  repo.manifests.set(digest, { digest, content, mediaType });
+  if (!reference.startsWith("sha256:")) repo.tags.set(reference, digest);
+  res.writeHead(201, { "docker-content-digest": digest, location: `/v2/${name}/manifests/${digest}`, "content-length": "0" });
+  res.end();
 }
 
 function serveBlob(res: ServerResponse, repo: Repository | undefined, digest: string): void {
@@ -303,10 +367,12 @@ function sendPage<T>(res: ServerResponse, url: URL, path: string, items: string[
   sendJson(res, 200, toBody(page), headers);
 }
 
-function challengeScope(path: string): string {
+/** The scope ACR's challenge names: what the request needs of its repository. */
+function challengeScope(method: string, path: string): string {
   if (path === "/acr/v1/_catalog") return "registry:catalog:*";
   const match = /^\/(?:v2|acr\/v1)\/(.+?)\/(?:manifests|blobs|_manifests|_tags)/.exec(path);
-  return `repository:${decodeURIComponent(match?.[1] ?? "")}:pull`;
+  const actions = method === "DELETE" ? "delete" : method === "GET" || method === "HEAD" ? "pull" : "pull,push";
+  return `repository:${decodeURIComponent(match?.[1] ?? "")}:${actions}`;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

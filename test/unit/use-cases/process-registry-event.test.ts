@@ -327,4 +327,14 @@ describe("processRegistryEvent", () => {
     await deliver(env, pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:10:00Z"));
     expect(await env.store.listCampaigns()).toEqual([]);
   });
+
+  it("treats a multi-platform rebuild's per-platform scratch tag as no image of its own", async () => {
+    const env = await seeded();
+    const platformImage = image("web-arm64", ["l1", "l2", "l3-arm"]);
+    env.registry.put("apps/web", platformImage);
+    const outcome = await deliver(env, pushEvent("apps/web", "ripple-platform-0123456789abcdef-linux-arm64", platformImage.digest, "2026-11-23T09:30:00Z"));
+    expect(outcome).toMatchObject({ kind: "processed", tagMoved: false, edges: [], campaign: null });
+    expect(await env.store.getTag(REGISTRY, "apps/web", "ripple-platform-0123456789abcdef-linux-arm64")).toBeNull();
+    expect((await env.store.listEdges()).some((edge) => edge.dependent.kind === "image" && edge.dependent.tag.startsWith("ripple-platform-"))).toBe(false);
+  });
 });

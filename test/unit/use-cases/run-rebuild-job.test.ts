@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
+import type { ManifestFacts } from "../../../shared/domain/image-facts.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import { AppError, UpstreamError } from "../../../shared/errors.js";
 import type { BuildRequest, BuildRun, ImageBuilder } from "../../../shared/ports/image-builder.js";
@@ -8,18 +9,21 @@ import { openDebouncedCampaign } from "../../../shared/use-cases/open-campaign.j
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
 import { runRebuildJob, type RebuildDeps } from "../../../shared/use-cases/run-rebuild-job.js";
-import { createDeps, image, pushEvent, REGISTRY } from "./pipeline-helpers.js";
+import { createDeps, image, index, pushEvent, REGISTRY } from "./pipeline-helpers.js";
 
 const BASE_NAME = "org.opencontainers.image.base.name";
 const BASE_DIGEST = "org.opencontainers.image.base.digest";
+const SOURCE_ANNOTATION = "org.opencontainers.image.source";
 const BASE = `${REGISTRY}/ripple/busybox:1`;
 const COMPANY = `${REGISTRY}/ripple/company:1`;
+const SOURCE = "https://github.com/example/company.git";
 
 function config(rebuild: Record<string, number> = {}, recipes: unknown[] = [{ image: COMPANY, repository: "/src/company" }]) {
   return parseConfig(JSON.stringify({
     version: 1,
     registries: [{ host: REGISTRY, kind: "distribution" }],
     bases: [{ image: `${REGISTRY}/ripple/busybox`, tags: ["*"] }],
+    repositories: [{ url: SOURCE }],
     recipes,
     rebuild: { backoffSeconds: 2, pollSeconds: 10, staleClaimSeconds: 60, ...rebuild },
   }));
@@ -28,9 +32,10 @@ function config(rebuild: Record<string, number> = {}, recipes: unknown[] = [{ im
 /** A builder whose answers the test scripts, counting calls. */
 function scriptedBuilder(answers: Array<BuildRun | Error | "hang">, gets: BuildRun[] = []) {
   const started: BuildRequest[] = [];
-  const builder: ImageBuilder & { started: BuildRequest[]; gets: string[] } = {
+  const builder: ImageBuilder & { started: BuildRequest[]; gets: string[]; getRequests: Array<BuildRequest | undefined> } = {
     started,
     gets: [],
+    getRequests: [],
     async start(request) {
       started.push(request);
       const answer = answers.shift() ?? run("succeeded");
@@ -38,8 +43,9 @@ function scriptedBuilder(answers: Array<BuildRun | Error | "hang">, gets: BuildR
       if (answer instanceof Error) throw answer;
       return answer;
     },
-    async get(runId) {
+    async get(runId, request) {
       builder.gets.push(runId);
+      builder.getRequests.push(request);
       return gets.shift() ?? run("succeeded", runId);
     },
   };
@@ -54,12 +60,19 @@ const busyboxA = image("busybox-a", ["l1"]);
 const busyboxB = image("busybox-b", ["l1-b"]);
 const busyboxC = image("busybox-c", ["l1-c"]);
 const company = image("company", ["l1", "l2"], { [BASE_NAME]: BASE, [BASE_DIGEST]: busyboxA.digest });
+const onA = { [BASE_NAME]: BASE, [BASE_DIGEST]: busyboxA.digest, [SOURCE_ANNOTATION]: SOURCE };
+const companyAmd64 = image("company-amd64", ["l1", "l2"], onA);
+const companyArm64 = image("company-arm64", ["l1", "l2-arm64"], onA, { os: "linux", architecture: "arm64", variant: "v8" });
+const companyAttestation = image("company-attestation", [], {}, { os: "unknown", architecture: "unknown", variant: null });
+/** The company image for two platforms, its attestation listed first. */
+const companyIndex = index("company-index", [companyAttestation, companyAmd64, companyArm64]);
 
-/** A registry holding the three base digests and the company image, and a way to deliver pushes. */
-function seededRegistry(cfg: ReturnType<typeof config>) {
+/** A registry holding the three base digests and the company image (or `dependent`), and a way to deliver pushes. */
+function seededRegistry(cfg: ReturnType<typeof config>, dependent: ManifestFacts = company) {
   const env = createDeps(cfg);
   for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
-  env.registry.put("ripple/company", company);
+  for (const facts of [companyAttestation, companyAmd64, companyArm64, companyIndex]) env.registry.put("ripple/company", facts);
+  env.registry.put("ripple/company", dependent);
   const deliver = async (event: ReturnType<typeof pushEvent>) => {
     await recordEvents(env.deps, [event], 0);
     return processRegistryEvent(env.deps, dedupeKey(event));
@@ -68,10 +81,10 @@ function seededRegistry(cfg: ReturnType<typeof config>) {
 }
 
 /** A base with one dependent (company), then the base moved A → B: one campaign, one queued rebuild job. */
-async function campaignWithJob(rebuild: Record<string, number> = {}, builder = scriptedBuilder([]), recipes?: unknown[]) {
-  const { env, deliver } = seededRegistry(config(rebuild, recipes));
+async function campaignWithJob(rebuild: Record<string, number> = {}, builder = scriptedBuilder([]), recipes?: unknown[], dependent: ManifestFacts = company) {
+  const { env, deliver } = seededRegistry(config(rebuild, recipes), dependent);
   await deliver(pushEvent("ripple/busybox", "1", busyboxA.digest, "2026-11-23T09:00:00Z"));
-  await deliver(pushEvent("ripple/company", "1", company.digest, "2026-11-23T09:01:00Z"));
+  await deliver(pushEvent("ripple/company", "1", dependent.digest, "2026-11-23T09:01:00Z"));
   await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
   const [job] = env.queue.take("rebuild") as ObligationJob[];
   let clock = Date.parse("2026-11-23T10:00:00Z");
@@ -200,6 +213,37 @@ describe("runRebuildJob", () => {
     const [retry] = t.env.queue.take("rebuild") as ObligationJob[];
     expect(await runRebuildJob(t.deps, retry!)).toEqual({ kind: "started", run: run("succeeded", "run-4") });
     expect(builder.gets).toEqual(["run-3", "run-3"]);
+  });
+});
+
+describe("runRebuildJob keeps the image's platforms", () => {
+  const inferred = { kind: "source", repository: SOURCE, revision: "HEAD", dockerfile: "Dockerfile", context: ".", args: {}, tags: [COMPANY] } as const;
+  const configured = { ...inferred, revision: "main" } as const;
+
+  it.each([
+    { name: "inferred from its annotations", recipes: [], recipe: inferred },
+    { name: "configured without platforms", recipes: [{ image: COMPANY, repository: SOURCE }], recipe: configured },
+  ])("rebuilds a multi-platform image for each of its platforms, not its attestations (recipe $name), and polls with the same request", async ({ recipes, recipe }) => {
+    const t = await campaignWithJob({}, scriptedBuilder([run("running", "run-1")]), recipes, companyIndex);
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "started", run: run("running", "run-1") });
+    const request = { image: COMPANY, registry: REGISTRY, recipe: { ...recipe, platforms: ["linux/amd64", "linux/arm64/v8"] }, base: { key: BASE, digest: busyboxB.digest }, idempotencyKey: `${COMPANY}|${busyboxB.digest}` };
+    expect(t.builder.started).toEqual([request]);
+    const [poll] = t.env.queue.take("rebuild") as ObligationJob[];
+    await runRebuildJob(t.deps, poll!);
+    expect(t.builder.getRequests).toEqual([request]);
+  });
+
+  it("keeps the platforms the image has now, not those it had when the campaign opened", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([run("running", "run-1")]), [], companyAmd64);
+    await t.deliver(pushEvent("ripple/company", "1", companyIndex.digest, "2026-11-23T09:20:00Z"));
+    await runRebuildJob(t.deps, t.job);
+    expect(t.builder.started.map((request) => request.recipe)).toEqual([{ ...inferred, platforms: ["linux/amd64", "linux/arm64/v8"] }]);
+  });
+
+  it("builds a single-platform image as before: on the builder's default platform", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([run("running", "run-1")]), [], companyArm64);
+    await runRebuildJob(t.deps, t.job);
+    expect(t.builder.started.map((request) => request.recipe)).toEqual([{ ...inferred, platforms: [] }]);
   });
 });
 
