@@ -10,6 +10,7 @@ import { bumpCommand } from "./bump-command.js";
 import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand, prsCommand, runsCommand } from "./query-commands.js";
 import { scanCommand } from "./scan-command.js";
 import { upstreamCommand } from "./upstream-command.js";
+import { eventsCommand, replayCommand } from "./events-command.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -27,6 +28,8 @@ Local stack
 Events
   ingest [--dry-run] [--json] FILE|-              validate, normalize and record a registry event file
                                                   (Event Grid, CloudEvents, ACR webhook, Distribution)
+  events [--failed] [--json]                      the newest recorded events (or the failed ones)
+  replay KEY [--json]                             queue a failed event again (after fixing its cause)
 
 Dockerfiles and pinned references
   extract [--json] FILE...                        image references of Dockerfiles
@@ -74,6 +77,7 @@ async function run(argv: string[]): Promise<number> {
       pin: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
       identity: { type: "boolean", default: false },
+      failed: { type: "boolean", default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -119,6 +123,11 @@ async function run(argv: string[]): Promise<number> {
       return runsCommand(await cliServices(), json);
     case "upstream":
       return upstreamCommand(await cliServices(), json);
+    case "events":
+      return eventsCommand(await cliServices(), { failed: values.failed ?? false, json });
+    case "replay":
+      if (rest.length !== 1) throw new UsageError("replay takes one event KEY (see ripple events --failed --json)");
+      return replayCommand(await cliServices(), rest[0]!, json);
     case "schema":
       printJson(configJsonSchema());
       return 0;

@@ -150,4 +150,23 @@ describe("upstream watch on the local stack", () => {
       await restarted.stop();
     }
   }, 120_000);
+
+  it("lists a failed event with ripple events --failed and queues it again with ripple replay", async () => {
+    const env = { ...process.env, ...stack.settings };
+    const missing = `sha256:${"e".repeat(64)}`;
+    const body = JSON.stringify({ events: [{ id: "missing-1", timestamp: new Date().toISOString(), action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest: missing, length: 1, repository: "apps/ghost", tag: "1" }, request: { id: "r", addr: "a", host: reg, method: "PUT", useragent: "u" }, actor: {}, source: { addr: "a", instanceID: "i" } }] });
+    const posted = await fetch(stack.webhookUrl, { method: "POST", body, headers: { authorization: `Bearer ${stack.settings["RIPPLE_WEBHOOK_SECRET"]}`, "content-type": "application/vnd.docker.distribution.events.v1+json" } });
+    expect(posted.status).toBe(202);
+    const failed = await waitFor("the event to fail", async () => {
+      const listed = await runCli(["events", "--failed", "--json"], env);
+      const found = (JSON.parse(listed.stdout) as Array<{ key: string; status: string; reason: string; event: { digest: string } | null }>).find((entry) => entry.event?.digest === missing);
+      return found ?? null;
+    });
+    expect(failed).toMatchObject({ status: "failed", reason: expect.stringContaining("does not exist") });
+    const replayed = await runCli(["replay", "--json", failed.key], env);
+    expect(replayed.code).toBe(0);
+    expect(JSON.parse(replayed.stdout)).toMatchObject({ key: failed.key, status: "accepted" });
+    const refused = await runCli(["replay", "no-such-event"], env);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 1, stderr: "ripple: no event no-such-event (see ripple events)\n" });
+  });
 });
