@@ -69,12 +69,12 @@ param upstreamCredentialSecrets object = {}
 @description('Grant the app "Container Registry Data Importer and Data Reader" on the registry, so watched upstream bases can be mirrored into it (ACR import).')
 param mirrorUpstream bool = true
 
-@description('How AzureWebJobsStorage is provided: keyVaultConnectionString (Key Vault reference; works with the app today) or identity (managed identity; needs the app follow-up in infra/README.md).')
+@description('How AzureWebJobsStorage is provided: identity (managed identity, no account key anywhere, Shared Key access off; the default) or keyVaultConnectionString (a Key Vault reference to a connection string built from the account key).')
 @allowed([
   'keyVaultConnectionString'
   'identity'
 ])
-param storageConnectionMode string = 'keyVaultConnectionString'
+param storageConnectionMode string = 'identity'
 
 @description('RIPPLE_CONFIG: path of ripple.yaml in the deployed package (relative paths resolve against the app root).')
 param rippleConfigPath string = 'ripple.yaml'

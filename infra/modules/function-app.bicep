@@ -225,14 +225,15 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 // AzureWebJobsStorage, two ways (see infra/README.md, "Storage connection"):
-// - identity: the host (and, after the app follow-up, Ripple) connects with the managed identity;
-//   a system-assigned identity needs no __credential / __clientId.
+// - identity (default): the host and Ripple connect with the system-assigned managed identity
+//   (`__credential: managedidentity`; a user-assigned one would add `__clientId`); no key anywhere.
 // - keyVaultConnectionString: a Key Vault reference to the connection string; nothing in plain text.
 var identityStorageSettings = {
   AzureWebJobsStorage__accountName: storage.name
   AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
   AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
   AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
+  AzureWebJobsStorage__credential: 'managedidentity'
 }
 
 var connectionStringStorageSettings = {
