@@ -8,6 +8,11 @@
 export interface ForgeFile {
   readonly path: string;
   readonly text: string;
+  /**
+   * Set by `scan` on a file the forge can read but not change, with why (e.g. `needs the GitHub App's
+   * workflows permission`): its pins are still found, but no change request may hold it.
+   */
+  readonly readOnly?: string;
 }
 
 export interface SkippedFile {
@@ -74,7 +79,8 @@ export interface Forge {
   /**
    * Creates or moves `branch` to one new commit on `baseSha` holding every file of the request, and
    * opens the pull request, or updates the open one of that branch in place (title, body, labels).
-   * Idempotent per (repository, branch). @throws UpstreamError as for `scan`.
+   * Idempotent per (repository, branch). @throws UpstreamError as for `scan`; ValidationError, before
+   * any write, for a file the forge cannot change (one its scan reports `readOnly`).
    */
   proposeChange(request: ChangeRequest): Promise<PullRequest>;
   /** The newest pull request of `branch` (open, closed or merged); null when there is none. */

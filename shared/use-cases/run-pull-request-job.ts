@@ -3,7 +3,7 @@ import type { Campaign, Obligation } from "../domain/campaign.js";
 import { formatPlatform } from "../domain/image-facts.js";
 import { splitTagKey } from "../domain/image-ref.js";
 import { bumpPins } from "../domain/pins.js";
-import type { Forge, ForgeFile } from "../ports/forge.js";
+import type { Forge, ForgeFile, PullRequest, RepositoryScan } from "../ports/forge.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { ObligationJob } from "../ports/work-queue.js";
 import { isRetryable } from "../errors.js";
@@ -32,7 +32,9 @@ export function branchFor(base: string): string {
  * Settles a pull-request obligation: bumps every pin of the campaign's base in the obligation's
  * repository (all its open obligations there, in one commit) and opens the repository's pull request
  * for the base tag, or updates the open one in place. A pull request closed without merging is not
- * reopened for the same digest. Idempotent: a repeated job finds its pin already proposed.
+ * reopened for the same digest. A file the forge cannot change (its scan says `readOnly`, e.g. a workflow
+ * without the GitHub App's workflows permission) is left out: its pins fail with the forge's reason, and
+ * the other files are still proposed. Idempotent: a repeated job finds its pin already proposed.
  * @throws the forge's and the store's retryable errors (the queue redelivers).
  */
 export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
@@ -46,22 +48,38 @@ export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJo
   }
 }
 
-async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
-  const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
-  if (obligation === null) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
-  if (!OPEN.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
-  if (obligation.dependent.kind !== "file-pin") return { kind: "skipped", reason: "not a file pin: images are rebuilt" };
-  const repository = obligation.dependent.repo;
-  const branch = branchFor(job.base);
+/** What a pull-request job works on once its obligation is known to be open and served by a forge. */
+interface PinTarget {
+  readonly obligation: Obligation;
+  readonly repository: string;
+  readonly branch: string;
+  readonly base: { readonly registry: string; readonly repository: string; readonly tag: string };
+  readonly forge: Forge;
+}
 
-  const base = splitTagKey(job.base);
-  const baseTag = base === null ? null : await deps.store.getTag(base.registry, base.repository, base.tag);
-  if (baseTag?.digest != null && baseTag.digest !== job.toDigest) {
-    await settle(deps, [obligation], "superseded", `the base moved on to ${baseTag.digest}`);
-    return { kind: "skipped", reason: "superseded: the base moved on" };
-  }
-  const forge = deps.forgeFor(repository);
-  if (forge === null || base === null) return fail(deps, [obligation], `no forge serves repository ${repository}`);
+interface PinChange {
+  readonly path: string;
+  readonly line: number;
+  readonly before: string;
+  readonly after: string;
+}
+
+/** The bumps one scan allows: the files to commit and how each open pin fares. */
+interface BumpPlan {
+  readonly files: ForgeFile[];
+  readonly changes: PinChange[];
+  /** Pins in `files`, or already on the new digest. */
+  readonly bumped: Obligation[];
+  /** Pins no longer in the repository. */
+  readonly missing: Obligation[];
+  /** Pins in files the forge cannot change, with why. */
+  readonly readOnly: Array<{ readonly obligation: Obligation; readonly reason: string }>;
+}
+
+async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
+  const target = await targetOf(deps, job);
+  if ("kind" in target) return target;
+  const { obligation, repository, branch, base, forge } = target;
 
   const record = await deps.store.getPullRequest(repository, branch);
   if (record !== null && record.digest === job.toDigest) {
@@ -80,46 +98,90 @@ async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<P
 
   const scan = await forge.scan(repository);
   const name = `${base.registry}/${base.repository}`;
-  const changes: { path: string; line: number; before: string; after: string }[] = [];
-  const files: ForgeFile[] = [];
-  const byPath = new Map<string, Obligation[]>();
-  for (const candidate of obligations) {
-    const path = candidate.dependent.kind === "file-pin" ? candidate.dependent.path : "";
-    byPath.set(path, [...(byPath.get(path) ?? []), candidate]);
+  const plan = await planBumps(deps.store, scan, obligations, { registry: base.registry, name, toDigest: job.toDigest });
+  const unproposed = await settleUnproposable(deps, plan, repository, scan.revision);
+  if (unproposed !== null) return unproposed;
+
+  const title = `chore(deps): update ${shortName(name)}:${base.tag} digest to ${job.toDigest.slice(job.toDigest.indexOf(":") + 1, job.toDigest.indexOf(":") + 8)}`;
+  const body = await describeChange(deps, found.campaign, plan.changes, plan.bumped);
+  const pull = await forge.proposeChange({ repository, branch, title, body, labels: deps.config.pullRequests.labels, files: plan.files, baseSha: scan.revision });
+  await recordProposal(deps, job, { repository, branch }, pull, plan);
+  const files = plan.files.map((file) => file.path);
+  return { kind: "proposed", url: pull.url, number: pull.number, files, updated: record !== null && record.number === pull.number };
+}
+
+/** The job's open file-pin obligation, its repository, branch, base and forge; or the outcome when there is nothing to do. */
+async function targetOf(deps: PullRequestDeps, job: ObligationJob): Promise<PinTarget | PullRequestOutcome> {
+  const obligation = await deps.store.getObligation(job.campaignId, job.dependentKey);
+  if (obligation === null) return { kind: "skipped", reason: `no obligation ${job.dependentKey} in campaign ${job.campaignId}` };
+  if (!OPEN.has(obligation.state)) return { kind: "skipped", reason: `obligation already ${obligation.state}` };
+  if (obligation.dependent.kind !== "file-pin") return { kind: "skipped", reason: "not a file pin: images are rebuilt" };
+  const repository = obligation.dependent.repo;
+
+  const base = splitTagKey(job.base);
+  const baseTag = base === null ? null : await deps.store.getTag(base.registry, base.repository, base.tag);
+  if (baseTag?.digest != null && baseTag.digest !== job.toDigest) {
+    await settle(deps, [obligation], "superseded", `the base moved on to ${baseTag.digest}`);
+    return { kind: "skipped", reason: "superseded: the base moved on" };
   }
-  const bumped: Obligation[] = [];
-  const missing: Obligation[] = [];
+  const forge = deps.forgeFor(repository);
+  if (forge === null || base === null) return fail(deps, [obligation], `no forge serves repository ${repository}`);
+  return { obligation, repository, branch: branchFor(job.base), base, forge };
+}
+
+/**
+ * Bumps every pin of `obligations` in the scanned texts, one file at a time. A file the forge cannot
+ * change (`readOnly`) is never written: its pins still to bump are set apart with the forge's reason.
+ */
+async function planBumps(store: StateStore, scan: RepositoryScan, obligations: readonly Obligation[], target: { registry: string; name: string; toDigest: string }): Promise<BumpPlan> {
+  const plan: BumpPlan = { files: [], changes: [], bumped: [], missing: [], readOnly: [] };
+  const byPath = new Map<string, Obligation[]>();
+  for (const obligation of obligations) {
+    const path = obligation.dependent.kind === "file-pin" ? obligation.dependent.path : "";
+    byPath.set(path, [...(byPath.get(path) ?? []), obligation]);
+  }
   for (const [path, pins] of byPath) {
     const file = scan.files.find((candidate) => candidate.path === path);
     let text = file?.text;
     for (const pin of pins) {
       const from = pin.dependent.kind === "file-pin" ? pin.dependent.digest : pin.fromDigest;
-      const to = await newDigestFor(deps.store, base.registry, from, job.toDigest);
-      const result = text === undefined ? null : bumpPins(path, text, { name, tag: null, digest: from }, to);
-      if (result === null) {
-        missing.push(pin);
-        continue;
+      const to = await newDigestFor(store, target.registry, from, target.toDigest);
+      const result = text === undefined ? null : bumpPins(path, text, { name: target.name, tag: null, digest: from }, to);
+      if (result === null) plan.missing.push(pin);
+      else if (file?.readOnly !== undefined && result.changes.length > 0) plan.readOnly.push({ obligation: pin, reason: `cannot change ${path} in ${scan.repository}: ${file.readOnly}` });
+      else {
+        // A read-only file's text never moves on, so each of its pins is weighed against the file as it is.
+        if (file?.readOnly === undefined) text = result.text;
+        plan.changes.push(...result.changes.map((change) => ({ path, ...change })));
+        plan.bumped.push(pin);
       }
-      text = result.text;
-      changes.push(...result.changes.map((change) => ({ path, ...change })));
-      bumped.push(pin);
     }
-    if (text !== undefined && text !== file?.text) files.push({ path, text });
+    if (text !== undefined && text !== file?.text) plan.files.push({ path, text });
   }
-  if (missing.length > 0) await settle(deps, missing, "failed", `the pinned reference is no longer in ${repository} at ${scan.revision}`);
-  if (files.length === 0) {
-    // Every pin was already on the new digest (someone bumped it first): nothing to propose, nothing owed.
-    if (bumped.length > 0) await settle(deps, bumped, "done", `already pinned at the new digest in ${repository} at ${scan.revision}`);
-    return { kind: "skipped", reason: `nothing to change in ${repository}` };
-  }
+  return plan;
+}
 
-  const title = `chore(deps): update ${shortName(name)}:${base.tag} digest to ${job.toDigest.slice(job.toDigest.indexOf(":") + 1, job.toDigest.indexOf(":") + 8)}`;
-  const body = await describeChange(deps, found.campaign, changes, bumped);
-  const pull = await forge.proposeChange({ repository, branch, title, body, labels: deps.config.pullRequests.labels, files, baseSha: scan.revision });
+/**
+ * Fails the pins no pull request can carry (gone, or in a file the forge cannot change, with its reason);
+ * with no file to commit, also settles the rest and returns the job's outcome, else null.
+ */
+async function settleUnproposable(deps: PullRequestDeps, plan: BumpPlan, repository: string, revision: string): Promise<PullRequestOutcome | null> {
+  if (plan.missing.length > 0) await settle(deps, plan.missing, "failed", `the pinned reference is no longer in ${repository} at ${revision}`);
+  const reasons = [...new Set(plan.readOnly.map(({ reason }) => reason))];
+  for (const reason of reasons) {
+    await settle(deps, plan.readOnly.filter((entry) => entry.reason === reason).map(({ obligation }) => obligation), "failed", reason);
+  }
+  if (plan.files.length > 0) return null;
+  // Every pin was already on the new digest (someone bumped it first): nothing to propose, nothing owed.
+  if (plan.bumped.length > 0) await settle(deps, plan.bumped, "done", `already pinned at the new digest in ${repository} at ${revision}`);
+  return reasons.length > 0 ? { kind: "failed", reason: reasons.join("; ") } : { kind: "skipped", reason: `nothing to change in ${repository}` };
+}
+
+/** Records the pull request of `branch` (keeping when it was opened) and schedules the bumped pins on it. */
+async function recordProposal(deps: PullRequestDeps, job: ObligationJob, where: { repository: string; branch: string }, pull: PullRequest, plan: BumpPlan): Promise<void> {
   const at = deps.now().toISOString();
-  await deps.store.savePullRequest(repository, branch, (current) => ({
-    repository,
-    branch,
+  await deps.store.savePullRequest(where.repository, where.branch, (current) => ({
+    ...where,
     base: job.base,
     digest: job.toDigest,
     campaignId: job.campaignId,
@@ -128,13 +190,12 @@ async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<P
     state: pull.state,
     title: pull.title,
     body: pull.body,
-    dependents: bumped.map((candidate) => candidate.dependentKey),
-    files: files.map((file) => file.path),
+    dependents: plan.bumped.map((candidate) => candidate.dependentKey),
+    files: plan.files.map((file) => file.path),
     openedAt: current?.number === pull.number ? current.openedAt : at,
     updatedAt: at,
   }));
-  await schedule(deps, bumped, pull.url);
-  return { kind: "proposed", url: pull.url, number: pull.number, files: files.map((file) => file.path), updated: record !== null && record.number === pull.number };
+  await schedule(deps, plan.bumped, pull.url);
 }
 
 /** The digest a pin moves to: the new index for an index (or single image) pin, the same platform's new manifest for a child pin. */
@@ -152,7 +213,7 @@ function shortName(name: string): string {
 }
 
 /** The body a reviewer reads: what changes, since when, how Ripple knows, what else moved, the SLA. */
-async function describeChange(deps: PullRequestDeps, campaign: Campaign, changes: readonly { path: string; line: number; before: string; after: string }[], bumped: readonly Obligation[]): Promise<string> {
+async function describeChange(deps: PullRequestDeps, campaign: Campaign, changes: readonly PinChange[], bumped: readonly Obligation[]): Promise<string> {
   const trigger = await deps.store.getEvent(campaign.trigger);
   const due = new Date(Date.parse(campaign.openedAt) + deps.config.sla.defaultHours * 3600_000).toISOString();
   const found = await deps.store.getCampaign(campaign.id);

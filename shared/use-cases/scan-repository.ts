@@ -17,6 +17,7 @@ export interface ScanSummary {
   readonly unchanged: boolean;
   readonly files: number;
   readonly pins: number;
+  /** Files not read, and files read whose pins no pull request can change (a forge's `readOnly`), each with why. */
   readonly skipped: readonly SkippedFile[];
   /** Pins whose image Ripple cannot relate to a tag (a digest no known tag ever held). */
   readonly unrelated: number;
@@ -29,12 +30,16 @@ export interface ScanSummary {
  * workflow files) and records each as a file-pin edge of the graph, replacing the edges of the previous
  * scan. Conditional: an unchanged repository costs one forge call and changes nothing. A pin without a
  * tag is related to the tag that holds (or held) its digest; one no tag ever held is counted, not guessed.
+ * Pins of a file the forge cannot change are recorded too; the file is listed in `skipped` with the reason.
  * Idempotent. @throws the forge's and the store's retryable errors.
  */
 export async function scanRepository(deps: ScanDeps, repository: string): Promise<ScanSummary> {
   const previous = await deps.store.getRepositoryScan(repository);
   const scan = await deps.forge.scan(repository, previous === null ? {} : { since: previous.cursor });
-  const summary = { repository, unchanged: scan.unchanged, files: scan.files.length, skipped: scan.skipped, calls: scan.calls, rateLimitRemaining: scan.rateLimitRemaining };
+  // A read-only file is scanned (its pins are recorded) but no pull request will change it: say why.
+  const readOnly = scan.files.flatMap((file) => (file.readOnly === undefined ? [] : [{ path: file.path, reason: file.readOnly }]));
+  const skipped = [...scan.skipped, ...readOnly].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const summary = { repository, unchanged: scan.unchanged, files: scan.files.length, skipped, calls: scan.calls, rateLimitRemaining: scan.rateLimitRemaining };
   if (scan.unchanged) return { ...summary, pins: 0, unrelated: 0 };
 
   const recordedAt = deps.now().toISOString();

@@ -12,6 +12,9 @@ import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
 import type { ChangeRequest, PullRequest } from "../../shared/ports/forge.js";
 import { RATE_LIMIT_LIMIT, SECONDARY_RATE_LIMIT_MESSAGE, startGitHubContractServer, type GitHubContractServer, type GitHubRequest } from "./helpers/github-contract-server.js";
 
+const SHA_MEDIA_TYPE = "application/vnd.github.sha";
+const WORKFLOWS_REASON = "needs the GitHub App's workflows permission";
+
 const APP_ID = 424242;
 const INSTALLATION_ID = 7001;
 const REPO = "contoso/shop";
@@ -64,7 +67,7 @@ async function rejection(promise: Promise<unknown>): Promise<{ name: string; cod
     await promise;
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
-    expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(server.installationToken);
+    if (server.installationToken !== "") expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(server.installationToken);
     return { name: error.name, code: error.code, message: error.message, retryable: error.retryable, details: error.details };
   }
   throw new Error("expected a rejection");
@@ -112,7 +115,7 @@ describe("scan", () => {
       revision: head,
       unchanged: false,
       files: [
-        { path: ".github/workflows/ci.yml", text: "on: push\n" },
+        { path: ".github/workflows/ci.yml", text: "on: push\n", readOnly: WORKFLOWS_REASON },
         { path: "Dockerfile", text: DOCKERFILE },
         { path: "deploy/compose.yaml", text: COMPOSE },
         { path: "services/api/Dockerfile", text: DOCKERFILE },
@@ -123,22 +126,26 @@ describe("scan", () => {
         { path: "link/Dockerfile", reason: "symlink" },
         { path: "vendor/base-images", reason: "submodule" },
       ],
-      cursor: expect.stringMatching(new RegExp(`^${head} W/"[0-9a-f]{64}"$`)) as unknown as string,
+      cursor: head,
       calls: 7,
       rateLimitRemaining: RATE_LIMIT_LIMIT - 7,
     });
-    const tree = server.commit(REPO, head)?.tree ?? "";
     const calls = apiCalls();
-    expect(calls.slice(0, 2)).toEqual([`GET /repos/contoso/shop/commits/HEAD`, `GET /repos/contoso/shop/git/trees/${tree}?recursive=1`]);
+    expect(calls.slice(0, 2)).toEqual([`GET /repos/contoso/shop/commits/HEAD`, `GET /repos/contoso/shop/git/trees/${head}?recursive=1`]);
+    expect(server.requests.find((request) => request.path === "/repos/contoso/shop/commits/HEAD")?.accept).toBe(SHA_MEDIA_TYPE);
     expect(calls.slice(2).map((call) => call.replace(/[0-9a-f]{40}$/, "<sha>"))).toEqual(Array(5).fill("GET /repos/contoso/shop/git/blobs/<sha>"));
     expect(server.requests.filter((request) => request.auth === "bearer").map((request) => `${request.method} ${request.path}`)).toEqual([
       `POST /app/installations/${INSTALLATION_ID}/access_tokens`,
     ]);
   });
 
-  it("answers unchanged after exactly one conditional request when HEAD has not moved", async () => {
-    const forge = createGitHubForge({ octokit });
-    const first = await forge.scan(REPO);
+  it.each([
+    ["with the same installation token", false],
+    ["after the installation token rotated (ETags of JSON answers are tied to the token)", true],
+  ])("answers unchanged after exactly one free 304 when HEAD has not moved, %s", async (_case, rotate) => {
+    const first = await createGitHubForge({ octokit }).scan(REPO);
+    const tokenBefore = server.installationToken;
+    const forge = createGitHubForge({ octokit: rotate ? client() : octokit });
     const before = server.requests.length;
 
     const again = await forge.scan(REPO, { since: first.cursor });
@@ -153,9 +160,19 @@ describe("scan", () => {
       calls: 1,
       rateLimitRemaining: first.rateLimitRemaining,
     });
-    expect(server.requests.slice(before).map(({ method, path, ifNoneMatch, status }) => ({ method, path, ifNoneMatch, status }))).toEqual([
-      { method: "GET", path: "/repos/contoso/shop/commits/HEAD", ifNoneMatch: first.cursor.split(" ")[1], status: 304 },
+    expect(apiCalls(before).length).toBe(1);
+    expect(server.requests.filter((request) => request.auth === "token").slice(-1).map(({ method, path, accept, ifNoneMatch, status }) => ({ method, path, accept, ifNoneMatch, status }))).toEqual([
+      { method: "GET", path: "/repos/contoso/shop/commits/HEAD", accept: SHA_MEDIA_TYPE, ifNoneMatch: `"${first.revision}"`, status: 304 },
     ]);
+    expect(server.installationToken !== tokenBefore).toBe(rotate);
+  });
+
+  it("accepts a cursor of the earlier <sha> <ETag> form", async () => {
+    const first = await createGitHubForge({ octokit }).scan(REPO);
+
+    const again = await createGitHubForge({ octokit }).scan(REPO, { since: `${first.revision} W/"${"0".repeat(64)}"` });
+
+    expect({ unchanged: again.unchanged, cursor: again.cursor, calls: again.calls }).toEqual({ unchanged: true, cursor: first.revision, calls: 1 });
   });
 
   it("reads the files again once HEAD moves", async () => {
@@ -165,7 +182,7 @@ describe("scan", () => {
 
     const again = await forge.scan(REPO, { since: first.cursor });
 
-    expect({ ...again, cursor: again.cursor.split(" ")[0] }).toEqual({
+    expect(again).toEqual({
       repository: REPO,
       revision: head,
       unchanged: false,
@@ -218,8 +235,9 @@ describe("proposeChange", () => {
     };
   }
 
-  it("opens a new pull request in 6 requests with the exact tree, commit, ref and pull bodies", async () => {
+  it("opens a new pull request in 7 requests with the exact tree (on the base commit's tree SHA), commit, ref and pull bodies", async () => {
     const request = changeRequest();
+    const baseTree = server.commit(REPO, request.baseSha)?.tree;
     const before = server.requests.length;
 
     const pull = await createGitHubForge({ octokit }).proposeChange(request);
@@ -235,10 +253,11 @@ describe("proposeChange", () => {
     ).toEqual([
       { method: "GET", path: `/repos/contoso/shop/pulls?head=contoso%3A${encodeURIComponent(BRANCH)}&state=all&per_page=100`, body: null, status: 200 },
       { method: "GET", path: "/repos/contoso/shop", body: null, status: 200 },
+      { method: "GET", path: `/repos/contoso/shop/git/commits/${request.baseSha}`, body: null, status: 200 },
       {
         method: "POST",
         path: "/repos/contoso/shop/git/trees",
-        body: { base_tree: request.baseSha, tree: [{ path: "services/api/Dockerfile", mode: "100644", type: "blob", content: PATCHED }] },
+        body: { base_tree: baseTree, tree: [{ path: "services/api/Dockerfile", mode: "100644", type: "blob", content: PATCHED }] },
         status: 201,
       },
       { method: "POST", path: "/repos/contoso/shop/git/commits", body: { message: request.title, tree: commit?.tree, parents: [request.baseSha] }, status: 201 },
@@ -249,7 +268,7 @@ describe("proposeChange", () => {
     expect(server.filesAt(REPO, headSha)).toEqual({ "README.md": "# shop\n", "services/api/Dockerfile": PATCHED });
   });
 
-  it("adds labels: 7 requests while the default branch is unknown, 6 once any answer named it", async () => {
+  it("adds labels: 8 requests while the default branch and the base commit's tree are unknown, 6 once known", async () => {
     const forge = createGitHubForge({ octokit, labels: ["ripple"] });
     const first = changeRequest({ labels: ["security"] });
     const second = changeRequest({ branch: "ripple/docker.io-library-nginx-1.27", labels: [] });
@@ -268,6 +287,7 @@ describe("proposeChange", () => {
       [
         "GET /repos/contoso/shop/pulls?…",
         "GET /repos/contoso/shop",
+        `GET /repos/contoso/shop/git/commits/${first.baseSha}`,
         "POST /repos/contoso/shop/git/trees",
         "POST /repos/contoso/shop/git/commits",
         "POST /repos/contoso/shop/git/refs",
@@ -286,7 +306,7 @@ describe("proposeChange", () => {
     expect(server.requests.find((call) => call.path === "/repos/contoso/shop/issues/1/labels")?.body).toEqual({ labels: ["ripple", "security"] });
   });
 
-  it("opens a labelled pull request in 6 requests when the configuration names the default branch", async () => {
+  it("opens a labelled pull request in 7 requests when the configuration names the default branch", async () => {
     const forge = createGitHubForge({ octokit, labels: ["ripple"], defaultBranches: new Map([["contoso/shop", "main"]]) });
     const request = changeRequest({ labels: ["security"] });
     const before = server.requests.length;
@@ -294,6 +314,7 @@ describe("proposeChange", () => {
     expect(pull).toEqual(expectedPull(1, request, server.branchHead(REPO, request.branch) ?? "", ["ripple", "security"]));
     expect(apiCalls(before).map((call) => call.replace(/\?.*$/, "?…"))).toEqual([
       "GET /repos/contoso/shop/pulls?…",
+      `GET /repos/contoso/shop/git/commits/${request.baseSha}`,
       "POST /repos/contoso/shop/git/trees",
       "POST /repos/contoso/shop/git/commits",
       "POST /repos/contoso/shop/git/refs",
@@ -316,7 +337,7 @@ describe("proposeChange", () => {
     expect(updated).toEqual(expectedPull(1, request, headSha));
     expect(lastRequests(server.requests.length - before).map(({ method, path, body }) => ({ method, path: path.replace(/\?.*$/, ""), body }))).toEqual([
       { method: "GET", path: "/repos/contoso/shop/pulls", body: null },
-      { method: "POST", path: "/repos/contoso/shop/git/trees", body: { base_tree: request.baseSha, tree: [{ path: "services/api/Dockerfile", mode: "100644", type: "blob", content: newer }] } },
+      { method: "POST", path: "/repos/contoso/shop/git/trees", body: { base_tree: server.commit(REPO, request.baseSha)?.tree, tree: [{ path: "services/api/Dockerfile", mode: "100644", type: "blob", content: newer }] } },
       { method: "POST", path: "/repos/contoso/shop/git/commits", body: { message: request.title, tree: server.commit(REPO, headSha)?.tree, parents: [request.baseSha] } },
       { method: "PATCH", path: `/repos/contoso/shop/git/refs/heads/${BRANCH}`, body: { sha: headSha, force: true } },
       { method: "PATCH", path: "/repos/contoso/shop/pulls/1", body: { title: request.title, body: request.body } },
@@ -353,7 +374,7 @@ describe("proposeChange", () => {
       path: `/repos/contoso/shop/issues/${number}`,
       body: { title: request.title, body: request.body, labels: ["needs-review", "ripple"] },
     });
-    expect(apiCalls(before)).toHaveLength(5);
+    expect(apiCalls(before)).toHaveLength(6);
   });
 
   it("never opens a second pull request when two proposeChange calls race (422 paths)", async () => {
@@ -380,18 +401,18 @@ describe("proposeChange", () => {
     expect(server.requests.filter((call) => call.status === 422).map(({ method, path }) => `${method} ${path}`)).toEqual(["POST /repos/contoso/shop/git/refs"]);
   });
 
-  it("waits out a secondary rate limit for its retry-after, then succeeds", async () => {
-    server.fail("POST", "/repos/contoso/shop/git/trees", 403, 1, { message: SECONDARY_RATE_LIMIT_MESSAGE, headers: { "retry-after": "1" } });
+  it.each([403, 429] as const)("waits out a secondary rate limit (%s) for its retry-after, then succeeds", async (status) => {
+    server.limitSecondary("POST", "/repos/contoso/shop/git/trees", { status, retryAfterSeconds: 1, times: 1 });
 
     const pull = await createGitHubForge({ octokit }).proposeChange(changeRequest());
 
     const trees = server.requests.filter((call) => call.path === "/repos/contoso/shop/git/trees");
-    expect({ number: pull.number, statuses: trees.map((call) => call.status) }).toEqual({ number: 1, statuses: [403, 201] });
+    expect({ number: pull.number, statuses: trees.map((call) => call.status) }).toEqual({ number: 1, statuses: [status, 201] });
     expect((trees[1]?.at ?? 0) - (trees[0]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
   });
 
   it("gives up after a bounded number of secondary-limit retries, each after retry-after, and fails retryable", async () => {
-    server.fail("POST", "/repos/contoso/shop/git/trees", 403, Number.POSITIVE_INFINITY, { message: SECONDARY_RATE_LIMIT_MESSAGE, headers: { "retry-after": "1" } });
+    server.limitSecondary("POST", "/repos/contoso/shop/git/trees", { status: 403, retryAfterSeconds: 1, times: Number.POSITIVE_INFINITY });
 
     const failure = await rejection(createGitHubForge({ octokit: client({ rateLimitRetries: 2 }) }).proposeChange(changeRequest()));
 
@@ -402,7 +423,7 @@ describe("proposeChange", () => {
         code: "upstream_failed",
         message: `github: writing the tree of ${REPO}:${BRANCH} failed with HTTP 403: ${SECONDARY_RATE_LIMIT_MESSAGE}`,
         retryable: true,
-        details: { service: "github", status: 403 },
+        details: { service: "github", status: 403, retryAfterMs: 1000 },
       },
       attempts: 3,
     });
@@ -411,11 +432,11 @@ describe("proposeChange", () => {
   });
 
   it.each([
-    ["a 429 without rate-limit headers (left to the caller: one request)", 429, 1, true, {}],
+    ["a 429 without rate-limit headers (left to the caller, a minute later: one request)", 429, 1, true, { retryAfterMs: 60_000 }],
     ["a 502 (retried once by the retry plugin)", 502, 2, true, {}],
     ["a 404", 404, 1, false, {}],
-  ])("maps %s to an UpstreamError", async (_case, status, attempts, retryable, headers) => {
-    server.fail("GET", "/repos/contoso/shop/commits/HEAD", status, Number.POSITIVE_INFINITY, { message: "Injected", headers });
+  ])("maps %s to an UpstreamError", async (_case, status, attempts, retryable, details) => {
+    server.fail("GET", "/repos/contoso/shop/commits/HEAD", status, Number.POSITIVE_INFINITY, { message: "Injected" });
 
     const failure = await rejection(createGitHubForge({ octokit: client({ retries: 1 }) }).scan(REPO));
 
@@ -425,7 +446,7 @@ describe("proposeChange", () => {
         code: "upstream_failed",
         message: `github: reading the head commit of ${REPO} failed with HTTP ${status}: Injected`,
         retryable,
-        details: { service: "github", status },
+        details: { service: "github", status, ...details },
       },
       attempts,
     });
@@ -443,6 +464,92 @@ describe("proposeChange", () => {
       failure: { name: "ValidationError", code: "validation_failed", message: `invalid change request for ${REPO}`, retryable: false, details: { issues } },
       calls: [],
     });
+  });
+});
+
+describe("rate limits", () => {
+  const HEAD = "/repos/contoso/shop/commits/HEAD";
+
+  it.each([403, 429] as const)("waits out a spent primary rate limit (%s) that resets within the wait limit, then succeeds", async (status) => {
+    server.exhaustRateLimit({ status, resetInSeconds: 1 });
+
+    const scan = await createGitHubForge({ octokit }).scan(REPO);
+
+    const heads = server.requests.filter((call) => call.path === HEAD);
+    expect({ unchanged: scan.unchanged, statuses: heads.map((call) => call.status) }).toEqual({ unchanged: false, statuses: [status, 200] });
+    expect((heads[1]?.at ?? 0) - (heads[0]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it.each([
+    ["a spent primary rate limit (403) resetting in an hour", (): void => server.exhaustRateLimit({ status: 403, resetInSeconds: 3600 }), 403, 3_600_000],
+    ["a spent primary rate limit (429) resetting in an hour", (): void => server.exhaustRateLimit({ status: 429, resetInSeconds: 3600 }), 429, 3_600_000],
+    ["a secondary rate limit (429) with a retry-after of 30 s", (): void => server.limitSecondary("GET", HEAD, { status: 429, retryAfterSeconds: 30, times: 1 }), 429, 30_000],
+    ["a secondary rate limit (403) without retry-after (at least a minute)", (): void => server.limitSecondary("GET", HEAD, { status: 403, times: 1 }), 403, 60_000],
+  ])("hands %s back at once: one request, retryable, with retryAfterMs", async (_case, limit, status, wait) => {
+    limit();
+    const started = performance.now();
+
+    const failure = await rejection(createGitHubForge({ octokit }).scan(REPO));
+
+    const { retryAfterMs, ...details } = failure.details;
+    expect({ retryable: failure.retryable, details, calls: apiCalls() }).toEqual({ retryable: true, details: { service: "github", status }, calls: [`GET ${HEAD}`] });
+    // The primary wait runs to `x-ratelimit-reset` (whole seconds) plus one second, as Octokit's throttling plugin counts it.
+    expect(retryAfterMs).toBeGreaterThan(wait - 2000);
+    expect(retryAfterMs).toBeLessThanOrEqual(wait + 1000);
+    expect(performance.now() - started).toBeLessThan(2000);
+  }, 10_000);
+
+  it("waits only as long as maxRateLimitWaitSeconds allows", async () => {
+    server.limitSecondary("GET", HEAD, { status: 429, retryAfterSeconds: 2, times: 1 });
+
+    const failure = await rejection(createGitHubForge({ octokit: client({ maxRateLimitWaitSeconds: 1 }) }).scan(REPO));
+
+    expect({ retryable: failure.retryable, details: failure.details, calls: apiCalls().length }).toEqual({ retryable: true, details: { service: "github", status: 429, retryAfterMs: 2000 }, calls: 1 });
+  });
+});
+
+describe("workflow files", () => {
+  const WORKFLOW = "name: ci\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    container: docker.io/library/alpine:3.20@sha256:" + "1".repeat(64) + "\n";
+  const workflowChange = (): ChangeRequest => changeRequest({ files: [{ path: ".github/workflows/ci.yml", text: WORKFLOW.replace("1".repeat(64), "2".repeat(64)) }, { path: "services/api/Dockerfile", text: PATCHED }] });
+
+  beforeEach(() => {
+    server.push(REPO, "main", { ".github/workflows/ci.yml": WORKFLOW });
+  });
+
+  it("scans workflow files as read-only, with the reason, when the installation lacks workflows: write", async () => {
+    const scan = await createGitHubForge({ octokit }).scan(REPO);
+
+    expect(scan.files.map(({ path, readOnly }) => ({ path, readOnly }))).toEqual([
+      { path: ".github/workflows/ci.yml", readOnly: WORKFLOWS_REASON },
+      { path: "services/api/Dockerfile", readOnly: undefined },
+    ]);
+  });
+
+  it("refuses a change to a workflow file before any request when the installation lacks workflows: write", async () => {
+    const failure = await rejection(createGitHubForge({ octokit }).proposeChange(workflowChange()));
+
+    expect({ failure, calls: apiCalls() }).toEqual({
+      failure: {
+        name: "ValidationError",
+        code: "validation_failed",
+        message: `cannot change .github/workflows/ci.yml in ${REPO}: ${WORKFLOWS_REASON}`,
+        retryable: false,
+        details: { issues: [{ path: "files.0.path", message: WORKFLOWS_REASON }] },
+      },
+      calls: [],
+    });
+  });
+
+  it("scans and commits workflow files when the installation has workflows: write", async () => {
+    server.permissions = { ...server.permissions, workflows: "write" };
+    const forge = createGitHubForge({ octokit: client() });
+    const request = workflowChange();
+
+    const scan = await forge.scan(REPO);
+    const pull = await forge.proposeChange({ ...request, baseSha: scan.revision });
+
+    expect(scan.files.every((file) => file.readOnly === undefined)).toBe(true);
+    expect(server.filesAt(REPO, pull.headSha)[".github/workflows/ci.yml"]).toBe(request.files[0]?.text);
   });
 });
 
@@ -496,6 +603,39 @@ describe("contract server", () => {
     });
   });
 
+  it("refuses a commit SHA as base_tree, as GitHub does, and takes the commit's tree SHA", async () => {
+    const head = server.branchHead(REPO, "main") ?? "";
+    const tree = [{ path: "x/Dockerfile", mode: "100644" as const, type: "blob" as const, content: DOCKERFILE }];
+
+    const refused = await octokit.rest.git.createTree({ owner: "contoso", repo: "shop", base_tree: head, tree }).catch((error: { status: number; response: { data: unknown } }) => error);
+    const created = await octokit.rest.git.createTree({ owner: "contoso", repo: "shop", base_tree: server.commit(REPO, head)?.tree ?? "", tree });
+
+    expect({ status: (refused as { status: number }).status, data: (refused as { response: { data: unknown } }).response.data }).toEqual({
+      status: 422,
+      data: { message: "base_tree is not a valid tree oid", documentation_url: "https://docs.github.com/rest/git/trees#create-a-tree", status: "422" },
+    });
+    expect(created.status).toBe(201);
+  });
+
+  it("answers 404 to a tree that changes a workflow file when the token lacks workflows: write", async () => {
+    const base_tree = server.commit(REPO, server.branchHead(REPO, "main") ?? "")?.tree ?? "";
+    const tree = [{ path: ".github/workflows/ci.yml", mode: "100644" as const, type: "blob" as const, content: "on: push\n" }];
+
+    const refused = await octokit.rest.git.createTree({ owner: "contoso", repo: "shop", base_tree, tree }).catch((error: { status: number }) => error);
+    server.permissions = { ...server.permissions, workflows: "write" };
+    const allowed = await client().rest.git.createTree({ owner: "contoso", repo: "shop", base_tree, tree });
+
+    expect({ refused: (refused as { status: number }).status, allowed: allowed.status }).toEqual({ refused: 404, allowed: 201 });
+  });
+
+  it("answers the head SHA as text for Accept: application/vnd.github.sha, with the SHA as its ETag", async () => {
+    const head = server.branchHead(REPO, "main") ?? "";
+
+    const response = await octokit.request("GET /repos/{owner}/{repo}/commits/{ref}", { owner: "contoso", repo: "shop", ref: "HEAD", headers: { accept: SHA_MEDIA_TYPE } });
+
+    expect({ data: response.data, etag: response.headers.etag }).toEqual({ data: head, etag: `"${head}"` });
+  });
+
   it("refuses an installation token request signed with another key", async () => {
     const other = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
 
@@ -511,6 +651,22 @@ describe("contract server", () => {
 describe("createGitHubOctokit", () => {
   it("refuses both an agent and a fetch", () => {
     expect(() => client({ fetch })).toThrow(ConfigError);
+  });
+
+  it("logs the request log's line for a 304 (an unchanged rescan) as info, and real failures as errors", async () => {
+    const lines: Record<"info" | "error", string[]> = { info: [], error: [] };
+    const log = { debug: () => undefined, warn: () => undefined, info: (line: string) => lines.info.push(line), error: (line: string) => lines.error.push(line) };
+    const forge = createGitHubForge({ octokit: client({ log }) });
+    const first = await forge.scan(REPO);
+
+    await forge.scan(REPO, { since: first.cursor });
+    await forge.scan("contoso/missing").catch(() => undefined);
+
+    const shape = (line: string): string => line.replace(/ with id .*$/, "");
+    expect({ info: lines.info.map(shape).filter((line) => line.includes("commits/HEAD")), error: lines.error.map(shape) }).toEqual({
+      info: ["GET /repos/contoso/shop/commits/HEAD - 200", "GET /repos/contoso/shop/commits/HEAD - 304"],
+      error: ["GET /repos/contoso/missing/commits/HEAD - 404"],
+    });
   });
 });
 

@@ -3,20 +3,21 @@
  * watched and mirrored; a deploy repository (real git) pins the mirror and two apps by digest; a patch
  * published upstream cascades through rebuilds — every campaign carrying the root whose clock started at
  * the first sighting — and every pin moves in one pull request per base tag (a branch plus a record),
- * which merging completes.
+ * which merging completes. The stack runs identity-based (`ripple demo --identity`): no storage request
+ * carries a shared key.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDemoImages, createDeployRepository, demoRepositories, demoStackConfig, mergeDeployPullRequests, pushPatchedBase, waitForCascade, type DemoImages } from "../../shared/cli/demo.js";
+import { buildDemoImages, createDeployRepository, storageAuthenticationCounts, demoRepositories, demoStackConfig, mergeDeployPullRequests, pushPatchedBase, waitForCascade, type DemoImages } from "../../shared/cli/demo.js";
 import { createServices, type Services } from "../../shared/composition.js";
 import { loadSettings } from "../../shared/config.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import { scanRepository } from "../../shared/use-cases/scan-repository.js";
+import { runCli } from "./helpers/run-cli.js";
 
-const CLI = resolve(import.meta.dirname, "../../dist/shared/cli/main.js");
 
 describe("pull requests for pinned digests on the local stack", () => {
   let dir: string;
@@ -29,7 +30,9 @@ describe("pull requests for pinned digests on the local stack", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-prs-"));
-    stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }) });
+    // As deployed: storage reached with the managed identity, no account key given to the host or to this process.
+    stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }), identity: true });
+    Object.assign(process.env, stack.identity!.env);
     services = await createServices(loadSettings(stack.settings), stack.config);
     images = await buildDemoImages(stack, services, () => undefined, "upstream");
     await createDeployRepository(stack, services, images);
@@ -80,9 +83,10 @@ describe("pull requests for pinned digests on the local stack", () => {
     expect(campaigns.map((campaign) => [campaign.base, campaign.root])).toEqual(campaigns.map((campaign) => [campaign.base, root]));
   });
 
-  it("lists them with ripple prs --json", () => {
-    const result = spawnSync(process.execPath, [CLI, "prs", "--json"], { env: { ...process.env, ...stack.settings }, encoding: "utf8" });
-    expect(result.status).toBe(0);
+  it("lists them with ripple prs --json", async () => {
+    // Asynchronously: the identity endpoint the CLI gets its token from lives in this process.
+    const result = await runCli(["prs", "--json"], { ...process.env, ...stack.settings });
+    expect(result.code).toBe(0);
     const pulls = JSON.parse(result.stdout) as { repository: string; state: string; branch: string }[];
     expect(pulls.map((pull) => [pull.repository, pull.state])).toEqual([[deploy, "open"], [deploy, "open"], [deploy, "open"]]);
   });
@@ -95,5 +99,12 @@ describe("pull requests for pinned digests on the local stack", () => {
     expect(git("show", "main:Dockerfile")).toContain(`@${patched}`);
     const forge = services.forgeFor(deploy)!;
     expect(await scanRepository({ store: services.store, forge, now: services.now }, deploy)).toMatchObject({ unchanged: true, pins: 0 });
+  });
+
+  it("reached storage with managed identity tokens only: no request carried a shared-key signature", async () => {
+    expect(stack.settings["AzureWebJobsStorage"]).toBeUndefined();
+    const counts = await storageAuthenticationCounts(stack.azurite.debugLogPath!);
+    expect(counts["SharedKey"]).toBeUndefined();
+    expect(counts["Bearer"]).toBeGreaterThan(500);
   });
 });

@@ -30,21 +30,39 @@ export interface GitHubOctokitOptions {
   readonly retries?: number;
   /** Retries after a primary or secondary rate limit, each after GitHub's `retry-after` / reset (default 2). */
   readonly rateLimitRetries?: number;
-  /** The longest rate-limit wait worth sitting out in-process; longer ones fail retryable (default 60 s). */
+  /**
+   * The longest rate-limit wait worth sitting out in-process (default 10 s). A longer one is not waited:
+   * the request fails retryable with `details.retryAfterMs`, so a queue job is handed back instead of
+   * holding a function for minutes.
+   */
   readonly maxRateLimitWaitSeconds?: number;
   /** Per-request socket idle timeout of the agent transport (default 30 s). */
   readonly timeoutMs?: number;
-  /** Octokit's logger (default: warnings and errors to the console). Octokit never logs headers. */
-  readonly log?: { debug(message: string): void; info(message: string): void; warn(message: string): void; error(message: string): void };
+  /**
+   * Octokit's logger (default: warnings and errors to the console). Octokit never logs headers. The
+   * request log's line for a 304 (an unchanged rescan, the usual answer) goes to `info`, not `error`.
+   */
+  readonly log?: OctokitLog;
 }
+
+type OctokitLog = { debug(message: string): void; info(message: string): void; warn(message: string): void; error(message: string): void };
+
+const CONSOLE_LOG: OctokitLog = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message) => console.warn(message),
+  error: (message) => console.error(message),
+};
 
 /**
  * Builds the Octokit the GitHub forge uses: GitHub App installation authentication (`@octokit/auth-app`
  * mints and caches installation tokens, signing its JWT with `privateKey`), the retry plugin for 5xx and
- * network failures, and the throttling plugin, which queues writes one second apart and waits out
- * `retry-after` (secondary limits) or `x-ratelimit-reset` (primary limits) before retrying, at most
- * `rateLimitRetries` times and never longer than `maxRateLimitWaitSeconds` per wait. 429 is left to the
- * throttling plugin alone so that a rate-limited request is never retried on the retry plugin's clock.
+ * network failures, and the throttling plugin, which queues writes one second apart and, for a 403 or 429
+ * that is a primary limit (`x-ratelimit-remaining: 0`) or a secondary one (GitHub's "secondary rate limit"
+ * message), computes the wait (to `x-ratelimit-reset` for a primary limit; `retry-after`, else a minute,
+ * for a secondary one) and retries when `onRateLimit` / `onSecondaryRateLimit` say so: here at most
+ * `rateLimitRetries` times and only when the wait is at most `maxRateLimitWaitSeconds`. 429 is left to
+ * the throttling plugin alone so that a rate-limited request is never retried on the retry plugin's clock.
  *
  * @throws ConfigError when both `agent` and `fetch` are given or a number is out of range.
  */
@@ -54,7 +72,7 @@ export function createGitHubOctokit(options: GitHubOctokitOptions): GitHubOctoki
   }
   const retries = checkCount("retries", options.retries ?? 2);
   const rateLimitRetries = checkCount("rateLimitRetries", options.rateLimitRetries ?? 2);
-  const maxWait = checkCount("maxRateLimitWaitSeconds", options.maxRateLimitWaitSeconds ?? 60);
+  const maxWait = checkCount("maxRateLimitWaitSeconds", options.maxRateLimitWaitSeconds ?? 10);
   const fetchImplementation = options.agent === undefined ? options.fetch : createAgentFetch(options.agent, options.timeoutMs ?? 30_000);
 
   const onLimit = (kind: string) => (retryAfter: number, request: { method: string; url: string }, octokit: { log: { warn(message: string): void } }, retryCount: number): boolean => {
@@ -69,10 +87,20 @@ export function createGitHubOctokit(options: GitHubOctokitOptions): GitHubOctoki
     auth: { appId: options.appId, privateKey: options.privateKey, installationId: options.installationId },
     ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl.replace(/\/+$/, "") }),
     ...(fetchImplementation === undefined ? {} : { request: { fetch: fetchImplementation } }),
-    ...(options.log === undefined ? {} : { log: options.log }),
+    log: quietNotModified(options.log ?? CONSOLE_LOG),
     retry: { retries, doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
     throttle: { onRateLimit: onLimit("primary"), onSecondaryRateLimit: onLimit("secondary") },
   });
+}
+
+/** `log` with Octokit's request-log line for a 304 Not Modified (reported as a failed request) sent to `info`. */
+function quietNotModified(log: OctokitLog): OctokitLog {
+  return {
+    debug: (message) => log.debug(message),
+    info: (message) => log.info(message),
+    warn: (message) => log.warn(message),
+    error: (message) => (/ - 304 with id /.test(message) ? log.info(message) : log.error(message)),
+  };
 }
 
 function checkCount(name: string, value: number): number {

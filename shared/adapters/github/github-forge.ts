@@ -12,7 +12,14 @@ const BLOB_CONCURRENCY = 4;
 const PULLS_PAGE_SIZE = 100;
 /** Repositories per `GET /installation/repositories` page: GitHub's maximum. */
 const INSTALLATION_REPOSITORIES_PAGE_SIZE = 100;
+/** Base commits whose tree SHA a forge remembers (commits never change, so entries never go stale). */
+const REMEMBERED_BASE_TREES = 1000;
+/** GitHub's media type for a commit answered as its bare SHA, whose `ETag` is that SHA. */
+const SHA_MEDIA_TYPE = "application/vnd.github.sha";
+const SHA = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 const SERVICE = "github";
+/** Why a workflow file is read-only: GitHub refuses an App's change under `.github/workflows/` (a 404 on `POST /git/trees`) without it. */
+export const WORKFLOWS_PERMISSION_REASON = "needs the GitHub App's workflows permission";
 
 export interface GitHubForgeOptions {
   /** An authenticated Octokit, normally from `createGitHubOctokit` (App installation auth, retry, throttling). */
@@ -52,27 +59,48 @@ type Headers = Readonly<Record<string, string | number | undefined>>;
 /**
  * The {@link Forge} on GitHub's REST API through Octokit. Repositories are named `owner/name`.
  *
- * - `scan` spends one conditional `GET /repos/{o}/{r}/commits/HEAD` (the default branch's head, without
- *   a `GET /repos` for its name); a 304 or an unchanged head commit ends the scan there. Otherwise one
- *   recursive `git.getTree` and one `git.getBlob` per candidate file (`classifyPinFile`: Dockerfile*,
- *   *.Dockerfile, Containerfile*, *.yml, *.yaml). The cursor is `<head sha> <ETag>`: opaque to callers, and it lets a
- *   304 still answer the revision. Submodules are reported as skipped whatever their path (their files
- *   are not scanned); a truncated tree is reported as a skipped `.`.
+ * - `scan` spends one `GET /repos/{o}/{r}/commits/HEAD` with `Accept: application/vnd.github.sha` (the
+ *   default branch's head SHA as text, without a `GET /repos` for its name) and, with a cursor,
+ *   `If-None-Match: "<previous head SHA>"`: GitHub's documented cheap check, a 304 that does not count
+ *   against the rate limit while the head has not moved. Unlike the ETag of a JSON answer, which is tied
+ *   to the token, it still matches after the hourly installation-token rotation. Otherwise one recursive
+ *   `git.getTree` by the head commit and one `git.getBlob` per candidate file (`classifyPinFile`:
+ *   Dockerfile*, *.Dockerfile, Containerfile*, *.yml, *.yaml). The cursor is the head SHA. Submodules
+ *   are reported as skipped whatever their path (their files are not scanned); a truncated tree is
+ *   reported as a skipped `.`. Files under `.github/workflows/` come back `readOnly` when the
+ *   installation token lacks `workflows: write` (read from `@octokit/auth-app`'s cached token, no request).
  * - `proposeChange` lists the branch's pull requests (any state, newest first), writes one tree with the
- *   new texts inline (mode 100644) on `baseSha` and one commit, then either force-moves the branch and
- *   updates the open pull request (5 requests, 4 when title, body and labels are already right) or
- *   creates the branch and the pull request and adds labels (5 requests, +1 for labels, +1 for
- *   `GET /repos` when the default branch is not known yet: it is learnt from any pull request answer of
- *   the repository, or from `GET /repos`, and kept for this forge's life).
+ *   new texts inline (mode 100644) on the tree of `baseSha` (`base_tree` takes a tree SHA only: the
+ *   commit is read once with `git.getCommit` and its tree remembered) and one commit, then either
+ *   force-moves the branch and updates the open pull request (5 requests, 4 when title, body and labels
+ *   are already right) or creates the branch and the pull request and adds labels (5 requests, +1 for
+ *   labels, +1 for `GET /repos` when the default branch is not known yet: it is learnt from any pull
+ *   request answer of the repository, or from `GET /repos`, and kept for this forge's life); +1 for a
+ *   base commit not seen before. A change to a workflow file without `workflows: write` is refused with a
+ *   ValidationError before any request.
  *
  * Every failure becomes an {@link UpstreamError} (`github`): retryable for network errors, 408, 429, 5xx
- * and rate-limit 403s the throttling plugin gave up on.
+ * and rate-limit 403s the throttling plugin gave up on; a rate-limited answer carries `details.retryAfterMs`
+ * (GitHub's `retry-after`, or the time to `x-ratelimit-reset`, or a minute) so the job can be handed back.
  */
 export function createGitHubForge(options: GitHubForgeOptions): Forge {
   const { octokit } = options;
   const forgeLabels = options.labels ?? [];
   const defaultBranches = new Map<string, string>();
   const knownDefaultBranch = (repository: string): string | undefined => defaultBranches.get(repository) ?? options.defaultBranches?.get(repository);
+
+  const baseTrees = new Map<string, string>();
+  /** The tree SHA of commit `commitSha`, as `base_tree` needs it: one `git.getCommit` per commit not seen before. */
+  const baseTreeOf = async (meter: Meter, repository: string, commitSha: string): Promise<string> => {
+    const key = `${repository}@${commitSha}`;
+    const known = baseTrees.get(key);
+    if (known !== undefined) return known;
+    const { owner, repo } = splitRepository(repository);
+    const { data } = await send(meter, `reading commit ${commitSha} of ${repository}`, () => octokit.rest.git.getCommit({ owner, repo, commit_sha: commitSha }));
+    if (baseTrees.size >= REMEMBERED_BASE_TREES) baseTrees.delete(baseTrees.keys().next().value as string);
+    baseTrees.set(key, data.tree.sha);
+    return data.tree.sha;
+  };
 
   const learnDefaultBranch = (repository: string, pulls: readonly PullData[]): void => {
     const name = pulls.find((pull) => typeof pull.base.repo?.default_branch === "string")?.base.repo?.default_branch;
@@ -109,6 +137,7 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
 
   const proposeChange = async (meter: Meter, request: ChangeRequest): Promise<PullRequest> => {
     checkChangeRequest(request);
+    await checkWorkflowsWritable(octokit, meter, request);
     const { repository, branch } = request;
     const { owner, repo } = splitRepository(repository);
     const labels = unique([...forgeLabels, ...request.labels]);
@@ -122,12 +151,13 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
       defaultBranches.set(repository, base);
     }
 
-    // GitHub peels the commit `baseSha` to its tree for base_tree; texts go inline, so no blob requests.
+    // base_tree must name a tree (GitHub answers 422 to a commit SHA); texts go inline, so no blob requests.
+    const baseTree = await baseTreeOf(meter, repository, request.baseSha);
     const tree = await send(meter, `writing the tree of ${repository}:${branch}`, () =>
       octokit.rest.git.createTree({
         owner,
         repo,
-        base_tree: request.baseSha,
+        base_tree: baseTree,
         tree: request.files.map((file) => ({ path: file.path, mode: "100644" as const, type: "blob" as const, content: file.text })),
       }),
     );
@@ -175,52 +205,29 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
     return { ...toPullRequest(repository, branch, created), title: request.title, body: request.body, labels: labelNames, headSha, baseSha: request.baseSha };
   };
 
-  const scan = async (meter: Meter, repository: string, since: string | undefined): Promise<RepositoryScan> => {
+  /** The default branch's head commit SHA, or null when it is still `previous` (GitHub's 304). */
+  const readHeadSha = async (meter: Meter, repository: string, previous: string | null): Promise<string | null> => {
     const { owner, repo } = splitRepository(repository);
-    const previous = parseCursor(since);
-    const unchanged = (revision: string, cursor: string): RepositoryScan => ({
-      repository,
-      revision,
-      unchanged: true,
-      files: [],
-      skipped: [],
-      cursor,
-      calls: meter.calls,
-      rateLimitRemaining: meter.rateLimitRemaining,
-    });
-
-    let head: { sha: string; treeSha: string; etag: string | undefined };
+    const action = `reading the head commit of ${repository}`;
+    const headers = { accept: SHA_MEDIA_TYPE, ...(previous === null ? {} : { "if-none-match": `"${previous}"` }) };
     try {
-      const { data, headers } = await send(meter, `reading the head commit of ${repository}`, () =>
-        octokit.rest.repos.getCommit({ owner, repo, ref: "HEAD", ...(previous === null ? {} : { headers: { "if-none-match": previous.etag } }) }),
-      );
-      head = { sha: data.sha, treeSha: data.commit.tree.sha, etag: typeof headers.etag === "string" ? headers.etag : undefined };
+      const { data } = await send(meter, action, () => octokit.rest.repos.getCommit({ owner, repo, ref: "HEAD", headers }));
+      const sha = typeof (data as unknown) === "string" ? (data as unknown as string).trim() : "";
+      if (!SHA.test(sha)) throw new UpstreamError(SERVICE, `${action}: unexpected response body`, { retryable: false });
+      return sha;
     } catch (error) {
-      if (previous !== null && statusOf(error) === 304) return unchanged(previous.sha, since ?? "");
+      if (previous !== null && statusOf(error) === 304) return null;
       throw error;
     }
-    const cursor = head.etag === undefined ? head.sha : `${head.sha} ${head.etag}`;
-    // The ETag also changes with things other than the commit (the answer's representation); same head, same files.
-    if (previous !== null && previous.sha === head.sha) return unchanged(head.sha, cursor);
+  };
 
-    const { data: tree } = await send(meter, `reading the tree of ${repository}@${head.sha}`, () =>
-      octokit.rest.git.getTree({ owner, repo, tree_sha: head.treeSha, recursive: "1" }),
-    );
-    const skipped: SkippedFile[] = tree.truncated ? [{ path: ".", reason: "tree truncated" }] : [];
-    const wanted: Array<{ path: string; sha: string }> = [];
-    for (const entry of tree.tree) {
-      const path = entry.path ?? "";
-      if (entry.type === "commit" || entry.mode === "160000") {
-        skipped.push({ path, reason: "submodule" });
-        continue;
-      }
-      if (entry.type !== "blob" || !isCandidatePath(path)) continue;
-      if (!isInsideRepository(path)) skipped.push({ path, reason: "outside the repository" });
-      else if (entry.mode === "120000") skipped.push({ path, reason: "symlink" });
-      else if ((entry.size ?? 0) > MAX_SCAN_FILE_BYTES) skipped.push({ path, reason: "too large" });
-      else if (entry.sha !== undefined) wanted.push({ path, sha: entry.sha });
-    }
-
+  /** Lists the tree of commit `head` and reads its candidate files; the others worth naming are skipped with a reason. */
+  const readCandidates = async (meter: Meter, repository: string, head: string): Promise<{ files: ForgeFile[]; skipped: SkippedFile[] }> => {
+    const { owner, repo } = splitRepository(repository);
+    // GitHub reads a tree by its commit's SHA too, which saves a request for the tree's own SHA.
+    const { data: tree } = await send(meter, `reading the tree of ${repository}@${head}`, () => octokit.rest.git.getTree({ owner, repo, tree_sha: head, recursive: "1" }));
+    const { wanted, skipped } = pickCandidates(tree.tree, tree.truncated);
+    const workflowsReadOnly = wanted.some(({ path }) => isWorkflowPath(path)) && !(await canWriteWorkflows(octokit, meter));
     const files: ForgeFile[] = [];
     await forEachLimited(wanted, BLOB_CONCURRENCY, async ({ path, sha }) => {
       const { data } = await send(meter, `reading ${repository}:${path}`, () => octokit.rest.git.getBlob({ owner, repo, file_sha: sha }));
@@ -228,19 +235,19 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
       const text = decodeText(bytes);
       if (bytes.length > MAX_SCAN_FILE_BYTES) skipped.push({ path, reason: "too large" });
       else if (text === null) skipped.push({ path, reason: "binary" });
-      else files.push({ path, text });
+      else files.push({ path, text, ...(workflowsReadOnly && isWorkflowPath(path) ? { readOnly: WORKFLOWS_PERMISSION_REASON } : {}) });
     });
+    return { files: files.sort(byPath), skipped: skipped.sort(byPath) };
+  };
 
-    return {
-      repository,
-      revision: head.sha,
-      unchanged: false,
-      files: files.sort(byPath),
-      skipped: skipped.sort(byPath),
-      cursor,
-      calls: meter.calls,
-      rateLimitRemaining: meter.rateLimitRemaining,
-    };
+  const scan = async (meter: Meter, repository: string, since: string | undefined): Promise<RepositoryScan> => {
+    const previous = parseCursor(since);
+    const head = await readHeadSha(meter, repository, previous);
+    const spent = { calls: meter.calls, rateLimitRemaining: meter.rateLimitRemaining };
+    if (previous !== null && (head === null || head === previous)) return { repository, revision: previous, unchanged: true, files: [], skipped: [], cursor: previous, ...spent };
+    const revision = head ?? "";
+    const { files, skipped } = await readCandidates(meter, repository, revision);
+    return { repository, revision, unchanged: false, files, skipped, cursor: revision, calls: meter.calls, rateLimitRemaining: meter.rateLimitRemaining };
   };
 
   const findPullRequest = async (meter: Meter, repository: string, branch: string): Promise<PullRequest | null> => {
@@ -392,6 +399,64 @@ function isCandidatePath(path: string): boolean {
   return classifyPinFile(path) !== null;
 }
 
+/** One entry of a recursive `git.getTree` answer, lenient: only the fields the scan reads. */
+interface TreeEntry {
+  readonly path?: string;
+  readonly mode?: string;
+  readonly type?: string;
+  readonly sha?: string;
+  readonly size?: number;
+}
+
+/** The candidate blobs of a tree listing worth reading, and the entries skipped with a reason (a truncated listing is a skipped `.`). */
+function pickCandidates(entries: readonly TreeEntry[], truncated: boolean): { wanted: Array<{ path: string; sha: string }>; skipped: SkippedFile[] } {
+  const skipped: SkippedFile[] = truncated ? [{ path: ".", reason: "tree truncated" }] : [];
+  const wanted: Array<{ path: string; sha: string }> = [];
+  for (const entry of entries) {
+    const path = entry.path ?? "";
+    if (entry.type === "commit" || entry.mode === "160000") {
+      skipped.push({ path, reason: "submodule" });
+      continue;
+    }
+    if (entry.type !== "blob" || !isCandidatePath(path)) continue;
+    if (!isInsideRepository(path)) skipped.push({ path, reason: "outside the repository" });
+    else if (entry.mode === "120000") skipped.push({ path, reason: "symlink" });
+    else if ((entry.size ?? 0) > MAX_SCAN_FILE_BYTES) skipped.push({ path, reason: "too large" });
+    else if (entry.sha !== undefined) wanted.push({ path, sha: entry.sha });
+  }
+  return { wanted, skipped };
+}
+
+/** A file GitHub lets an App change only with the `workflows` permission. */
+function isWorkflowPath(path: string): boolean {
+  return path.startsWith(".github/workflows/");
+}
+
+/** The installation token's authentication as `@octokit/auth-app` reports it, lenient: only the permissions are read. */
+const InstallationAuthentication = z.object({ permissions: z.record(z.string(), z.unknown()) });
+
+/**
+ * Whether the installation token may change workflow files (`workflows: write`). `@octokit/auth-app` keeps
+ * the permissions GitHub granted with the cached token (`octokit.auth({ type: "installation" })`), so this
+ * spends no request once a token exists; a new token (hourly) brings the permissions as they are then. A
+ * client that does not authenticate as an App installation reports none: allowed, and GitHub decides.
+ */
+async function canWriteWorkflows(octokit: Octokit, meter: Meter): Promise<boolean> {
+  meter.action = "authenticating as the GitHub App installation";
+  const parsed = InstallationAuthentication.safeParse(await octokit.auth({ type: "installation" }));
+  return !parsed.success || parsed.data.permissions["workflows"] === "write";
+}
+
+/** Refuses, before any write, a change to workflow files the installation may not change (GitHub would answer 404). */
+async function checkWorkflowsWritable(octokit: Octokit, meter: Meter, request: ChangeRequest): Promise<void> {
+  const workflows = request.files.flatMap((file, index) => (isWorkflowPath(file.path) ? [{ path: file.path, index }] : []));
+  if (workflows.length === 0 || (await canWriteWorkflows(octokit, meter))) return;
+  throw new ValidationError(
+    `cannot change ${workflows.map(({ path }) => path).join(", ")} in ${request.repository}: ${WORKFLOWS_PERMISSION_REASON}`,
+    workflows.map(({ index }) => ({ path: `files.${index}.path`, message: WORKFLOWS_PERMISSION_REASON })),
+  );
+}
+
 function isInsideRepository(path: string): boolean {
   return path !== "" && !path.startsWith("/") && path.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
 }
@@ -406,9 +471,10 @@ function decodeText(bytes: Buffer): string | null {
   }
 }
 
-function parseCursor(cursor: string | undefined): { sha: string; etag: string } | null {
-  const match = cursor === undefined ? null : /^([0-9a-f]{40}(?:[0-9a-f]{24})?) (\S.*)$/.exec(cursor);
-  return match === null ? null : { sha: match[1] ?? "", etag: match[2] ?? "" };
+/** The head SHA of a cursor: the SHA alone, or the `<sha> <ETag>` of earlier versions. */
+function parseCursor(cursor: string | undefined): string | null {
+  const match = cursor === undefined ? null : /^([0-9a-f]{40}(?:[0-9a-f]{24})?)(?: \S.*)?$/.exec(cursor);
+  return match?.[1] ?? null;
 }
 
 function byPath(a: { path: string }, b: { path: string }): number {
@@ -455,8 +521,10 @@ function toGitHubError(error: unknown, action: string): AppError {
   if (status !== null && response !== undefined) {
     const message = (response.data as { message?: unknown } | null)?.message;
     const short = typeof message === "string" ? `: ${message.slice(0, 200)}` : "";
-    const rateLimited = (status === 403 || status === 429) && (response.headers?.["x-ratelimit-remaining"] === "0" || /rate limit/i.test(String(message)));
-    return new UpstreamError(SERVICE, `${action} failed with HTTP ${status}${short}`, { status, ...(rateLimited ? { retryable: true } : {}) });
+    const retryAfterMs = rateLimitWaitMs(status, response.headers, message);
+    const upstream = new UpstreamError(SERVICE, `${action} failed with HTTP ${status}${short}`, { status, ...(retryAfterMs === null ? {} : { retryable: true }) });
+    if (retryAfterMs !== null) Object.assign(upstream.details, { retryAfterMs });
+    return upstream;
   }
   if (status !== null) {
     const cause = (error as { cause?: { code?: unknown } }).cause;
@@ -465,4 +533,20 @@ function toGitHubError(error: unknown, action: string): AppError {
   }
   const summary = error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error;
   return new UpstreamError(SERVICE, `${action} failed: ${summary}`, { status: null, retryable: false });
+}
+
+/**
+ * How long GitHub asks a client to wait after a rate-limited answer, as its REST rate-limit documentation
+ * says: `retry-after` seconds; else, with `x-ratelimit-remaining: 0`, until `x-ratelimit-reset` (plus one
+ * second, as Octokit's throttling plugin counts it); else at least a minute. Null for an answer that is no
+ * rate limit: a 429 always is one; a 403 is one when the limit is spent or its message names a rate limit.
+ */
+function rateLimitWaitMs(status: number, headers: Headers | undefined, message: unknown, now = Date.now()): number | null {
+  const spent = String(headers?.["x-ratelimit-remaining"]) === "0";
+  if (status !== 429 && !(status === 403 && (spent || /rate limit/i.test(String(message))))) return null;
+  const retryAfter = Number(headers?.["retry-after"] ?? Number.NaN);
+  if (Number.isFinite(retryAfter) && retryAfter >= 0) return Math.ceil(retryAfter * 1000);
+  const reset = Number(headers?.["x-ratelimit-reset"] ?? Number.NaN);
+  if (spent && Number.isFinite(reset)) return Math.max(reset * 1000 - now, 0) + 1000;
+  return 60_000;
 }

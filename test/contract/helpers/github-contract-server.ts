@@ -3,14 +3,18 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StackTls } from "../../../shared/local/tls.js";
+import { buildTree, entryOf, flatten, isAncestor, resolveTree, writeBlob, writeCommit, type Entry, type GitObjects, type StoredCommit, type TreeFile } from "./github-git-objects.js";
 
 /** GitHub's message for a secondary rate limit; Octokit's throttling plugin recognises it by "secondary rate". */
 export const SECONDARY_RATE_LIMIT_MESSAGE =
   "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.";
 export const RATE_LIMIT_LIMIT = 5000;
+/** Where GitHub's rate-limit answers point (`documentation_url`). */
+export const RATE_LIMIT_DOCUMENTATION = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
+/** What a new installation token may do unless the test says otherwise: no `workflows`, as most App installations. */
+export const DEFAULT_PERMISSIONS: Readonly<Record<string, "read" | "write">> = { contents: "write", pull_requests: "write", issues: "write", metadata: "read" };
 
-/** A file of a repository as stored: text, bytes, a symlink (target), or a submodule (commit SHA). */
-export type TreeFile = string | { readonly bytes: Buffer } | { readonly symlink: string } | { readonly submodule: string };
+export type { StoredCommit, TreeFile };
 
 /** One request the server saw. `path` is decoded per segment (so `heads%2Fx` reads `heads/x`) and keeps its query. */
 export interface GitHubRequest {
@@ -19,6 +23,8 @@ export interface GitHubRequest {
   /** `bearer` (an App JWT), `token` (an installation token), or null. */
   readonly auth: "bearer" | "token" | null;
   readonly ifNoneMatch: string | null;
+  /** The `Accept` header as sent. */
+  readonly accept: string | null;
   readonly body: unknown;
   /** `performance.now()` when the request arrived. */
   readonly at: number;
@@ -40,34 +46,39 @@ export interface StoredPull {
   closedHeadSha: string | null;
 }
 
-/** A commit as stored. */
-export interface StoredCommit {
-  readonly sha: string;
-  readonly tree: string;
-  readonly parents: readonly string[];
-  readonly message: string;
-}
-
 /** A queued fault: the next `times` requests of `method` on `path` (decoded, without query) are answered with `status`. */
 export interface Fault {
   readonly method: string;
   readonly path: string;
   readonly status: number;
   readonly message: string;
+  readonly documentationUrl: string;
   readonly headers: Readonly<Record<string, string>>;
   remaining: number;
 }
 
 /**
  * A small in-memory GitHub over HTTPS that follows the REST contract `@octokit/rest` 22 and
- * `@octokit/auth-app` 8 use: the App installation token exchange (`POST /app/installations/{id}/access_tokens`
- * with an RS256 JWT checked against the App's public key; API calls then need `token <installation token>`),
- * `GET /repos/{o}/{r}`, `GET /repos/{o}/{r}/commits/{ref}` with `ETag` and `304` on `If-None-Match`, git
- * trees (recursive, truncated past `maxTreeEntries` as GitHub does), blobs (base64), commits and refs
- * (`422 Reference already exists`, `Reference does not exist`, `Update is not a fast forward`), pulls
- * (`Link` pagination, `422 A pull request already exists for owner:branch.`), issue updates and labels,
- * `GET /installation/repositories` (every stored repository: the installation's selection is "all"),
- * `x-ratelimit-*` headers, and queued faults (a secondary rate limit is a 403 with `retry-after`).
+ * `@octokit/auth-app` 8 use, and answers as GitHub does where GitHub is strict:
+ * - the App installation token exchange (`POST /app/installations/{id}/access_tokens` with an RS256 JWT
+ *   checked against the App's public key) mints a new token each time, with the `permissions` set then;
+ *   API calls need `token <one of them>`;
+ * - `GET /repos/{o}/{r}/commits/{ref}`: JSON with a weak `ETag` tied to the token (a rotated token never
+ *   gets a 304 for another token's ETag), or with `Accept: application/vnd.github.sha` the bare SHA as
+ *   text with the SHA itself as the `ETag` (GitHub's documented check: `If-None-Match: "<sha>"` → 304);
+ *   a 304 does not count against the rate limit;
+ * - `POST /git/trees` takes only a tree SHA as `base_tree` (`422 base_tree is not a valid tree oid` for a
+ *   commit SHA), and answers `404 Not Found` when the tree changes a file under `.github/workflows/` and the
+ *   token lacks `workflows: write` (GitHub's answer to the REST API; `git push` says "refusing to allow a
+ *   GitHub App to create or update workflow … without `workflows` permission");
+ * - `GET /repos/{o}/{r}`, git trees (by tree or commit SHA or branch; recursive, truncated past
+ *   `maxTreeEntries`), blobs (base64), commits and refs (`422 Reference already exists`, `Reference does
+ *   not exist`, `Update is not a fast forward`), pulls (`Link` pagination, `422 A pull request already
+ *   exists for owner:branch.`), issue updates and labels, `GET /installation/repositories` (every stored
+ *   repository: the installation's selection is "all");
+ * - `x-ratelimit-*` headers; once `x-ratelimit-remaining` is 0 every API call gets `403` (or `429`) `API rate
+ *   limit exceeded for installation ID …` until `x-ratelimit-reset`; secondary limits (403 or 429, with or
+ *   without `retry-after`) and other faults are queued per route.
  * Object SHAs are real git SHA-1s of real git objects.
  */
 export interface GitHubContractServer {
@@ -87,14 +98,20 @@ export interface GitHubContractServer {
   pulls(fullName: string): StoredPull[];
   /** Answers the next `times` requests of `method path` with `status` (Infinity: always). */
   fail(method: string, path: string, status: number, times: number, options?: { message?: string; headers?: Record<string, string> }): void;
+  /** Answers the next `times` requests of `method path` with GitHub's secondary rate limit: `status` 403 or 429, `retry-after` when given. */
+  limitSecondary(method: string, path: string, options: { status: 403 | 429; retryAfterSeconds?: number; times: number }): void;
+  /** Spends the primary rate limit: every API call gets `status` with `x-ratelimit-remaining: 0` until `resetInSeconds` from now. */
+  exhaustRateLimit(options: { status: 403 | 429; resetInSeconds: number }): void;
   /** Archives `owner/name`: listed with `archived: true` (writes to it are not refused). */
   archive(fullName: string): void;
   /** Recursive trees list at most this many entries and say `truncated: true` beyond (default unlimited). */
   maxTreeEntries: number;
   /** The largest `per_page` list routes honour; larger values are capped (default 100, GitHub's cap). */
   maxPerPage: number;
-  /** The installation token the server hands out. */
+  /** The installation token the server handed out last ("" before the first exchange). */
   readonly installationToken: string;
+  /** The permissions the next installation token gets (tokens keep theirs). Default {@link DEFAULT_PERMISSIONS}. */
+  permissions: Record<string, "read" | "write">;
   stop(): Promise<void>;
 }
 
@@ -106,18 +123,12 @@ export interface GitHubContractServerOptions {
   readonly installationId: number;
 }
 
-type Entry = { readonly mode: string; readonly type: "blob" | "tree" | "commit"; readonly sha: string };
-
-interface Repository {
+interface Repository extends GitObjects {
   readonly owner: string;
   readonly name: string;
   readonly id: number;
   readonly defaultBranch: string;
   archived: boolean;
-  readonly blobs: Map<string, Buffer>;
-  readonly trees: Map<string, Map<string, Entry>>;
-  readonly commits: Map<string, StoredCommit>;
-  readonly refs: Map<string, string>;
   readonly pulls: StoredPull[];
   readonly labels: Map<string, number>;
 }
@@ -127,9 +138,26 @@ class HttpProblem extends Error {
     readonly status: number,
     message: string,
     readonly errors?: unknown[],
+    readonly documentationUrl = "https://docs.github.com/rest",
   ) {
     super(message);
   }
+}
+
+/** One API request as the routes read it: the token it came with and that token's permissions. */
+interface Call {
+  readonly method: string;
+  readonly query: URLSearchParams;
+  readonly body: Record<string, unknown>;
+  readonly ifNoneMatch: string | null;
+  readonly accept: string;
+  readonly token: string;
+  readonly permissions: Readonly<Record<string, string>>;
+}
+
+/** A tree entry at `path` changes a workflow file: the file itself, or `.github` / `.github/workflows` as a whole. */
+function touchesWorkflows(path: string): boolean {
+  return path === ".github" || path === ".github/workflows" || path.startsWith(".github/workflows/");
 }
 
 const TREE_MODES = new Set(["100644", "100755", "040000", "160000", "120000"]);
@@ -139,10 +167,13 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
   const requests: GitHubRequest[] = [];
   const repositories = new Map<string, Repository>();
   const faults: Fault[] = [];
-  const installationToken = `ghs_${randomBytes(18).toString("hex")}`;
+  /** Every installation token handed out, with the permissions it was minted with. */
+  const tokens = new Map<string, Readonly<Record<string, string>>>();
+  let latestToken = "";
   const publicKey = createPublicKey(options.appPublicKey);
   let rateLimitRemaining = RATE_LIMIT_LIMIT;
-  const rateLimitReset = Math.floor(Date.now() / 1000) + 3600;
+  let rateLimitReset = Math.floor(Date.now() / 1000) + 3600;
+  let exhaustedStatus: 403 | 429 = 403;
   let url = "";
   let clock = Date.parse("2024-07-22T18:00:00Z");
   const now = (): string => new Date((clock += 1000)).toISOString().replace(/\.\d+Z$/, "Z");
@@ -153,92 +184,8 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     return repository;
   };
 
-  // git objects -------------------------------------------------------------------------------
-  const hashObject = (kind: string, content: Buffer): string => createHash("sha1").update(`${kind} ${content.length}\0`).update(content).digest("hex");
-  const writeBlob = (repository: Repository, content: Buffer): string => {
-    const sha = hashObject("blob", content);
-    repository.blobs.set(sha, content);
-    return sha;
-  };
-  const writeTree = (repository: Repository, entries: Map<string, Entry>): string => {
-    // git sorts tree entries by name, with trees compared as if their name ended in "/".
-    const names = [...entries.keys()].sort((a, b) => {
-      const key = (name: string): string => (entries.get(name)?.type === "tree" ? `${name}/` : name);
-      return Buffer.compare(Buffer.from(key(a)), Buffer.from(key(b)));
-    });
-    const content = Buffer.concat(
-      names.map((name) => {
-        const entry = entries.get(name) as Entry;
-        return Buffer.concat([Buffer.from(`${entry.mode === "040000" ? "40000" : entry.mode} ${name}\0`), Buffer.from(entry.sha, "hex")]);
-      }),
-    );
-    const sha = hashObject("tree", content);
-    repository.trees.set(sha, new Map(names.map((name) => [name, entries.get(name) as Entry])));
-    return sha;
-  };
-  const writeCommit = (repository: Repository, tree: string, parents: readonly string[], message: string): string => {
-    const stamp = `${Math.floor((clock += 1000) / 1000)} +0000`;
-    const text = [`tree ${tree}`, ...parents.map((parent) => `parent ${parent}`), `author Ripple <ripple@example.com> ${stamp}`, `committer Ripple <ripple@example.com> ${stamp}`, "", message].join("\n");
-    const sha = hashObject("commit", Buffer.from(text));
-    repository.commits.set(sha, { sha, tree, parents: [...parents], message });
-    return sha;
-  };
-  /** Every non-tree entry under `treeSha`, by full path (with `trees` also listing the trees, as GitHub's recursive answer). */
-  const flatten = (repository: Repository, treeSha: string, withTrees = false, prefix = ""): Map<string, Entry> => {
-    const out = new Map<string, Entry>();
-    for (const [name, entry] of repository.trees.get(treeSha) ?? []) {
-      const path = `${prefix}${name}`;
-      if (entry.type === "tree") {
-        if (withTrees) out.set(path, entry);
-        for (const [child, childEntry] of flatten(repository, entry.sha, withTrees, `${path}/`)) out.set(child, childEntry);
-      } else {
-        out.set(path, entry);
-      }
-    }
-    return out;
-  };
-  /** Builds nested trees from a flat path → entry map; returns the root tree SHA. */
-  const buildTree = (repository: Repository, flat: Map<string, Entry>): string => {
-    const direct = new Map<string, Entry>();
-    const children = new Map<string, Map<string, Entry>>();
-    for (const [path, entry] of flat) {
-      const slash = path.indexOf("/");
-      if (slash === -1) {
-        direct.set(path, entry);
-        continue;
-      }
-      const head = path.slice(0, slash);
-      const sub = children.get(head) ?? new Map<string, Entry>();
-      sub.set(path.slice(slash + 1), entry);
-      children.set(head, sub);
-    }
-    for (const [name, sub] of children) direct.set(name, { mode: "040000", type: "tree", sha: buildTree(repository, sub) });
-    return writeTree(repository, direct);
-  };
-  const entryOf = (repository: Repository, file: TreeFile): Entry => {
-    if (typeof file === "string") return { mode: "100644", type: "blob", sha: writeBlob(repository, Buffer.from(file)) };
-    if ("bytes" in file) return { mode: "100644", type: "blob", sha: writeBlob(repository, file.bytes) };
-    if ("symlink" in file) return { mode: "120000", type: "blob", sha: writeBlob(repository, Buffer.from(file.symlink)) };
-    return { mode: "160000", type: "commit", sha: file.submodule };
-  };
-  /** A commit SHA, tree SHA or branch name as a tree SHA (GitHub peels commits for `base_tree` and tree reads). */
-  const resolveTree = (repository: Repository, name: string): string | undefined => {
-    if (repository.trees.has(name)) return name;
-    const commitSha = repository.commits.has(name) ? name : repository.refs.get(`heads/${name}`);
-    return commitSha === undefined ? undefined : repository.commits.get(commitSha)?.tree;
-  };
-  const isAncestor = (repository: Repository, ancestor: string, sha: string): boolean => {
-    const seen = new Set<string>();
-    const queue = [sha];
-    while (queue.length > 0) {
-      const current = queue.shift() as string;
-      if (current === ancestor) return true;
-      if (seen.has(current)) continue;
-      seen.add(current);
-      queue.push(...(repository.commits.get(current)?.parents ?? []));
-    }
-    return false;
-  };
+  const stampCommit = (repository: Repository, tree: string, parents: readonly string[], message: string): string =>
+    writeCommit(repository, { tree, parents, message, seconds: Math.floor((clock += 1000) / 1000) });
 
   // JSON shapes ---------------------------------------------------------------------------------
   const apiUrl = (repository: Repository, rest: string): string => `${url}/repos/${repository.owner}/${repository.name}${rest}`;
@@ -317,22 +264,24 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
   // routes --------------------------------------------------------------------------------------
   type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
 
-  const repositoryRoute = (method: string, repository: Repository, rest: string[], query: URLSearchParams, body: Record<string, unknown>, ifNoneMatch: string | null): Answer => {
-    const route = `${method} ${rest[0] ?? ""}${rest[0] === "git" ? ` ${rest[1] ?? ""}` : ""}`;
-    switch (route) {
-      case "GET ":
-        return { status: 200, body: repoJson(repository) };
-      case "GET commits": {
-        const ref = rest.slice(1).join("/");
-        const sha = ref === "HEAD" ? repository.refs.get(`heads/${repository.defaultBranch}`) : repository.commits.has(ref) ? ref : repository.refs.get(`heads/${ref}`);
-        const commit = sha === undefined ? undefined : repository.commits.get(sha);
-        if (commit === undefined) throw new HttpProblem(422, `No commit found for SHA: ${ref}`);
-        const json = commitJson(repository, commit);
-        const etag = `W/"${createHash("sha256").update(JSON.stringify(json)).digest("hex")}"`;
-        if (ifNoneMatch !== null && ifNoneMatch.split(/\s*,\s*/).includes(etag)) return { status: 304, headers: { etag } };
-        return { status: 200, body: json, headers: { etag } };
-      }
-      case "GET git trees": {
+  /** `GET commits/{ref}`: JSON with a weak ETag tied to the token, or with the `sha` media type the SHA as text, its own ETag. */
+  const getCommit = (repository: Repository, ref: string, call: Call): Answer => {
+    const sha = ref === "HEAD" ? repository.refs.get(`heads/${repository.defaultBranch}`) : repository.commits.has(ref) ? ref : repository.refs.get(`heads/${ref}`);
+    const commit = sha === undefined ? undefined : repository.commits.get(sha);
+    if (commit === undefined) throw new HttpProblem(422, `No commit found for SHA: ${ref}`);
+    const wantsSha = /application\/vnd\.github(?:\.v3)?\.sha/.test(call.accept);
+    const json = wantsSha ? null : commitJson(repository, commit);
+    const etag = wantsSha ? `"${commit.sha}"` : `W/"${createHash("sha256").update(call.token).update(JSON.stringify(json)).digest("hex")}"`;
+    const candidates = (call.ifNoneMatch ?? "").split(/\s*,\s*/).map((tag) => tag.replace(/^W\//, ""));
+    if (candidates.includes(etag.replace(/^W\//, ""))) return { status: 304, headers: { etag } };
+    if (json !== null) return { status: 200, body: json, headers: { etag } };
+    return { status: 200, body: commit.sha, headers: { etag, "content-type": "application/vnd.github.sha; charset=utf-8" } };
+  };
+
+  const gitRoute = (repository: Repository, rest: string[], call: Call): Answer => {
+    const { method, body, query } = call;
+    switch (`${method} ${rest[1] ?? ""}`) {
+      case "GET trees": {
         const treeSha = resolveTree(repository, rest.slice(2).join("/"));
         if (treeSha === undefined) throw new HttpProblem(404, "Not Found");
         const recursive = query.has("recursive") && !["0", "false", ""].includes(query.get("recursive") ?? "");
@@ -341,32 +290,36 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
         const truncated = listed.length > server.maxTreeEntries;
         return { status: 200, body: { sha: treeSha, url: apiUrl(repository, `/git/trees/${treeSha}`), tree: listed.slice(0, server.maxTreeEntries), truncated } };
       }
-      case "GET git blobs": {
+      case "GET blobs": {
         const sha = rest[2] ?? "";
         const content = repository.blobs.get(sha);
         if (content === undefined) throw new HttpProblem(404, "Not Found");
         const base64 = content.toString("base64").replace(/.{60}/g, "$&\n");
         return { status: 200, body: { sha, node_id: `B_${sha}`, size: content.length, url: apiUrl(repository, `/git/blobs/${sha}`), content: base64, encoding: "base64" } };
       }
-      case "POST git trees":
-        return { status: 201, body: createTree(repository, body) };
-      case "POST git commits": {
+      case "POST trees":
+        return { status: 201, body: createTree(repository, call) };
+      case "GET commits": {
+        const commit = repository.commits.get(rest[2] ?? "");
+        if (commit === undefined) throw new HttpProblem(404, "Not Found");
+        return { status: 200, body: gitCommitJson(repository, commit) };
+      }
+      case "POST commits": {
         const tree = typeof body.tree === "string" ? body.tree : "";
         const parents = Array.isArray(body.parents) ? body.parents.map(String) : [];
         if (typeof body.message !== "string") throw new HttpProblem(422, "Invalid request.\n\n\"message\" wasn't supplied.");
         if (!repository.trees.has(tree)) throw new HttpProblem(422, "Tree SHA does not exist");
         if (parents.some((parent) => !repository.commits.has(parent))) throw new HttpProblem(422, "Parent SHA does not exist or is not a commit object");
-        const sha = writeCommit(repository, tree, parents, body.message);
-        const { commit: details, ...rest2 } = commitJson(repository, repository.commits.get(sha) as StoredCommit) as { commit: Record<string, unknown> };
-        return { status: 201, body: { sha, tree: details.tree, parents: (rest2 as { parents: unknown }).parents, message: body.message, author: details.author, committer: details.committer, html_url: (rest2 as { html_url: unknown }).html_url } };
+        const sha = stampCommit(repository, tree, parents, body.message);
+        return { status: 201, body: gitCommitJson(repository, repository.commits.get(sha) as StoredCommit) };
       }
-      case "GET git ref": {
+      case "GET ref": {
         const ref = rest.slice(2).join("/");
         const sha = repository.refs.get(ref);
         if (sha === undefined) throw new HttpProblem(404, "Not Found");
         return { status: 200, body: refJson(repository, ref, sha) };
       }
-      case "POST git refs": {
+      case "POST refs": {
         const ref = typeof body.ref === "string" ? body.ref : "";
         const sha = typeof body.sha === "string" ? body.sha : "";
         if (!/^refs\/[^/]+\/.+/.test(ref)) throw new HttpProblem(422, "ref must start with 'refs' and have at least two slashes.");
@@ -376,7 +329,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
         repository.refs.set(name, sha);
         return { status: 201, body: refJson(repository, name, sha) };
       }
-      case "PATCH git refs": {
+      case "PATCH refs": {
         const ref = rest.slice(2).join("/");
         const sha = typeof body.sha === "string" ? body.sha : "";
         const current = repository.refs.get(ref);
@@ -386,10 +339,15 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
         repository.refs.set(ref, sha);
         return { status: 200, body: refJson(repository, ref, sha) };
       }
-      case "GET pulls": {
-        if (rest.length === 2) return { status: 200, body: pullJson(repository, pullOf(repository, rest[1])) };
-        return listPulls(repository, query);
-      }
+    }
+    throw new HttpProblem(404, "Not Found");
+  };
+
+  const pullsRoute = (repository: Repository, rest: string[], call: Call): Answer => {
+    const { body } = call;
+    switch (`${call.method} ${rest[0] ?? ""}`) {
+      case "GET pulls":
+        return rest.length === 2 ? { status: 200, body: pullJson(repository, pullOf(repository, rest[1])) } : listPulls(repository, call.query);
       case "POST pulls":
         return { status: 201, body: pullJson(repository, createPull(repository, body)) };
       case "PATCH pulls": {
@@ -423,6 +381,13 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     throw new HttpProblem(404, "Not Found");
   };
 
+  const repositoryRoute = (repository: Repository, rest: string[], call: Call): Answer => {
+    if (rest[0] === "git") return gitRoute(repository, rest, call);
+    if (call.method === "GET" && rest.length === 0) return { status: 200, body: repoJson(repository) };
+    if (call.method === "GET" && rest[0] === "commits") return getCommit(repository, rest.slice(1).join("/"), call);
+    return pullsRoute(repository, rest, call);
+  };
+
   const refJson = (repository: Repository, ref: string, sha: string): Record<string, unknown> => ({
     ref: `refs/${ref}`,
     node_id: `REF_${ref}`,
@@ -430,16 +395,19 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     object: { sha, type: "commit", url: apiUrl(repository, `/git/commits/${sha}`) },
   });
 
-  const createTree = (repository: Repository, body: Record<string, unknown>): Record<string, unknown> => {
-    const flat = new Map<string, Entry>();
-    if (body.base_tree !== undefined) {
-      const base = resolveTree(repository, String(body.base_tree));
-      if (base === undefined) throw new HttpProblem(422, "Invalid request.\n\nbase_tree is not a valid tree");
-      for (const [path, entry] of flatten(repository, base)) flat.set(path, entry);
-    }
+  /** A commit as the git database endpoints (`GET` / `POST /git/commits`) answer it. */
+  const gitCommitJson = (repository: Repository, commit: StoredCommit): Record<string, unknown> => {
+    const { commit: details, parents, html_url } = commitJson(repository, commit) as { commit: Record<string, unknown>; parents: unknown; html_url: unknown };
+    return { sha: commit.sha, url: apiUrl(repository, `/git/commits/${commit.sha}`), tree: details.tree, parents, message: commit.message, author: details.author, committer: details.committer, html_url };
+  };
+
+  const TREES_DOCUMENTATION = "https://docs.github.com/rest/git/trees#create-a-tree";
+
+  /** The entries a `POST /git/trees` body changes, checked as GitHub checks them. */
+  const treeEntries = (body: Record<string, unknown>): Array<{ path: string; mode: string; type: Entry["type"]; item: Record<string, unknown> }> => {
     const entries = Array.isArray(body.tree) ? (body.tree as Array<Record<string, unknown>>) : [];
     if (entries.length === 0) throw new HttpProblem(422, "Invalid request.\n\n\"tree\" wasn't supplied.");
-    for (const item of entries) {
+    return entries.map((item) => {
       const path = typeof item.path === "string" ? item.path : "";
       const mode = typeof item.mode === "string" ? item.mode : "";
       const type = item.type;
@@ -448,6 +416,25 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
       }
       if (!TREE_MODES.has(mode) || (type !== "blob" && type !== "tree" && type !== "commit")) throw new HttpProblem(422, "Invalid request.\n\nInvalid tree entry mode or type.");
       if ((item.content === undefined) === (item.sha === undefined)) throw new HttpProblem(422, "Invalid request.\n\nEither \"content\" or \"sha\" must be supplied, not both.");
+      return { path, mode, type, item };
+    });
+  };
+
+  const createTree = (repository: Repository, call: Call): Record<string, unknown> => {
+    const { body } = call;
+    const flat = new Map<string, Entry>();
+    if (body.base_tree !== undefined) {
+      // A tree SHA only: GitHub does not peel a commit (or a branch name) here, unlike on tree reads.
+      const base = String(body.base_tree);
+      if (!repository.trees.has(base)) throw new HttpProblem(422, "base_tree is not a valid tree oid", undefined, TREES_DOCUMENTATION);
+      for (const [path, entry] of flatten(repository, base)) flat.set(path, entry);
+    }
+    const entries = treeEntries(body);
+    if (call.permissions.workflows !== "write" && entries.some(({ path }) => touchesWorkflows(path))) {
+      // What GitHub answers a GitHub App without `workflows: write` that changes a workflow file through the REST API.
+      throw new HttpProblem(404, "Not Found", undefined, TREES_DOCUMENTATION);
+    }
+    for (const { path, mode, type, item } of entries) {
       for (const existing of [...flat.keys()]) if (existing === path || existing.startsWith(`${path}/`)) flat.delete(existing);
       if (item.sha === null) continue;
       const sha = typeof item.content === "string" ? writeBlob(repository, Buffer.from(item.content, "utf8")) : String(item.sha);
@@ -536,26 +523,60 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     );
   };
 
-  const route = (method: string, segments: string[], query: URLSearchParams, body: unknown, authorization: string, ifNoneMatch: string | null): Answer => {
+  const mintToken = (): Answer => {
+    const token = `ghs_${randomBytes(18).toString("hex")}`;
+    const permissions = { ...server.permissions };
+    tokens.set(token, permissions);
+    latestToken = token;
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
+    return { status: 201, body: { token, expires_at: expiresAt, permissions, repository_selection: "all" } };
+  };
+
+  const route = (segments: string[], authorization: string, request: Omit<Call, "body" | "token" | "permissions"> & { body: unknown }): Answer => {
+    const { method, query, body } = request;
     if (method === "POST" && segments[0] === "app" && segments[1] === "installations" && segments[3] === "access_tokens" && segments.length === 4) {
       if (!/^bearer\s/i.test(authorization) || !checkJwt(authorization)) throw new HttpProblem(401, "A JSON web token could not be decoded");
       if (segments[2] !== String(options.installationId)) throw new HttpProblem(404, "Not Found");
-      return {
-        status: 201,
-        body: {
-          token: installationToken,
-          expires_at: new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, "Z"),
-          permissions: { contents: "write", pull_requests: "write", issues: "write", metadata: "read" },
-          repository_selection: "all",
-        },
-      };
+      return mintToken();
     }
-    if (authorization !== `token ${installationToken}`) throw new HttpProblem(401, "Bad credentials");
+    const token = /^token\s+(\S+)$/i.exec(authorization)?.[1] ?? "";
+    const permissions = tokens.get(token);
+    if (permissions === undefined) throw new HttpProblem(401, "Bad credentials");
     if (method === "GET" && segments.length === 2 && segments[0] === "installation" && segments[1] === "repositories") return listInstallationRepositories(query);
     if (segments[0] !== "repos" || segments.length < 3) throw new HttpProblem(404, "Not Found");
     const repository = repositoryOf(`${segments[1]}/${segments[2]}`);
     const payload = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-    return repositoryRoute(method, repository, segments.slice(3), query, payload, ifNoneMatch);
+    return repositoryRoute(repository, segments.slice(3), { ...request, body: payload, token, permissions });
+  };
+
+  /** GitHub's answer once the primary rate limit is spent, or null (a new window starts at `x-ratelimit-reset`). */
+  const rateLimited = (): Answer | null => {
+    if (rateLimitRemaining > 0) return null;
+    if (Date.now() >= rateLimitReset * 1000) {
+      rateLimitRemaining = RATE_LIMIT_LIMIT;
+      rateLimitReset = Math.floor(Date.now() / 1000) + 3600;
+      return null;
+    }
+    return { status: exhaustedStatus, body: { message: `API rate limit exceeded for installation ID ${options.installationId}.`, documentation_url: RATE_LIMIT_DOCUMENTATION, status: String(exhaustedStatus) } };
+  };
+
+  /** The answer to one request: a spent rate limit, a queued fault, or the route's (GitHub's error shape for a refusal). */
+  const answerTo = (segments: string[], authorization: string, request: Omit<Call, "body" | "token" | "permissions"> & { body: unknown }): Answer => {
+    const path = `/${segments.join("/")}`;
+    const limited = path.startsWith("/app/") ? null : rateLimited();
+    if (limited !== null) return limited;
+    const fault = faults.find((candidate) => candidate.method === request.method && candidate.path === path && candidate.remaining > 0);
+    if (fault !== undefined) {
+      fault.remaining -= 1;
+      return { status: fault.status, body: { message: fault.message, documentation_url: fault.documentationUrl }, headers: { ...fault.headers } };
+    }
+    try {
+      return route(segments, authorization, request);
+    } catch (error) {
+      if (!(error instanceof HttpProblem)) throw error;
+      const errors = error.errors === undefined ? {} : { errors: error.errors };
+      return { status: error.status, body: { message: error.message, ...errors, documentation_url: error.documentationUrl, status: String(error.status) } };
+    }
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -566,29 +587,13 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     const method = req.method ?? "GET";
     const authorization = req.headers.authorization ?? "";
     const ifNoneMatch = typeof req.headers["if-none-match"] === "string" ? req.headers["if-none-match"] : null;
+    const accept = req.headers.accept ?? null;
     const path = `/${segments.join("/")}`;
     const at = performance.now();
-    const record = (status: number): void => {
-      requests.push({ method, path: `${path}${requestUrl.search}`, auth: /^bearer\s/i.test(authorization) ? "bearer" : /^token\s/i.test(authorization) ? "token" : null, ifNoneMatch, body, at, status });
-    };
 
-    let answer: Answer;
-    const fault = faults.find((candidate) => candidate.method === method && candidate.path === path && candidate.remaining > 0);
-    if (fault !== undefined) {
-      fault.remaining -= 1;
-      answer = { status: fault.status, body: { message: fault.message, documentation_url: "https://docs.github.com/rest" }, headers: { ...fault.headers } };
-    } else {
-      try {
-        answer = route(method, segments, requestUrl.searchParams, body, authorization, ifNoneMatch);
-      } catch (error) {
-        if (!(error instanceof HttpProblem)) throw error;
-        answer = {
-          status: error.status,
-          body: { message: error.message, ...(error.errors === undefined ? {} : { errors: error.errors }), documentation_url: "https://docs.github.com/rest", status: String(error.status) },
-        };
-      }
-    }
+    const answer = answerTo(segments, authorization, { method, query: requestUrl.searchParams, body, ifNoneMatch, accept: accept ?? "" });
     const isApi = !path.startsWith("/app/");
+    // A 304 does not count against the primary rate limit (GitHub's conditional-request rule).
     if (isApi && answer.status !== 304) rateLimitRemaining = Math.max(rateLimitRemaining - 1, 0);
     const rateHeaders: Record<string, string> = isApi
       ? {
@@ -599,16 +604,17 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
           "x-ratelimit-resource": "core",
         }
       : {};
-    record(answer.status);
+    const auth = /^bearer\s/i.test(authorization) ? "bearer" : /^token\s/i.test(authorization) ? "token" : null;
+    requests.push({ method, path: `${path}${requestUrl.search}`, auth, ifNoneMatch, accept, body, at, status: answer.status });
     const headers = { "x-github-api-version-selected": "2022-11-28", ...rateHeaders, ...(answer.headers ?? {}) };
     if (answer.status === 304 || answer.body === undefined) {
       res.writeHead(answer.status, headers);
       res.end();
       return;
     }
-    const json = JSON.stringify(answer.body);
-    res.writeHead(answer.status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(json)), ...headers });
-    res.end(json);
+    const payload = typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body);
+    res.writeHead(answer.status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(payload)), ...headers });
+    res.end(payload);
   };
 
   const [cert, key] = await Promise.all([readFile(options.tls.certPath), readFile(options.tls.keyPath)]);
@@ -628,7 +634,10 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
   const server: GitHubContractServer = {
     url,
     requests,
-    installationToken,
+    get installationToken() {
+      return latestToken;
+    },
+    permissions: { ...DEFAULT_PERMISSIONS },
     maxTreeEntries: Number.POSITIVE_INFINITY,
     maxPerPage: 100,
     addRepository(fullName, files, defaultBranch = "main") {
@@ -648,7 +657,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
       };
       repositories.set(fullName.toLowerCase(), repository);
       const flat = new Map(Object.entries(files).map(([path, file]) => [path, entryOf(repository, file)]));
-      const sha = writeCommit(repository, buildTree(repository, flat), [], "Initial commit");
+      const sha = stampCommit(repository, buildTree(repository, flat), [], "Initial commit");
       repository.refs.set(`heads/${defaultBranch}`, sha);
       return sha;
     },
@@ -660,7 +669,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
         if (file === null) flat.delete(path);
         else flat.set(path, entryOf(repository, file));
       }
-      const sha = writeCommit(repository, buildTree(repository, flat), parent === undefined ? [] : [parent], message);
+      const sha = stampCommit(repository, buildTree(repository, flat), parent === undefined ? [] : [parent], message);
       repository.refs.set(`heads/${branch}`, sha);
       return sha;
     },
@@ -701,7 +710,18 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     },
     pulls: (fullName) => repositoryOf(fullName).pulls,
     fail(method, path, status, times, faultOptions = {}) {
-      faults.push({ method, path, status, remaining: times, message: faultOptions.message ?? "Injected fault", headers: faultOptions.headers ?? {} });
+      const documentationUrl = "https://docs.github.com/rest";
+      faults.push({ method, path, status, remaining: times, message: faultOptions.message ?? "Injected fault", documentationUrl, headers: faultOptions.headers ?? {} });
+    },
+    limitSecondary(method, path, { status, retryAfterSeconds, times }) {
+      const headers: Record<string, string> = retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) };
+      const documentationUrl = `${RATE_LIMIT_DOCUMENTATION}#about-secondary-rate-limits`;
+      faults.push({ method, path, status, remaining: times, message: SECONDARY_RATE_LIMIT_MESSAGE, documentationUrl, headers });
+    },
+    exhaustRateLimit({ status, resetInSeconds }) {
+      rateLimitRemaining = 0;
+      rateLimitReset = Math.floor(Date.now() / 1000) + resetInSeconds;
+      exhaustedStatus = status;
     },
     stop: () =>
       new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@ import { parseConfig } from "../../../shared/config.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import type { ChangeRequest, Forge, PullRequest } from "../../../shared/ports/forge.js";
 import type { ObligationJob } from "../../../shared/ports/work-queue.js";
-import { UpstreamError } from "../../../shared/errors.js";
+import { UpstreamError, ValidationError } from "../../../shared/errors.js";
 import { configuredRepository, handleGitHubEvent } from "../../../shared/use-cases/handle-github-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
@@ -13,8 +13,11 @@ import { createDeps, image, pushEvent, REGISTRY } from "./pipeline-helpers.js";
 
 const REPO = "contoso/app";
 
-/** A forge double holding one repository's files; counts proposals, keeps one PR per branch like GitHub. */
-function fakeForge(files: Record<string, string>) {
+/**
+ * A forge double holding one repository's files; counts proposals, keeps one PR per branch like GitHub.
+ * Files in `readOnly` are scanned with that reason and refused in a change request, as GitHub's adapter does.
+ */
+function fakeForge(files: Record<string, string>, readOnly: Record<string, string> = {}) {
   const proposals: ChangeRequest[] = [];
   const pulls: PullRequest[] = [];
   let revision = 1;
@@ -25,9 +28,12 @@ function fakeForge(files: Record<string, string>) {
     async scan(repository, options = {}) {
       const cursor = `rev-${revision}`;
       if (options.since === cursor) return { repository, revision: cursor, unchanged: true, files: [], skipped: [], cursor, calls: 1, rateLimitRemaining: 4999 };
-      return { repository, revision: cursor, unchanged: false, files: Object.entries(files).map(([path, text]) => ({ path, text })), skipped: [], cursor, calls: 1 + Object.keys(files).length, rateLimitRemaining: 4990 };
+      const scanned = Object.entries(files).map(([path, text]) => ({ path, text, ...(readOnly[path] === undefined ? {} : { readOnly: readOnly[path] }) }));
+      return { repository, revision: cursor, unchanged: false, files: scanned, skipped: [], cursor, calls: 1 + Object.keys(files).length, rateLimitRemaining: 4990 };
     },
     async proposeChange(request) {
+      const refused = request.files.find((file) => readOnly[file.path] !== undefined);
+      if (refused !== undefined) throw new ValidationError(`cannot change ${refused.path}`);
       proposals.push(request);
       const open = pulls.find((pull) => pull.branch === request.branch && pull.state === "open");
       const pull: PullRequest = { repository: request.repository, branch: request.branch, number: open?.number ?? pulls.length + 1, url: `https://github.test/${request.repository}/pull/${open?.number ?? pulls.length + 1}`, state: "open", title: request.title, body: request.body, labels: request.labels, headSha: `head-${proposals.length}`, baseSha: request.baseSha };
@@ -57,7 +63,10 @@ const busyboxA = image("busybox-a", ["l1"]);
 const busyboxB = image("busybox-b", ["l2"]);
 const busyboxC = image("busybox-c", ["l3"]);
 
-async function setup() {
+const WORKFLOW = ".github/workflows/build.yml";
+const WORKFLOWS_REASON = "needs the GitHub App's workflows permission";
+
+async function setup(options: { workflow?: boolean; only?: "workflow" } = {}) {
   const config = parseConfig(JSON.stringify({
     version: 1,
     registries: [{ host: REGISTRY, kind: "distribution" }],
@@ -67,10 +76,13 @@ async function setup() {
   }));
   const env = createDeps(config);
   for (const facts of [busyboxA, busyboxB, busyboxC]) env.registry.put("ripple/busybox", facts);
-  const forge = fakeForge({
+  const files: Record<string, string> = {
     "Dockerfile": `FROM ${REGISTRY}/ripple/busybox:1@${busyboxA.digest}\r\nRUN true\r\n`,
     "deploy/app.yaml": `spec:\n  containers:\n    - name: app\n      image: "${REGISTRY}/ripple/busybox:1@${busyboxA.digest}" # pinned\n    - name: other\n      image: docker.io/library/nginx:1.27@sha256:${"e".repeat(64)}\n`,
-  });
+  };
+  if (options.only === "workflow") for (const path of Object.keys(files)) delete files[path];
+  if (options.workflow === true || options.only === "workflow") files[WORKFLOW] = `jobs:\n  build:\n    container: ${REGISTRY}/ripple/busybox:1@${busyboxA.digest}\n`;
+  const forge = fakeForge(files, { [WORKFLOW]: WORKFLOWS_REASON });
   const deps = { ...env.deps, forgeFor: (repository: string) => (repository === REPO ? forge : null) };
   const deliver = async (event: ReturnType<typeof pushEvent>) => {
     await recordEvents(env.deps, [event], 0);
@@ -177,6 +189,35 @@ describe("pull requests: refusals and races", () => {
     expect(await runPullRequestJob(deps, job!)).toEqual({ kind: "skipped", reason: `nothing to change in ${REPO}` });
     expect(forge.proposals).toEqual([]);
     expect((await env.store.getCampaign(job!.campaignId))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
+  });
+});
+
+describe("pull requests: files the forge cannot change", () => {
+  it("lists a read-only file's pins in the scan summary's skipped, fails their obligations with the reason, and proposes the other files", async () => {
+    const { env, forge, deps, deliver, scan } = await setup({ workflow: true });
+    expect(scan).toMatchObject({ files: 3, pins: 4, skipped: [{ path: WORKFLOW, reason: WORKFLOWS_REASON }] });
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const jobs = env.queue.take("pull-request") as ObligationJob[];
+    const workflowJob = jobs.find((job) => job.dependentKey.includes(WORKFLOW))!;
+
+    expect(await runPullRequestJob(deps, workflowJob)).toMatchObject({ kind: "proposed", number: 1, files: ["Dockerfile", "deploy/app.yaml"] });
+    expect(forge.proposals.map((proposal) => proposal.files.map((file) => file.path))).toEqual([["Dockerfile", "deploy/app.yaml"]]);
+    const obligations = (await env.store.getCampaign(workflowJob.campaignId))!.obligations;
+    expect(obligations.map(({ dependentKey, state, reason }) => ({ workflow: dependentKey.includes(WORKFLOW), state, reason: reason ?? null }))).toEqual([
+      { workflow: true, state: "failed", reason: `cannot change ${WORKFLOW} in ${REPO}: ${WORKFLOWS_REASON}` },
+      { workflow: false, state: "scheduled", reason: null },
+      { workflow: false, state: "scheduled", reason: null },
+    ]);
+  });
+
+  it("fails the job with the reason when every pin is in a read-only file, proposing nothing", async () => {
+    const { env, forge, deps, deliver } = await setup({ only: "workflow" });
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+
+    expect(await runPullRequestJob(deps, job!)).toEqual({ kind: "failed", reason: `cannot change ${WORKFLOW} in ${REPO}: ${WORKFLOWS_REASON}` });
+    expect(forge.proposals).toEqual([]);
+    expect((await env.store.getObligation(job!.campaignId, job!.dependentKey))?.state).toBe("failed");
   });
 });
 
