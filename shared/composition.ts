@@ -21,6 +21,7 @@ import { createLocalGitForge } from "./adapters/local-git/local-git-forge.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createGitHubOctokit } from "./adapters/github/github-client.js";
 import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
+import { createGitHubSource } from "./adapters/github/github-source.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
 import { loadConfigFile, loadSettings, storageConnectionOf, upstreamRegistriesOf, type StorageConnection, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
@@ -90,11 +91,33 @@ async function createBuilders(settings: Readonly<Settings>, config: RippleConfig
         buildah: createBuildah({ dir: join(dir, "buildah"), tls: await ensureStackTls(dir) }),
         workDir: join(dir, "builds"),
         allowedRepositories: localRepositories(config).filter((repository) => repository.startsWith("/")),
+        annotations: settings.RIPPLE_LOCAL_BUILD_ANNOTATIONS !== "false",
       });
       builders.set(registry.host, { name: "buildah", builder: local });
     }
   }
   return builders;
+}
+
+/**
+ * Where Dockerfiles are read: local repositories (paths) with git, GitHub repositories (`owner/name` or a
+ * github.com URL) through the GitHub App's installation when it is configured.
+ */
+function createSources(settings: Readonly<Settings>, config: RippleConfig): SourceRepositories {
+  const repositories = localRepositories(config);
+  const local = createLocalGitSource({ repositories });
+  const names = new Map(repositories.flatMap((repository) => {
+    const name = repository.startsWith("/") ? null : gitHubName(repository);
+    return name === null ? [] : [[repository, name] as const];
+  }));
+  const { RIPPLE_GITHUB_APP_ID: appId, RIPPLE_GITHUB_INSTALLATION_ID: installationId, RIPPLE_GITHUB_PRIVATE_KEY: privateKey } = settings;
+  if (names.size === 0 || !appId || !installationId || !privateKey) return local;
+  const octokit = createGitHubOctokit({ appId, installationId: Number(installationId), privateKey, baseUrl: settings.RIPPLE_GITHUB_API_URL });
+  const github = createGitHubSource({ octokit, repositories: names });
+  return {
+    canRead: (repository) => local.canRead(repository) || github.canRead(repository),
+    readFile: (repository, revision, path) => (local.canRead(repository) ? local : github).readFile(repository, revision, path),
+  };
 }
 
 /** `owner/name` of a GitHub repository given as `owner/name` or `https://github.com/owner/name[.git]`; null otherwise. */
@@ -278,8 +301,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     layers: createBaseLayerCatalog({ store, config }),
     // Upstream registries are read too (a base watched without a mirror has its campaigns on the upstream tag).
     registryFor: (host) => registries.get(host) ?? upstreams.upstreamRegistryFor(host),
-    // Local repositories (paths) are read with git; GitHub repositories come with the forge (issue #4).
-    sources: createLocalGitSource({ repositories: localRepositories(config) }),
+    sources: createSources(settings, config),
     builderFor: (host) => builders.get(host) ?? null,
     ...createForges(settings, config),
     upstreamFor: upstreams.upstreamFor,

@@ -255,6 +255,11 @@ export const Settings = z.object({
   RIPPLE_QUEUE_PREFIX: z.string().regex(/^[a-z0-9]{1,20}$/).default("ripple"),
   /** Set by the local stack: its folder, whose buildah rebuilds images of Distribution registries. */
   RIPPLE_LOCAL_STACK_DIR: z.string().min(1).optional(),
+  /**
+   * Set by the local stack: "false" makes its buildah write images without manifest annotations (no
+   * `org.opencontainers.image.base.*`, as ACR Tasks), so edges come from layers and Dockerfiles only.
+   */
+  RIPPLE_LOCAL_BUILD_ANNOTATIONS: z.enum(["true", "false"]).optional(),
   /** GitHub App used for repositories named `owner/name` or by their github.com URL (all four or none). */
   RIPPLE_GITHUB_APP_ID: z.string().regex(/^\d+$/, "a numeric App id").optional(),
   RIPPLE_GITHUB_INSTALLATION_ID: z.string().regex(/^\d+$/, "a numeric installation id").optional(),

@@ -44,13 +44,16 @@ export function demoRepositories(stackDir: string): { companyBase: string; web: 
 
 /**
  * The demo's configuration: the stack's tracked bases, a build recipe for every derived image and, with
- * `pins`, the deploy repository whose files pin the base and the apps by digest.
+ * `pins`, the deploy repository whose files pin the base and the apps by digest. With `trackCompanyBase:
+ * false` the company base is no configured base: its campaign opens only because images are found built on it.
  */
-export function demoStackConfig(stackDir: string, options: { pins?: boolean } = {}): StackConfigTemplate {
+export function demoStackConfig(stackDir: string, options: { pins?: boolean; trackCompanyBase?: boolean } = {}): StackConfigTemplate {
   const repositories = demoRepositories(stackDir);
   const recipe = (image: string, repository: string, platforms: string[] = []) => ({ image: `{{registry}}/${image}`, repository, revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms });
+  const bases = (defaultStackConfig.bases ?? []).filter((base) => options.trackCompanyBase !== false || !base.image.endsWith("/ripple/company-base"));
   return {
     ...defaultStackConfig,
+    bases,
     recipes: [
       recipe("ripple/company-base:1", repositories.companyBase),
       recipe("apps/web:1", repositories.web),
@@ -125,7 +128,7 @@ export async function publishBase(stack: Stack, services: Services, log: (line: 
   let publishedAt: string;
   if (mode === "upstream") {
     const began = Date.now();
-    await stack.buildah.build({ context, tag: "localhost/library/busybox:1" });
+    await stack.buildah.build({ context, tag: "localhost/library/busybox:1", annotations: stack.baseAnnotations });
     publishedAt = new Date().toISOString();
     digest = await stack.buildah.push({ image: "localhost/library/busybox:1", destination: demoUpstreamTag(stack), credentials: stack.upstream.publisher });
     log(`published library/busybox:1 ${shortDigest(digest)} upstream (https://${stack.upstream.host}, token auth) in ${Date.now() - began} ms`);
@@ -152,7 +155,7 @@ export interface DemoImages {
 
 async function buildAndPush(stack: Stack, log: (line: string) => void, name: string, context: string, platforms?: string[]): Promise<string> {
   const began = Date.now();
-  await stack.buildah.build({ context, tag: `localhost/${name}`, ...(platforms ? { platforms } : {}) });
+  await stack.buildah.build({ context, tag: `localhost/${name}`, annotations: stack.baseAnnotations, ...(platforms ? { platforms } : {}) });
   const digest = await stack.buildah.push({ image: `localhost/${name}`, destination: `${stack.registry.host}/${name}`, ...(platforms ? { manifestList: true } : {}) });
   log(`built and pushed ${name} ${shortDigest(digest)} in ${Date.now() - began} ms`);
   return digest;
@@ -234,11 +237,18 @@ export async function waitForCascade(services: Services, campaigns: number, opti
   }
 }
 
-/** `ripple demo [--identity]`: with `identity`, storage is reached with a managed identity token, no account key. */
-export async function demoCommand(options: { identity?: boolean } = {}): Promise<number> {
+/**
+ * `ripple demo [--identity] [--no-annotations]`: with `identity`, storage is reached with a managed
+ * identity token, no account key; with `annotations: false`, every image is built without manifest
+ * annotations (as ACR Tasks builds them) and the company base is no configured base, so every edge comes
+ * from layers and Dockerfiles.
+ */
+export async function demoCommand(options: { identity?: boolean; annotations?: boolean } = {}): Promise<number> {
   const dir = join(defaultStackDir(), `demo-${process.pid}`);
-  say(`starting the local stack in ${dir}${options.identity ? " (identity-based storage: no account key)" : ""}`);
-  const stack = await startStack({ dir, config: demoStackConfig(dir, { pins: true }), identity: options.identity ?? false, log: (line) => say(line) });
+  const annotations = options.annotations ?? true;
+  say(`starting the local stack in ${dir}${options.identity ? " (identity-based storage: no account key)" : ""}${annotations ? "" : " (builds write no annotations)"}`);
+  const config = demoStackConfig(dir, { pins: true, trackCompanyBase: annotations });
+  const stack = await startStack({ dir, config, identity: options.identity ?? false, baseAnnotations: annotations, log: (line) => say(line) });
   // This process plays the app too: its ManagedIdentityCredential reads the endpoint from the environment.
   if (stack.identity !== null) Object.assign(process.env, stack.identity.env);
   let succeeded = false;

@@ -23,7 +23,9 @@ Local stack
                                                   start registry, Azurite, functions host (foreground);
                                                   --identity: storage by managed identity, no account key
   stack down                                      stop the stack started by 'stack up'
-  demo [--identity]                               run the whole pipeline on a fresh local stack
+  demo [--identity] [--no-annotations]            run the whole pipeline on a fresh local stack;
+                                                  --no-annotations: images carry no base annotations
+                                                  (as ACR Tasks builds them): edges from layers and Dockerfiles
 
 Events
   ingest [--dry-run] [--json] FILE|-              validate, normalize and record a registry event file
@@ -78,6 +80,7 @@ async function run(argv: string[]): Promise<number> {
       write: { type: "boolean", default: false },
       identity: { type: "boolean", default: false },
       failed: { type: "boolean", default: false },
+      "no-annotations": { type: "boolean", default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -92,7 +95,7 @@ async function run(argv: string[]): Promise<number> {
       if (rest[0] === "down") return stackDown();
       throw new UsageError("stack takes 'up' or 'down'");
     case "demo":
-      return demoCommand({ identity: values.identity ?? false });
+      return demoCommand({ identity: values.identity ?? false, annotations: !(values["no-annotations"] ?? false) });
     case "ingest":
       if (rest.length !== 1) throw new UsageError("ingest takes one FILE (or - for standard input)");
       return ingestCommand(rest[0]!, { dryRun: values["dry-run"] ?? false, json });

@@ -105,6 +105,13 @@ function describeRoot(root: PatchRoot): string {
   return `patch available ${root.availableAt} (${how}: ${root.base}@${shortDigest(root.digest)})`;
 }
 
+/** A log link signed now for a person reading the run (never stored); null when the builder cannot make one. */
+async function signedLogsLink(services: Services, registry: string, logsUrl: string | null): Promise<string | null> {
+  if (logsUrl === null) return null;
+  const builder = services.builderFor(registry)?.builder;
+  return builder === undefined ? null : builder.signLogs(logsUrl).catch(() => null);
+}
+
 function durationMs(from: string | null, to: string | null): number | null {
   return from !== null && to !== null ? Date.parse(to) - Date.parse(from) : null;
 }
@@ -144,7 +151,7 @@ export async function campaignCommand(services: Services, id: string, json: bool
   const report = {
     ...found.campaign,
     root: found.campaign.root ?? null,
-    obligations: found.obligations.map((obligation) => {
+    obligations: await Promise.all(found.obligations.map(async (obligation) => {
       const run = runs.find((candidate) => candidate.image === obligation.dependentKey && candidate.baseDigest === found.campaign.toDigest) ?? null;
       return {
         dependent: obligation.dependentKey,
@@ -155,9 +162,17 @@ export async function campaignCommand(services: Services, id: string, json: bool
         createdAt: obligation.createdAt,
         updatedAt: obligation.updatedAt,
         runId: obligation.runId ?? run?.runId ?? null,
-        run: run === null ? null : { status: run.status, attempts: run.attempts, startedAt: run.startedAt, finishedAt: run.finishedAt, durationMs: durationMs(run.startedAt, run.finishedAt), logsUrl: run.logsUrl },
+        run: run === null ? null : {
+          status: run.status,
+          attempts: run.attempts,
+          startedAt: run.startedAt,
+          finishedAt: run.finishedAt,
+          durationMs: durationMs(run.startedAt, run.finishedAt),
+          logsUrl: run.logsUrl,
+          logsLink: await signedLogsLink(services, run.registry, run.logsUrl),
+        },
       };
-    }),
+    })),
   };
   if (json) return printJson(report), 0;
   process.stdout.write(`${report.id}\n  ${report.base}: ${shortDigest(report.fromDigest)} -> ${shortDigest(report.toDigest)}, opened ${report.openedAt}\n`);
@@ -170,7 +185,7 @@ export async function campaignCommand(services: Services, id: string, json: bool
       obligation.state,
       obligation.runId ?? "-",
       obligation.run?.durationMs == null ? "-" : `${(obligation.run.durationMs / 1000).toFixed(1)} s`,
-      obligation.run?.logsUrl ?? "-",
+      obligation.run?.logsLink ?? obligation.run?.logsUrl ?? "-",
       obligation.reason ?? "",
     ]),
     ["", "DEPENDENT", "KIND", "STATE", "RUN", "BUILD", "LOGS", "REASON"],

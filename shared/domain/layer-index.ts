@@ -3,7 +3,7 @@
  * base chain that is a proper prefix of an image's layers names its nearest base.
  */
 
-/** One platform of one base tag, with its layer chain. */
+/** One platform of one tag (any tag that could be a base of something), with its layer chain. */
 export interface LayerChainEntry {
   /** The base tag key, `registry/repository:tag`. */
   readonly base: string;
@@ -17,6 +17,11 @@ export interface LayerChainEntry {
 export interface LayerMatchOptions {
   /** A manifest digest never to match: the image's own, when the image is itself indexed as a base. */
   readonly exclude?: string;
+  /**
+   * A base tag key never to match: the image's own tag, whose earlier digests may be indexed too. Entries
+   * of that tag are skipped, so a shorter chain of another tag can still match.
+   */
+  readonly excludeBase?: string;
 }
 
 export interface LayerMatch {
@@ -165,12 +170,6 @@ export function createLayerIndex(entries: Iterable<LayerChainEntry> = []): Layer
     return found;
   }
 
-  function acceptor(platform: string | null, options: LayerMatchOptions): (entry: LayerChainEntry) => boolean {
-    return (entry) =>
-      (platform === null || entry.platform === null || entry.platform === platform) &&
-      (options.exclude === undefined || entry.digest !== options.exclude);
-  }
-
   function match(layers: readonly string[], platform: string | null, options: LayerMatchOptions = {}): LayerMatch | null {
     const accepts = acceptor(platform, options);
     const found = findLongest(layers, accepts);
@@ -187,6 +186,14 @@ export function createLayerIndex(entries: Iterable<LayerChainEntry> = []): Layer
 
   for (const entry of entries) add(entry);
   return { add, match, matchAll, size: () => known.size };
+}
+
+/** Whether an entry may match an image of `platform`, under the options' exclusions. */
+function acceptor(platform: string | null, options: LayerMatchOptions): (entry: LayerChainEntry) => boolean {
+  return (entry) =>
+    (platform === null || entry.platform === null || entry.platform === platform) &&
+    (options.exclude === undefined || entry.digest !== options.exclude) &&
+    (options.excludeBase === undefined || entry.base !== options.excludeBase);
 }
 
 function compareText(a: string, b: string): number {

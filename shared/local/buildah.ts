@@ -11,10 +11,12 @@ export interface Buildah {
    * `buildah bud --layers=false --pull=true --format oci --timestamp 0`, trusting the stack CA for pulls.
    * With `platforms`, builds each platform into the manifest list named `tag` (replacing a list of that
    * name left by an earlier build); otherwise tags a single image `tag`. Output goes to `logFile`
-   * (default: a new file under `<dir>/logs`).
+   * (default: a new file under `<dir>/logs`). With `annotations: false` the image is written in Docker
+   * format (`--format docker`), which carries no manifest annotations: no `org.opencontainers.image.base.*`,
+   * as ACR Tasks builds.
    * @throws AppError `buildah_failed` with the log tail.
    */
-  build(opts: { context: string; dockerfile?: string; tag: string; platforms?: readonly string[]; buildArgs?: Readonly<Record<string, string>>; logFile?: string }): Promise<void>;
+  build(opts: { context: string; dockerfile?: string; tag: string; platforms?: readonly string[]; buildArgs?: Readonly<Record<string, string>>; logFile?: string; annotations?: boolean }): Promise<void>;
   /**
    * Pushes a local image (or, with `manifestList`, a manifest list and all its images) to `destination`
    * (`127.0.0.1:PORT/repo:tag`, with or without `docker://`) trusting the stack CA, and returns the
@@ -142,7 +144,7 @@ export function createBuildah(opts: CreateBuildahOptions): Buildah {
     async build(build) {
       await prepare();
       const logFile = build.logFile ?? newLogFile("build", build.tag);
-      const args = ["bud", "--signature-policy", policyPath, "--cert-dir", tls.certDir, "--layers=false", "--pull=true", "--format", "oci", "--timestamp", "0"];
+      const args = ["bud", "--signature-policy", policyPath, "--cert-dir", tls.certDir, "--layers=false", "--pull=true", "--format", build.annotations === false ? "docker" : "oci", "--timestamp", "0"];
       if (build.platforms !== undefined && build.platforms.length > 0) {
         if (await manifestListExists(build.tag, logFile)) await runBuildah(["manifest", "rm", build.tag], logFile, `manifest rm ${build.tag}`);
         args.push("--platform", build.platforms.join(","), "--manifest", build.tag);

@@ -45,6 +45,12 @@ export interface StackOptions {
    * identity endpoint (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`).
    */
   readonly identity?: boolean;
+  /**
+   * False to have every local build (the host's rebuilds, and the demo's own images) written without
+   * manifest annotations, as ACR Tasks writes them: no `org.opencontainers.image.base.*` names a base.
+   * True by default.
+   */
+  readonly baseAnnotations?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -58,6 +64,8 @@ export interface Stack {
   /** The local managed identity endpoint (identity mode only). */
   readonly identity: LocalIdentityEndpoint | null;
   readonly buildah: Buildah;
+  /** Whether local builds write manifest annotations ({@link StackOptions.baseAnnotations}). */
+  readonly baseAnnotations: boolean;
   /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
   readonly hostUrl: string;
   readonly webhookUrl: string;
@@ -159,6 +167,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       RIPPLE_QUEUE_PREFIX: "ripple",
       RIPPLE_LOCAL_STACK_DIR: dir,
       RIPPLE_UPSTREAM_SCHEDULE: STACK_UPSTREAM_SCHEDULE,
+      ...(options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
     };
     const host: ManagedProcess = await startProcess({
       name: "functions-host",
@@ -184,6 +193,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       azurite,
       identity,
       buildah,
+      baseAnnotations: options.baseAnnotations ?? true,
       hostUrl,
       webhookUrl,
       configPath,

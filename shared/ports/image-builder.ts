@@ -44,7 +44,11 @@ export interface BuildRequest {
 export interface BuildRun {
   readonly runId: string;
   readonly status: RunStatus;
-  /** Where the build log is: an ACR log SAS link, or a local file path. */
+  /**
+   * Where the build log is, durably and without a credential: `acr-run:<registry resource>/<run id>` for ACR
+   * Tasks (a live link is signed only when someone reads it, {@link ImageBuilder.signLogs}), or a local
+   * file path. Never a SAS URL: run records, obligations, logs and the read API all carry this.
+   */
   readonly logsUrl: string | null;
   readonly startedAt: string | null;
   readonly finishedAt: string | null;
@@ -69,4 +73,11 @@ export interface ImageBuilder {
    * and it is missing.
    */
   get(runId: string, request?: BuildRequest): Promise<BuildRun>;
+  /**
+   * A link to read the log that `logsUrl` points at, made now and short-lived (ACR: the run's log SAS
+   * link); for a local file, the path. Null when the builder cannot tell. For people reading a run, never
+   * stored.
+   * @throws UpstreamError as for `start`.
+   */
+  signLogs(logsUrl: string): Promise<string | null>;
 }

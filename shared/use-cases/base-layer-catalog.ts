@@ -1,19 +1,24 @@
 import { isTrackedBaseTag, type RippleConfig } from "../config.js";
 import type { ImageManifestFacts } from "../domain/image-facts.js";
 import { formatPlatform } from "../domain/image-facts.js";
-import { parseImageRef, tagKey } from "../domain/image-ref.js";
+import { tagKey } from "../domain/image-ref.js";
 import { createLayerIndex, type LayerChainEntry, type LayerIndex } from "../domain/layer-index.js";
-import type { StateStore } from "../ports/state-store.js";
+import { isScratchTag } from "../domain/scratch-tag.js";
+import type { StateStore, TagState } from "../ports/state-store.js";
 
 /**
- * The layer chains of every digest every tracked base tag has pointed at, as a {@link LayerIndex}.
- * Loaded from the state store once, then kept current in memory as tracked bases are pushed; reloaded
- * after `maxAgeMs` so several instances converge.
+ * The layer chains of every tagged image Ripple has seen in the configured registries, as a
+ * {@link LayerIndex}: the current digest of every tag, plus every digest a tracked base tag or a tag with
+ * dependents has pointed at. Any tag can be a base (a company base built on a tracked one is found by its
+ * layers alone, without OCI base annotations), so matching an image costs O(its layers) whatever the
+ * number of tags. Loaded from the state store once (one scan of the tags and one of the edges, then the
+ * stored manifests of the digests kept), then kept current in memory as tags are pushed; reloaded after
+ * `maxAgeMs` so several instances converge. Per-platform scratch tags are never indexed.
  */
 export interface BaseLayerCatalog {
   /** The index, loading it from the store when missing or stale. */
   index(): Promise<LayerIndex>;
-  /** Adds the platform manifests of one digest of a tracked base tag. Idempotent. */
+  /** Adds the platform manifests of one digest of a tag (`registry/repository:tag`). Idempotent. */
   add(base: string, digest: string, manifests: readonly ImageManifestFacts[]): void;
 }
 
@@ -23,6 +28,9 @@ export function entriesFor(base: string, digest: string, manifests: readonly Ima
     .map((manifest) => ({ base, digest, platform: formatPlatform(manifest.platform), layers: manifest.diffIds }));
 }
 
+/** How many tags' manifests are read at once while loading. */
+const LOAD_CONCURRENCY = 16;
+
 export function createBaseLayerCatalog(deps: { store: StateStore; config: RippleConfig; maxAgeMs?: number; now?: () => number }): BaseLayerCatalog {
   const maxAgeMs = deps.maxAgeMs ?? 60_000;
   const now = deps.now ?? Date.now;
@@ -30,27 +38,36 @@ export function createBaseLayerCatalog(deps: { store: StateStore; config: Ripple
   let loading: Promise<LayerIndex> | null = null;
   const pending: LayerChainEntry[] = [];
 
-  /** The tags of the tracked bases' (and their mirrors') repositories: one partition read each, not a table scan. */
-  async function trackedTags() {
-    const repositories = new Map<string, { registry: string; repository: string }>();
-    // A mirrored base's tags are tracked in its mirror repository too.
-    for (const image of deps.config.bases.flatMap((base) => (base.mirror === undefined ? [base.image] : [base.image, base.mirror]))) {
-      const ref = parseImageRef(image, { defaultTag: false });
-      if (ref.ok) repositories.set(`${ref.value.registry}/${ref.value.repository}`, { registry: ref.value.registry, repository: ref.value.repository });
+  /**
+   * The digests of a tag worth indexing: its whole history when it is a tracked base or already has
+   * dependents (a late dependent may be built on an older digest), else only its current digest.
+   */
+  function digestsToIndex(tag: TagState, withDependents: ReadonlySet<string>): string[] {
+    const key = tagKey(tag.registry, tag.repository, tag.tag);
+    const keepHistory = isTrackedBaseTag(deps.config, tag.registry, tag.repository, tag.tag) !== null || withDependents.has(key);
+    const digests = keepHistory ? tag.history.map((entry) => entry.digest) : [];
+    if (tag.digest !== null) digests.push(tag.digest);
+    return [...new Set(digests)];
+  }
+
+  async function entriesOfTag(tag: TagState, withDependents: ReadonlySet<string>): Promise<LayerChainEntry[]> {
+    const base = tagKey(tag.registry, tag.repository, tag.tag);
+    const entries: LayerChainEntry[] = [];
+    for (const digest of digestsToIndex(tag, withDependents)) {
+      entries.push(...entriesFor(base, digest, await platformManifestsOf(deps.store, tag.registry, digest)));
     }
-    const tags = [];
-    for (const filter of repositories.values()) tags.push(...(await deps.store.listTags(filter)));
-    return tags;
+    return entries;
   }
 
   async function load(): Promise<LayerIndex> {
     const index = createLayerIndex();
-    for (const tag of await trackedTags()) {
-      if (isTrackedBaseTag(deps.config, tag.registry, tag.repository, tag.tag) === null) continue;
-      const base = tagKey(tag.registry, tag.repository, tag.tag);
-      for (const { digest } of tag.history) {
-        const manifests = await platformManifestsOf(deps.store, tag.registry, digest);
-        for (const entry of entriesFor(base, digest, manifests)) index.add(entry);
+    const registries = new Set(deps.config.registries.map((registry) => registry.host));
+    const tags = (await deps.store.listTags()).filter((tag) => registries.has(tag.registry) && !isScratchTag(tag.tag));
+    const withDependents = new Set((await deps.store.listEdges()).map((edge) => edge.base));
+    for (let start = 0; start < tags.length; start += LOAD_CONCURRENCY) {
+      const batch = tags.slice(start, start + LOAD_CONCURRENCY);
+      for (const entries of await Promise.all(batch.map((tag) => entriesOfTag(tag, withDependents)))) {
+        for (const entry of entries) index.add(entry);
       }
     }
     return index;
@@ -72,6 +89,7 @@ export function createBaseLayerCatalog(deps: { store: StateStore; config: Ripple
       return loaded.index;
     },
     add(base, digest, manifests) {
+      if (isScratchTag(base.slice(base.lastIndexOf(":") + 1))) return;
       const entries = entriesFor(base, digest, manifests);
       if (loaded === null) pending.push(...entries);
       else for (const entry of entries) loaded.index.add(entry);

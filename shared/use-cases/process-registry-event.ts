@@ -15,6 +15,7 @@ import type { ImageRegistry } from "../ports/image-registry.js";
 import type { SourceRepositories } from "../ports/source-repository.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
+import type { LayerIndex } from "../domain/layer-index.js";
 import type { BaseLayerCatalog } from "./base-layer-catalog.js";
 import { openCampaign, settleRebuiltImage } from "./open-campaign.js";
 import { resolveTagDigest, tagHolding } from "./tag-lookup.js";
@@ -51,7 +52,7 @@ export type ProcessOutcome =
 /**
  * Processes one recorded registry event: reads the pushed manifest (and an index's children and
  * configs), moves the tag if the event is newer than the recorded move, re-infers the image's base
- * edges (OCI base annotations, else layer-prefix matching against tracked bases, plus configured
+ * edges (OCI base annotations, else layer-prefix matching against every tag seen, plus configured
  * dependencies), and when a tracked base tag (or any tag with dependents) moved from A to B, opens the
  * campaign (base tag, B) with one obligation per direct dependent and queues one job per obligation.
  * Idempotent: re-processing an event changes nothing and queues only jobs not queued before.
@@ -146,9 +147,8 @@ async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: st
   }
   // A tag deleted and pushed again moves from the digest it had before the deletion (a re-published base is a patch).
   if (previous === null) previous = await digestBeforeDeletion(deps.store, event, root.digest);
-  if (isTrackedBaseTag(deps.config, event.registry, event.repository, event.tag) !== null) {
-    deps.layers.add(key, root.digest, platforms);
-  }
+  // Any tag may be the base of an image pushed later (a company base needs no configuration to be found).
+  deps.layers.add(key, root.digest, platforms);
 
   const dependent: Dependent = { kind: "image", registry: event.registry, repository: event.repository, tag: event.tag, digest: root.digest };
   const edges = await inferEdges(deps, dependent, platforms);
@@ -262,12 +262,8 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
         }
       }
     }
-    const match = index.matchAll(manifest.diffIds, platform, { exclude: manifest.digest });
-    const entry = match?.entries.find((candidate) => candidate.base !== self);
-    if (match && entry) {
-      const detail = `first ${match.sharedLayers} of ${manifest.diffIds.length} layers match ${entry.base}@${entry.digest}`;
-      edges.push({ dependent, base: entry.base, baseDigest: entry.digest, evidence: "layer-prefix", detail, platform, recordedAt });
-    }
+    const fromLayers = layerPrefixEdge(deps.config, index, dependent, manifest, recordedAt);
+    if (fromLayers !== null) edges.push(fromLayers);
   }
   const fromDockerfile = await dockerfileEdge(deps, dependent, platforms, edges, recordedAt);
   if (fromDockerfile !== null) edges.push(fromDockerfile);
@@ -282,6 +278,31 @@ async function inferEdges(deps: ProcessDeps, dependent: Extract<Dependent, { kin
     }
   }
   return edges;
+}
+
+/**
+ * An edge to the tag whose layer chain is the longest proper prefix of the image's (any tag Ripple has
+ * seen, never the image's own). Tags sharing that chain (one digest under several tags, or an image that
+ * added no layer to its base) cannot be told apart by layers: a tracked base wins, then the first by key.
+ */
+function layerPrefixEdge(
+  config: RippleConfig,
+  index: LayerIndex,
+  dependent: Extract<Dependent, { kind: "image" }>,
+  manifest: ImageManifestFacts,
+  recordedAt: string,
+): DependencyEdge | null {
+  const platform = formatPlatform(manifest.platform);
+  const match = index.matchAll(manifest.diffIds, platform, { exclude: manifest.digest, excludeBase: dependentKey(dependent) });
+  if (match === null) return null;
+  const entry = match.entries.find((candidate) => isTrackedBaseKey(config, candidate.base)) ?? match.entries[0]!;
+  const detail = `first ${match.sharedLayers} of ${manifest.diffIds.length} layers match ${entry.base}@${entry.digest}`;
+  return { dependent, base: entry.base, baseDigest: entry.digest, evidence: "layer-prefix", detail, platform, recordedAt };
+}
+
+function isTrackedBaseKey(config: RippleConfig, key: string): boolean {
+  const ref = parseImageRef(key);
+  return ref.ok && isTrackedBaseTag(config, ref.value.registry, ref.value.repository, ref.value.tag ?? "latest") !== null;
 }
 
 /** An edge from the final stage's `FROM` of the image's Dockerfile, with the digest it pins or was built on. */

@@ -147,7 +147,7 @@ describe("a multi-platform image rebuilt by ACR Tasks", () => {
     failing = "linux/arm64/v8";
     const t = await campaignWithJob();
     expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "started", run: { runId: "cb1+cb2", status: "running" } });
-    const reason = `build cb1+cb2 failed: linux/arm64/v8 (run cb2): exec /bin/sh: exec format error (logs: ${arm.logLink("cb2")})`;
+    const reason = `build cb1+cb2 failed: linux/arm64/v8 (run cb2): exec /bin/sh: exec format error (logs: acr-run:${REGISTRY_NAME}/cb2)`;
     expect(await t.poll()).toEqual({ kind: "failed", reason });
     expect(await t.obligation()).toMatchObject({ state: "failed", runId: "cb1+cb2", reason });
     expect((await content.getManifest("1")).digest).toBe(companyIndex.facts.digest);

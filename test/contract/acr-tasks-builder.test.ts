@@ -32,6 +32,9 @@ const RESOURCE_GROUP = "rg-ripple";
 const REGISTRY_NAME = "rippleacr";
 const REGISTRY = "rippleacr.azurecr.io";
 const TOKEN = "test-token";
+/** The durable log reference a final run carries (no SAS). */
+const logsOf = (runId: string): string => `acr-run:${REGISTRY_NAME}/${runId}`;
+const FINAL: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled", "timed-out"]);
 const REGISTRY_PATH = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ContainerRegistry/registries/${REGISTRY_NAME}`;
 const OPERATIONS_PATH = `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.ContainerRegistry/locations/westeurope`;
 const BASE = { key: `${REGISTRY}/base/alpine:3.20`, digest: `sha256:${"a".repeat(64)}` };
@@ -99,7 +102,6 @@ function armRequest(method: string, route: ArmRoute, path: string, body: unknown
 
 const scheduleRunCall = (body: unknown): ArmRequest => armRequest("POST", "scheduleRun", `${REGISTRY_PATH}/scheduleRun`, body);
 const getRunCall = (runId: string): ArmRequest => armRequest("GET", "getRun", `${REGISTRY_PATH}/runs/${runId}`);
-const logLinkCall = (runId: string): ArmRequest => armRequest("POST", "listLogSasUrl", `${REGISTRY_PATH}/runs/${runId}/listLogSasUrl`);
 const routes = (server: ArmContractServer): Array<ArmRoute | null> => server.requests.map((request) => request.route);
 
 let dir: string;
@@ -223,8 +225,8 @@ describe("start", () => {
 
   it("reads the log link of a run that is already final when scheduled", async () => {
     server.scheduleNext({ mode: "sync", states: [{ status: "Failed", runErrorMessage: "invalid Dockerfile" }] });
-    expect(await builder.start(sourceRequest())).toEqual({ ...QUEUED, status: "failed", logsUrl: server.logLink("cb1"), reason: "invalid Dockerfile" });
-    expect(routes(server)).toEqual(["scheduleRun", "listLogSasUrl"]);
+    expect(await builder.start(sourceRequest())).toEqual({ ...QUEUED, status: "failed", logsUrl: logsOf("cb1"), reason: "invalid Dockerfile" });
+    expect(routes(server)).toEqual(["scheduleRun"]);
   });
 
   it("follows a 202 through Azure-AsyncOperation polls to the run at Location", async () => {
@@ -328,8 +330,8 @@ describe("get", () => {
     },
   ])("maps a $name run with its log link", async ({ state, expected }) => {
     server.addRun("ca7", [state]);
-    expect(await builder.get("ca7")).toEqual({ runId: "ca7", logsUrl: server.logLink("ca7"), ...expected });
-    expect(server.requests).toEqual([getRunCall("ca7"), logLinkCall("ca7")]);
+    expect(await builder.get("ca7")).toEqual({ runId: "ca7", logsUrl: FINAL.has(expected.status) ? logsOf("ca7") : null, ...expected });
+    expect(server.requests).toEqual([getRunCall("ca7")]);
   });
 
   it("follows a scheduled run from Queued through Running to Succeeded, asking for the log link only at the end", async () => {
@@ -339,16 +341,25 @@ describe("get", () => {
     expect(observed).toEqual([
       QUEUED,
       { ...QUEUED, status: "running", startedAt: "2024-07-22T18:05:00.000Z" },
-      { runId: "cb1", status: "succeeded", logsUrl: server.logLink("cb1"), startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: null },
+      { runId: "cb1", status: "succeeded", logsUrl: logsOf("cb1"), startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.500Z", reason: null },
     ]);
-    expect(routes(server)).toEqual(["scheduleRun", "getRun", "getRun", "listLogSasUrl"]);
+    expect(routes(server)).toEqual(["scheduleRun", "getRun", "getRun"]);
   });
 
-  it.each([403, 503])("reports a final run without a log link when listLogSasUrl answers %i", async (status) => {
+  it("stores no SAS: a final run names its log durably, and a link is signed only when someone reads it", async () => {
     server.addRun("ca8", [{ status: "Failed", runErrorMessage: "boom" }]);
+    const read = await builder.get("ca8");
+    expect(read).toEqual({ runId: "ca8", status: "failed", logsUrl: logsOf("ca8"), startedAt: null, finishedAt: null, reason: "boom" });
+    expect(JSON.stringify(read)).not.toMatch(/sig=|sv=/);
+    expect(await builder.signLogs(read.logsUrl!)).toBe(server.logLink("ca8"));
+    expect(routes(server)).toEqual(["getRun", "listLogSasUrl"]);
+    expect(await builder.signLogs("acr-run:otherregistry/ca8")).toBeNull();
+    expect(await builder.signLogs("https://evil.example/x")).toBeNull();
+  });
+
+  it.each([403, 503])("reports a failure to sign a log link (%i) as the ARM error it is", async (status) => {
     server.fail("listLogSasUrl", status, Infinity);
-    expect(await builder.get("ca8")).toEqual({ runId: "ca8", status: "failed", logsUrl: null, startedAt: null, finishedAt: null, reason: "boom" });
-    expect(routes(server)).toEqual(["getRun", ...Array<ArmRoute>(status >= 500 ? 2 : 1).fill("listLogSasUrl")]);
+    await expect(builder.signLogs(logsOf("ca9"))).rejects.toMatchObject({ code: "upstream_failed", retryable: status >= 500 });
   });
 
   it("refuses a run whose status it does not know", async () => {
@@ -450,7 +461,7 @@ describe("multi-platform builds", () => {
     expect(await builder.get(started.runId, request)).toEqual({ ...QUEUED, runId: "cb1+cb2", status: "running", startedAt: "2024-07-22T18:05:00.000Z" });
     expect(manifests.writes).toEqual([]);
 
-    const done: BuildRun = { runId: "cb1+cb2", status: "succeeded", logsUrl: server.logLink("cb1"), startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.000Z", reason: null };
+    const done: BuildRun = { runId: "cb1+cb2", status: "succeeded", logsUrl: logsOf("cb1"), startedAt: "2024-07-22T18:05:00.000Z", finishedAt: "2024-07-22T18:09:30.000Z", reason: null };
     expect(await builder.get(started.runId, request)).toEqual(done);
     const pushed = await content.getManifest("1.0");
     expect(pushed.manifest).toEqual({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: PLATFORMS.map(listEntry) });
@@ -471,7 +482,7 @@ describe("multi-platform builds", () => {
     expect(await builder.get(started.runId, request)).toEqual({
       runId: "cb1+cb2",
       status: "failed",
-      logsUrl: server.logLink("cb2"),
+      logsUrl: logsOf("cb2"),
       startedAt: "2024-07-22T18:05:00.000Z",
       finishedAt: "2024-07-22T18:09:30.000Z",
       reason: "linux/arm64/v8 (run cb2): exec /bin/sh: exec format error",

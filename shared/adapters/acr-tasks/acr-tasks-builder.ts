@@ -89,7 +89,7 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
   if (options.client.subscriptionId.toLowerCase() !== options.subscriptionId.toLowerCase()) {
     throw new ConfigError("the ACR Tasks builder's subscriptionId differs from its ARM client's", [{ path: "subscriptionId", message: "must equal the client's subscriptionId" }]);
   }
-  const { schedule, read, withLogs } = createArmRuns(options);
+  const { schedule, read, withLogs, signLogs } = createArmRuns(options);
 
   /** The build of every platform's run: the index pushed once all succeeded. */
   const settlePlatforms = async (request: BuildRequest, platforms: readonly PlatformTarget[], runs: readonly ArmRun[]): Promise<BuildRun> => {
@@ -99,6 +99,7 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
   };
 
   return {
+    signLogs,
     async start(request) {
       const platforms = multiPlatformTargets(request);
       if (platforms === null) {
@@ -139,19 +140,21 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
   const { client, resourceGroup, registryName } = options;
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
 
-  const readLogsUrl = async (runId: string): Promise<string | null> => {
+  /** A live, short-lived link to the log of `acr-run:<registry>/<run id>` (signed now, for a reader; never stored). */
+  const signLogs = async (logsUrl: string): Promise<string | null> => {
+    const runId = logsRunId(logsUrl, registryName);
+    if (runId === null) return null;
     try {
       const result = await client.runs.getLogSasUrl(resourceGroup, registryName, runId);
       return result.logLink ?? null;
-    } catch {
-      // The run's state matters more than its log link: report the run without one.
-      return null;
+    } catch (error) {
+      throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action: `signing the log link of run ${runId}` });
     }
   };
 
-  /** Adds the log link of a final run. */
+  /** Adds where a final run's log is: a durable reference to the run, no SAS. */
   const withLogs = async (run: BuildRun, logsOf: string | null = run.runId): Promise<BuildRun> =>
-    FINAL_RUN_STATUSES.includes(run.status) && logsOf !== null ? { ...run, logsUrl: await readLogsUrl(logsOf) } : run;
+    FINAL_RUN_STATUSES.includes(run.status) && logsOf !== null ? { ...run, logsUrl: `${LOGS_SCHEME}${registryName}/${logsOf}` } : run;
 
   const schedule = async (runRequest: RunRequestUnion, action: string): Promise<ArmRun> => {
     try {
@@ -170,7 +173,17 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
     }
   };
 
-  return { schedule, read, withLogs };
+  return { schedule, read, withLogs, signLogs };
+}
+
+/** The scheme of ACR Tasks log references: `acr-run:<registry resource name>/<run id>`. */
+const LOGS_SCHEME = "acr-run:";
+
+/** The run id of a log reference of this registry; null for anything else. */
+function logsRunId(logsUrl: string, registryName: string): string | null {
+  const prefix = `${LOGS_SCHEME}${registryName}/`;
+  const runId = logsUrl.startsWith(prefix) ? logsUrl.slice(prefix.length) : "";
+  return /^[A-Za-z0-9-]{1,64}$/.test(runId) ? runId : null;
 }
 
 /** One platform of a multi-platform build. */

@@ -16,6 +16,11 @@ export interface CreateBuildahBuilderOptions {
   readonly allowedRepositories: readonly string[];
   /** The git executable; `git` on the PATH by default. */
   readonly git?: string;
+  /**
+   * False to build images without manifest annotations (Docker format), so no
+   * `org.opencontainers.image.base.*` names the base, as with ACR Tasks. True by default.
+   */
+  readonly annotations?: boolean;
 }
 
 /** Lines of the build log a failed run's `reason` carries after its one-line summary. */
@@ -102,7 +107,7 @@ export function createBuildahBuilder(options: CreateBuildahBuilderOptions): Imag
     const context = await checkInsideCheckout(src, plan.context, "directory", "build context", at);
 
     try {
-      await buildah.build({ context, dockerfile, tag: localImage, platforms: plan.platforms, buildArgs: plan.buildArgs, logFile });
+      await buildah.build({ context, dockerfile, tag: localImage, platforms: plan.platforms, buildArgs: plan.buildArgs, logFile, annotations: options.annotations ?? true });
     } catch (error) {
       throw new StepFailure(`buildah build of ${plan.dockerfile} at ${at} failed${exitOf(error)}`, { cause: error });
     }
@@ -118,6 +123,8 @@ export function createBuildahBuilder(options: CreateBuildahBuilderOptions): Imag
   };
 
   return {
+    // The log is a file of the stack's: its path is all there is to sign.
+    signLogs: async (logsUrl) => logsUrl,
     async start(request) {
       const plan = checkSourceRequest(request, options.allowedRepositories);
       const { runId, runDir } = await createRunFolder();

@@ -19,7 +19,7 @@ const node: LayerChainEntry = { base: NODE, digest: "sha256:node", platform: nul
 const entries = [node, companyLts, alpineArm, company, alpineAmd];
 
 describe("match", () => {
-  const cases: Array<[string, string[], string | null, { exclude?: string }, LayerMatch | null]> = [
+  const cases: Array<[string, string[], string | null, { exclude?: string; excludeBase?: string }, LayerMatch | null]> = [
     ["the longest known chain wins", chain("a1", "c1", "n1", "n2", "app"), "linux/amd64", {}, { entry: node, sharedLayers: 4 }],
     ["a chain that leaves a longer base part-way", chain("a1", "c1", "n1", "x"), "linux/amd64", {}, { entry: company, sharedLayers: 2 }],
     ["only a proper prefix: equal layers are the base itself", chain("a1", "c1"), "linux/amd64", {}, { entry: alpineAmd, sharedLayers: 1 }],
@@ -30,6 +30,8 @@ describe("match", () => {
     ["ties go to the base tag that sorts first", chain("a1", "c1", "x"), "linux/amd64", {}, { entry: company, sharedLayers: 2 }],
     ["exclude the image's own digest, falling back to a shorter chain", chain("a1", "c1", "x"), "linux/amd64", { exclude: "sha256:company" }, { entry: alpineAmd, sharedLayers: 1 }],
     ["exclude an unrelated digest changes nothing", chain("a1", "c1", "x"), "linux/amd64", { exclude: "sha256:node" }, { entry: company, sharedLayers: 2 }],
+    ["exclude the image's own tag: another tag of the same chain wins", chain("a1", "c1", "x"), "linux/amd64", { excludeBase: COMPANY }, { entry: companyLts, sharedLayers: 2 }],
+    ["exclude the image's own tag (an earlier digest of it), falling back to a shorter chain", chain("a1", "c1", "n1", "n2", "x"), "linux/amd64", { excludeBase: NODE }, { entry: company, sharedLayers: 2 }],
     ["no shared first layer", chain("z", "a1", "c1"), "linux/amd64", {}, null],
     ["a single layer has no proper prefix", chain("a1"), "linux/amd64", {}, null],
     ["no layers", [], null, {}, null],
@@ -41,10 +43,11 @@ describe("match", () => {
 });
 
 describe("matchAll", () => {
-  const cases: Array<[string, string[], string | null, { exclude?: string }, LayerMatchAll | null]> = [
+  const cases: Array<[string, string[], string | null, { exclude?: string; excludeBase?: string }, LayerMatchAll | null]> = [
     ["every tag of the longest chain, sorted by base", chain("a1", "c1", "x"), "linux/amd64", {}, { entries: [company, companyLts], sharedLayers: 2 }],
     ["one entry", chain("a1", "c1", "n1", "n2", "x"), "linux/amd64", {}, { entries: [node], sharedLayers: 4 }],
     ["excluded entries are left out", chain("a1", "c1", "x"), "linux/amd64", { exclude: "sha256:company" }, { entries: [alpineAmd], sharedLayers: 1 }],
+    ["the excluded tag's entries are left out, its other tags kept", chain("a1", "c1", "x"), "linux/amd64", { excludeBase: COMPANY }, { entries: [companyLts], sharedLayers: 2 }],
     ["nothing", chain("q", "r"), null, {}, null],
   ];
 

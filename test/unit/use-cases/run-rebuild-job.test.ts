@@ -48,6 +48,7 @@ function scriptedBuilder(answers: Array<BuildRun | Error | "hang">, gets: BuildR
       builder.getRequests.push(request);
       return gets.shift() ?? run("succeeded", runId);
     },
+    signLogs: async (logsUrl) => logsUrl,
   };
   return builder;
 }
