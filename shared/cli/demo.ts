@@ -170,7 +170,9 @@ async function buildAndPush(stack: Stack, log: (line: string) => void, name: str
 export async function buildDemoImages(stack: Stack, services: Services, log: (line: string) => void, mode: DemoBaseMode = "upstream"): Promise<DemoImages> {
   const registry = stack.registry.host;
   const repositories = demoRepositories(stack.dir);
-  const edgesOf = async (key: string) => ((await services.store.listBasesOf(key)).length > 0 ? true : null);
+  // An image's push is fully processed (every edge written) once its event is `processed`, not when its first edge shows.
+  const processed = async (repository: string, digest: string) =>
+    (await services.store.listEvents(500)).some((record) => record.status === "processed" && record.event?.repository === repository && record.event.digest === digest && record.event.tag !== null) ? true : null;
   const base = demoBaseTag(stack, mode);
 
   const context = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v1"), "busybox 1.0 (release 1)");
@@ -179,7 +181,7 @@ export async function buildDemoImages(stack: Stack, services: Services, log: (li
   const companyBase = await buildAndPush(stack, log, "ripple/company-base:1", await commitRepository(repositories.companyBase, {
     Dockerfile: `FROM ${base}\nRUN echo "company CA bundle" > /etc/company-ca && mkdir -p /app\n`,
   }));
-  await waitFor("company-base's edges", () => edgesOf(`${registry}/ripple/company-base:1`));
+  await waitFor("company-base's push processed", () => processed("ripple/company-base", companyBase));
 
   const web = await buildAndPush(stack, log, "apps/web:1", await commitRepository(repositories.web, {
     Dockerfile: `FROM ${registry}/ripple/company-base:1\nRUN echo "web app" > /app/web\nCMD ["cat", "/app/web"]\n`,
@@ -192,8 +194,8 @@ export async function buildDemoImages(stack: Stack, services: Services, log: (li
   const pinned = await buildAndPush(stack, log, "apps/pinned:1", await commitRepository(repositories.pinned, {
     Dockerfile: `ARG RIPPLE_BASE_DIGEST=${busybox}\nFROM ${base}@\${RIPPLE_BASE_DIGEST}\nRUN echo "pinned app" > /pinned\n`,
   }));
-  await waitFor("every app's edges", async () =>
-    (await edgesOf(`${registry}/apps/web:1`)) && (await edgesOf(`${registry}/apps/multi:1`)) && (await edgesOf(`${registry}/apps/pinned:1`)),
+  await waitFor("every app's push processed", async () =>
+    (await processed("apps/web", web)) && (await processed("apps/multi", multi)) && (await processed("apps/pinned", pinned)),
   );
   return { base, busybox, companyBase, web, multi, pinned };
 }
