@@ -57,7 +57,12 @@ export function presentedSecret(headers: Readonly<Record<string, string | undefi
  */
 export async function receiveNotification(deps: ReceiveDeps, request: NotificationRequest): Promise<ReceiveResult> {
   const handshake = request.method.toUpperCase() === "OPTIONS";
-  if (!handshake && !secretMatches(presentedSecret(request.headers), deps.secret)) return { kind: "unauthorized" };
+  if (!handshake && !secretMatches(presentedSecret(request.headers), deps.secret)) {
+    // Event Grid's subscription validation may come without the delivery properties (the secret header) that
+    // event deliveries carry; answering it writes nothing and only echoes its code, so it needs no secret.
+    const validation = eventGridValidation(request);
+    return validation ?? { kind: "unauthorized" };
+  }
 
   let outcome;
   try {
@@ -72,6 +77,18 @@ export async function receiveNotification(deps: ReceiveDeps, request: Notificati
   }
   if (outcome.kind === "handshake") return outcome;
   return recordEvents(deps, outcome.events, outcome.ignored.length);
+}
+
+/** The answer to an Event Grid subscription validation request (`aeg-event-type: SubscriptionValidation`), else null. */
+function eventGridValidation(request: NotificationRequest): Extract<ReceiveResult, { kind: "handshake" }> | null {
+  const type = Object.entries(request.headers).find(([name]) => name.toLowerCase() === "aeg-event-type")?.[1];
+  if (type !== "SubscriptionValidation") return null;
+  try {
+    const outcome = parseRegistryNotification(request);
+    return outcome.kind === "handshake" ? outcome : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

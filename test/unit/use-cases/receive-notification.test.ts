@@ -70,6 +70,19 @@ describe("receiveNotification", () => {
     expect(result).toEqual({ kind: "handshake", status: 200, headers: { "WebHook-Allowed-Origin": "eventgrid.azure.net", "WebHook-Allowed-Rate": "*" }, body: null });
   });
 
+  it("answers Event Grid's subscription validation without a secret, writing nothing; anything else still needs it", async () => {
+    const { store, queue, deps } = setup();
+    const validation = readFileSync(new URL("../../fixtures/events/eventgrid-subscription-validation.json", import.meta.url), "utf8");
+    const answered = await receiveNotification(deps, { method: "POST", headers: { "aeg-event-type": "SubscriptionValidation", "content-type": "application/json" }, body: validation });
+    expect(answered).toMatchObject({ kind: "handshake", status: 200 });
+    const pushed = readFileSync(new URL("../../fixtures/events/eventgrid-image-pushed.json", import.meta.url), "utf8");
+    // A delivery that only claims to be a validation is refused without the secret.
+    expect(await receiveNotification(deps, { method: "POST", headers: { "aeg-event-type": "SubscriptionValidation", "content-type": "application/json" }, body: pushed })).toEqual({ kind: "unauthorized" });
+    expect(await receiveNotification(deps, { method: "POST", headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: pushed })).toEqual({ kind: "unauthorized" });
+    expect(await store.listEvents(10)).toEqual([]);
+    expect(queue.messages).toEqual([]);
+  });
+
   it.each([
     ["the secret", SECRET, true],
     ["another secret", "s3cret-s3cret-s3creT", false],
