@@ -11,6 +11,7 @@ import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineage
 import { scanCommand } from "./scan-command.js";
 import { upstreamCommand } from "./upstream-command.js";
 import { eventsCommand, replayCommand } from "./events-command.js";
+import { configCheckCommand } from "./config-check-command.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -57,6 +58,8 @@ Upstream bases
 
 Configuration
   schema                                          JSON Schema of ripple.yaml
+  config check FILE [--json]                      validate a configuration and check, offline, the settings
+                                                  and choices it implies (one line per check, with a fix)
 
 Options
   --json     machine-readable output (shapes in README.md)
@@ -134,6 +137,9 @@ async function run(argv: string[]): Promise<number> {
     case "schema":
       printJson(configJsonSchema());
       return 0;
+    case "config":
+      if (rest[0] !== "check" || rest.length !== 2) throw new UsageError("config takes 'check FILE'");
+      return configCheckCommand(rest[1]!, json);
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
