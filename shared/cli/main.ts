@@ -12,6 +12,7 @@ import { scanCommand } from "./scan-command.js";
 import { upstreamCommand } from "./upstream-command.js";
 import { eventsCommand, replayCommand } from "./events-command.js";
 import { configCheckCommand } from "./config-check-command.js";
+import { doctorCommand } from "./doctor-command.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -60,6 +61,8 @@ Configuration
   schema                                          JSON Schema of ripple.yaml
   config check FILE [--json]                      validate a configuration and check, offline, the settings
                                                   and choices it implies (one line per check, with a fix)
+  doctor [--json]                                 read-only: storage, registries, watched upstreams and
+                                                  repositories reachable with the app's identity
 
 Options
   --json     machine-readable output (shapes in README.md)
@@ -137,6 +140,8 @@ async function run(argv: string[]): Promise<number> {
     case "schema":
       printJson(configJsonSchema());
       return 0;
+    case "doctor":
+      return doctorCommand(await cliServices(), json);
     case "config":
       if (rest[0] !== "check" || rest.length !== 2) throw new UsageError("config takes 'check FILE'");
       return configCheckCommand(rest[1]!, json);

@@ -117,6 +117,19 @@ describe("upstream watch on the local stack", () => {
     expect((await busyboxRecord())!.history.map((entry) => entry.digest).slice(-3)).toEqual([older, current, older]);
   });
 
+  it("passes ripple doctor: storage, the registry, both watched upstreams and the repositories reachable", async () => {
+    const doctor = await runCli(["doctor", "--json"], { ...process.env, ...stack.settings });
+    expect(doctor.code).toBe(0);
+    const checks = JSON.parse(doctor.stdout) as Array<{ check: string; ok: boolean }>;
+    expect(checks.map((check) => [check.check, check.ok])).toEqual([
+      ["state storage reachable with the app's identity (tables)", true],
+      [`registry ${reg}: catalog readable`, true],
+      [`upstream ${up}/library/busybox: readable (tag 1)`, true],
+      [`upstream ${up}/library/alpine: readable (tag listing)`, true],
+      ["repositories listed for scanning (GitHub App installation when configured)", true],
+    ]);
+  });
+
   it("rides out an upstream outage: errors shown, no campaign, and the patch published after it is caught", async () => {
     const campaignsBefore = (await services.store.listCampaigns()).length;
     const port = Number(up.split(":")[1]);
