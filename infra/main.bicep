@@ -28,8 +28,17 @@ param resourceGroupName string = ''
 @description('Name of the existing Azure Container Registry Ripple watches and rebuilds in.')
 param containerRegistryName string
 
-@description('Resource group of the existing registry. Default: Ripple\'s resource group.')
-param containerRegistryResourceGroup string = ''
+// Required: Ripple's own group is new and empty, so it can never hold the registry (azd prompts when unset).
+@minLength(1)
+@maxLength(90)
+@description('Resource group of the existing registry.')
+param containerRegistryResourceGroup string
+
+@description('Name of an Event Grid system topic that already exists on the registry (Azure allows only one per registry), to add Ripple\'s subscription to instead of creating evgt-ripple-<token>. It must have a system-assigned identity. Empty: create one.')
+param existingSystemTopicName string = ''
+
+@description('Resource group of existingSystemTopicName. Empty: the registry\'s.')
+param existingSystemTopicResourceGroup string = ''
 
 @description('Permissions mode of the registry: rbac = "RBAC Registry Permissions" (AcrPull), abac = "RBAC Registry + ABAC Repository Permissions" (Repository Reader + Catalog Lister).')
 @allowed([
@@ -60,8 +69,8 @@ param githubWebhookSecret string = ''
 @description('RIPPLE_GITHUB_API_URL: GitHub REST root (GitHub Enterprise Server: https://<host>/api/v3). Empty: not set, the app uses https://api.github.com.')
 param githubApiUrl string = ''
 
-@description('Create the Event Grid subscription to the registryEventGrid function. Leave false until the function code is deployed (the postdeploy hook in azure.yaml turns it on).')
-param enableEventSubscription bool = false
+@description('Object id of the function app identity the code was deployed to (output RIPPLE_FUNCTION_APP_PRINCIPAL_ID, recorded by the postdeploy hook in azure.yaml). The Event Grid subscription is created or updated only when it equals the current app\'s identity, i.e. once the registryEventGrid function exists in this very app; a value left over from a deleted deployment matches no new app. Empty: no subscription.')
+param eventSubscriptionPrincipalId string = ''
 
 @description('Upstream registry pull credentials: app setting name → Key Vault secret name, e.g. {"DOCKERHUB_USER": "dockerhub-user", "DOCKERHUB_TOKEN": "dockerhub-token"} (ripple.yaml upstream.registries[].credentials names the settings).')
 param upstreamCredentialSecrets object = {}
@@ -112,6 +121,20 @@ param instanceMemoryMB int = 2048
 @description('Key Vault purge protection (recommended; blocks re-using the vault name for the retention period after deletion).')
 param keyVaultPurgeProtection bool = true
 
+@maxLength(7)
+@description('Letters and digits appended to the Key Vault name (kv-<token>-<suffix>). Set a new one to deploy again after `azd down` while the old vault is soft-deleted with purge protection (its name stays reserved for the retention period). Empty: kv-ripple-<token>.')
+param keyVaultNameSuffix string = ''
+
+@description('Create the alerts (dead-lettered events, poison-queue messages, failed work) and the diagnostic settings to Log Analytics.')
+param enableMonitoring bool = true
+
+@description('E-mail address for the alerts. Empty (and no webhook): the alerts fire in Azure Monitor without notifying anyone.')
+param alertEmail string = ''
+
+@secure()
+@description('HTTPS webhook for the alerts (common alert schema), e.g. a Teams/Slack relay. Empty: none.')
+param alertWebhookUrl string = ''
+
 @minValue(1)
 @maxValue(30)
 @description('Event Grid: delivery attempts before dead-lettering.')
@@ -137,7 +160,7 @@ var names = {
   logAnalytics: 'log-ripple-${resourceToken}'
   applicationInsights: 'appi-ripple-${resourceToken}'
   storageAccount: 'stripple${resourceToken}'
-  keyVault: 'kv-ripple-${resourceToken}'
+  keyVault: empty(keyVaultNameSuffix) ? 'kv-ripple-${resourceToken}' : 'kv-${resourceToken}-${toLower(keyVaultNameSuffix)}'
   plan: 'plan-ripple-${resourceToken}'
   functionApp: 'func-ripple-${resourceToken}'
   systemTopic: 'evgt-ripple-${resourceToken}'
@@ -167,7 +190,8 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
-var registryResourceGroupName = empty(containerRegistryResourceGroup) ? rg.name : containerRegistryResourceGroup
+var registryResourceGroupName = containerRegistryResourceGroup
+var systemTopicResourceGroupName = empty(existingSystemTopicName) || empty(existingSystemTopicResourceGroup) ? registryResourceGroupName : existingSystemTopicResourceGroup
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'ripple-monitoring'
@@ -227,6 +251,32 @@ module functionApp 'modules/function-app.bicep' = {
     serviceName: 'ripple'
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
+    nodeVersion: nodeVersion
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+module appRoles 'modules/app-roles.bicep' = {
+  name: 'ripple-app-roles'
+  scope: rg
+  params: {
+    principalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module appSettings 'modules/app-settings.bicep' = {
+  name: 'ripple-app-settings'
+  scope: rg
+  params: {
+    siteName: functionApp.outputs.name
+    // The app's current settings, merged under ours so settings added by hand survive. Evaluated when this
+    // module starts, i.e. after function-app.bicep created the app: it works on the first deployment too.
+    currentAppSettings: list('${functionApp.outputs.id}/config/appsettings', '2024-11-01').properties
+    storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
     webhookSecretName: webhookSecretName
@@ -242,10 +292,11 @@ module functionApp 'modules/function-app.bicep' = {
     rippleConfigPath: rippleConfigPath
     tablePrefix: tablePrefix
     queuePrefix: queuePrefix
-    nodeVersion: nodeVersion
-    maximumInstanceCount: maximumInstanceCount
-    instanceMemoryMB: instanceMemoryMB
   }
+  // Key Vault references resolve on first start only once the identity may read the vault.
+  dependsOn: [
+    appRoles
+  ]
 }
 
 // Deployment names in the registry's resource group carry the token: several environments may share it.
@@ -258,6 +309,8 @@ module registry 'modules/registry.bicep' = {
     permissionsMode: registryPermissionsMode
     mirrorUpstream: mirrorUpstream
     systemTopicName: names.systemTopic
+    existingSystemTopicName: existingSystemTopicName
+    existingSystemTopicResourceGroup: systemTopicResourceGroupName
     tags: tags
   }
 }
@@ -272,10 +325,12 @@ module deadLetterAccess 'modules/dead-letter-access.bicep' = {
   }
 }
 
-module eventSubscription 'modules/event-subscription.bicep' = if (enableEventSubscription) {
+// Only a module parameter, not a module condition, may depend on another module's output: hence `enabled`.
+module eventSubscription 'modules/event-subscription.bicep' = if (!empty(eventSubscriptionPrincipalId)) {
   name: 'ripple-event-subscription-${resourceToken}'
-  scope: resourceGroup(registryResourceGroupName)
+  scope: resourceGroup(systemTopicResourceGroupName)
   params: {
+    enabled: eventSubscriptionPrincipalId == functionApp.outputs.principalId
     systemTopicName: registry.outputs.systemTopicName
     functionAppId: functionApp.outputs.id
     functionName: 'registryEventGrid'
@@ -286,7 +341,33 @@ module eventSubscription 'modules/event-subscription.bicep' = if (enableEventSub
   }
   dependsOn: [
     deadLetterAccess
+    appSettings
   ]
+}
+
+module diagnostics 'modules/diagnostics.bicep' = if (enableMonitoring) {
+  name: 'ripple-diagnostics'
+  scope: rg
+  params: {
+    functionAppName: functionApp.outputs.name
+    storageAccountName: storage.outputs.name
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = if (enableMonitoring) {
+  name: 'ripple-alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'ripple-${resourceToken}'
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    systemTopicId: registry.outputs.systemTopicId
+    queuePrefix: queuePrefix
+    alertEmail: alertEmail
+    alertWebhookUrl: alertWebhookUrl
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,10 +378,12 @@ output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output RIPPLE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output RIPPLE_WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/registry/events'
 output RIPPLE_GITHUB_WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/github/events'
 output RIPPLE_REGISTRY_LOGIN_SERVER string = registry.outputs.loginServer
 output RIPPLE_EVENT_GRID_SYSTEM_TOPIC string = registry.outputs.systemTopicName
+output RIPPLE_EVENT_GRID_SYSTEM_TOPIC_RESOURCE_GROUP string = systemTopicResourceGroupName
 output RIPPLE_EVENT_GRID_DEAD_LETTER_CONTAINER string = deadLetterContainerName

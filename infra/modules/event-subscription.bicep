@@ -3,10 +3,15 @@
 // eventgrid_extension system key itself, no URL or key appears here). Retries with exponential back-off
 // up to maxDeliveryAttempts / eventTimeToLiveInMinutes, then dead-letters the event as a blob in the
 // app's storage account, written with the system topic's managed identity.
-// Deploy only after the function code is deployed: ARM validates that the function exists.
+// Create it only after the function code is deployed: ARM validates that the function exists. The caller
+// decides with `enabled`, computed from outputs of earlier modules (a module parameter may be, a condition
+// in the caller may not): true only when the code was deployed to this very app (see main.bicep).
 
 @description('Name of the Event Grid system topic on the registry (same resource group as this deployment).')
 param systemTopicName string
+
+@description('Create or update the subscription. False: nothing is deployed (an existing subscription is left as it is).')
+param enabled bool = true
 
 @description('Name of the event subscription.')
 param subscriptionName string = 'ripple-registry-events'
@@ -37,7 +42,7 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: systemTopicName
 }
 
-resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
+resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (enabled) {
   parent: systemTopic
   name: subscriptionName
   properties: {
@@ -75,4 +80,5 @@ resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
   }
 }
 
-output name string = eventSubscription.name
+output name string = subscriptionName
+output created bool = enabled

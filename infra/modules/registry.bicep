@@ -8,8 +8,11 @@
 //     Contributor/Owner;
 //     mirroring watched upstream bases into the registry (`registries/importImage/action`, ACR import):
 //     Container Registry Data Importer and Data Reader (with mirrorUpstream);
-// - the Event Grid system topic on the registry (one per registry), with a system-assigned identity
-//   that dead-letters undeliverable events into the app's storage account (granted in dead-letter-access.bicep).
+// - the Event Grid system topic on the registry (Azure allows one per registry), with a system-assigned
+//   identity that dead-letters undeliverable events into the app's storage account (granted in
+//   dead-letter-access.bicep); or, with existingSystemTopicName, the registry's system topic that already
+//   exists (another tool's, another Ripple environment's), referenced and left as it is. It must have a
+//   system-assigned identity (`az eventgrid system-topic update --identity systemassigned`).
 // The event subscription itself is in event-subscription.bicep: it can only be created once the
 // `registryEventGrid` function exists, i.e. after the code is deployed.
 
@@ -29,8 +32,14 @@ param permissionsMode string = 'rbac'
 @description('Grant the import role, so watched upstream bases can be mirrored into the registry.')
 param mirrorUpstream bool = true
 
-@description('Name of the Event Grid system topic created on the registry.')
+@description('Name of the Event Grid system topic created on the registry (when existingSystemTopicName is empty).')
 param systemTopicName string
+
+@description('Name of the registry\'s existing Event Grid system topic to reuse. Empty: create systemTopicName.')
+param existingSystemTopicName string = ''
+
+@description('Resource group of existingSystemTopicName. Empty: the registry\'s (this deployment\'s) resource group.')
+param existingSystemTopicResourceGroup string = ''
 
 @description('Tags applied to the system topic.')
 param tags object = {}
@@ -63,7 +72,9 @@ resource registryRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-0
   }
 ]
 
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+var reuseSystemTopic = !empty(existingSystemTopicName)
+
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (!reuseSystemTopic) {
   name: systemTopicName
   location: registry.location
   tags: tags
@@ -76,7 +87,14 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   }
 }
 
+// The documented new-or-existing pattern (Bicep "Conditional deployments", "New or existing resource").
+resource existingSystemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = if (reuseSystemTopic) {
+  name: existingSystemTopicName
+  scope: resourceGroup(empty(existingSystemTopicResourceGroup) ? resourceGroup().name : existingSystemTopicResourceGroup)
+}
+
 output registryId string = registry.id
 output loginServer string = registry.properties.loginServer
-output systemTopicName string = systemTopic.name
-output systemTopicPrincipalId string = systemTopic.identity.principalId
+output systemTopicName string = reuseSystemTopic ? existingSystemTopic.name : systemTopic.name
+output systemTopicId string = reuseSystemTopic ? existingSystemTopic.id : systemTopic.id
+output systemTopicPrincipalId string = reuseSystemTopic ? existingSystemTopic.identity.principalId : systemTopic.identity.principalId
