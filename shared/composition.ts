@@ -6,10 +6,11 @@ import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { join } from "node:path";
-import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
+import { ContainerRegistryManagementClient, type CustomRegistryCredentials } from "@azure/arm-containerregistry";
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
+import { passwordCredentials } from "./adapters/acr-tasks/custom-registries.js";
 import { createAcrManifestStore } from "./adapters/acr/acr-manifest-store.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
@@ -22,6 +23,7 @@ import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createGitHubOctokit } from "./adapters/github/github-client.js";
 import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
 import { createGitHubSource } from "./adapters/github/github-source.js";
+import { createGitHubSourceArchives } from "./adapters/github/github-source-archive.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "./adapters/table-storage/table-state-store.js";
 import { loadConfigFile, loadSettings, storageConnectionOf, upstreamRegistriesOf, type StorageConnection, type RegistryConfig, type RippleConfig, type Settings, type UpstreamRegistryConfig } from "./config.js";
@@ -29,7 +31,7 @@ import { ConfigError } from "./errors.js";
 import { createBuildah } from "./local/buildah.js";
 import { ensureStackTls } from "./local/tls.js";
 import type { Forge } from "./ports/forge.js";
-import type { ImageBuilder } from "./ports/image-builder.js";
+import type { ImageBuilder, SourceArchives } from "./ports/image-builder.js";
 import type { ImageMirror } from "./ports/image-mirror.js";
 import type { RegistryContent } from "./ports/registry-content.js";
 import type { ImageRegistry } from "./ports/image-registry.js";
@@ -76,15 +78,60 @@ function localRepositories(config: RippleConfig): string[] {
   return [...config.repositories.map((repository) => repository.url), ...config.recipes.flatMap((recipe) => ("repository" in recipe ? [recipe.repository] : []))];
 }
 
-async function createBuilders(settings: Readonly<Settings>, config: RippleConfig, credential: TokenCredential): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
+/**
+ * The sources ACR Tasks cannot clone: GitHub repositories the forge serves through the App (configured
+ * `repositories`, or the installation's of `github.owner`), downloaded with its installation token.
+ * Null without a GitHub App.
+ */
+function createSourceArchives(settings: Readonly<Settings>, config: RippleConfig): SourceArchives | null {
+  const { RIPPLE_GITHUB_APP_ID: appId, RIPPLE_GITHUB_INSTALLATION_ID: installationId, RIPPLE_GITHUB_PRIVATE_KEY: privateKey } = settings;
+  if (!appId || !installationId || !privateKey) return null;
+  const configured = new Set(config.repositories.flatMap((repository) => gitHubName(repository.url)?.toLowerCase() ?? []));
+  const owner = config.github.installationRepositories ? config.github.owner?.toLowerCase() : undefined;
+  const fullNameOf = (repository: string): string | null => {
+    const name = repository.startsWith("/") ? null : gitHubName(repository);
+    return name !== null && (configured.has(name.toLowerCase()) || (owner !== undefined && name.toLowerCase().startsWith(`${owner}/`))) ? name : null;
+  };
+  const octokit = createGitHubOctokit({ appId, installationId: Number(installationId), privateKey, baseUrl: settings.RIPPLE_GITHUB_API_URL });
+  return createGitHubSourceArchives({ octokit, fullNameOf });
+}
+
+/**
+ * How ACR Tasks source builds log in to other registries: the upstream registries with credentials (their
+ * app settings; an unresolved Key Vault reference is passed as one, for ACR to resolve). An upstream whose
+ * settings are missing is left out: its pulls are anonymous and its watch reports the setting (see
+ * {@link createUpstreams}).
+ */
+export function customRegistriesFor(config: RippleConfig, env: NodeJS.ProcessEnv): Record<string, CustomRegistryCredentials> {
+  // Only username/password logins: a quick run (DockerBuildRequest) carries no managed identity of its own, so
+  // an identity-based login to another ACR cannot be promised here (a task recipe with its identity can).
+  const custom: Record<string, CustomRegistryCredentials> = {};
+  for (const upstream of upstreamRegistriesOf(config)) {
+    const username = upstream.credentials === undefined ? undefined : env[upstream.credentials.usernameSetting];
+    const password = upstream.credentials === undefined ? undefined : env[upstream.credentials.passwordSetting];
+    if (username && password) custom[upstream.host] = passwordCredentials(username, password);
+  }
+  return custom;
+}
+
+async function createBuilders(settings: Readonly<Settings>, config: RippleConfig, credential: TokenCredential, env: NodeJS.ProcessEnv): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
   const builders = new Map<string, { name: string; builder: ImageBuilder }>();
   let local: ImageBuilder | null = null;
+  const sourceArchives = createSourceArchives(settings, config);
   for (const registry of config.registries) {
     if (registry.tasks !== undefined) {
       const client = new ContainerRegistryManagementClient(credential, registry.tasks.subscriptionId);
+      const agent = agentFor(registry.caFile);
       // A multi-platform image's index is pushed through the registry itself once each platform is built.
-      const manifests = createAcrManifestStore({ host: registry.host, credential, agent: agentFor(registry.caFile) });
-      builders.set(registry.host, { name: "acr-tasks", builder: createAcrTasksBuilder({ client, ...registry.tasks, manifests }) });
+      const manifests = createAcrManifestStore({ host: registry.host, credential, agent });
+      const builder = createAcrTasksBuilder({
+        client,
+        ...registry.tasks,
+        manifests,
+        ...(sourceArchives === null ? {} : { sourceArchives }),
+        customRegistries: customRegistriesFor(config, env),
+      });
+      builders.set(registry.host, { name: "acr-tasks", builder });
     } else if (registry.kind === "distribution" && settings.RIPPLE_LOCAL_STACK_DIR !== undefined) {
       const dir = settings.RIPPLE_LOCAL_STACK_DIR;
       local ??= createBuildahBuilder({
@@ -290,7 +337,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
   const queue = createStorageWorkQueue(storage.queues({ queuePrefix: settings.RIPPLE_QUEUE_PREFIX }));
   const registries = new Map<string, ImageRegistry>();
   for (const registry of config.registries) registries.set(registry.host, createRegistry(registry, credential));
-  const builders = await createBuilders(settings, config, credential);
+  const builders = await createBuilders(settings, config, credential, env);
   const upstreams = createUpstreams(config, env);
   const mirrors = createMirrors(config, upstreams, credential);
   return {

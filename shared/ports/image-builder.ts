@@ -81,3 +81,19 @@ export interface ImageBuilder {
    */
   signLogs(logsUrl: string): Promise<string | null>;
 }
+
+/**
+ * Source tarballs of repositories a builder cannot fetch by itself (private ones), downloaded with the
+ * forge's own credentials so that none reaches the builder's service.
+ */
+export interface SourceArchives {
+  /** Whether `repository`, as a recipe names it, is fetched here rather than cloned by the builder. */
+  has(repository: string): boolean;
+  /**
+   * The gzipped tarball of `repository` at `revision`, as the forge serves it: one top-level folder
+   * holding the repository's files. Idempotent (a read).
+   * @throws UpstreamError (retryable for network, 429, 5xx); AppError `source_not_found` when the
+   * repository or revision does not exist.
+   */
+  download(repository: string, revision: string): Promise<Uint8Array>;
+}

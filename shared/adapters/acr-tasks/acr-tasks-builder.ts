@@ -1,7 +1,9 @@
+import type { Agent } from "node:https";
 import { posix } from "node:path";
 import type {
   Argument,
   ContainerRegistryManagementClient,
+  CustomRegistryCredentials,
   DockerBuildRequest,
   PlatformProperties,
   Run,
@@ -11,10 +13,12 @@ import type {
 } from "@azure/arm-containerregistry";
 import { normalizeRegistryHost, parseImageRef } from "../../domain/image-ref.js";
 import { AppError, ConfigError, UpstreamError } from "../../errors.js";
-import { FINAL_RUN_STATUSES, type BuildRecipe, type BuildRequest, type BuildRun, type ImageBuilder, type RunStatus } from "../../ports/image-builder.js";
+import { FINAL_RUN_STATUSES, type BuildRecipe, type BuildRequest, type BuildRun, type ImageBuilder, type RunStatus, type SourceArchives } from "../../ports/image-builder.js";
 import type { ManifestStore } from "../acr/acr-manifest-store.js";
 import { toUpstreamError } from "../azure-errors.js";
 import { assembleIndex, combinePlatformRuns, platformTag, splitRunId } from "./platform-index.js";
+import { repackSourceArchive, SourceArchiveError } from "./source-archive.js";
+import { uploadBuildSource } from "./source-upload.js";
 
 /** The service name in this adapter's upstream errors. */
 export const ACR_TASKS_SERVICE = "acr-tasks";
@@ -58,6 +62,26 @@ export interface AcrTasksBuilderOptions {
   readonly manifests?: ManifestStore;
   /** Delay between polls of `scheduleRun`'s long-running operation when ARM sends no `Retry-After` (default 2000 ms). */
   readonly pollIntervalMs?: number;
+  /**
+   * Repositories ACR Tasks cannot clone (private ones): their source is downloaded here with the forge's
+   * credentials, re-packed to the build context and uploaded to the registry's build-source storage, so
+   * no forge token reaches ARM, the run or its log. Other repositories are cloned from their https URL.
+   */
+  readonly sourceArchives?: SourceArchives;
+  /** The agent of the source upload's PUT (a private CA on a test stack); Node's default otherwise. */
+  readonly uploadAgent?: Agent;
+  /**
+   * Credentials of other registries a source build pulls from, by login server: the run request's
+   * `credentials.customRegistries` (Key Vault secret references and managed identities where possible).
+   */
+  readonly customRegistries?: Readonly<Record<string, CustomRegistryCredentials>>;
+}
+
+/** What a source build's run requests carry besides the recipe. */
+interface RunExtras {
+  /** The uploaded source's relative path, replacing the git URL. */
+  readonly sourceLocation?: string;
+  readonly customRegistries?: Readonly<Record<string, CustomRegistryCredentials>>;
 }
 
 /** An ARM run as a {@link BuildRun} without its log link, and the images it reports having pushed. */
@@ -80,8 +104,17 @@ interface ArmRun {
  * without delete rights leaves them). One platform failing fails the build, naming the platform and its
  * run, and nothing is pushed to the recipe's tags: the image never loses a platform.
  *
+ * A source recipe whose repository `sourceArchives` serves (a private one) is not cloned by ACR: its
+ * tarball is downloaded, re-packed to the context folder and uploaded once per build to the registry's
+ * build-source storage (`listBuildSourceUploadUrl` and a block-blob PUT to its SAS URL, neither stored
+ * nor logged); every run of the build names the upload's relative path as `sourceLocation`, with
+ * `dockerFilePath` relative to the context as for a git context. Source runs carry
+ * `credentials.customRegistries` when given.
+ *
  * Every ARM failure becomes an `UpstreamError` of service `acr-tasks`, retryable for network errors,
- * 408, 429 and 5xx (after the SDK's own retries); registry failures are the manifest store's.
+ * 408, 429 and 5xx (after the SDK's own retries), and so does a failed upload; registry failures are the
+ * manifest store's, a source download's are `sourceArchives`'; an archive without the context is
+ * `build_request_invalid`.
  * @throws ConfigError when `subscriptionId` is not the client's own.
  */
 export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBuilder {
@@ -90,6 +123,7 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
     throw new ConfigError("the ACR Tasks builder's subscriptionId differs from its ARM client's", [{ path: "subscriptionId", message: "must equal the client's subscriptionId" }]);
   }
   const { schedule, read, withLogs, signLogs } = createArmRuns(options);
+  const { archived, prepareSource } = createSourceUploads(options);
 
   /** The build of every platform's run: the index pushed once all succeeded. */
   const settlePlatforms = async (request: BuildRequest, platforms: readonly PlatformTarget[], runs: readonly ArmRun[]): Promise<BuildRun> => {
@@ -102,12 +136,15 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
     signLogs,
     async start(request) {
       const platforms = multiPlatformTargets(request);
+      // An archived source's location is its upload's, known once the requests are checked and it is uploaded.
+      const extras = { customRegistries: options.customRegistries, ...(archived(request) ? { sourceLocation: "" } : {}) };
       if (platforms === null) {
         const action = request.recipe.kind === "task" ? `scheduling task ${request.recipe.task} for ${request.image}` : `scheduling a build of ${request.image}`;
-        return withLogs((await schedule(createRunRequest(request, options), action)).run);
+        const [body] = await prepareSource(request, [createRunRequest(request, options, extras)]);
+        return withLogs((await schedule(body!, action)).run);
       }
       requireManifests(request);
-      const bodies = platforms.map((platform) => platformRunRequest(request, platform));
+      const bodies = await prepareSource(request, platforms.map((platform) => platformRunRequest(request, platform, extras)));
       const runs: ArmRun[] = [];
       for (const [index, body] of bodies.entries()) runs.push(await schedule(body, `scheduling the ${platforms[index]!.name} build of ${request.image}`));
       return settlePlatforms(request, platforms, runs);
@@ -176,6 +213,34 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
   return { schedule, read, withLogs, signLogs };
 }
 
+/** Uploads of private repositories' sources (see {@link AcrTasksBuilderOptions.sourceArchives}). */
+function createSourceUploads(options: AcrTasksBuilderOptions) {
+  const target = { client: options.client, resourceGroup: options.resourceGroup, registryName: options.registryName, agent: options.uploadAgent, service: ACR_TASKS_SERVICE };
+
+  /**
+   * The run requests (already checked) with the source uploaded once and named by its relative path, when
+   * the recipe's repository is one ACR Tasks cannot clone; as given otherwise.
+   */
+  const archived = (request: BuildRequest): boolean => request.recipe.kind === "source" && options.sourceArchives?.has(request.recipe.repository) === true;
+
+  const prepareSource = async (request: BuildRequest, bodies: RunRequestUnion[]): Promise<RunRequestUnion[]> => {
+    const { recipe } = request;
+    if (recipe.kind !== "source" || options.sourceArchives === undefined || !archived(request)) return bodies;
+    const archive = await options.sourceArchives.download(recipe.repository, sourceRevision(request, recipe.revision));
+    let context: Buffer;
+    try {
+      context = repackSourceArchive(archive, normalizeContext(request, recipe.context));
+    } catch (error) {
+      if (error instanceof SourceArchiveError) invalid(request, `the source of ${recipe.repository} at ${recipe.revision}: ${error.message}`);
+      throw error;
+    }
+    const sourceLocation = await uploadBuildSource(target, context, `uploading the source of ${request.image}`);
+    return bodies.map((body) => ({ ...body, sourceLocation }));
+  };
+
+  return { archived, prepareSource };
+}
+
 /** The scheme of ACR Tasks log references: `acr-run:<registry resource name>/<run id>`. */
 const LOGS_SCHEME = "acr-run:";
 
@@ -201,11 +266,11 @@ function multiPlatformTargets(request: BuildRequest): PlatformTarget[] | null {
 }
 
 /** The `DockerBuildRequest` of one platform: the recipe's build, pushed to that platform's scratch tag in each repository of the recipe's tags. */
-function platformRunRequest(request: BuildRequest, platform: PlatformTarget): DockerBuildRequest {
+function platformRunRequest(request: BuildRequest, platform: PlatformTarget, extras: RunExtras = {}): DockerBuildRequest {
   const recipe = request.recipe as SourceRecipe;
   const repositories = [...new Set(imageTargets(request, recipe.tags).map((target) => target.repository))];
   const tag = platformTag(request.idempotencyKey, platform.name);
-  return dockerBuildRequest(request, recipe, platform.properties, repositories.map((repository) => `${repository}:${tag}`));
+  return dockerBuildRequest(request, recipe, platform.properties, repositories.map((repository) => `${repository}:${tag}`), extras);
 }
 
 /**
@@ -275,12 +340,14 @@ export function mapRunStatus(status: string | undefined): RunStatus | null {
 
 /**
  * The ARM `scheduleRun` body of a build that is one run: a task recipe, or a source recipe of at most one
- * platform (several are one run each, see {@link createAcrTasksBuilder}).
+ * platform (several are one run each, see {@link createAcrTasksBuilder}). A source build pulls from the
+ * registries of `extras.customRegistries` with their credentials.
  * @throws AppError `build_request_invalid` when ACR Tasks cannot build the recipe as given.
  */
 export function createRunRequest(
   request: BuildRequest,
   target: Pick<AcrTasksBuilderOptions, "subscriptionId" | "resourceGroup" | "registryName">,
+  extras: RunExtras = {},
 ): RunRequestUnion {
   const { recipe } = request;
   if (recipe.kind === "task") {
@@ -297,25 +364,32 @@ export function createRunRequest(
     return taskRun;
   }
 
-  return dockerBuildRequest(request, recipe, parsePlatforms(request, recipe.platforms), imageTargets(request, recipe.tags).map((target) => `${target.repository}:${target.tag}`));
+  return dockerBuildRequest(request, recipe, parsePlatforms(request, recipe.platforms), imageTargets(request, recipe.tags).map((target) => `${target.repository}:${target.tag}`), extras);
 }
 
 /** A `DockerBuildRequest` of a source recipe for one platform, pushing to `imageNames` (`repository:tag`). */
-function dockerBuildRequest(request: BuildRequest, recipe: SourceRecipe, platform: PlatformProperties, imageNames: string[]): DockerBuildRequest {
+function dockerBuildRequest(request: BuildRequest, recipe: SourceRecipe, platform: PlatformProperties, imageNames: string[], extras: RunExtras): DockerBuildRequest {
   const context = normalizeContext(request, recipe.context);
+  const customRegistries = extras.customRegistries ?? {};
   const recipeArguments = Object.entries(recipe.args)
     .filter(([name]) => name !== BASE_IMAGE_ARGUMENT && name !== BASE_DIGEST_ARGUMENT)
     .map(([name, value]) => ({ name, value }));
   return {
     type: "DockerBuildRequest",
-    sourceLocation: `${sourceRepository(request, recipe)}#${sourceRevision(request, recipe.revision)}${context === "." ? "" : `:${context}`}`,
+    sourceLocation: extras.sourceLocation ?? gitSourceLocation(request, recipe, context),
     dockerFilePath: dockerfileInContext(request, recipe.dockerfile, context),
     imageNames,
     isPushEnabled: true,
     platform,
     arguments: [...recipeArguments, ...baseArguments(request)].map((argument): Argument => ({ ...argument, isSecret: false })),
     timeout: BUILD_TIMEOUT_SECONDS,
+    ...(Object.keys(customRegistries).length === 0 ? {} : { credentials: { customRegistries: { ...customRegistries } } }),
   };
+}
+
+/** `repository#revision[:context]`, the git context ACR Tasks clones. */
+function gitSourceLocation(request: BuildRequest, recipe: SourceRecipe, context: string): string {
+  return `${sourceRepository(request, recipe)}#${sourceRevision(request, recipe.revision)}${context === "." ? "" : `:${context}`}`;
 }
 
 /** The base's tag key and digest, as build arguments (and task values). */

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -78,7 +79,18 @@ export interface ImportImageScript {
   readonly failedStatus?: number;
 }
 
-export type ArmRoute = "scheduleRun" | "getRun" | "listLogSasUrl" | "importImage" | "operationStatus" | "operationResult";
+/** `uploadSource` is the blob endpoint's PUT, not ARM: it is never in {@link ArmContractServer.requests}, but can be failed. */
+export type ArmRoute = "scheduleRun" | "getRun" | "listLogSasUrl" | "listBuildSourceUploadUrl" | "uploadSource" | "importImage" | "operationStatus" | "operationResult";
+
+/** One PUT to a build-source upload URL (the server's small blob endpoint), as the blob service saw it. */
+export interface SourceUpload {
+  /** The request's path and query: the SAS URL, signature included. */
+  readonly url: string;
+  readonly blobType: string | null;
+  readonly bytes: Buffer;
+  /** What the blob service answered: 201 stored, 400 without `x-ms-blob-type: BlockBlob`, 403 for a wrong or reused signature. */
+  readonly status: number;
+}
 
 /** One request the server saw, path decoded, body parsed as JSON (null when empty or not JSON). */
 export interface ArmRequest {
@@ -93,7 +105,9 @@ export interface ArmRequest {
 /**
  * A small HTTPS server that follows the ARM contract of ACR as `@azure/arm-containerregistry` 11 calls
  * it: ACR Tasks' `POST …/registries/{reg}/scheduleRun`, `GET …/registries/{reg}/runs/{runId}` and
- * `POST …/runs/{runId}/listLogSasUrl` (api-version {@link ARM_TASKS_API_VERSION}), and the registry's
+ * `POST …/runs/{runId}/listLogSasUrl` and `POST …/registries/{reg}/listBuildSourceUploadUrl` (api-version
+ * {@link ARM_TASKS_API_VERSION}; its upload URL is a SAS URL on this server's small blob endpoint, which
+ * takes one block-blob PUT), and the registry's
  * `POST …/registries/{reg}/importImage` (api-version {@link ARM_IMPORT_API_VERSION}); any other
  * api-version is a 400 as ARM answers. ARM's async-operation pattern for `scheduleRun` and `importImage`,
  * Bearer authentication with one expected token, and ARM error bodies (`{"error":{"code","message"}}`).
@@ -110,6 +124,10 @@ export interface ArmContractServer {
   importNext(script: ImportImageScript): void;
   /** Adds a run whose `runs.get` answers walk through `states`, one per GET, staying on the last. */
   addRun(runId: string, states: readonly RunState[]): void;
+  /** The PUTs to build-source upload URLs, kept apart from {@link requests} (they carry a SAS). */
+  readonly uploads: SourceUpload[];
+  /** The uploaded build sources by the relative path `listBuildSourceUploadUrl` answered (only stored ones). */
+  readonly sources: ReadonlyMap<string, Buffer>;
   /** The log link `listLogSasUrl` answers for a run. */
   logLink(runId: string): string;
   /**
@@ -182,6 +200,10 @@ interface ServerState {
   readonly operations: Map<string, Operation>;
   readonly faults: Fault[];
   readonly tasks: ReadonlySet<string>;
+  readonly uploads: SourceUpload[];
+  /** Upload locations handed out, by blob path: the relative path and the signature, until the PUT. */
+  readonly uploadSlots: Map<string, { relativePath: string; signature: string }>;
+  readonly sources: Map<string, Buffer>;
   runCount: number;
   importCount: number;
 }
@@ -227,6 +249,9 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     operations: new Map(),
     faults: [],
     tasks: new Set((options.tasks ?? []).map((task) => task.toLowerCase())),
+    uploads: [],
+    uploadSlots: new Map(),
+    sources: new Map(),
     runCount: 0,
     importCount: 0,
   };
@@ -245,6 +270,8 @@ export async function startArmContractServer(options: ArmContractServerOptions):
   return {
     url: state.url,
     requests: state.requests,
+    uploads: state.uploads,
+    sources: state.sources,
     scheduleNext: (script) => void state.runScripts.push(script),
     importNext: (script) => void state.importScripts.push(script),
     addRun(runId, states) {
@@ -265,6 +292,10 @@ export async function startArmContractServer(options: ArmContractServerOptions):
 /** Records the request, makes ARM's checks in ARM's order (authentication, route, scope, api-version), then answers. */
 async function handle(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const requestUrl = new URL(req.url ?? "/", state.url);
+  if (requestUrl.pathname.startsWith(BLOB_PREFIX)) {
+    await putSourceBlob(state, req, res, requestUrl);
+    return;
+  }
   const segments = requestUrl.pathname.split("/").slice(1).map((segment) => decodeURIComponent(segment));
   const apiVersions = requestUrl.searchParams.getAll("api-version");
   const apiVersion = apiVersions.length === 0 ? null : apiVersions.join(",");
@@ -328,6 +359,9 @@ async function answerRoute(state: ServerState, match: RouteMatch, res: ServerRes
     case "importImage":
       importImage(state, res, body);
       return;
+    case "listBuildSourceUploadUrl":
+      answerUploadUrl(state, res);
+      return;
     case "getRun":
     case "listLogSasUrl":
       answerRun(state, match, res);
@@ -342,7 +376,7 @@ async function answerRoute(state: ServerState, match: RouteMatch, res: ServerRes
 }
 
 async function scheduleRun(state: ServerState, res: ServerResponse, body: unknown): Promise<void> {
-  const problem = validateRunRequest(body, state.registryId, state.tasks);
+  const problem = validateRunRequest(body, state.registryId, state.tasks, state.sources);
   if (problem !== null) {
     sendError(res, problem.status, problem.message, problem.code);
     return;
@@ -471,6 +505,35 @@ function answerOperationResult(state: ServerState, operationId: string, res: Ser
   else sendEmpty(res, 200);
 }
 
+/** The path under which the server plays the registry's build-source blob container. */
+const BLOB_PREFIX = "/_blobs/";
+
+/** `listBuildSourceUploadUrl`: a fresh upload location, as ACR hands out one per `az acr build`. */
+function answerUploadUrl(state: ServerState, res: ServerResponse): void {
+  const id = randomBytes(8).toString("hex");
+  const relativePath = `source/20240722000000/${id}.tar.gz`;
+  const signature = randomBytes(16).toString("base64url");
+  const blobPath = `${BLOB_PREFIX}${relativePath}`;
+  state.uploadSlots.set(blobPath, { relativePath, signature });
+  sendJson(res, 200, { uploadUrl: `${state.url}${blobPath}?sv=2023-01-03&sr=b&sp=cw&se=2024-07-22T19%3A00%3A00Z&sig=${signature}`, relativePath });
+}
+
+/** The blob endpoint: one block-blob PUT per upload location, with its signature. */
+async function putSourceBlob(state: ServerState, req: IncomingMessage, res: ServerResponse, requestUrl: URL): Promise<void> {
+  const bytes = await readBody(req);
+  const slot = state.uploadSlots.get(requestUrl.pathname);
+  const blobType = typeof req.headers["x-ms-blob-type"] === "string" ? req.headers["x-ms-blob-type"] : null;
+  const fault = state.faults.find((candidate) => candidate.route === "uploadSource" && candidate.remaining > 0);
+  if (fault !== undefined) fault.remaining -= 1;
+  const status = req.method !== "PUT" || slot === undefined || requestUrl.searchParams.get("sig") !== slot.signature ? 403 : blobType !== "BlockBlob" ? 400 : (fault?.status ?? 201);
+  state.uploads.push({ url: `${requestUrl.pathname}${requestUrl.search}`, blobType, bytes, status });
+  if (status === 201 && slot !== undefined) {
+    state.uploadSlots.delete(requestUrl.pathname);
+    state.sources.set(slot.relativePath, bytes);
+  }
+  sendEmpty(res, status);
+}
+
 function logLink(state: ServerState, runId: string): string {
   return `${state.url}/logs/${runId}/rawtext.log?sv=2023-01-03&sr=b&sig=contract-server`;
 }
@@ -523,6 +586,7 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
   const rest = lower.slice(8);
   if (method === "POST" && rest.length === 1 && rest[0] === "schedulerun") return { route: "scheduleRun", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "importimage") return { route: "importImage", id: "", scope };
+  if (method === "POST" && rest.length === 1 && rest[0] === "listbuildsourceuploadurl") return { route: "listBuildSourceUploadUrl", id: "", scope };
   if (rest[0] !== "runs" || segments[9] === undefined) return null;
   if (method === "GET" && rest.length === 2) return { route: "getRun", id: segments[9], scope };
   if (method === "POST" && rest.length === 3 && rest[2] === "listlogsasurl") return { route: "listLogSasUrl", id: segments[9], scope };
@@ -530,7 +594,7 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
 }
 
 /** The checks ARM makes of a `scheduleRun` body before accepting it. */
-function validateRunRequest(body: unknown, registryId: string, tasks: ReadonlySet<string>): Problem | null {
+function validateRunRequest(body: unknown, registryId: string, tasks: ReadonlySet<string>, sources: ReadonlyMap<string, Buffer>): Problem | null {
   if (typeof body !== "object" || body === null) return { status: 400, message: "The request content was invalid and could not be deserialized." };
   const request = body as Record<string, unknown>;
   if (typeof request.type !== "string" || !RUN_REQUEST_TYPES.has(request.type)) {
@@ -547,6 +611,8 @@ function validateRunRequest(body: unknown, registryId: string, tasks: ReadonlySe
     if (typeof request.dockerFilePath !== "string" || request.dockerFilePath === "" || typeof platform?.os !== "string") {
       return { status: 400, message: "A DockerBuildRequest needs dockerFilePath and platform.os." };
     }
+    const location = typeof request.sourceLocation === "string" ? request.sourceLocation : "";
+    if (!location.startsWith("https://") && !sources.has(location)) return { status: 400, message: `The source location '${location}' is neither a git URL nor an uploaded source.` };
   }
   return null;
 }

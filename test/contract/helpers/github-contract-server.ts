@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StackTls } from "../../../shared/local/tls.js";
+import { makeGitHubTarball } from "./tarball.js";
 import { buildTree, entryOf, flatten, isAncestor, resolveTree, writeBlob, writeCommit, type Entry, type GitObjects, type StoredCommit, type TreeFile } from "./github-git-objects.js";
 
 /** GitHub's message for a secondary rate limit; Octokit's throttling plugin recognises it by "secondary rate". */
@@ -278,6 +279,17 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     return { status: 200, body: commit.sha, headers: { etag, "content-type": "application/vnd.github.sha; charset=utf-8" } };
   };
 
+  /** `GET tarball/{ref}`: the commit's files under `owner-name-sha7/`, answered here rather than through codeload's redirect. */
+  const getTarball = (repository: Repository, ref: string): Answer => {
+    const sha = repository.commits.has(ref) ? ref : repository.refs.get(`heads/${ref}`);
+    const commit = sha === undefined ? undefined : repository.commits.get(sha);
+    if (commit === undefined) throw new HttpProblem(404, "Not Found");
+    const files = Object.fromEntries([...flatten(repository, commit.tree)].flatMap(([path, entry]) =>
+      entry.type === "blob" ? [[path, { content: repository.blobs.get(entry.sha)?.toString("utf8") ?? "", symlink: entry.mode === "120000" }] as const] : []));
+    const body = makeGitHubTarball(`${repository.owner}-${repository.name}-${commit.sha.slice(0, 7)}`, commit.sha, files);
+    return { status: 200, body, headers: { "content-type": "application/x-gzip", "content-disposition": `attachment; filename=${repository.owner}-${repository.name}-${commit.sha.slice(0, 7)}.tar.gz` } };
+  };
+
   const gitRoute = (repository: Repository, rest: string[], call: Call): Answer => {
     const { method, body, query } = call;
     switch (`${method} ${rest[1] ?? ""}`) {
@@ -385,6 +397,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     if (rest[0] === "git") return gitRoute(repository, rest, call);
     if (call.method === "GET" && rest.length === 0) return { status: 200, body: repoJson(repository) };
     if (call.method === "GET" && rest[0] === "commits") return getCommit(repository, rest.slice(1).join("/"), call);
+    if (call.method === "GET" && rest[0] === "tarball") return getTarball(repository, rest.slice(1).join("/"));
     return pullsRoute(repository, rest, call);
   };
 
@@ -612,7 +625,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
       res.end();
       return;
     }
-    const payload = typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body);
+    const payload = typeof answer.body === "string" || Buffer.isBuffer(answer.body) ? answer.body : JSON.stringify(answer.body);
     res.writeHead(answer.status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(payload)), ...headers });
     res.end(payload);
   };
