@@ -2,18 +2,30 @@ import type { InvocationContext } from "@azure/functions";
 import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
 import { PullRequestJob } from "../shared/ports/work-queue.js";
+import { deferThrottledJob } from "../shared/use-cases/defer-throttled-job.js";
 import { runPullRequestJob } from "../shared/use-cases/run-pull-request-job.js";
 import { parseWith } from "../shared/validation.js";
 
 /**
  * Queue trigger: bumps the pinned digests of one repository for a campaign in one pull request per
- * repository and base tag (GitHub in Azure, local git on the stack). Forge faults are rethrown so the
- * queue redelivers, then moves the job to the poison queue.
+ * repository and base tag (GitHub in Azure, local git on the stack). A rate limit that says when it resets
+ * puts the job back on the queue for that long; other forge faults are rethrown so the queue redelivers,
+ * then moves the job to the poison queue.
  */
 export async function pullRequestJob(message: unknown, context: InvocationContext): Promise<void> {
   const job = parseWith(PullRequestJob, message, "pull-request message");
-  const outcome = await runPullRequestJob(await getServices(), job);
+  const services = await getServices();
   const fields = { campaignId: job.campaignId, pin: job.dependentKey, toDigest: job.toDigest };
+  let outcome;
+  try {
+    outcome = await runPullRequestJob(services, job);
+  } catch (error) {
+    // A rate limit that resets later: wait it out on the queue, without spending the job's dequeue count.
+    const deferred = await deferThrottledJob(services.queue, "pull-request", job, error);
+    if (deferred === null) throw error;
+    context.warn("pull request deferred by a rate limit", { ...fields, deferredSeconds: deferred.deferredSeconds });
+    return;
+  }
   if (outcome.kind === "failed") context.warn("pull request failed", { ...fields, reason: outcome.reason });
   else if (outcome.kind === "proposed") context.log(outcome.updated ? "pull request updated" : "pull request opened", { ...fields, url: outcome.url, files: outcome.files });
   else context.log("pull request skipped", { ...fields, reason: outcome.reason });

@@ -2,6 +2,7 @@ import type { InvocationContext } from "@azure/functions";
 import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
 import { ScanJob } from "../shared/ports/work-queue.js";
+import { deferThrottledJob } from "../shared/use-cases/defer-throttled-job.js";
 import { scanRepository } from "../shared/use-cases/scan-repository.js";
 import { parseWith } from "../shared/validation.js";
 
@@ -14,7 +15,16 @@ export async function scanRepositoryJob(message: unknown, context: InvocationCon
     context.warn("scan skipped: no forge serves the repository", { repository: job.repository });
     return;
   }
-  const summary = await scanRepository({ store: services.store, forge, now: services.now }, job.repository);
+  let summary;
+  try {
+    summary = await scanRepository({ store: services.store, forge, now: services.now }, job.repository);
+  } catch (error) {
+    // A rate limit that resets later: wait it out on the queue, without spending the job's dequeue count.
+    const deferred = await deferThrottledJob(services.queue, "scans", job, error);
+    if (deferred === null) throw error;
+    context.warn("scan deferred by a rate limit", { repository: job.repository, deferredSeconds: deferred.deferredSeconds });
+    return;
+  }
   context.log("repository scanned", { repository: job.repository, unchanged: summary.unchanged, pins: summary.pins, calls: summary.calls });
 }
 
