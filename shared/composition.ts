@@ -7,6 +7,7 @@ import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { join } from "node:path";
 import { ContainerRegistryManagementClient, type CustomRegistryCredentials } from "@azure/arm-containerregistry";
+import type { Octokit } from "@octokit/rest";
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
@@ -83,16 +84,14 @@ function localRepositories(config: RippleConfig): string[] {
  * `repositories`, or the installation's of `github.owner`), downloaded with its installation token.
  * Null without a GitHub App.
  */
-function createSourceArchives(settings: Readonly<Settings>, config: RippleConfig): SourceArchives | null {
-  const { RIPPLE_GITHUB_APP_ID: appId, RIPPLE_GITHUB_INSTALLATION_ID: installationId, RIPPLE_GITHUB_PRIVATE_KEY: privateKey } = settings;
-  if (!appId || !installationId || !privateKey) return null;
+function createSourceArchives(octokit: Octokit | null, config: RippleConfig): SourceArchives | null {
+  if (octokit === null) return null;
   const configured = new Set(config.repositories.flatMap((repository) => gitHubName(repository.url)?.toLowerCase() ?? []));
   const owner = config.github.installationRepositories ? config.github.owner?.toLowerCase() : undefined;
   const fullNameOf = (repository: string): string | null => {
     const name = repository.startsWith("/") ? null : gitHubName(repository);
     return name !== null && (configured.has(name.toLowerCase()) || (owner !== undefined && name.toLowerCase().startsWith(`${owner}/`))) ? name : null;
   };
-  const octokit = createGitHubOctokit({ appId, installationId: Number(installationId), privateKey, baseUrl: settings.RIPPLE_GITHUB_API_URL });
   return createGitHubSourceArchives({ octokit, fullNameOf });
 }
 
@@ -114,10 +113,16 @@ export function customRegistriesFor(config: RippleConfig, env: NodeJS.ProcessEnv
   return custom;
 }
 
-async function createBuilders(settings: Readonly<Settings>, config: RippleConfig, credential: TokenCredential, env: NodeJS.ProcessEnv): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
+async function createBuilders(
+  settings: Readonly<Settings>,
+  config: RippleConfig,
+  credential: TokenCredential,
+  env: NodeJS.ProcessEnv,
+  octokit: Octokit | null,
+): Promise<Map<string, { name: string; builder: ImageBuilder }>> {
   const builders = new Map<string, { name: string; builder: ImageBuilder }>();
   let local: ImageBuilder | null = null;
-  const sourceArchives = createSourceArchives(settings, config);
+  const sourceArchives = createSourceArchives(octokit, config);
   for (const registry of config.registries) {
     if (registry.tasks !== undefined) {
       const client = new ContainerRegistryManagementClient(credential, registry.tasks.subscriptionId);
@@ -150,16 +155,14 @@ async function createBuilders(settings: Readonly<Settings>, config: RippleConfig
  * Where Dockerfiles are read: local repositories (paths) with git, GitHub repositories (`owner/name` or a
  * github.com URL) through the GitHub App's installation when it is configured.
  */
-function createSources(settings: Readonly<Settings>, config: RippleConfig): SourceRepositories {
+function createSources(octokit: Octokit | null, config: RippleConfig): SourceRepositories {
   const repositories = localRepositories(config);
   const local = createLocalGitSource({ repositories });
   const names = new Map(repositories.flatMap((repository) => {
     const name = repository.startsWith("/") ? null : gitHubName(repository);
     return name === null ? [] : [[repository, name] as const];
   }));
-  const { RIPPLE_GITHUB_APP_ID: appId, RIPPLE_GITHUB_INSTALLATION_ID: installationId, RIPPLE_GITHUB_PRIVATE_KEY: privateKey } = settings;
-  if (names.size === 0 || !appId || !installationId || !privateKey) return local;
-  const octokit = createGitHubOctokit({ appId, installationId: Number(installationId), privateKey, baseUrl: settings.RIPPLE_GITHUB_API_URL });
+  if (names.size === 0 || octokit === null) return local;
   const github = createGitHubSource({ octokit, repositories: names });
   return {
     canRead: (repository) => local.canRead(repository) || github.canRead(repository),
@@ -186,17 +189,20 @@ function namedGitHubForge(forge: Forge): Forge {
   };
 }
 
-function createForges(settings: Readonly<Settings>, config: RippleConfig): { forgeFor: (repository: string) => Forge | null; listRepositories: () => Promise<string[]> } {
+/** The GitHub App's installation client, one for the whole app (forge, Dockerfile sources, build archives); null without an App. */
+function createGitHubClient(settings: Readonly<Settings>): Octokit | null {
+  const { RIPPLE_GITHUB_APP_ID: appId, RIPPLE_GITHUB_INSTALLATION_ID: installationId, RIPPLE_GITHUB_PRIVATE_KEY: privateKey } = settings;
+  if (!appId || !installationId || !privateKey) return null;
+  return createGitHubOctokit({ appId, installationId: Number(installationId), privateKey, baseUrl: settings.RIPPLE_GITHUB_API_URL });
+}
+
+function createForges(octokit: Octokit | null, config: RippleConfig): { forgeFor: (repository: string) => Forge | null; listRepositories: () => Promise<string[]> } {
   const urls = config.repositories.map((repository) => repository.url);
   const local = createLocalGitForge({ repositories: urls.filter((url) => url.startsWith("/")) });
-  const app = settings.RIPPLE_GITHUB_APP_ID && settings.RIPPLE_GITHUB_INSTALLATION_ID && settings.RIPPLE_GITHUB_PRIVATE_KEY
-    ? { appId: settings.RIPPLE_GITHUB_APP_ID, installationId: Number(settings.RIPPLE_GITHUB_INSTALLATION_ID), privateKey: settings.RIPPLE_GITHUB_PRIVATE_KEY }
-    : null;
   const defaultBranches = new Map<string, string>(config.repositories.flatMap((repository) => {
     const name = gitHubName(repository.url);
     return name === null ? [] : [[name, repository.branch] as const];
   }));
-  const octokit = app === null ? null : createGitHubOctokit({ ...app, baseUrl: settings.RIPPLE_GITHUB_API_URL });
   const github = octokit === null ? null : namedGitHubForge(createGitHubForge({ octokit, defaultBranches }));
   const installation = config.github.installationRepositories && octokit !== null;
   const owner = config.github.owner?.toLowerCase();
@@ -337,7 +343,8 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
   const queue = createStorageWorkQueue(storage.queues({ queuePrefix: settings.RIPPLE_QUEUE_PREFIX }));
   const registries = new Map<string, ImageRegistry>();
   for (const registry of config.registries) registries.set(registry.host, createRegistry(registry, credential));
-  const builders = await createBuilders(settings, config, credential, env);
+  const octokit = createGitHubClient(settings);
+  const builders = await createBuilders(settings, config, credential, env, octokit);
   const upstreams = createUpstreams(config, env);
   const mirrors = createMirrors(config, upstreams, credential);
   return {
@@ -348,9 +355,9 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     layers: createBaseLayerCatalog({ store, config }),
     // Upstream registries are read too (a base watched without a mirror has its campaigns on the upstream tag).
     registryFor: (host) => registries.get(host) ?? upstreams.upstreamRegistryFor(host),
-    sources: createSources(settings, config),
+    sources: createSources(octokit, config),
     builderFor: (host) => builders.get(host) ?? null,
-    ...createForges(settings, config),
+    ...createForges(octokit, config),
     upstreamFor: upstreams.upstreamFor,
     upstreamRegistryFor: upstreams.upstreamRegistryFor,
     mirrorFor: (host) => mirrors.get(host) ?? null,

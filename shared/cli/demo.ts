@@ -6,11 +6,12 @@
  * rebuilds and opens pull requests in waves.
  */
 import { execFile } from "node:child_process";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
 import { loadSettings } from "../config.js";
+import { storageAuthenticationCounts } from "../local/azurite.js";
 import { defaultStackConfig, startStack, type Stack, type StackConfigTemplate } from "../local/stack.js";
 import { mergePullRequest } from "../adapters/local-git/local-git-forge.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
@@ -313,13 +314,6 @@ async function printPatchTimeline(
 async function printStorageAuthentication(debugLogPath: string): Promise<void> {
   const counts = await storageAuthenticationCounts(debugLogPath);
   out(`\n== storage requests by authentication: ${Object.entries(counts).map(([scheme, count]) => `${scheme} ${count}`).join(", ") || "none"}`);
-}
-
-/** Storage requests per `Authorization` scheme (`Bearer`, `SharedKey`, …) in an Azurite debug log. */
-export async function storageAuthenticationCounts(debugLogPath: string): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const match of (await readFile(debugLogPath, "utf8")).matchAll(/"authorization":"([A-Za-z]+)[ "]/g)) counts[match[1]!] = (counts[match[1]!] ?? 0) + 1;
-  return counts;
 }
 
 const shortenDigests = (text: string): string => text.replace(/(sha256:[a-f0-9]{12})[a-f0-9]{52}/g, "$1");

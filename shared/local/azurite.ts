@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createRequire } from "node:module";
@@ -129,4 +129,11 @@ async function probeHttp(port: number, protocol: "http" | "https"): Promise<bool
     req.on("error", () => resolve(false));
     req.end();
   });
+}
+
+/** Storage requests per `Authorization` scheme (`Bearer`, `SharedKey`, …) in the debug log of an Azurite started with `oauth`. */
+export async function storageAuthenticationCounts(debugLogPath: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const match of (await readFile(debugLogPath, "utf8")).matchAll(/"authorization":"([A-Za-z]+)[ "]/g)) counts[match[1]!] = (counts[match[1]!] ?? 0) + 1;
+  return counts;
 }

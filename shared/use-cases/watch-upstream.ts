@@ -306,14 +306,13 @@ async function bringIn(deps: WatchDeps, watched: WatchedTag, pending: UpstreamSi
     if (mirror === null) throw new AppError("mirror_not_configured", `no mirror into ${base.mirror.registry}`);
     await deps.store.putPatchOrigin({ registry: base.mirror.registry, repository: base.mirror.repository, digest: pending.digest, upstream: watched.key, firstSeenAt: pending.firstSeenAt, created: pending.created, recordedAt });
     const timeoutSeconds = deps.config.upstream.bringInTimeoutSeconds;
+    const signal = AbortSignal.timeout(timeoutSeconds * 1000);
     try {
-      await mirror.mirror({ source: { registry: base.registry, repository: base.repository, digest: pending.digest }, target: { repository: base.mirror.repository, tag } }, { signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+      await mirror.mirror({ source: { registry: base.registry, repository: base.repository, digest: pending.digest }, target: { repository: base.mirror.repository, tag } }, { signal });
     } catch (error) {
       // One slow import must not hold the timer: the next check tries again (imports are idempotent).
-      if (error instanceof Error && /abort|deadline/i.test(`${error.name} ${error.message}`)) {
-        throw new AppError("mirror_timeout", `mirror into ${base.mirror.registry}/${base.mirror.repository}:${tag} not done after ${timeoutSeconds} s; tried again at the next check`, { retryable: true });
-      }
-      throw error;
+      if (!signal.aborted) throw error;
+      throw new AppError("mirror_timeout", `mirror into ${base.mirror.registry}/${base.mirror.repository}:${tag} not done after ${timeoutSeconds} s; tried again at the next check`, { retryable: true });
     }
     return;
   }

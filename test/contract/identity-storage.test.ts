@@ -12,8 +12,7 @@ import { AuthenticationError, CredentialUnavailableError, ManagedIdentityCredent
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorageWorkQueue, queueNameFor, queueServiceFor } from "../../shared/adapters/storage-queue/storage-work-queue.js";
 import { createTableStateStore } from "../../shared/adapters/table-storage/table-state-store.js";
-import { storageAuthenticationCounts } from "../../shared/cli/demo.js";
-import { startAzurite, type LocalAzurite } from "../../shared/local/azurite.js";
+import { startAzurite, storageAuthenticationCounts, type LocalAzurite } from "../../shared/local/azurite.js";
 import { startLocalIdentityEndpoint, type LocalIdentityEndpoint } from "../../shared/local/identity-endpoint.js";
 import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
 import { isRetryable } from "../../shared/errors.js";

@@ -1,7 +1,8 @@
 import type { Octokit } from "@octokit/rest";
 import { z } from "zod";
 import { classifyPinFile } from "../../domain/pins.js";
-import { AppError, UpstreamError, ValidationError } from "../../errors.js";
+import { UpstreamError, ValidationError } from "../../errors.js";
+import { GITHUB_SERVICE as SERVICE, statusOf, toGitHubError } from "./github-errors.js";
 import type { ChangeRequest, Forge, ForgeFile, PullRequest, RepositoryScan, SkippedFile } from "../../ports/forge.js";
 
 /** Files over this size are skipped from their tree entry, without fetching them. */
@@ -17,7 +18,6 @@ const REMEMBERED_BASE_TREES = 1000;
 /** GitHub's media type for a commit answered as its bare SHA, whose `ETag` is that SHA. */
 const SHA_MEDIA_TYPE = "application/vnd.github.sha";
 const SHA = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
-const SERVICE = "github";
 /** Why a workflow file is read-only: GitHub refuses an App's change under `.github/workflows/` (a 404 on `POST /git/trees`) without it. */
 export const WORKFLOWS_PERMISSION_REASON = "needs the GitHub App's workflows permission";
 
@@ -497,10 +497,6 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-function statusOf(error: unknown): number | null {
-  const status = (error as { status?: unknown } | null)?.status;
-  return typeof status === "number" ? status : null;
-}
 
 function isUnprocessable(error: unknown, message: RegExp): boolean {
   if (statusOf(error) !== 422) return false;
@@ -509,44 +505,3 @@ function isUnprocessable(error: unknown, message: RegExp): boolean {
   return texts.some((text) => message.test(text));
 }
 
-/**
- * An Octokit failure as an UpstreamError: the action, the status and GitHub's short `message`, never
- * request headers or the token; the Octokit error is not kept as `cause` because it holds the request.
- * Octokit reports a request that got no answer as status 500 without a response: that is a network error.
- */
-function toGitHubError(error: unknown, action: string): AppError {
-  if (error instanceof AppError) return error;
-  const status = statusOf(error);
-  const response = (error as { response?: { headers?: Headers; data?: unknown } } | null)?.response;
-  if (status !== null && response !== undefined) {
-    const message = (response.data as { message?: unknown } | null)?.message;
-    const short = typeof message === "string" ? `: ${message.slice(0, 200)}` : "";
-    const retryAfterMs = rateLimitWaitMs(status, response.headers, message);
-    const upstream = new UpstreamError(SERVICE, `${action} failed with HTTP ${status}${short}`, { status, ...(retryAfterMs === null ? {} : { retryable: true }) });
-    if (retryAfterMs !== null) Object.assign(upstream.details, { retryAfterMs });
-    return upstream;
-  }
-  if (status !== null) {
-    const cause = (error as { cause?: { code?: unknown } }).cause;
-    const code = typeof cause?.code === "string" ? ` ${cause.code}` : "";
-    return new UpstreamError(SERVICE, `${action} failed: network error${code}`, { status: null, retryable: true });
-  }
-  const summary = error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error;
-  return new UpstreamError(SERVICE, `${action} failed: ${summary}`, { status: null, retryable: false });
-}
-
-/**
- * How long GitHub asks a client to wait after a rate-limited answer, as its REST rate-limit documentation
- * says: `retry-after` seconds; else, with `x-ratelimit-remaining: 0`, until `x-ratelimit-reset` (plus one
- * second, as Octokit's throttling plugin counts it); else at least a minute. Null for an answer that is no
- * rate limit: a 429 always is one; a 403 is one when the limit is spent or its message names a rate limit.
- */
-function rateLimitWaitMs(status: number, headers: Headers | undefined, message: unknown, now = Date.now()): number | null {
-  const spent = String(headers?.["x-ratelimit-remaining"]) === "0";
-  if (status !== 429 && !(status === 403 && (spent || /rate limit/i.test(String(message))))) return null;
-  const retryAfter = Number(headers?.["retry-after"] ?? Number.NaN);
-  if (Number.isFinite(retryAfter) && retryAfter >= 0) return Math.ceil(retryAfter * 1000);
-  const reset = Number(headers?.["x-ratelimit-reset"] ?? Number.NaN);
-  if (spent && Number.isFinite(reset)) return Math.max(reset * 1000 - now, 0) + 1000;
-  return 60_000;
-}

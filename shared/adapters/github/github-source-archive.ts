@@ -1,8 +1,8 @@
 import type { Octokit } from "@octokit/rest";
 import { AppError, UpstreamError, ValidationError } from "../../errors.js";
 import type { SourceArchives } from "../../ports/image-builder.js";
+import { GITHUB_SERVICE as SERVICE, answeredWith, toGitHubError } from "./github-errors.js";
 
-const SERVICE = "github";
 /** The largest tarball read into memory: a build context, not a monorepo's history. */
 const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
 
@@ -47,10 +47,8 @@ export function createGitHubSourceArchives(options: GitHubSourceArchivesOptions)
 
 /** The failure without the Octokit error, which holds the request and its token. */
 function archiveError(error: unknown, fullName: string, revision: string): Error {
-  const status = (error as { status?: unknown } | null)?.status;
-  const answered = typeof status === "number" && (error as { response?: unknown }).response !== undefined;
-  if (answered && (status === 404 || status === 422)) {
+  if (answeredWith(error, [404, 422])) {
     return new AppError("source_not_found", `${fullName} at ${revision} was not found on GitHub`, { retryable: false, details: { repository: fullName, revision } });
   }
-  return new UpstreamError(SERVICE, `downloading ${fullName} at ${revision} failed${answered ? ` with HTTP ${status}` : ": network error"}`, { status: answered ? status : null });
+  return toGitHubError(error, `downloading ${fullName} at ${revision}`);
 }

@@ -1,8 +1,8 @@
 import type { Octokit } from "@octokit/rest";
-import { AppError, UpstreamError, ValidationError } from "../../errors.js";
+import { AppError, ValidationError } from "../../errors.js";
 import type { SourceRepositories } from "../../ports/source-repository.js";
+import { answeredWith, toGitHubError } from "./github-errors.js";
 
-const SERVICE = "github";
 const MAX_FILE_BYTES = 1024 * 1024;
 /** Git's mode of a symbolic link: its blob is the link's target, not a file's text. */
 const SYMLINK_MODE = "120000";
@@ -75,11 +75,7 @@ async function readOrNull<T>(action: string, read: () => Promise<{ data: T }>): 
   try {
     return (await read()).data;
   } catch (error) {
-    const status = (error as { status?: unknown } | null)?.status;
-    const answered = typeof status === "number" && (error as { response?: unknown }).response !== undefined;
-    if (answered && (status === 404 || status === 409 || status === 422)) return null;
-    // Octokit reports a request that got no answer as status 500 without a response: a network error. The
-    // Octokit error holds the request (and its token), so it is not kept as the cause.
-    throw new UpstreamError(SERVICE, `${action} failed${answered ? ` with HTTP ${status}` : ": network error"}`, { status: answered ? status : null });
+    if (answeredWith(error, [404, 409, 422])) return null;
+    throw toGitHubError(error, action);
   }
 }

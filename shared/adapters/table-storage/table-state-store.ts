@@ -22,7 +22,7 @@
  * | pulls     | esc(repository)                 | esc(branch)                                   | one PullRequestRecord |
  * | upstream  | `t\|` esc(registry) `\|` esc(repository) | esc(tag)                               | one UpstreamTagRecord |
  * | upstream  | `t\|` esc(registry) `\|` esc(repository) | `~listing`                             | the UpstreamListingRecord |
- * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; createEntity, 409 → keep the first |
+ * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; guarded write, a later sighting replaces it |
  *
  * - `~recent` and `~listing` cannot collide with an escaped key: an escape is `~` plus two uppercase
  *   hex digits (upstream-records.ts covers shortened keys too). `~recent` is one partition, which
@@ -247,7 +247,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
   }
 
   return {
-    ...createUpstreamRecords(clients.upstream, { call, readValue, queryValues, guardedWrite, createOnce, deleteIfPresent }),
+    ...createUpstreamRecords(clients.upstream, { call, readValue, queryValues, guardedWrite, deleteIfPresent }),
 
     async init() {
       for (const table of TABLES) await call(`create table ${table}`, () => clients[table].createTable());

@@ -1,4 +1,4 @@
-import { odata, type TableClient, type TableEntity } from "@azure/data-tables";
+import { odata, type TableClient } from "@azure/data-tables";
 import { ValidationError } from "../../errors.js";
 import type { PatchOriginRecord, UpstreamListingRecord, UpstreamTagRecord, UpstreamWatchRecords } from "../../ports/state-store.js";
 import { assertInstant } from "../state-rules/apply-tag-move.js";
@@ -18,7 +18,6 @@ export interface TableHelpers {
     operation: string,
     compute: (current: T | null) => { write: T | null; result: R },
   ): Promise<R>;
-  createOnce(client: TableClient, entity: TableEntity<Record<string, unknown>>, operation: string): Promise<boolean>;
   deleteIfPresent(client: TableClient, partitionKey: string, rowKey: string): Promise<void>;
 }
 
