@@ -8,9 +8,13 @@ import picomatch from "picomatch";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { parseImageRef } from "./domain/image-ref.js";
+import { isTimeZone, parseDuration, type SlaRules, type StuckRules } from "./domain/sla.js";
 import { ConfigError } from "./errors.js";
 
 const ImageName = z.string().min(1).refine((text) => parseImageRef(text).ok, { message: "not a valid image reference" });
+
+/** A duration as `48h`, `90m`, `2d`, `1w`, `30s` or a sum (`1d12h`). */
+const Duration = z.string().refine((text) => parseDuration(text) !== null, { message: "a duration such as 48h, 90m, 2d or 1d12h" });
 
 export const RegistryConfig = z.strictObject({
   /** Registry host as it appears in events, with port when there is one (e.g. `contoso.azurecr.io`). */
@@ -37,6 +41,8 @@ export const TrackedBase = z.strictObject({
   tags: z.array(z.string().min(1)).min(1),
   /** Patch SLA for dependents of this base, in hours (overrides `sla.defaultHours`). */
   slaHours: z.number().positive().optional(),
+  /** The same as a duration (`48h`, `2d`); wins over `slaHours`. */
+  sla: Duration.optional(),
   /**
    * For a base on a registry that does not notify Ripple (not in `registries`, so watched): how often each
    * tag is checked, in seconds (overrides `upstream.intervalSeconds`).
@@ -59,6 +65,29 @@ export const TrackedBase = z.strictObject({
 export type TrackedBase = z.infer<typeof TrackedBase>;
 
 const SettingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an app setting name");
+
+const SinkCommon = {
+  /** Unique among the sinks: names the sink's delivery state and appears in `ripple alerts`. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "lowercase letters, digits and dashes"),
+  /** `primary` gets every alert; `escalation` only alerts escalated after `alerts.escalateAfter`. */
+  route: z.enum(["primary", "escalation"]).default("primary"),
+};
+
+/** Where alerts go. Secrets (keys, webhook URLs, tokens) are named by app setting, never written here. */
+export const AlertSinkConfig = z.discriminatedUnion("kind", [
+  z.strictObject({ ...SinkCommon, kind: z.literal("pagerduty"), routingKeySetting: SettingName, endpoint: z.string().url().optional() }),
+  z.strictObject({ ...SinkCommon, kind: z.literal("teams"), webhookUrlSetting: SettingName }),
+  z.strictObject({ ...SinkCommon, kind: z.literal("slack"), webhookUrlSetting: SettingName.optional(), tokenSetting: SettingName.optional(), channel: z.string().min(1).optional(), apiUrl: z.string().url().optional() }),
+  z.strictObject({ ...SinkCommon, kind: z.literal("github-issue"), repository: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "owner/name"), labels: z.array(z.string().min(1).max(50)).default(["ripple-alert"]) }),
+  z.strictObject({ ...SinkCommon, kind: z.literal("webhook"), urlSetting: SettingName, secretSetting: SettingName }),
+  z.strictObject({ ...SinkCommon, kind: z.literal("event-grid"), endpoint: z.string().url(), keySetting: SettingName.optional() }),
+]);
+export type AlertSinkConfig = z.infer<typeof AlertSinkConfig>;
+
+const HHMM = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 24-hour");
+
+const SLA_DEFAULTS = { defaultHours: 72, dependents: [], atRiskShare: 0.75, stuck: { pending: "30m", run: "2h", pullRequest: "24h" }, predict: true };
+const ALERT_DEFAULTS = { renotify: "4h", sinks: [] };
 
 export const UpstreamRegistryConfig = z.strictObject({
   /** The host as it appears in image references: `docker.io`, `mcr.microsoft.com`, `ghcr.io`. */
@@ -114,7 +143,40 @@ export const RippleConfig = z.strictObject({
   repositories: z.array(RepositoryConfig).default([]),
   recipes: z.array(BuildRecipe).default([]),
   dependencies: z.array(ConfiguredDependency).default([]),
-  sla: z.strictObject({ defaultHours: z.number().positive().default(72) }).default({ defaultHours: 72 }),
+  sla: z
+    .strictObject({
+      /** The default patch SLA, in hours. */
+      defaultHours: z.number().positive().default(72),
+      /** The default as a duration (`72h`, `3d`); wins over `defaultHours`. */
+      default: Duration.optional(),
+      /** Per dependent, first match wins, before the per-base SLA: an image glob or an `owner/repo/path` glob. */
+      dependents: z.array(z.strictObject({ match: z.string().min(1), within: Duration })).default([]),
+      /** The share of the budget after which an open obligation is `at-risk`. */
+      atRiskShare: z.number().gt(0).lt(1).default(0.75),
+      /** When open work counts as stuck: pending and never scheduled, a run not moving, a pull request unmerged. */
+      stuck: z
+        .strictObject({ pending: Duration.default("30m"), run: Duration.default("2h"), pullRequest: Duration.default("24h") })
+        .default(SLA_DEFAULTS.stuck),
+      /** Warn when a dependent's own past durations predict it will finish after its due time. */
+      predict: z.boolean().default(true),
+    })
+    .default(SLA_DEFAULTS),
+  /** On-call alerts: one per campaign, to the sinks of its route. */
+  alerts: z
+    .strictObject({
+      /** The public root of the app (`https://ripple.contoso.com`): campaign links in alerts. */
+      pageUrl: z.string().url().optional(),
+      /** The runbook, one section per failure kind (default: docs/runbook.md of Ripple's repository). */
+      runbookUrl: z.string().url().optional(),
+      /** Re-notify an unresolved alert this often; `0s` never. */
+      renotify: z.union([Duration, z.literal("0s")]).default("4h"),
+      /** Escalate a critical alert unresolved this long to the `escalation` route. */
+      escalateAfter: Duration.optional(),
+      /** Warnings wait for the end of quiet hours; criticals never do. */
+      quietHours: z.strictObject({ timeZone: z.string().refine(isTimeZone, { message: "an IANA time zone such as Europe/Berlin" }), from: HHMM, to: HHMM }).optional(),
+      sinks: z.array(AlertSinkConfig).default([]),
+    })
+    .default(ALERT_DEFAULTS),
   /** Besides `repositories`: scan every repository the GitHub App installation can access (optionally one owner's). */
   github: z
     .strictObject({
@@ -163,8 +225,20 @@ export const RippleConfig = z.strictObject({
       staleClaimSeconds: z.number().positive().default(600),
     })
     .default({ concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 }),
-}).superRefine(checkUpstreamBases);
+}).superRefine(checkUpstreamBases).superRefine(checkAlertSinks);
 export type RippleConfig = z.infer<typeof RippleConfig>;
+
+/** Sink ids are unique; a Slack sink has a webhook, or a token and a channel. */
+function checkAlertSinks(config: { alerts: { sinks: AlertSinkConfig[] } }, context: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  for (const [index, sink] of config.alerts.sinks.entries()) {
+    if (seen.has(sink.id)) context.addIssue({ code: "custom", path: ["alerts", "sinks", index, "id"], message: `sink id ${sink.id} is used twice` });
+    seen.add(sink.id);
+    if (sink.kind === "slack" && (sink.webhookUrlSetting === undefined) === (sink.tokenSetting === undefined || sink.channel === undefined)) {
+      context.addIssue({ code: "custom", path: ["alerts", "sinks", index], message: "a slack sink has webhookUrlSetting, or tokenSetting and channel (not both)" });
+    }
+  }
+}
 
 /** Watched bases are on an upstream registry; a mirror target is a configured registry that can take the copy. */
 function checkUpstreamBases(config: {
@@ -364,4 +438,24 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
   }
   return value;
+}
+
+/** The SLA rules of the configuration, in milliseconds: per dependent, per base (`sla` or `slaHours`), default. */
+export function slaRulesOf(config: RippleConfig): SlaRules {
+  const hours = (value: number): number => Math.round(value * 3_600_000);
+  return {
+    defaultMs: config.sla.default !== undefined ? parseDuration(config.sla.default)! : hours(config.sla.defaultHours),
+    dependents: config.sla.dependents.map((rule) => ({ match: rule.match, budgetMs: parseDuration(rule.within)! })),
+    bases: config.bases.flatMap((base) => {
+      const budgetMs = base.sla !== undefined ? parseDuration(base.sla) : base.slaHours !== undefined ? hours(base.slaHours) : null;
+      if (budgetMs === null) return [];
+      const images = [base.image, ...(base.mirror === undefined ? [] : [base.mirror])];
+      return images.map((image) => ({ image, budgetMs }));
+    }),
+  };
+}
+
+/** The stuck thresholds of the configuration, in milliseconds. */
+export function stuckRulesOf(config: RippleConfig): StuckRules {
+  return { pendingMs: parseDuration(config.sla.stuck.pending)!, runMs: parseDuration(config.sla.stuck.run)!, pullRequestMs: parseDuration(config.sla.stuck.pullRequest)! };
 }

@@ -38,6 +38,17 @@ export function earliestRoot(roots: ReadonlyArray<PatchRoot | null | undefined>)
   return earliest;
 }
 
+/** The clock of one obligation: where it starts, when it is due, and which rule said so. */
+export interface ObligationClock {
+  readonly startedAt: string;
+  /** Which fact set the start (see {@link PatchRoot.source}). */
+  readonly startSource: PatchRoot["source"];
+  readonly dueAt: string;
+  readonly budgetMs: number;
+  /** The rule that set the budget: `dependent:<glob>`, `base:<image>` or `default`. */
+  readonly rule: string;
+}
+
 export interface Campaign {
   /** Deterministic: derived from (base tag, new digest) by {@link campaignId}. */
   readonly id: string;
@@ -70,6 +81,49 @@ export interface Obligation {
   readonly doneWith?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Its SLA clock (start, due time, rule); absent on obligations recorded before clocks were kept. */
+  readonly clock?: ObligationClock;
+  /** Every change of state or run, oldest first (append-only; see {@link withTransition}). */
+  readonly history?: readonly ObligationTransition[];
+}
+
+/** One change of an obligation: from, to, when, why, and the run or pull request it concerned. */
+export interface ObligationTransition {
+  readonly at: string;
+  /** Null for the first entry (the obligation was created). */
+  readonly from: ObligationState | null;
+  readonly to: ObligationState;
+  readonly why: string | null;
+  /** The run id (rebuild) or pull-request URL at that moment. */
+  readonly runId: string | null;
+}
+
+/** History entries kept per obligation: the first (creation) and the newest ones. */
+export const HISTORY_LIMIT = 100;
+
+/** The first history entry of a new obligation. */
+export function createdTransition(at: string, why: string): ObligationTransition {
+  return { at, from: null, to: "pending", why, runId: null };
+}
+
+/**
+ * `next` with its change from `current` appended to its history when the state or the run changed (the
+ * stores call it on every update, so no change goes unrecorded). Entries a patch dropped are restored:
+ * the history only grows, up to {@link HISTORY_LIMIT} (the creation entry and the newest).
+ */
+export function withTransition(current: Obligation, next: Obligation): Obligation {
+  const history = current.history ?? [];
+  if (next.state === current.state && next.runId === current.runId) return current.history === next.history ? next : { ...next, history: current.history ?? [] };
+  const entry: ObligationTransition = { at: next.updatedAt, from: current.state, to: next.state, why: next.reason, runId: next.runId };
+  const grown = [...history, entry];
+  return { ...next, history: grown.length <= HISTORY_LIMIT ? grown : [grown[0]!, ...grown.slice(grown.length - HISTORY_LIMIT + 1)] };
+}
+
+/** When an obligation was last scheduled, from its history (null if never, or before history was kept). */
+export function scheduledAtOf(obligation: Obligation): string | null {
+  const history = obligation.history ?? [];
+  for (let index = history.length - 1; index >= 0; index -= 1) if (history[index]!.to === "scheduled") return history[index]!.at;
+  return null;
 }
 
 /** Stable, URL- and table-key-safe id for (base tag, new digest): {@link campaignIdPrefix} + 16 hex digits. */

@@ -2,6 +2,8 @@ import type { Campaign, Obligation } from "../domain/campaign.js";
 import type { DependencyEdge } from "../domain/dependency.js";
 import type { ManifestFacts } from "../domain/image-facts.js";
 import type { RegistryEvent } from "../domain/registry-event.js";
+import type { AlertState } from "../domain/alert-policy.js";
+import type { AlertMessage } from "./alert-sink.js";
 import type { RunStatus } from "./image-builder.js";
 
 export type EventStatus = "accepted" | "ignored" | "rejected" | "processed" | "failed";
@@ -180,6 +182,68 @@ export interface PatchOriginRecord {
   readonly recordedAt: string;
 }
 
+/**
+ * An entry of the open-campaign index the SLA monitor reads instead of every campaign: written when a
+ * campaign opens, touched (`changedAt`) on every obligation update, removed once the campaign is settled.
+ */
+export interface OpenCampaignEntry {
+  readonly campaignId: string;
+  readonly openedAt: string;
+  /** The newest change of one of its obligations (or the opening). */
+  readonly changedAt: string;
+  /** When the monitor last evaluated it; null before the first time. */
+  readonly checkedAt: string | null;
+  /** The earliest moment its SLA standing can change without any event (a threshold, a renotify); null: at once. */
+  readonly nextCheckAt: string | null;
+}
+
+/** What one sink has been sent of one alert. */
+export interface AlertDeliveryState {
+  readonly sinkId: string;
+  /** The alert sequence last delivered to this sink (0: none). */
+  readonly delivered: number;
+  /** The sink's reference (Slack `channel:ts`, GitHub issue number), passed back on the next delivery. */
+  readonly ref: string | null;
+  readonly deliveredAt: string | null;
+  /** While set and in the future, one worker is sending (see the deliver-alert use case). */
+  readonly sendingUntil: string | null;
+  readonly attempts: number;
+  readonly lastError: string | null;
+}
+
+/** The one alert of a campaign: its policy state, the message of its latest decision and each sink's deliveries. */
+export interface AlertRecord {
+  readonly campaignId: string;
+  readonly state: AlertState;
+  /** The message of the latest decision that delivers something (what a delivery job sends). */
+  readonly message: AlertMessage | null;
+  /** Per sink id: the action the latest decision wants delivered to it, at which sequence. */
+  readonly wanted: Readonly<Record<string, { readonly sequence: number; readonly action: AlertMessage["action"] }>>;
+  readonly deliveries: Readonly<Record<string, AlertDeliveryState>>;
+  readonly updatedAt: string;
+}
+
+/** A pause of alerts for one campaign, or for dependents matching a glob, until a time. */
+export interface WaiverRecord {
+  readonly id: string;
+  /** The campaign it covers, or null for every campaign. */
+  readonly campaignId: string | null;
+  /** A glob over dependents (as `sla.dependents[].match`), or null for every dependent of the campaign. */
+  readonly dependent: string | null;
+  readonly until: string;
+  readonly reason: string;
+  /** Who asked for it. */
+  readonly by: string;
+  readonly createdAt: string;
+}
+
+/** Past durations (scheduled → done) of one dependent's obligations: what the breach prediction reads. */
+export interface DurationSamples {
+  readonly dependentKey: string;
+  /** Newest last, at most 20; keyed by obligation (`campaignId|dependentKey`) so a replay adds nothing. */
+  readonly samples: ReadonlyArray<{ readonly obligation: string; readonly ms: number }>;
+}
+
 export function runKey(image: string, baseDigest: string): string {
   return `${image}|${baseDigest}`;
 }
@@ -189,7 +253,7 @@ export function runKey(image: string, baseDigest: string): string {
  * campaigns and obligations (Azure Table Storage in Azure, Azurite locally; an in-memory copy for
  * domain unit tests only). Every write is idempotent; guarded updates throw ConflictError on a lost race.
  */
-export interface StateStore {
+export interface StateStore extends SlaRecords {
   /** Records an event under `record.key` if that key is new. Returns false for a duplicate. */
   recordEvent(record: EventRecord): Promise<boolean>;
   getEvent(key: string): Promise<EventRecord | null>;
@@ -230,8 +294,8 @@ export interface StateStore {
   listEdges(): Promise<DependencyEdge[]>;
 
   /**
-   * Creates the campaign and its obligations in one transaction if `campaign.id` is new; otherwise
-   * returns what is stored (created: false). Idempotent.
+   * Creates the campaign and its obligations in one transaction if `campaign.id` is new, and its entry in
+   * the open-campaign index; otherwise returns what is stored (created: false). Idempotent.
    */
   openCampaign(campaign: Campaign, obligations: readonly Obligation[]): Promise<OpenedCampaign>;
   getCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null>;
@@ -241,7 +305,10 @@ export interface StateStore {
   getObligation(campaignId: string, dependentKey: string): Promise<Obligation | null>;
   /** Newest first; with `base`, only that base tag's campaigns (a key-range read, not a scan). */
   listCampaigns(filter?: { base: string }): Promise<Campaign[]>;
-  /** Applies `patch` to one obligation with an ETag guard (re-reads on a lost race). Returns the new record. */
+  /**
+   * Applies `patch` to one obligation with an ETag guard (re-reads on a lost race), appends the change to
+   * its history, and touches the campaign's open-campaign index entry. Returns the new record.
+   */
   updateObligation(
     campaignId: string,
     dependentKey: string,
@@ -290,6 +357,32 @@ export interface StateStore {
    */
   putPatchOrigin(record: PatchOriginRecord): Promise<void>;
   getPatchOrigin(registry: string, repository: string, digest: string): Promise<PatchOriginRecord | null>;
+}
+
+/** The SLA part of the {@link StateStore}, which each store adapter implements in a module of its own. */
+export interface SlaRecords {
+  /** The open-campaign index, by campaign id. */
+  listOpenCampaigns(): Promise<OpenCampaignEntry[]>;
+  /**
+   * Records the monitor's evaluation of `campaignId` at `checkedAt`. With `settled`, removes the entry — unless
+   * it changed after `checkedAt` (an obligation update raced the check), which keeps it for the next tick.
+   * Idempotent; ETag-guarded.
+   */
+  markCampaignChecked(campaignId: string, checkedAt: string, nextCheckAt: string | null, settled: boolean): Promise<void>;
+  /** Touches the index entry of a campaign (re-adding it when gone) so the monitor evaluates it at its next tick. */
+  touchOpenCampaign(campaignId: string, at: string): Promise<void>;
+  getAlert(campaignId: string): Promise<AlertRecord | null>;
+  /** Creates or replaces an alert record with an ETag guard: `patch` gets the stored one (or null). */
+  saveAlert(campaignId: string, patch: (current: AlertRecord | null) => AlertRecord): Promise<AlertRecord>;
+  /** Every alert record, newest update first. */
+  listAlerts(): Promise<AlertRecord[]>;
+  /** Records a waiver (idempotent by id). */
+  putWaiver(waiver: WaiverRecord): Promise<void>;
+  /** Every waiver, expired ones included (they stay as a record), newest first. */
+  listWaivers(): Promise<WaiverRecord[]>;
+  getDurations(dependentKey: string): Promise<DurationSamples | null>;
+  /** Adds one sample (ignored when the obligation is already counted); keeps the newest 20. */
+  addDuration(dependentKey: string, obligation: string, ms: number): Promise<void>;
 }
 
 /** The upstream-watch part of the {@link StateStore}, which each store adapter implements in a module of its own. */

@@ -1,7 +1,8 @@
-import type { RippleConfig } from "../config.js";
-import { campaignId, obligationKindOf, type Campaign, type Obligation, type PatchRoot } from "../domain/campaign.js";
+import { slaRulesOf, type RippleConfig } from "../config.js";
+import { campaignId, createdTransition, obligationKindOf, type Campaign, type Obligation, type PatchRoot } from "../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../domain/dependency.js";
 import { splitTagKey } from "../domain/image-ref.js";
+import { clockFor } from "../domain/sla.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { CampaignJob, ObligationJob, WorkQueue } from "../ports/work-queue.js";
 import { inParallel } from "./in-parallel.js";
@@ -48,6 +49,8 @@ export async function openCampaign(
     const key = dependentKey(edge.dependent);
     if (!byDependent.has(key)) byDependent.set(key, edge);
   }
+  const rules = slaRulesOf(deps.config);
+  const opening = createdTransition(now, `campaign opened: ${move.base} moved to ${move.toDigest}`);
   const obligations: Obligation[] = [...byDependent.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([key, edge]) => ({
@@ -61,6 +64,8 @@ export async function openCampaign(
       runId: null,
       createdAt: now,
       updatedAt: now,
+      clock: clockFor(rules, key, move.base, move.root),
+      history: [opening],
     }));
   const opened = await deps.store.openCampaign(campaign, obligations);
 

@@ -8,8 +8,10 @@ import {
   type EventRecord,
   type PatchOriginRecord,
   type RunRecord,
+  type AlertRecord,
   type StateStore,
   type TagState,
+  type WaiverRecord,
   type UpstreamListingRecord,
   type UpstreamSighting,
   type UpstreamTagRecord,
@@ -459,7 +461,13 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
           runId: "run-1",
           updatedAt: time(9),
         }));
-        const expected: Obligation = { ...target, state: "scheduled", runId: "run-1", updatedAt: time(9) };
+        const expected: Obligation = {
+          ...target,
+          state: "scheduled",
+          runId: "run-1",
+          updatedAt: time(9),
+          history: [{ at: time(9), from: "pending", to: "scheduled", why: null, runId: "run-1" }],
+        };
         expect({ updated, stored: await store.getCampaign(header.id) }).toEqual({
           updated: expected,
           stored: { campaign: header, obligations: obligations.map((item) => (item === target ? expected : item)).sort(byKey) },
@@ -884,7 +892,7 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
           bases: [theEdge],
           opened: true,
           updated: "done",
-          campaign: { campaign: header, obligations: [{ ...theObligation, state: "done" }] },
+          campaign: { campaign: header, obligations: [{ ...theObligation, state: "done", history: [{ at: time(0), from: "pending", to: "done", why: null, runId: null }] }] },
         });
       });
 
@@ -900,6 +908,92 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
           events: [...AWKWARD_KEYS].sort(),
           tags: AWKWARD_KEYS.map((key, n) => [key, digest(n + 1)]).sort(),
         });
+      });
+    });
+
+    describe("SLA records", () => {
+      it("indexes an opened campaign once, touches it on every obligation update, and removes it once settled and unchanged", async () => {
+        const header = campaign("c1", time(1));
+        const target = obligation(header.id, image("team/app"));
+        await store.openCampaign(header, [target]);
+        await store.openCampaign(header, [target]);
+        const opened = await store.listOpenCampaigns();
+        await store.updateObligation(header.id, target.dependentKey, (current) => ({ ...current, state: "done", updatedAt: time(5) }));
+        const touched = await store.listOpenCampaigns();
+        await store.markCampaignChecked(header.id, time(4), time(30), true);
+        const staleCheck = await store.listOpenCampaigns();
+        await store.markCampaignChecked(header.id, time(6), null, true);
+        expect({ opened, touched, staleCheck, settled: await store.listOpenCampaigns() }).toEqual({
+          opened: [{ campaignId: "c1", openedAt: time(1), changedAt: time(1), checkedAt: null, nextCheckAt: null }],
+          touched: [{ campaignId: "c1", openedAt: time(1), changedAt: time(5), checkedAt: null, nextCheckAt: null }],
+          // An update after the check keeps the entry, due at once.
+          staleCheck: [{ campaignId: "c1", openedAt: time(1), changedAt: time(5), checkedAt: time(4), nextCheckAt: time(4) }],
+          settled: [],
+        });
+      });
+
+      it("keeps an unsettled campaign with its next check, and re-adds a settled one an update touches", async () => {
+        await store.openCampaign(campaign("a", time(1)), [obligation("a", image("team/a"))]);
+        await store.openCampaign(campaign("b", time(2)), [obligation("b", image("team/b"))]);
+        await store.markCampaignChecked("a", time(3), time(40), false);
+        await store.markCampaignChecked("b", time(3), null, true);
+        await store.markCampaignChecked("gone", time(3), null, true);
+        const checked = await store.listOpenCampaigns();
+        await store.touchOpenCampaign("b", time(7));
+        expect({ checked, touched: await store.listOpenCampaigns() }).toEqual({
+          checked: [{ campaignId: "a", openedAt: time(1), changedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) }],
+          touched: [
+            { campaignId: "a", openedAt: time(1), changedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) },
+            { campaignId: "b", openedAt: time(7), changedAt: time(7), checkedAt: null, nextCheckAt: null },
+          ],
+        });
+      });
+
+      it("saves alerts with a guard, lists them newest first, and keeps waivers and duration samples", async () => {
+        const alert = (campaignId: string, updatedAt: string, sequence: number): AlertRecord => ({
+          campaignId,
+          state: { status: "open", level: "critical", openedAt: time(1), notifiedAt: time(1), criticalSince: time(1), escalatedAt: null, resolvedAt: null, items: [{ dependentKey: "x", status: "failed", step: "rebuild failed" }], sequence },
+          message: null,
+          wanted: { pd: { sequence, action: "trigger" } },
+          deliveries: {},
+          updatedAt,
+        });
+        await store.saveAlert("c1", (current) => alert("c1", time(2), (current?.state.sequence ?? 0) + 1));
+        await store.saveAlert("c1", (current) => alert("c1", time(4), (current?.state.sequence ?? 0) + 1));
+        await store.saveAlert("c2", () => alert("c2", time(3), 1));
+        const waiver = (id: string, createdAt: string): WaiverRecord => ({ id, campaignId: null, dependent: "team/*", until: time(50), reason: "freeze", by: "oncall@contoso.com", createdAt });
+        await store.putWaiver(waiver("w1", time(1)));
+        await store.putWaiver(waiver("w2", time(2)));
+        await store.putWaiver(waiver("w1", time(1)));
+        for (let n = 0; n < 22; n += 1) await store.addDuration("image:a", `c${n}|image:a`, n * 1000);
+        await store.addDuration("image:a", "c21|image:a", 99);
+        expect({
+          one: await store.getAlert("c1"),
+          none: await store.getAlert("c9"),
+          alerts: (await store.listAlerts()).map((record) => [record.campaignId, record.state.sequence]),
+          waivers: await store.listWaivers(),
+          durations: await store.getDurations("image:a"),
+          noDurations: await store.getDurations("image:b"),
+        }).toEqual({
+          one: alert("c1", time(4), 2),
+          none: null,
+          alerts: [["c1", 2], ["c2", 1]],
+          waivers: [waiver("w2", time(2)), waiver("w1", time(1))],
+          durations: { dependentKey: "image:a", samples: Array.from({ length: 20 }, (_, n) => ({ obligation: `c${n + 2}|image:a`, ms: (n + 2) * 1000 })) },
+          noDurations: null,
+        });
+      });
+
+      it("applies concurrent alert saves one after the other", async () => {
+        await Promise.all(Array.from({ length: 6 }, () => store.saveAlert("busy", (current) => ({
+          campaignId: "busy",
+          state: { status: "open", level: "warning", openedAt: time(1), notifiedAt: time(1), criticalSince: null, escalatedAt: null, resolvedAt: null, items: [], sequence: (current?.state.sequence ?? 0) + 1 },
+          message: null,
+          wanted: {},
+          deliveries: {},
+          updatedAt: time(1),
+        }))));
+        expect((await store.getAlert("busy"))?.state.sequence).toEqual(6);
       });
     });
 

@@ -9,8 +9,13 @@ import type {
   EventRecord,
   EventStatus,
   OpenedCampaign,
+  AlertRecord,
+  DurationSamples,
+  OpenCampaignEntry,
+  SlaRecords,
   StateStore,
   UpstreamWatchRecords,
+  WaiverRecord,
   StoredManifest,
   TagMove,
   TagState,
@@ -29,6 +34,7 @@ import {
   compareRunsNewestFirst,
   compareTags,
 } from "../../shared/adapters/state-rules/compare-records.js";
+import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst, isStaleCheck } from "../../shared/adapters/state-rules/sla-rules.js";
 
 /**
  * An in-memory StateStore for domain unit tests only (never for integration tests or the demo).
@@ -59,8 +65,11 @@ export function createMemoryStateStore(): StateStore {
     return copy({ campaign: stored.campaign, obligations: [...stored.obligations.values()].sort(compareObligations) });
   };
 
+  const sla = createSlaMemory();
+
   return {
     ...createUpstreamMemory(),
+    ...sla,
 
     async recordEvent(record) {
       assertInstant(record.receivedAt);
@@ -147,6 +156,7 @@ export function createMemoryStateStore(): StateStore {
     async openCampaign(campaign, obligations): Promise<OpenedCampaign> {
       checkCampaignInput(campaign, obligations);
       const existing = readCampaign(campaign.id);
+      sla.index(campaign.id, campaign.openedAt);
       if (existing !== null) return { created: false, ...existing };
       campaigns.set(campaign.id, {
         campaign: copy(campaign),
@@ -181,9 +191,9 @@ export function createMemoryStateStore(): StateStore {
     async updateObligation(campaignId, key, patch) {
       const current = campaigns.get(campaignId)?.obligations.get(key);
       if (current === undefined) throw notFound(`obligation "${key}" of campaign "${campaignId}"`);
-      const next = patch(copy(current));
-      checkObligationPatch(current, next);
+      const next = checkObligationPatch(current, patch(copy(current)));
       campaigns.get(campaignId)?.obligations.set(key, copy(next));
+      await sla.touchOpenCampaign(campaignId, next.updatedAt);
       return copy(next);
     },
 
@@ -242,6 +252,62 @@ export function createMemoryStateStore(): StateStore {
   };
 }
 
+
+/** The SLA records, with the same semantics and order as table-storage/sla-records.ts. */
+function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: string): void } {
+  const open = new Map<string, OpenCampaignEntry>();
+  const alerts = new Map<string, AlertRecord>();
+  const waivers = new Map<string, WaiverRecord>();
+  const durations = new Map<string, DurationSamples>();
+
+  return {
+    index(campaignId, openedAt) {
+      if (!open.has(campaignId)) open.set(campaignId, { campaignId, openedAt, changedAt: openedAt, checkedAt: null, nextCheckAt: null });
+    },
+    async listOpenCampaigns() {
+      return copy([...open.values()].sort((a, b) => compareText(a.campaignId, b.campaignId)));
+    },
+    async touchOpenCampaign(campaignId, at) {
+      assertInstant(at);
+      const entry = open.get(campaignId);
+      open.set(campaignId, entry === undefined ? { campaignId, openedAt: at, changedAt: at, checkedAt: null, nextCheckAt: null } : { ...entry, changedAt: at });
+    },
+    async markCampaignChecked(campaignId, checkedAt, nextCheckAt, settled) {
+      assertInstant(checkedAt);
+      const entry = open.get(campaignId);
+      if (entry === undefined) return;
+      const stale = isStaleCheck(entry, checkedAt);
+      if (settled && !stale) open.delete(campaignId);
+      else open.set(campaignId, { ...entry, checkedAt, nextCheckAt: stale ? checkedAt : nextCheckAt });
+    },
+    async getAlert(campaignId) {
+      return copyOrNull(alerts.get(campaignId));
+    },
+    async saveAlert(campaignId, patch) {
+      const next = patch(copyOrNull(alerts.get(campaignId)));
+      alerts.set(campaignId, copy(next));
+      return copy(next);
+    },
+    async listAlerts() {
+      return copy([...alerts.values()].sort(compareAlertsNewestFirst));
+    },
+    async putWaiver(waiver) {
+      assertInstant(waiver.until);
+      assertInstant(waiver.createdAt);
+      waivers.set(waiver.id, copy(waiver));
+    },
+    async listWaivers() {
+      return copy([...waivers.values()].sort(compareWaiversNewestFirst));
+    },
+    async getDurations(dependentKey) {
+      return copyOrNull(durations.get(dependentKey));
+    },
+    async addDuration(dependentKey, obligation, ms) {
+      const next = addDurationSample(durations.get(dependentKey) ?? null, dependentKey, obligation, ms);
+      if (next !== null) durations.set(dependentKey, copy(next));
+    },
+  };
+}
 
 /** The upstream-watch records, with the same checks and order as table-storage/upstream-records.ts. */
 function createUpstreamMemory(): UpstreamWatchRecords {

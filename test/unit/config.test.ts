@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configJsonSchema, isTrackedBaseTag, loadSettings, parseConfig, storageConnectionOf, upstreamRegistriesOf } from "../../shared/config.js";
+import { configJsonSchema, slaRulesOf, stuckRulesOf, isTrackedBaseTag, loadSettings, parseConfig, storageConnectionOf, upstreamRegistriesOf } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 
 function failureOf(action: () => unknown): { name: string; code: string; message: string } {
@@ -35,7 +35,8 @@ describe("parseConfig", () => {
       repositories: [],
       recipes: [],
       dependencies: [],
-      sla: { defaultHours: 72 },
+      sla: { defaultHours: 72, dependents: [], atRiskShare: 0.75, stuck: { pending: "30m", run: "2h", pullRequest: "24h" }, predict: true },
+      alerts: { renotify: "4h", sinks: [] },
       github: { installationRepositories: false },
       pullRequests: { labels: ["dependencies", "ripple"] },
       upstream: { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900, bringInTimeoutSeconds: 120 },
@@ -196,11 +197,70 @@ describe("storage connections (as the Functions host reads them)", () => {
   });
 });
 
+describe("SLA and alert configuration", () => {
+  const base = "version: 1\nregistries: [{host: contoso.azurecr.io}]\n";
+
+  it("turns per-dependent, per-base and default SLAs into budgets, a duration winning over hours", () => {
+    const config = parseConfig(`${base}bases:
+  - { image: docker.io/library/alpine, tags: ["3.*"], slaHours: 12, mirror: contoso.azurecr.io/mirror/alpine }
+  - { image: contoso.azurecr.io/base/dotnet, tags: ["8"], slaHours: 12, sla: 1d12h }
+  - { image: contoso.azurecr.io/base/node, tags: ["20"] }
+registries: [{host: contoso.azurecr.io, tasks: {subscriptionId: s, resourceGroup: rg, registryName: contoso}}]
+sla: { defaultHours: 72, default: 2d, dependents: [{ match: "contoso/payments/**", within: 90m }] }
+`.replace(/^registries: \[\{host: contoso.azurecr.io\}\]\n/m, ""));
+    expect({ rules: slaRulesOf(config), stuck: stuckRulesOf(config) }).toEqual({
+      rules: {
+        defaultMs: 2 * 86_400_000,
+        dependents: [{ match: "contoso/payments/**", budgetMs: 90 * 60_000 }],
+        bases: [
+          { image: "docker.io/library/alpine", budgetMs: 12 * 3_600_000 },
+          { image: "contoso.azurecr.io/mirror/alpine", budgetMs: 12 * 3_600_000 },
+          { image: "contoso.azurecr.io/base/dotnet", budgetMs: 36 * 3_600_000 },
+        ],
+      },
+      stuck: { pendingMs: 30 * 60_000, runMs: 2 * 3_600_000, pullRequestMs: 24 * 3_600_000 },
+    });
+  });
+
+  it("reads sinks with their routes and quiet hours", () => {
+    const config = parseConfig(`${base}alerts:
+  pageUrl: https://ripple.contoso.com
+  escalateAfter: 1h
+  quietHours: { timeZone: Europe/Berlin, from: "22:00", to: "07:00" }
+  sinks:
+    - { id: pd, kind: pagerduty, routingKeySetting: RIPPLE_PAGERDUTY_KEY }
+    - { id: lead, kind: slack, route: escalation, tokenSetting: RIPPLE_SLACK_TOKEN, channel: "#oncall" }
+`);
+    expect(config.alerts).toEqual({
+      pageUrl: "https://ripple.contoso.com",
+      renotify: "4h",
+      escalateAfter: "1h",
+      quietHours: { timeZone: "Europe/Berlin", from: "22:00", to: "07:00" },
+      sinks: [
+        { id: "pd", kind: "pagerduty", route: "primary", routingKeySetting: "RIPPLE_PAGERDUTY_KEY" },
+        { id: "lead", kind: "slack", route: "escalation", tokenSetting: "RIPPLE_SLACK_TOKEN", channel: "#oncall" },
+      ],
+    });
+  });
+
+  it.each([
+    ["a duration without a unit", "sla: { dependents: [{ match: 'a/*', within: '48' }] }", "configuration: sla.dependents.0.within: a duration such as 48h, 90m, 2d or 1d12h"],
+    ["an at-risk share of 1", "sla: { atRiskShare: 1 }", "configuration: sla.atRiskShare: Too big: expected number to be <1"],
+    ["an unknown time zone", "alerts: { quietHours: { timeZone: Mars/Olympus, from: '22:00', to: '07:00' } }", "configuration: alerts.quietHours.timeZone: an IANA time zone such as Europe/Berlin"],
+    ["a 12-hour time", "alerts: { quietHours: { timeZone: UTC, from: '10pm', to: '07:00' } }", "configuration: alerts.quietHours.from: HH:MM, 24-hour"],
+    ["a sink id used twice", "alerts: { sinks: [{ id: a, kind: teams, webhookUrlSetting: T }, { id: a, kind: teams, webhookUrlSetting: U }] }", "configuration: alerts.sinks.1.id: sink id a is used twice"],
+    ["a slack sink with a webhook and a token", "alerts: { sinks: [{ id: s, kind: slack, webhookUrlSetting: W, tokenSetting: T, channel: c }] }", "configuration: alerts.sinks.0: a slack sink has webhookUrlSetting, or tokenSetting and channel (not both)"],
+    ["a routing key written in the file", "alerts: { sinks: [{ id: pd, kind: pagerduty, routingKeySetting: PD, routingKey: abc }] }", 'configuration: alerts.sinks.0: Unrecognized key: "routingKey"'],
+  ])("rejects %s with the path", (_, text, message) => {
+    expect(failureOf(() => parseConfig(base + text))).toEqual({ name: "ConfigError", code: "config_invalid", message });
+  });
+});
+
 describe("configJsonSchema", () => {
   it("is generated from the zod schema", () => {
     const schema = configJsonSchema() as { type: string; required: string[]; properties: Record<string, unknown> };
     expect(schema.type).toBe("object");
     expect(schema.required).toEqual(["version", "registries"]);
-    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "github", "pullRequests", "upstream", "rebuild"]);
+    expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "alerts", "github", "pullRequests", "upstream", "rebuild"]);
   });
 });

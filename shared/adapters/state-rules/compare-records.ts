@@ -1,5 +1,5 @@
 import { ValidationError } from "../../errors.js";
-import type { Campaign, Obligation } from "../../domain/campaign.js";
+import { withTransition, type Campaign, type Obligation } from "../../domain/campaign.js";
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import type { EventRecord, PatchOriginRecord, RunRecord, TagState } from "../../ports/state-store.js";
 import { assertInstant, compareInstants, instantMs } from "./apply-tag-move.js";
@@ -62,13 +62,17 @@ export function checkCampaignInput(campaign: Campaign, obligations: readonly Obl
   }
 }
 
-/** Throws ValidationError when a patch changed the identity of the obligation it was given. */
-export function checkObligationPatch(before: Obligation, after: Obligation): void {
+/**
+ * The patched obligation with its change recorded in its history ({@link withTransition}).
+ * Throws ValidationError when a patch changed the identity of the obligation it was given.
+ */
+export function checkObligationPatch(before: Obligation, after: Obligation): Obligation {
   if (after.campaignId !== before.campaignId || after.dependentKey !== before.dependentKey) {
     throw new ValidationError("an obligation patch may not change campaignId or dependentKey", [
       { path: "dependentKey", message: "identity changed by patch" },
     ]);
   }
+  return withTransition(before, after);
 }
 
 /** Runs newest claim first, then by key. */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { ConfigError } from "../../errors.js";
 
 /** The tables the state store uses, before the prefix. */
-export const TABLES = ["events", "tags", "manifests", "edges", "campaigns", "runs", "scans", "pulls", "upstream"] as const;
+export const TABLES = ["events", "tags", "manifests", "edges", "campaigns", "runs", "scans", "pulls", "upstream", "sla"] as const;
 export type TableKind = (typeof TABLES)[number];
 
 const KEEP = /^[A-Za-z0-9._-]$/;

@@ -23,6 +23,7 @@
  * | upstream  | `t\|` esc(registry) `\|` esc(repository) | esc(tag)                               | one UpstreamTagRecord |
  * | upstream  | `t\|` esc(registry) `\|` esc(repository) | `~listing`                             | the UpstreamListingRecord |
  * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; guarded write, a later sighting replaces it |
+ * | sla       | `~open`, `a\|`…, `~waivers`, `d\|`…     | see sla-records.ts                            | open-campaign index, alerts, waivers, durations |
  *
  * - `~recent` and `~listing` cannot collide with an escaped key: an escape is `~` plus two uppercase
  *   hex digits (upstream-records.ts covers shortened keys too). `~recent` is one partition, which
@@ -80,6 +81,7 @@ import {
 import { packJson, unpackJson } from "./json-columns.js";
 import { statusOf, toStorageError } from "./storage-errors.js";
 import { TABLES, escapeKey, tableNameFor, type TableKind } from "./table-keys.js";
+import { createSlaRecords, openCampaignEntity } from "./sla-records.js";
 import { createUpstreamRecords } from "./upstream-records.js";
 
 /** A connection string (Azurite, or an account key), or the table endpoint and a token credential (identity-based). */
@@ -190,6 +192,8 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     }
   }
 
+  const sla = createSlaRecords(clients.sla, { call, readValue, queryValues, guardedWrite, deleteIfPresent });
+
   async function writeRecentIndex(key: string, receivedAt: string): Promise<void> {
     const rowKey = `${String(INVERTED_EPOCH - instantMs(receivedAt)).padStart(16, "0")}|${escapeKey(key)}`;
     await call("index event", () => events.upsertEntity({ partitionKey: RECENT_PARTITION, rowKey, key }, "Replace"));
@@ -247,6 +251,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
   }
 
   return {
+    ...sla,
     ...createUpstreamRecords(clients.upstream, { call, readValue, queryValues, guardedWrite, deleteIfPresent }),
 
     async init() {
@@ -379,6 +384,9 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     async openCampaign(campaign, obligations): Promise<OpenedCampaign> {
       checkCampaignInput(campaign, obligations);
       const existing = await readCampaign(campaign.id);
+      // The index entry goes first: a crash after the header still leaves the campaign monitored, and a
+      // replay re-adds an entry the monitor removed (it is then settled again at the next tick).
+      await createOnce(clients.sla, openCampaignEntity(campaign.id, campaign.openedAt), "index open campaign");
       if (existing !== null) return { created: false, ...existing };
 
       const partitionKey = escapeKey(campaign.id);
@@ -431,18 +439,19 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     },
 
     async updateObligation(campaignId, key, patch) {
-      return guardedWrite<Obligation, Obligation>(
+      const updated = await guardedWrite<Obligation, Obligation>(
         campaigns,
         escapeKey(campaignId),
         OBLIGATION_PREFIX + escapeKey(key),
         "update obligation",
         (current) => {
           if (current === null) throw notFound(`obligation "${key}" of campaign "${campaignId}"`);
-          const next = patch(current);
-          checkObligationPatch(current, next);
+          const next = checkObligationPatch(current, patch(current));
           return { write: next, result: next };
         },
       );
+      await sla.touchOpenCampaign(campaignId, updated.updatedAt);
+      return updated;
     },
 
     async claimRun(record) {

@@ -1,0 +1,29 @@
+/** Rules both state stores apply to the SLA records (same results from the table store and the memory double). */
+import type { AlertRecord, DurationSamples, OpenCampaignEntry, WaiverRecord } from "../../ports/state-store.js";
+
+/** Samples kept per dependent. */
+export const DURATION_SAMPLES = 20;
+
+/** Alerts newest update first, then by campaign id. */
+export function compareAlertsNewestFirst(a: AlertRecord, b: AlertRecord): number {
+  if (a.updatedAt !== b.updatedAt) return a.updatedAt < b.updatedAt ? 1 : -1;
+  return a.campaignId < b.campaignId ? -1 : a.campaignId > b.campaignId ? 1 : 0;
+}
+
+/** Waivers newest first, then by id. */
+export function compareWaiversNewestFirst(a: WaiverRecord, b: WaiverRecord): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Whether an obligation changed after the monitor's check at `checkedAt`: the entry must stay and be checked again. */
+export function isStaleCheck(entry: OpenCampaignEntry, checkedAt: string): boolean {
+  return Date.parse(entry.changedAt) > Date.parse(checkedAt);
+}
+
+/** The samples with one more (null: nothing to write, the obligation is already counted); the newest 20 kept. */
+export function addDurationSample(current: DurationSamples | null, dependentKey: string, obligation: string, ms: number): DurationSamples | null {
+  const samples = current?.samples ?? [];
+  if (samples.some((sample) => sample.obligation === obligation)) return null;
+  return { dependentKey, samples: [...samples, { obligation, ms }].slice(-DURATION_SAMPLES) };
+}

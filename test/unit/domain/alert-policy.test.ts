@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { decideAlert, type AlertItemKey, type AlertPolicy, type AlertState } from "../../../shared/domain/alert-policy.js";
+
+const M = 60_000;
+const policy: AlertPolicy = { renotifyMs: 60 * M, escalateAfterMs: 30 * M, quietHours: { timeZone: "UTC", from: "22:00", to: "07:00" } };
+const at = (time: string) => new Date(`2026-03-02T${time}:00.000Z`);
+const iso = (time: string) => at(time).toISOString();
+const risk: AlertItemKey = { dependentKey: "r/a:1", status: "at-risk", step: "rebuild running" };
+const failed: AlertItemKey = { dependentKey: "r/b:1", status: "failed", step: "rebuild failed: exit 1" };
+
+function run(steps: ReadonlyArray<{ at: string; items: AlertItemKey[]; settled?: boolean }>) {
+  let state: AlertState | null = null;
+  return steps.map((step) => {
+    const decision = decideAlert(state, step.items, step.settled ?? false, at(step.at), policy);
+    state = decision.next;
+    return { at: step.at, deliveries: decision.deliveries.map((delivery) => `${delivery.action}:${delivery.route}`), level: state?.level ?? null, status: state?.status ?? null, sequence: state?.sequence ?? 0 };
+  });
+}
+
+describe("decideAlert", () => {
+  it("opens a warning, updates it to critical, re-notifies, escalates once, then resolves to every route it reached", () => {
+    expect(run([
+      { at: "10:00", items: [risk] },
+      { at: "10:05", items: [risk] },
+      { at: "10:10", items: [risk, failed] },
+      { at: "10:39", items: [risk, failed] },
+      { at: "10:40", items: [risk, failed] },
+      { at: "11:10", items: [risk, failed] },
+      { at: "11:41", items: [risk, failed] },
+      { at: "12:00", items: [], settled: true },
+      { at: "12:05", items: [], settled: true },
+    ])).toEqual([
+      { at: "10:00", deliveries: ["trigger:primary"], level: "warning", status: "open", sequence: 1 },
+      { at: "10:05", deliveries: [], level: "warning", status: "open", sequence: 1 },
+      { at: "10:10", deliveries: ["update:primary"], level: "critical", status: "open", sequence: 2 },
+      { at: "10:39", deliveries: [], level: "critical", status: "open", sequence: 2 },
+      { at: "10:40", deliveries: ["escalate:escalation"], level: "critical", status: "open", sequence: 3 },
+      { at: "11:10", deliveries: ["renotify:primary", "renotify:escalation"], level: "critical", status: "open", sequence: 4 },
+      { at: "11:41", deliveries: [], level: "critical", status: "open", sequence: 4 },
+      { at: "12:00", deliveries: ["resolve:primary", "resolve:escalation"], level: "critical", status: "resolved", sequence: 5 },
+      { at: "12:05", deliveries: [], level: "critical", status: "resolved", sequence: 5 },
+    ]);
+  });
+
+  it("holds a warning back in quiet hours, but never a critical", () => {
+    expect(run([
+      { at: "23:00", items: [risk] },
+      { at: "23:30", items: [risk, failed] },
+    ])).toEqual([
+      { at: "23:00", deliveries: [], level: null, status: null, sequence: 0 },
+      { at: "23:30", deliveries: ["trigger:primary"], level: "critical", status: "open", sequence: 1 },
+    ]);
+  });
+
+  it("delivers a warning held back in quiet hours once they end", () => {
+    expect(run([
+      { at: "21:00", items: [risk] },
+      { at: "22:30", items: [risk, { ...risk, dependentKey: "r/c:1" }] },
+      { at: "07:00", items: [risk, { ...risk, dependentKey: "r/c:1" }] },
+    ])).toEqual([
+      { at: "21:00", deliveries: ["trigger:primary"], level: "warning", status: "open", sequence: 1 },
+      { at: "22:30", deliveries: [], level: "warning", status: "open", sequence: 1 },
+      { at: "07:00", deliveries: ["update:primary"], level: "warning", status: "open", sequence: 2 },
+    ]);
+  });
+
+  it("opens nothing when nothing is late, or when everything is already settled", () => {
+    expect([decideAlert(null, [], false, at("10:00"), policy), decideAlert(null, [failed], true, at("10:00"), policy)]).toEqual([
+      { next: null, deliveries: [] },
+      { next: null, deliveries: [] },
+    ]);
+  });
+
+  it("opens a new alert (a higher sequence) when a resolved campaign turns late again", () => {
+    const resolved: AlertState = { status: "resolved", level: "critical", openedAt: iso("09:00"), notifiedAt: iso("09:00"), criticalSince: iso("09:00"), escalatedAt: null, resolvedAt: iso("09:30"), items: [], sequence: 4 };
+    expect(decideAlert(resolved, [failed], false, at("10:00"), policy)).toEqual({
+      next: { status: "open", level: "critical", openedAt: iso("10:00"), notifiedAt: iso("10:00"), criticalSince: iso("10:00"), escalatedAt: null, resolvedAt: null, items: [failed], sequence: 5 },
+      deliveries: [{ action: "trigger", route: "primary" }],
+    });
+  });
+
+  it("treats the same items in another order as unchanged, and a changed step as a change", () => {
+    const open = decideAlert(null, [risk, failed], false, at("10:00"), policy).next;
+    expect([
+      decideAlert(open, [failed, risk], false, at("10:01"), policy).deliveries,
+      decideAlert(open, [{ ...failed, step: "rebuild failed: exit 2" }, risk], false, at("10:01"), policy).deliveries,
+    ]).toEqual([[], [{ action: "update", route: "primary" }]]);
+  });
+
+  it("never escalates without an escalation time, and never re-notifies with renotify 0", () => {
+    const quietless: AlertPolicy = { renotifyMs: 0, escalateAfterMs: null, quietHours: null };
+    const open = decideAlert(null, [failed], false, at("10:00"), quietless).next;
+    expect(decideAlert(open, [failed], false, at("20:00"), quietless).deliveries).toEqual([]);
+  });
+});

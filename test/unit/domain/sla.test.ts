@@ -1,0 +1,168 @@
+import { describe, expect, it } from "vitest";
+import { pushRoot, withTransition, type Obligation, type PatchRoot } from "../../../shared/domain/campaign.js";
+import { clockFor, formatDuration, inQuietHours, parseDuration, predictDoneAt, slaRuleFor, slaStatusOf, stuckReason, type SlaRules } from "../../../shared/domain/sla.js";
+
+const H = 3_600_000;
+const rules: SlaRules = {
+  defaultMs: 72 * H,
+  dependents: [{ match: "contoso/payments/**", budgetMs: 4 * H }, { match: "contoso.azurecr.io/apps/*", budgetMs: 24 * H }],
+  bases: [{ image: "docker.io/library/alpine", budgetMs: 48 * H }],
+};
+
+describe("durations", () => {
+  it.each([
+    ["48h", 48 * H],
+    ["90m", 90 * 60_000],
+    ["2d", 48 * H],
+    ["1w", 168 * H],
+    ["1d12h", 36 * H],
+    ["30s", 30_000],
+    ["1.5h", 1.5 * H],
+    ["48", null],
+    ["h", null],
+    ["-2h", null],
+    ["0h", null],
+    ["2 h", null],
+  ])("parses %j as %j ms", (text, ms) => {
+    expect(parseDuration(text)).toEqual(ms);
+  });
+
+  it.each([
+    [0, "0 s"],
+    [45_000, "45 s"],
+    [5 * H + 12 * 60_000 + 5_000, "5 h 12 min"],
+    [2 * 86_400_000 + 4 * H, "2 d 4 h"],
+    [-40 * 60_000, "40 min"],
+  ])("formats %j ms as %j", (ms, text) => {
+    expect(formatDuration(ms)).toEqual(text);
+  });
+});
+
+describe("the clock", () => {
+  const upstreamRoot: PatchRoot = { base: "docker.io/library/alpine:3.20", digest: "sha256:1", availableAt: "2026-03-01T10:00:00.000Z", source: "upstream-first-seen", created: null };
+
+  it.each([
+    ["a matching repository file", "file:contoso/payments:deploy/app.yaml:3", { id: "dependent:contoso/payments/**", budgetMs: 4 * H }],
+    ["a matching image (tag ignored)", "contoso.azurecr.io/apps/web:1.2", { id: "dependent:contoso.azurecr.io/apps/*", budgetMs: 24 * H }],
+    ["an image of the base's cascade", "contoso.azurecr.io/tools/cli:1", { id: "base:docker.io/library/alpine", budgetMs: 48 * H }],
+  ])("takes the most specific rule for %s", (_, key, rule) => {
+    expect(slaRuleFor(rules, key, ["contoso.azurecr.io/base/company:1", "docker.io/library/alpine:3.20"])).toEqual(rule);
+  });
+
+  it("falls back to the default", () => {
+    expect(slaRuleFor(rules, "contoso.azurecr.io/tools/cli:1", ["contoso.azurecr.io/base/company:1"])).toEqual({ id: "default", budgetMs: 72 * H });
+  });
+
+  it("starts two levels down at the root's availability, not at its own base's rebuild", () => {
+    // The company base was rebuilt at 14:00; the image built on it is due by the upstream root's clock.
+    expect(clockFor(rules, "contoso.azurecr.io/tools/cli:1", "contoso.azurecr.io/base/company:1", upstreamRoot)).toEqual({
+      startedAt: "2026-03-01T10:00:00.000Z",
+      startSource: "upstream-first-seen",
+      dueAt: "2026-03-03T10:00:00.000Z",
+      budgetMs: 48 * H,
+      rule: "base:docker.io/library/alpine",
+    });
+  });
+
+  it("starts at the registry's push time for a base built in-house", () => {
+    const root = pushRoot("contoso.azurecr.io/base/company:1", "sha256:2", "2026-03-01T14:00:00.000Z", null);
+    expect(clockFor(rules, "contoso.azurecr.io/apps/web:1", "contoso.azurecr.io/base/company:1", root)).toEqual({
+      startedAt: "2026-03-01T14:00:00.000Z",
+      startSource: "registry-push",
+      dueAt: "2026-03-02T14:00:00.000Z",
+      budgetMs: 24 * H,
+      rule: "dependent:contoso.azurecr.io/apps/*",
+    });
+  });
+});
+
+describe("status", () => {
+  const clock = { startedAt: "2026-03-01T00:00:00.000Z", startSource: "registry-push" as const, dueAt: "2026-03-01T04:00:00.000Z", budgetMs: 4 * H, rule: "default" };
+  it.each([
+    ["pending", "2026-03-01T00:00:00.000Z", "2026-03-01T02:59:59.000Z", "on-track"],
+    ["scheduled", "2026-03-01T00:00:00.000Z", "2026-03-01T03:00:00.000Z", "at-risk"],
+    ["failed", "2026-03-01T00:00:00.000Z", "2026-03-01T04:00:00.001Z", "overdue"],
+    ["done", "2026-03-01T04:00:00.000Z", "2026-03-09T00:00:00.000Z", "met"],
+    ["done", "2026-03-01T04:00:00.001Z", "2026-03-01T04:00:00.002Z", "missed"],
+    ["superseded", "2026-03-01T05:00:00.000Z", "2026-03-01T06:00:00.000Z", "superseded"],
+  ] as const)("%s, updated %s, at %s: %s", (state, updatedAt, now, status) => {
+    expect(slaStatusOf({ state, updatedAt }, clock, new Date(now), 0.75)).toEqual(status);
+  });
+});
+
+describe("stuck work and predictions", () => {
+  const stuck = { pendingMs: 30 * 60_000, runMs: 2 * H, pullRequestMs: 24 * H };
+  const base = { createdAt: "2026-03-01T00:00:00.000Z", updatedAt: "2026-03-01T00:00:00.000Z" };
+  it.each([
+    ["pending, never scheduled", { ...base, state: "pending", kind: "rebuild" }, null, "2026-03-01T00:45:00.000Z", "pending for 45 min, never scheduled"],
+    ["pending, not yet", { ...base, state: "pending", kind: "rebuild" }, null, "2026-03-01T00:29:00.000Z", null],
+    ["a run not moving", { ...base, state: "scheduled", kind: "rebuild" }, "2026-03-01T00:00:00.000Z", "2026-03-01T02:30:00.000Z", "rebuild run not moving for 2 h 30 min"],
+    ["a pull request unmerged", { ...base, state: "scheduled", kind: "pull-request" }, "2026-03-01T00:00:00.000Z", "2026-03-02T06:00:00.000Z", "pull request unmerged for 1 d 6 h"],
+    ["a failed one (alerted as failed, not stuck)", { ...base, state: "failed", kind: "rebuild" }, null, "2026-03-05T00:00:00.000Z", null],
+  ] as const)("%s", (_, obligation, scheduledAt, now, reason) => {
+    expect(stuckReason(obligation, scheduledAt, new Date(now), stuck)).toEqual(reason);
+  });
+
+  it("predicts from the median of the dependent's own past durations", () => {
+    expect([
+      predictDoneAt("2026-03-01T00:00:00.000Z", [3 * H, 1 * H, 2 * H]),
+      predictDoneAt("2026-03-01T00:00:00.000Z", [1 * H, 3 * H]),
+      predictDoneAt("2026-03-01T00:00:00.000Z", []),
+      predictDoneAt(null, [H]),
+    ]).toEqual(["2026-03-01T02:00:00.000Z", "2026-03-01T02:00:00.000Z", null, null]);
+  });
+});
+
+describe("quiet hours", () => {
+  const berlin = { timeZone: "Europe/Berlin", from: "22:00", to: "07:00" };
+  it.each([
+    ["21:59 local in winter (UTC+1)", "2026-01-15T20:59:00.000Z", false],
+    ["22:00 local in winter", "2026-01-15T21:00:00.000Z", true],
+    ["06:59 local in winter", "2026-01-16T05:59:00.000Z", true],
+    ["07:00 local in winter", "2026-01-16T06:00:00.000Z", false],
+    ["22:00 local in summer (UTC+2)", "2026-07-15T20:00:00.000Z", true],
+    ["21:00 UTC in summer is 23:00 local", "2026-07-15T21:00:00.000Z", true],
+    ["05:30 UTC on the DST change night is 07:30 local (summer time began at 02:00)", "2026-03-29T05:30:00.000Z", false],
+    ["04:30 UTC on the DST change night is 06:30 local", "2026-03-29T04:30:00.000Z", true],
+  ])("%s → %s", (_, at, quiet) => {
+    expect(inQuietHours(berlin, new Date(at))).toEqual(quiet);
+  });
+
+  it("handles a window that does not wrap midnight, and none", () => {
+    const lunch = { timeZone: "America/New_York", from: "12:00", to: "13:00" };
+    expect([inQuietHours(lunch, new Date("2026-07-01T16:30:00.000Z")), inQuietHours(lunch, new Date("2026-07-01T17:30:00.000Z")), inQuietHours(null, new Date())]).toEqual([true, false, false]);
+  });
+});
+
+describe("obligation history", () => {
+  const obligation: Obligation = {
+    campaignId: "c",
+    dependentKey: "r/a:1",
+    dependent: { kind: "image", registry: "r", repository: "a", tag: "1", digest: "sha256:0" },
+    kind: "rebuild",
+    state: "pending",
+    fromDigest: "sha256:0",
+    reason: null,
+    runId: null,
+    createdAt: "2026-03-01T00:00:00.000Z",
+    updatedAt: "2026-03-01T00:00:00.000Z",
+    history: [{ at: "2026-03-01T00:00:00.000Z", from: null, to: "pending", why: "campaign opened", runId: null }],
+  };
+
+  it("appends a change of state or run, keeps a patch from rewriting it, and ignores other changes", () => {
+    const scheduled = withTransition(obligation, { ...obligation, state: "scheduled", runId: "cb1", updatedAt: "2026-03-01T00:01:00.000Z" });
+    const rescheduled = withTransition(scheduled, { ...scheduled, runId: "cb2", reason: "retry 2", updatedAt: "2026-03-01T00:02:00.000Z", history: [] });
+    const touched = withTransition(rescheduled, { ...rescheduled, reason: "still running", updatedAt: "2026-03-01T00:03:00.000Z" });
+    expect(touched.history).toEqual([
+      { at: "2026-03-01T00:00:00.000Z", from: null, to: "pending", why: "campaign opened", runId: null },
+      { at: "2026-03-01T00:01:00.000Z", from: "pending", to: "scheduled", why: null, runId: "cb1" },
+      { at: "2026-03-01T00:02:00.000Z", from: "scheduled", to: "scheduled", why: "retry 2", runId: "cb2" },
+    ]);
+  });
+
+  it("keeps the creation entry and the newest entries beyond the limit", () => {
+    let current = obligation;
+    for (let n = 1; n <= 150; n += 1) current = withTransition(current, { ...current, runId: `run-${n}`, updatedAt: new Date(Date.UTC(2026, 2, 1, 0, n)).toISOString() });
+    expect({ length: current.history?.length, first: current.history?.[0]?.why, second: current.history?.[1]?.runId, last: current.history?.at(-1)?.runId }).toEqual({ length: 100, first: "campaign opened", second: "run-52", last: "run-150" });
+  });
+});
