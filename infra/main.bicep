@@ -78,6 +78,9 @@ param upstreamCredentialSecrets object = {}
 @description('Grant the app "Container Registry Data Importer and Data Reader" on the registry, so watched upstream bases can be mirrored into it (ACR import).')
 param mirrorUpstream bool = true
 
+@description('Grant the app Reader on the registry\'s resource group, so `ripple doctor` can check the Event Grid subscription and the app\'s permissions on the registry (read-only, control plane).')
+param doctorReader bool = true
+
 @description('How AzureWebJobsStorage is provided: identity (managed identity, no account key anywhere, Shared Key access off; the default) or keyVaultConnectionString (a Key Vault reference to a connection string built from the account key).')
 @allowed([
   'keyVaultConnectionString'
@@ -308,6 +311,7 @@ module registry 'modules/registry.bicep' = {
     principalId: functionApp.outputs.principalId
     permissionsMode: registryPermissionsMode
     mirrorUpstream: mirrorUpstream
+    doctorReader: doctorReader
     systemTopicName: names.systemTopic
     existingSystemTopicName: existingSystemTopicName
     existingSystemTopicResourceGroup: systemTopicResourceGroupName

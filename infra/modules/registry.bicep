@@ -8,6 +8,11 @@
 //     Contributor/Owner;
 //     mirroring watched upstream bases into the registry (`registries/importImage/action`, ACR import):
 //     Container Registry Data Importer and Data Reader (with mirrorUpstream);
+// - the identity's Reader role on this (the registry's) resource group (with doctorReader), for `ripple doctor`:
+//   listing the group's Event Grid system topics and their event subscriptions
+//   (`Microsoft.EventGrid/systemTopics/read`, `…/systemTopics/eventSubscriptions/read`, which no narrower
+//   built-in role carries at resource-group scope) and the identity's own permissions on the registry. Reader is
+//   control-plane read only: no image data, no keys or secrets (those are actions, not reads);
 // - the Event Grid system topic on the registry (Azure allows one per registry), with a system-assigned
 //   identity that dead-letters undeliverable events into the app's storage account (granted in
 //   dead-letter-access.bicep); or, with existingSystemTopicName, the registry's system topic that already
@@ -32,6 +37,9 @@ param permissionsMode string = 'rbac'
 @description('Grant the import role, so watched upstream bases can be mirrored into the registry.')
 param mirrorUpstream bool = true
 
+@description('Grant Reader on this resource group, so `ripple doctor` can read the Event Grid subscription and the app\'s permissions on the registry.')
+param doctorReader bool = true
+
 @description('Name of the Event Grid system topic created on the registry (when existingSystemTopicName is empty).')
 param systemTopicName string
 
@@ -54,6 +62,7 @@ var roles = {
   repositoryCatalogLister: 'bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7'
   tasksContributor: 'fb382eab-e894-4461-af04-94435c366c3f'
   dataImporterAndReader: '577a9874-89fd-4f24-9dbd-b5034d0ad23a'
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 }
 
 var readRoleIds = permissionsMode == 'abac' ? [roles.repositoryReader, roles.repositoryCatalogLister] : [roles.acrPull]
@@ -71,6 +80,15 @@ resource registryRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-0
     }
   }
 ]
+
+resource doctorReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (doctorReader) {
+  name: guid(resourceGroup().id, principalId, roles.reader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
 var reuseSystemTopic = !empty(existingSystemTopicName)
 

@@ -61,8 +61,9 @@ Configuration
   schema                                          JSON Schema of ripple.yaml
   config check FILE [--json]                      validate a configuration and check, offline, the settings
                                                   and choices it implies (one line per check, with a fix)
-  doctor [--json]                                 read-only: storage, registries, watched upstreams and
-                                                  repositories reachable with the app's identity
+  doctor [--json]                                 read-only: the identity's tokens, storage and queues,
+                                                  registries (with tasks: ARM roles and the Event Grid
+                                                  subscription), watched upstreams and repositories
 
 Options
   --json     machine-readable output (shapes in README.md)

@@ -86,3 +86,49 @@ describe("storage work queue on Azurite", () => {
     });
   }, 120_000);
 });
+
+describe("storage work queue depths on Azurite", () => {
+  let azurite: LocalAzurite;
+  beforeAll(async () => {
+    azurite = await startScratchAzurite();
+  });
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  it("reads queue depths without creating, reading or hiding a message", async () => {
+    const service = QueueServiceClient.fromConnectionString(azurite.connectionString);
+    const queue = createStorageWorkQueue({ connectionString: azurite.connectionString, queuePrefix: "depth" });
+    await queue.enqueue("rebuild", { v: 1, n: 1 });
+    await queue.enqueue("rebuild", { v: 1, n: 2 });
+    await queue.deadLetter("rebuild", { v: 1, n: 3 });
+    await queue.enqueue("campaigns", { v: 1 });
+    expect({
+      rebuild: await queue.depth("rebuild"),
+      campaigns: await queue.depth("campaigns"),
+      scans: await queue.depth("scans"),
+      scansCreated: await service.getQueueClient("depth-scans").exists(),
+      rebuildStill: (await service.getQueueClient("depth-rebuild").peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map((item) => JSON.parse(Buffer.from(item.messageText, "base64").toString("utf8")) as unknown),
+    }).toEqual({
+      rebuild: { queueName: "depth-rebuild", messages: 2, poisonMessages: 1 },
+      campaigns: { queueName: "depth-campaigns", messages: 1, poisonMessages: null },
+      scans: { queueName: "depth-scans", messages: null, poisonMessages: null },
+      scansCreated: false,
+      rebuildStill: [{ v: 1, n: 1 }, { v: 1, n: 2 }],
+    });
+  });
+
+  it("reports a refused depth read as an UpstreamError without secrets", async () => {
+    const wrongKey = azurite.connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${Buffer.from("not the key").toString("base64")}`);
+    const error = await createStorageWorkQueue({ connectionString: wrongKey, queuePrefix: "fifth" }).depth("rebuild").then(
+      () => null,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect({ message: (error as UpstreamError).message, retryable: (error as UpstreamError).retryable, cause: (error as UpstreamError).cause }).toEqual({
+      message: "storage-queue: reading properties of fifth-rebuild failed (status 403 AuthenticationFailed)",
+      retryable: false,
+      cause: { name: "RestError", statusCode: 403, code: "AuthenticationFailed" },
+    });
+  });
+});

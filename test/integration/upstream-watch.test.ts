@@ -18,6 +18,7 @@ import { publishRandomImage } from "../../shared/local/publish-image.js";
 import { startRegistry } from "../../shared/local/registry.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import type { RegistryContent } from "../../shared/ports/registry-content.js";
+import { QUEUE_NAMES } from "../../shared/ports/work-queue.js";
 import { runCli } from "./helpers/run-cli.js";
 
 describe("upstream watch on the local stack", () => {
@@ -123,6 +124,7 @@ describe("upstream watch on the local stack", () => {
     const checks = JSON.parse(doctor.stdout) as Array<{ check: string; ok: boolean }>;
     expect(checks.map((check) => [check.check, check.ok])).toEqual([
       ["state storage reachable with the app's identity (tables)", true],
+      ...QUEUE_NAMES.map((queue) => [`queue ${queue}: reachable`, true]),
       [`registry ${reg}: catalog readable`, true],
       [`upstream ${up}/library/busybox: readable (tag 1)`, true],
       [`upstream ${up}/library/alpine: readable (tag listing)`, true],

@@ -2,8 +2,8 @@ import type { Agent } from "node:https";
 import type { TokenCredential } from "@azure/identity";
 import { QueueServiceClient, newPipeline, type QueueClient } from "@azure/storage-queue";
 import { AppError, ConfigError, UpstreamError, ValidationError } from "../../errors.js";
-import { credentialFailure } from "../azure-errors.js";
-import type { QueueName, WorkQueue } from "../../ports/work-queue.js";
+import { credentialFailure, isNotFoundError } from "../azure-errors.js";
+import type { QueueDepth, QueueDepths, QueueName, WorkQueue } from "../../ports/work-queue.js";
 
 /** A connection string (Azurite, or an account key), or the queue endpoint and a token credential (identity-based). */
 export type QueueStorageConnection =
@@ -55,9 +55,10 @@ export function queueNameFor(prefix: string, name: QueueName): string {
  * creation is remembered per process, and forgotten again if it failed).
  * `enqueue` throws ValidationError for a message that is not JSON or exceeds 64 KiB once encoded,
  * and UpstreamError (service "storage-queue"; retryable for network failures, 408, 429 and 5xx)
- * when storage fails. Not idempotent: queues are at-least-once, consumers dedupe.
+ * when storage fails. Not idempotent: queues are at-least-once, consumers dedupe. `depth` only reads
+ * queue properties (it creates nothing).
  */
-export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQueue {
+export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQueue & QueueDepths {
   const prefix = options.queuePrefix ?? "ripple";
   const service = queueServiceFor(options);
   const ready = new Map<QueueName, Promise<QueueClient>>();
@@ -113,7 +114,30 @@ export function createStorageWorkQueue(options: StorageWorkQueueOptions): WorkQu
         throw toQueueError(error, `dead-letter on ${queue}`);
       }
     },
+    depth: (queue) => readDepth(service, queueNameFor(prefix, queue)),
   };
+}
+
+/** Approximate message count of a queue; null when it does not exist. */
+async function approximateMessages(client: QueueClient): Promise<number | null> {
+  try {
+    return (await client.getProperties()).approximateMessagesCount ?? 0;
+  } catch (error) {
+    if (isNotFoundError(error, ["QueueNotFound"])) return null;
+    throw error;
+  }
+}
+
+async function readDepth(service: QueueServiceClient, queueName: string): Promise<QueueDepth> {
+  try {
+    const [messages, poisonMessages] = await Promise.all([
+      approximateMessages(service.getQueueClient(queueName)),
+      approximateMessages(service.getQueueClient(`${queueName}-poison`)),
+    ]);
+    return { queueName, messages, poisonMessages };
+  } catch (error) {
+    throw toQueueError(error, `reading properties of ${queueName}`);
+  }
 }
 
 function toQueueError(error: unknown, operation: string): unknown {

@@ -10,6 +10,34 @@ export const ARM_TASKS_API_VERSION = "2019-06-01-preview";
 /** The package's default api-version, which it sends on registry routes such as `importImage`. */
 export const ARM_IMPORT_API_VERSION = "2025-11-01";
 
+/** The api-version `@azure/arm-authorization` 9 sends on "Permissions - List For Resource". */
+export const ARM_PERMISSIONS_API_VERSION = "2022-04-01";
+/** The api-version `@azure/arm-eventgrid` 14 sends on system topics and their event subscriptions. */
+export const ARM_EVENTGRID_API_VERSION = "2022-06-15";
+
+/** One entry of "Permissions - List For Resource" (a role's actions at the registry). */
+export interface PermissionFixture {
+  readonly actions: readonly string[];
+  readonly notActions?: readonly string[];
+}
+
+/** An event subscription on a system topic: its destination as ARM answers it (`{endpointType, properties}`). */
+export interface EventSubscriptionFixture {
+  readonly name: string;
+  readonly destination: { readonly endpointType: string; readonly properties: Record<string, unknown> };
+  /** Absent: all event types (ARM leaves `includedEventTypes` out). */
+  readonly includedEventTypes?: readonly string[];
+}
+
+/** An Event Grid system topic in the server's resource group. */
+export interface SystemTopicFixture {
+  readonly name: string;
+  /** The resource id of the topic's source (a registry's, for ACR). */
+  readonly source: string;
+  readonly topicType?: string;
+  readonly subscriptions: readonly EventSubscriptionFixture[];
+}
+
 /** One state of a run, as `runs.get` answers it. Times are ISO strings. */
 export interface RunState {
   /** ACR's text: `Queued`, `Started`, `Running`, `Succeeded`, `Failed`, `Error`, `Canceled`, `Timeout` (or any other, to test unknown ones). */
@@ -80,7 +108,18 @@ export interface ImportImageScript {
 }
 
 /** `uploadSource` is the blob endpoint's PUT, not ARM: it is never in {@link ArmContractServer.requests}, but can be failed. */
-export type ArmRoute = "scheduleRun" | "getRun" | "listLogSasUrl" | "listBuildSourceUploadUrl" | "uploadSource" | "importImage" | "operationStatus" | "operationResult";
+export type ArmRoute =
+  | "scheduleRun"
+  | "getRun"
+  | "listLogSasUrl"
+  | "listBuildSourceUploadUrl"
+  | "uploadSource"
+  | "importImage"
+  | "operationStatus"
+  | "operationResult"
+  | "permissions"
+  | "systemTopics"
+  | "eventSubscriptions";
 
 /** One PUT to a build-source upload URL (the server's small blob endpoint), as the blob service saw it. */
 export interface SourceUpload {
@@ -108,8 +147,13 @@ export interface ArmRequest {
  * `POST …/runs/{runId}/listLogSasUrl` and `POST …/registries/{reg}/listBuildSourceUploadUrl` (api-version
  * {@link ARM_TASKS_API_VERSION}; its upload URL is a SAS URL on this server's small blob endpoint, which
  * takes one block-blob PUT), and the registry's
- * `POST …/registries/{reg}/importImage` (api-version {@link ARM_IMPORT_API_VERSION}); any other
- * api-version is a 400 as ARM answers. ARM's async-operation pattern for `scheduleRun` and `importImage`,
+ * `POST …/registries/{reg}/importImage` (api-version {@link ARM_IMPORT_API_VERSION}); the caller's
+ * permissions on the registry (`GET …/registries/{reg}/providers/Microsoft.Authorization/permissions`,
+ * {@link ARM_PERMISSIONS_API_VERSION}); the resource group's Event Grid system topics and a topic's event
+ * subscriptions (`GET …/providers/Microsoft.EventGrid/systemTopics[/{name}/eventSubscriptions]`,
+ * {@link ARM_EVENTGRID_API_VERSION}); lists are paged with an absolute `nextLink` that carries the
+ * api-version, as ARM pages them. Any other api-version is a 400 as ARM answers; an empty path segment
+ * (the SDK's empty `parentResourcePath`) is ignored, as ARM ignores it. ARM's async-operation pattern for `scheduleRun` and `importImage`,
  * Bearer authentication with one expected token, and ARM error bodies (`{"error":{"code","message"}}`).
  * A `DockerBuildRequest`'s run reports its platform; its build can be played by the test
  * ({@link ArmContractServerOptions.build}). Faults can be queued per route.
@@ -128,6 +172,10 @@ export interface ArmContractServer {
   readonly uploads: SourceUpload[];
   /** The uploaded build sources by the relative path `listBuildSourceUploadUrl` answered (only stored ones). */
   readonly sources: ReadonlyMap<string, Buffer>;
+  /** Sets what "Permissions - List For Resource" answers for the registry (default: no entries). */
+  setPermissions(permissions: readonly PermissionFixture[]): void;
+  /** Sets the resource group's Event Grid system topics (default: none). */
+  setSystemTopics(topics: readonly SystemTopicFixture[]): void;
   /** The log link `listLogSasUrl` answers for a run. */
   logLink(runId: string): string;
   /**
@@ -153,6 +201,8 @@ export interface ArmContractServerOptions {
    * to a registry, as ACR Tasks would — and returns the run's states; undefined keeps the script's.
    */
   readonly build?: (call: DockerBuildCall) => Promise<readonly RunState[] | undefined>;
+  /** Items per page of the list routes (default 20, Event Grid's default page). */
+  readonly pageSize?: number;
 }
 
 interface StoredRun {
@@ -206,6 +256,8 @@ interface ServerState {
   readonly sources: Map<string, Buffer>;
   runCount: number;
   importCount: number;
+  permissions: readonly PermissionFixture[];
+  systemTopics: readonly SystemTopicFixture[];
 }
 
 type RouteMatch = { route: ArmRoute; id: string; scope: null | "subscription" | "resource group" | "registry" };
@@ -254,6 +306,8 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     sources: new Map(),
     runCount: 0,
     importCount: 0,
+    permissions: [],
+    systemTopics: [],
   };
 
   const [cert, key] = await Promise.all([readFile(options.tls.certPath), readFile(options.tls.keyPath)]);
@@ -277,6 +331,8 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     addRun(runId, states) {
       state.runs.set(runId, { runId, states, runType: "QuickBuild", task: undefined, platform: undefined, createTime: "2024-07-22T18:00:00.000Z", cursor: 0 });
     },
+    setPermissions: (permissions) => void (state.permissions = permissions),
+    setSystemTopics: (topics) => void (state.systemTopics = topics),
     logLink: (runId) => logLink(state, runId),
     fail(route, status, times, headers = {}, code = undefined) {
       state.faults.push({ route, status, headers, code, remaining: times });
@@ -296,7 +352,7 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
     await putSourceBlob(state, req, res, requestUrl);
     return;
   }
-  const segments = requestUrl.pathname.split("/").slice(1).map((segment) => decodeURIComponent(segment));
+  const segments = requestUrl.pathname.split("/").filter((segment) => segment !== "").map((segment) => decodeURIComponent(segment));
   const apiVersions = requestUrl.searchParams.getAll("api-version");
   const apiVersion = apiVersions.length === 0 ? null : apiVersions.join(",");
   const body = parseJsonBody((await readBody(req)).toString("utf8"));
@@ -316,7 +372,7 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
     sendError(res, fault.status, "Injected fault.", fault.code, fault.headers);
     return;
   }
-  await answerRoute(state, valid, res, body);
+  await answerRoute(state, valid, res, body, requestUrl);
 }
 
 function checkRequest(state: ServerState, req: IncomingMessage, match: RouteMatch | null, segments: readonly string[], apiVersion: string | null): Problem | null {
@@ -343,6 +399,11 @@ function expectedApiVersion(state: ServerState, match: RouteMatch): string {
   switch (match.route) {
     case "importImage":
       return ARM_IMPORT_API_VERSION;
+    case "permissions":
+      return ARM_PERMISSIONS_API_VERSION;
+    case "systemTopics":
+    case "eventSubscriptions":
+      return ARM_EVENTGRID_API_VERSION;
     case "operationStatus":
     case "operationResult":
       return state.operations.get(match.id)?.apiVersion ?? ARM_TASKS_API_VERSION;
@@ -351,8 +412,13 @@ function expectedApiVersion(state: ServerState, match: RouteMatch): string {
   }
 }
 
-async function answerRoute(state: ServerState, match: RouteMatch, res: ServerResponse, body: unknown): Promise<void> {
+async function answerRoute(state: ServerState, match: RouteMatch, res: ServerResponse, body: unknown, requestUrl: URL): Promise<void> {
   switch (match.route) {
+    case "permissions":
+    case "systemTopics":
+    case "eventSubscriptions":
+      answerList(state, match, res, requestUrl);
+      return;
     case "scheduleRun":
       await scheduleRun(state, res, body);
       return;
@@ -505,6 +571,57 @@ function answerOperationResult(state: ServerState, operationId: string, res: Ser
   else sendEmpty(res, 200);
 }
 
+function resourceGroupPath(state: ServerState): string {
+  return `/subscriptions/${state.options.subscriptionId}/resourceGroups/${state.options.resourceGroup}`;
+}
+
+function topicJson(state: ServerState, topic: SystemTopicFixture): unknown {
+  const id = `${resourceGroupPath(state)}/providers/Microsoft.EventGrid/systemTopics/${topic.name}`;
+  const properties = { source: topic.source, topicType: topic.topicType ?? "Microsoft.ContainerRegistry.Registries", provisioningState: "Succeeded", metricResourceId: "8a1a2b3c-0000-4d5e-9f00-0123456789ab" };
+  return { id, name: topic.name, type: "Microsoft.EventGrid/systemTopics", location: "westeurope", properties };
+}
+
+function subscriptionJson(state: ServerState, topic: SystemTopicFixture, subscription: EventSubscriptionFixture): unknown {
+  const filter = { ...(subscription.includedEventTypes === undefined ? {} : { includedEventTypes: subscription.includedEventTypes }), isSubjectCaseSensitive: false, enableAdvancedFilteringOnArrays: true };
+  return {
+    id: `${resourceGroupPath(state)}/providers/Microsoft.EventGrid/systemTopics/${topic.name}/eventSubscriptions/${subscription.name}`,
+    name: subscription.name,
+    type: "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+    properties: {
+      topic: topic.source,
+      provisioningState: "Succeeded",
+      destination: subscription.destination,
+      filter,
+      labels: [],
+      eventDeliverySchema: "EventGridSchema",
+      retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 },
+    },
+  };
+}
+
+/** The items of a list route, or null when the route's parent (a system topic) does not exist. */
+function listItems(state: ServerState, match: RouteMatch): unknown[] | null {
+  if (match.route === "permissions") return state.permissions.map((permission) => ({ actions: permission.actions, notActions: permission.notActions ?? [], dataActions: [], notDataActions: [] }));
+  if (match.route === "systemTopics") return state.systemTopics.map((topic) => topicJson(state, topic));
+  const topic = state.systemTopics.find((candidate) => candidate.name.toLowerCase() === match.id.toLowerCase());
+  return topic === undefined ? null : topic.subscriptions.map((subscription) => subscriptionJson(state, topic, subscription));
+}
+
+/** One page of a list route: `value` plus, when more remain, an absolute `nextLink` with the api-version and a skip token. */
+function answerList(state: ServerState, match: RouteMatch, res: ServerResponse, requestUrl: URL): void {
+  const items = listItems(state, match);
+  if (items === null) {
+    sendError(res, 404, `The system topic '${match.id}' was not found.`);
+    return;
+  }
+  const pageSize = state.options.pageSize ?? 20;
+  const skip = Number(requestUrl.searchParams.get("$skipToken") ?? "0");
+  const next = skip + pageSize;
+  const apiVersion = requestUrl.searchParams.get("api-version") ?? "";
+  const nextLink = next < items.length ? `${state.url}${requestUrl.pathname}?api-version=${apiVersion}&$skipToken=${next}` : undefined;
+  sendJson(res, 200, { value: items.slice(skip, next), ...(nextLink === undefined ? {} : { nextLink }) });
+}
+
 /** The path under which the server plays the registry's build-source blob container. */
 const BLOB_PREFIX = "/_blobs/";
 
@@ -576,6 +693,14 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
     return { route: kind, id: segments[7] ?? "", scope: scopeOf([["subscription", 1, options.subscriptionId]]) };
   }
 
+  // /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventGrid/systemTopics[/{name}/eventSubscriptions]
+  if (literal(2, "resourceGroups") && literal(4, "providers") && literal(5, "Microsoft.EventGrid") && literal(6, "systemTopics") && method === "GET") {
+    const scope = scopeOf([["subscription", 1, options.subscriptionId], ["resource group", 3, options.resourceGroup]]);
+    if (lower.length === 7) return { route: "systemTopics", id: "", scope };
+    if (lower.length === 9 && lower[8] === "eventsubscriptions") return { route: "eventSubscriptions", id: segments[7] ?? "", scope };
+    return null;
+  }
+
   // /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{reg}/…
   if (!(literal(2, "resourceGroups") && literal(4, "providers") && literal(5, "Microsoft.ContainerRegistry") && literal(6, "registries"))) return null;
   const scope = scopeOf([
@@ -587,6 +712,7 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
   if (method === "POST" && rest.length === 1 && rest[0] === "schedulerun") return { route: "scheduleRun", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "importimage") return { route: "importImage", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "listbuildsourceuploadurl") return { route: "listBuildSourceUploadUrl", id: "", scope };
+  if (method === "GET" && rest.join("/") === "providers/microsoft.authorization/permissions") return { route: "permissions", id: "", scope };
   if (rest[0] !== "runs" || segments[9] === undefined) return null;
   if (method === "GET" && rest.length === 2) return { route: "getRun", id: segments[9], scope };
   if (method === "POST" && rest.length === 3 && rest[2] === "listlogsasurl") return { route: "listLogSasUrl", id: segments[9], scope };
