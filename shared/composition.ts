@@ -2,15 +2,21 @@
  * The composition root: the one place that names adapters. Builds every service from validated
  * settings and configuration, once per process.
  */
+import { alertLinksOf, createAlertSinks } from "./composition-alerts.js";
+import type { AlertSink } from "./ports/alert-sink.js";
+import type { AlertLinks } from "./use-cases/alert-message.js";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { join } from "node:path";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { ContainerRegistryManagementClient, type CustomRegistryCredentials } from "@azure/arm-containerregistry";
+import { EventGridManagementClient } from "@azure/arm-eventgrid";
 import type { Octokit } from "@octokit/rest";
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
+import { createArmDeploymentCheck, createCredentialIdentity } from "./adapters/arm-deployment/arm-deployment-check.js";
 import { passwordCredentials } from "./adapters/acr-tasks/custom-registries.js";
 import { createAcrManifestStore } from "./adapters/acr/acr-manifest-store.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
@@ -38,8 +44,9 @@ import type { RegistryContent } from "./ports/registry-content.js";
 import type { ImageRegistry } from "./ports/image-registry.js";
 import type { SourceRepositories } from "./ports/source-repository.js";
 import type { StateStore } from "./ports/state-store.js";
-import type { WorkQueue } from "./ports/work-queue.js";
+import type { QueueDepths, WorkQueue } from "./ports/work-queue.js";
 import { createBaseLayerCatalog, type BaseLayerCatalog } from "./use-cases/base-layer-catalog.js";
+import type { DoctorProbes } from "./use-cases/doctor.js";
 
 export interface Services {
   readonly settings: Readonly<Settings>;
@@ -61,6 +68,12 @@ export interface Services {
   readonly upstreamRegistryFor: (host: string) => ImageRegistry | null;
   /** The mirror into a configured registry: ACR import where `tasks` is set, a registry copy into Distribution. */
   readonly mirrorFor: (host: string) => ImageMirror | null;
+  /** What `ripple doctor` reads besides the above: queue depths, the credential's tokens, ARM facts. */
+  readonly diagnostics: DoctorProbes;
+  /** The configured alert sink with this id (`alerts.sinks[].id`); null for an unknown id. */
+  readonly sinkFor: (sinkId: string) => AlertSink | null;
+  /** Where alert links point (campaign pages, the runbook). */
+  readonly alertLinks: AlertLinks;
   readonly now: () => Date;
 }
 
@@ -329,6 +342,24 @@ export function storageOptions(connection: StorageConnection, credential: TokenC
 }
 
 /**
+ * The doctor's probes. ARM is read only when a registry has `tasks`; the function app's name comes from
+ * `WEBSITE_SITE_NAME` (and `WEBSITE_HOSTNAME`), which Azure sets in every app.
+ */
+function createDiagnostics(config: RippleConfig, connection: StorageConnection, credential: TokenCredential, queueDepths: QueueDepths, env: NodeJS.ProcessEnv): DoctorProbes {
+  const arm = config.registries.some((registry) => registry.tasks !== undefined);
+  const site = env.WEBSITE_SITE_NAME;
+  return {
+    queueDepths,
+    identity: createCredentialIdentity(credential),
+    storageUsesIdentity: connection.kind === "identity",
+    deploymentCheck: arm
+      ? createArmDeploymentCheck({ clientsFor: (id) => ({ authorization: new AuthorizationManagementClient(credential, id), eventGrid: new EventGridManagementClient(credential, id) }) })
+      : null,
+    functionApp: site ? { name: site, hostName: env.WEBSITE_HOSTNAME || null } : null,
+  };
+}
+
+/**
  * Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing.
  * `env` supplies the app settings the configuration names (upstream pull credentials).
  */
@@ -361,6 +392,9 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     upstreamFor: upstreams.upstreamFor,
     upstreamRegistryFor: upstreams.upstreamRegistryFor,
     mirrorFor: (host) => mirrors.get(host) ?? null,
+    diagnostics: createDiagnostics(config, connection, credential, queue, env),
+    sinkFor: createAlertSinks(config, env, { octokit, credential }),
+    alertLinks: alertLinksOf(config, env),
     now: () => new Date(),
   };
 }

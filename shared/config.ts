@@ -342,6 +342,10 @@ export const Settings = z.object({
   /** Secret of the GitHub webhook (`X-Hub-Signature-256`). */
   RIPPLE_GITHUB_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   RIPPLE_GITHUB_API_URL: z.string().url().default("https://api.github.com"),
+  /** The app's public root for links in alerts (default `https://$WEBSITE_HOSTNAME`); `alerts.pageUrl` wins. */
+  RIPPLE_PUBLIC_URL: z.string().url().optional(),
+  /** NCRONTAB (with seconds) of the SLA monitor timer (default every minute). */
+  RIPPLE_SLA_SCHEDULE: z.string().min(1).optional(),
 }).superRefine((settings, context) => {
   const identity = settings.AzureWebJobsStorage__accountName !== undefined || (settings.AzureWebJobsStorage__tableServiceUri !== undefined && settings.AzureWebJobsStorage__queueServiceUri !== undefined);
   if (settings.AzureWebJobsStorage === undefined && !identity) {

@@ -97,7 +97,9 @@ export const defaultStackConfig: StackConfigTemplate = {
 };
 
 /** The upstream watch's timer on the stack: every second (each tag still waits for its own interval). */
-export const STACK_UPSTREAM_SCHEDULE = "*/1 * * * * *";
+export /** The SLA monitor on the local stack: every second, so short SLAs in the demo and tests are seen at once. */
+const STACK_SLA_SCHEDULE = "* * * * * *";
+const STACK_UPSTREAM_SCHEDULE = "*/1 * * * * *";
 
 function stackConfig(template: StackConfigTemplate, hosts: { registry: string; upstream: string }, tls: StackTls): RippleConfig {
   const filled = fill(template, hosts) as StackConfigTemplate;
@@ -167,6 +169,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       RIPPLE_QUEUE_PREFIX: "ripple",
       RIPPLE_LOCAL_STACK_DIR: dir,
       RIPPLE_UPSTREAM_SCHEDULE: STACK_UPSTREAM_SCHEDULE,
+      RIPPLE_SLA_SCHEDULE: STACK_SLA_SCHEDULE,
+      RIPPLE_PUBLIC_URL: hostUrl,
       ...(options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
     };
     const host: ManagedProcess = await startProcess({

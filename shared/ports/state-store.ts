@@ -209,6 +209,8 @@ export interface AlertDeliveryState {
   readonly sendingUntil: string | null;
   readonly attempts: number;
   readonly lastError: string | null;
+  /** The sequence whose delivery failed for good (a permanent error); it is not queued again. */
+  readonly failedSequence: number | null;
 }
 
 /** The one alert of a campaign: its policy state, the message of its latest decision and each sink's deliveries. */

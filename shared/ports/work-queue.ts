@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-export const QUEUE_NAMES = ["registry-events", "campaigns", "rebuild", "pull-request", "scans"] as const;
+export const QUEUE_NAMES = ["registry-events", "campaigns", "rebuild", "pull-request", "scans", "alerts"] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /**
@@ -15,6 +15,25 @@ export interface WorkQueue {
   enqueue(queue: QueueName, message: unknown, options?: { delaySeconds?: number }): Promise<void>;
   /** Puts a message that will never succeed on `<queue>-poison`, where failed messages are kept for inspection. */
   deadLetter(queue: QueueName, message: unknown): Promise<void>;
+}
+
+/** A queue's approximate backlog, read without touching a message. */
+export interface QueueDepth {
+  /** The queue's name in storage (`ripple-rebuild`). */
+  readonly queueName: string;
+  /** Approximate messages waiting; null when the queue does not exist yet (it is created on first use). */
+  readonly messages: number | null;
+  /** Approximate messages on `<queue>-poison`; null when there is no poison queue. */
+  readonly poisonMessages: number | null;
+}
+
+/** Read-only view of the work queues, for diagnostics (`ripple doctor`). */
+export interface QueueDepths {
+  /**
+   * The approximate message counts of `queue` and its poison queue (queue properties; no message is read
+   * or hidden). Idempotent. Throws UpstreamError (service "storage-queue") when storage refuses or is unreachable.
+   */
+  depth(queue: QueueName): Promise<QueueDepth>;
 }
 
 const Digest = z.string().regex(/^[a-z0-9]+:[a-f0-9]{32,}$/);
@@ -69,3 +88,12 @@ export type RebuildJob = ObligationJob;
 /** A job on the `pull-request` queue. */
 export const PullRequestJob = ObligationJob;
 export type PullRequestJob = ObligationJob;
+
+/** Deliver the alert of a campaign to one sink, as wanted at `sequence` (or later). v1. */
+export const AlertJob = z.strictObject({
+  v: z.literal(1),
+  campaignId: z.string().min(1),
+  sinkId: z.string().min(1),
+  sequence: z.number().int().min(1),
+});
+export type AlertJob = z.infer<typeof AlertJob>;

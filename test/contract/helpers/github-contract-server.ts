@@ -113,6 +113,8 @@ export interface GitHubContractServer {
   readonly installationToken: string;
   /** The permissions the next installation token gets (tokens keep theirs). Default {@link DEFAULT_PERMISSIONS}. */
   permissions: Record<string, "read" | "write">;
+  /** The issues endpoints and their store (see {@link GitHubIssueTracker}). */
+  readonly issueTracker: GitHubIssueTracker;
   stop(): Promise<void>;
 }
 
@@ -398,6 +400,8 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     if (call.method === "GET" && rest.length === 0) return { status: 200, body: repoJson(repository) };
     if (call.method === "GET" && rest[0] === "commits") return getCommit(repository, rest.slice(1).join("/"), call);
     if (call.method === "GET" && rest[0] === "tarball") return getTarball(repository, rest.slice(1).join("/"));
+    const issueAnswer = issueTracker.route(repository, rest, call);
+    if (issueAnswer !== null) return issueAnswer;
     return pullsRoute(repository, rest, call);
   };
 
@@ -512,6 +516,8 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     const { items, headers } = pageOf(matching, query, apiUrl(repository, "/pulls"));
     return { status: 200, body: items.map((pull) => pullJson(repository, pull)), headers };
   };
+
+  const issueTracker = createIssueTracker({ repositoryOf, apiUrl, labelJson, labelId, pullAsIssue: issueJson, pageOf, now });
 
   /** `GET /installation/repositories`: every repository, archived ones included (callers filter), by id. */
   const listInstallationRepositories = (query: URLSearchParams): Answer => {
@@ -653,6 +659,7 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
     permissions: { ...DEFAULT_PERMISSIONS },
     maxTreeEntries: Number.POSITIVE_INFINITY,
     maxPerPage: 100,
+    issueTracker,
     addRepository(fullName, files, defaultBranch = "main") {
       const [owner = "", name = ""] = fullName.split("/");
       const repository: Repository = {
@@ -749,4 +756,230 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+// Issues (the GitHub issue alert sink) ---------------------------------------------------------------
+// Kept apart from the routes above: `repositoryRoute` hands every `issues` request here first, and what
+// this section does not answer (a pull request's `PATCH issues/{n}` or labels) goes on to `pullsRoute`.
+
+/** An issue (not a pull request) the server stores. */
+export interface StoredIssue {
+  readonly number: number;
+  title: string;
+  body: string;
+  state: "open" | "closed";
+  stateReason: "completed" | "not_planned" | "reopened" | null;
+  labels: string[];
+  readonly createdAt: string;
+  closedAt: string | null;
+}
+
+/** A comment on an issue or a pull request. */
+export interface StoredComment {
+  readonly id: number;
+  readonly issueNumber: number;
+  readonly body: string;
+  readonly createdAt: string;
+}
+
+/**
+ * The issues endpoints as GitHub's OpenAPI description has them, over the same store of pull requests
+ * (issues and pull requests share one number sequence; the issues list includes pull requests, each with a
+ * `pull_request` key):
+ * - `GET /repos/{o}/{r}/issues`: `state` (open, closed, all; default open), `labels` (comma-separated, all
+ *   must match), newest first (`sort=created`, `direction=desc`), `per_page` / `page` with `Link`;
+ * - `POST /repos/{o}/{r}/issues` (`title` required, `body`, `labels`) → 201;
+ * - `GET` / `PATCH /repos/{o}/{r}/issues/{n}` (`title`, `body`, `labels`, `state`, `state_reason`:
+ *   completed, not_planned, reopened or null; a closed issue gets `closed_at`), 404 for an unknown number;
+ * - `POST /repos/{o}/{r}/issues/{n}/comments` (`body` required) → 201.
+ * A token without the `issues` permission (read for reads, write for writes) gets GitHub's 403 `Resource
+ * not accessible by integration` with `x-accepted-github-permissions`.
+ */
+export interface GitHubIssueTracker {
+  /** Adds an issue as if someone opened it (labels, state and body as given); returns its number. */
+  add(fullName: string, issue: { title: string; body?: string; labels?: string[]; state?: "open" | "closed" }): number;
+  issues(fullName: string): StoredIssue[];
+  comments(fullName: string, issueNumber: number): string[];
+}
+
+type IssueAnswer = { status: number; body?: unknown; headers?: Record<string, string> };
+type IssueCall = { readonly method: string; readonly query: URLSearchParams; readonly body: Record<string, unknown>; readonly permissions: Readonly<Record<string, string>> };
+
+/** What the issue routes need of the server: its store of repositories and its JSON and paging helpers. */
+interface IssueTrackerDeps {
+  repositoryOf(fullName: string): Repository;
+  apiUrl(repository: Repository, rest: string): string;
+  labelJson(repository: Repository, name: string): Record<string, unknown>;
+  labelId(repository: Repository, name: string): void;
+  /** A pull request as the issues endpoints answer it. */
+  pullAsIssue(repository: Repository, pull: StoredPull): Record<string, unknown>;
+  pageOf<T>(items: readonly T[], query: URLSearchParams, endpoint: string): { items: T[]; headers: Record<string, string> };
+  now(): string;
+}
+
+const ISSUES_DOCUMENTATION = "https://docs.github.com/rest/issues/issues";
+const STATE_REASONS: ReadonlySet<unknown> = new Set(["completed", "not_planned", "reopened", null]);
+
+function issueProblem(status: number, message: string, extra: { errors?: unknown[]; headers?: Record<string, string> } = {}): IssueAnswer {
+  const errors = extra.errors === undefined ? {} : { errors: extra.errors };
+  return { status, body: { message, ...errors, documentation_url: ISSUES_DOCUMENTATION, status: String(status) }, ...(extra.headers === undefined ? {} : { headers: extra.headers }) };
+}
+
+/** The issues and comments of every repository, next to the server's repositories. */
+interface IssueStore {
+  readonly deps: IssueTrackerDeps;
+  issuesOf(repository: Repository): StoredIssue[];
+  commentsOf(repository: Repository): StoredComment[];
+  /** Issues and pull requests share one sequence: the next number after both. */
+  nextNumber(repository: Repository): number;
+  nextCommentId(): number;
+}
+
+function createIssueStore(deps: IssueTrackerDeps): IssueStore {
+  const issues = new WeakMap<Repository, StoredIssue[]>();
+  const comments = new WeakMap<Repository, StoredComment[]>();
+  let commentIds = 9000;
+  const listOf = <T>(map: WeakMap<Repository, T[]>, repository: Repository): T[] => {
+    if (!map.has(repository)) map.set(repository, []);
+    return map.get(repository) as T[];
+  };
+  return {
+    deps,
+    issuesOf: (repository) => listOf(issues, repository),
+    commentsOf: (repository) => listOf(comments, repository),
+    nextNumber: (repository) => Math.max(0, ...repository.pulls.map((pull) => pull.number), ...listOf(issues, repository).map((issue) => issue.number)) + 1,
+    nextCommentId: () => (commentIds += 1),
+  };
+}
+
+function issueJson(store: IssueStore, repository: Repository, issue: StoredIssue): Record<string, unknown> {
+  return {
+    url: store.deps.apiUrl(repository, `/issues/${issue.number}`),
+    html_url: `https://github.com/${repository.owner}/${repository.name}/issues/${issue.number}`,
+    id: repository.id * 100_000 + issue.number,
+    number: issue.number,
+    title: issue.title,
+    body: issue.body === "" ? null : issue.body,
+    state: issue.state,
+    state_reason: issue.stateReason,
+    labels: issue.labels.map((name) => store.deps.labelJson(repository, name)),
+    comments: store.commentsOf(repository).filter((comment) => comment.issueNumber === issue.number).length,
+    created_at: issue.createdAt,
+    closed_at: issue.closedAt,
+  };
+}
+
+function commentJson(store: IssueStore, repository: Repository, comment: StoredComment): Record<string, unknown> {
+  return {
+    id: comment.id,
+    url: store.deps.apiUrl(repository, `/issues/comments/${comment.id}`),
+    html_url: `https://github.com/${repository.owner}/${repository.name}/issues/${comment.issueNumber}#issuecomment-${comment.id}`,
+    issue_url: store.deps.apiUrl(repository, `/issues/${comment.issueNumber}`),
+    body: comment.body,
+    created_at: comment.createdAt,
+    updated_at: comment.createdAt,
+  };
+}
+
+/** GitHub's answer to a token that lacks `issues: <level>`, or null when it has it. */
+function refusedIssues(call: IssueCall, level: "read" | "write"): IssueAnswer | null {
+  const granted = call.permissions.issues;
+  if (granted === "write" || (level === "read" && granted === "read")) return null;
+  return issueProblem(403, "Resource not accessible by integration", { headers: { "x-accepted-github-permissions": `issues=${level}` } });
+}
+
+function invalidIssueField(resource: string, field: string, code = "invalid"): IssueAnswer {
+  return issueProblem(422, "Validation Failed", { errors: [{ resource, field, code }] });
+}
+
+/** `GET issues`: issues and pull requests, filtered by state and labels, newest first, one page with `Link`. */
+function listIssues(store: IssueStore, repository: Repository, query: URLSearchParams): IssueAnswer {
+  const state = query.get("state") ?? "open";
+  if (!["open", "closed", "all"].includes(state)) return invalidIssueField("Issue", "state");
+  const wanted = (query.get("labels") ?? "").split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const rows = [
+    ...store.issuesOf(repository).map((issue) => ({ number: issue.number, state: issue.state, labels: issue.labels, json: () => issueJson(store, repository, issue) })),
+    ...repository.pulls.map((pull) => ({ number: pull.number, state: pull.state, labels: pull.labels, json: () => store.deps.pullAsIssue(repository, pull) })),
+  ]
+    .filter((row) => state === "all" || row.state === state)
+    .filter((row) => wanted.every((name) => row.labels.includes(name)))
+    .sort((a, b) => (query.get("direction") === "asc" ? a.number - b.number : b.number - a.number));
+  const { items, headers } = store.deps.pageOf(rows, query, store.deps.apiUrl(repository, "/issues"));
+  return { status: 200, body: items.map((row) => row.json()), headers };
+}
+
+function createIssue(store: IssueStore, repository: Repository, body: Record<string, unknown>): IssueAnswer {
+  if (typeof body.title !== "string" || body.title === "") return invalidIssueField("Issue", "title", "missing_field");
+  if (body.title.length > 256) return issueProblem(422, "Validation Failed", { errors: [{ resource: "Issue", field: "title", code: "custom", message: "title is too long (maximum is 256 characters)" }] });
+  const labels = Array.isArray(body.labels) ? [...new Set(body.labels.map(String))] : [];
+  labels.forEach((name) => store.deps.labelId(repository, name));
+  const issue: StoredIssue = { number: store.nextNumber(repository), title: body.title, body: typeof body.body === "string" ? body.body : "", state: "open", stateReason: null, labels, createdAt: store.deps.now(), closedAt: null };
+  store.issuesOf(repository).push(issue);
+  return { status: 201, body: issueJson(store, repository, issue) };
+}
+
+/** `PATCH issues/{n}`: title, body, labels; closing stamps `closed_at` (reason completed unless given), reopening clears it. */
+function updateIssue(store: IssueStore, repository: Repository, issue: StoredIssue, body: Record<string, unknown>): IssueAnswer {
+  if (body.state !== undefined && body.state !== "open" && body.state !== "closed") return invalidIssueField("Issue", "state");
+  if (body.state_reason !== undefined && !STATE_REASONS.has(body.state_reason)) return invalidIssueField("Issue", "state_reason");
+  if (typeof body.title === "string") issue.title = body.title;
+  if (typeof body.body === "string") issue.body = body.body;
+  if (Array.isArray(body.labels)) {
+    issue.labels = [...new Set(body.labels.map(String))];
+    issue.labels.forEach((name) => store.deps.labelId(repository, name));
+  }
+  if (body.state === "closed" && issue.state === "open") Object.assign(issue, { state: "closed", closedAt: store.deps.now(), stateReason: "completed" });
+  else if (body.state === "open" && issue.state === "closed") Object.assign(issue, { state: "open", closedAt: null, stateReason: "reopened" });
+  if (body.state_reason !== undefined) issue.stateReason = body.state_reason as StoredIssue["stateReason"];
+  return { status: 200, body: issueJson(store, repository, issue) };
+}
+
+function commentOn(store: IssueStore, repository: Repository, issueNumber: number, body: Record<string, unknown>): IssueAnswer {
+  if (typeof body.body !== "string" || body.body === "") return invalidIssueField("IssueComment", "body", "missing_field");
+  const created: StoredComment = { id: store.nextCommentId(), issueNumber, body: body.body, createdAt: store.deps.now() };
+  store.commentsOf(repository).push(created);
+  return { status: 201, body: commentJson(store, repository, created) };
+}
+
+/** The answer to an `issues` request, or null for one the pull request routes answer (a pull request's `PATCH`, labels). */
+function routeIssues(store: IssueStore, repository: Repository, rest: string[], call: IssueCall): IssueAnswer | null {
+  if (rest[0] !== "issues") return null;
+  const number = rest.length >= 2 ? Number(rest[1]) : Number.NaN;
+  const issue = store.issuesOf(repository).find((candidate) => candidate.number === number);
+  const pull = repository.pulls.find((candidate) => candidate.number === number);
+  const missing = issue === undefined && pull === undefined;
+  switch (`${call.method} ${rest.length === 1 ? "issues" : rest.length === 2 ? "issues/{n}" : `issues/{n}/${rest[2] ?? ""}`}`) {
+    case "GET issues":
+      return refusedIssues(call, "read") ?? listIssues(store, repository, call.query);
+    case "POST issues":
+      return refusedIssues(call, "write") ?? createIssue(store, repository, call.body);
+    case "GET issues/{n}":
+      if (missing) return issueProblem(404, "Not Found");
+      return refusedIssues(call, "read") ?? { status: 200, body: issue === undefined ? store.deps.pullAsIssue(repository, pull as StoredPull) : issueJson(store, repository, issue) };
+    case "PATCH issues/{n}":
+      if (issue === undefined) return pull === undefined ? issueProblem(404, "Not Found") : null;
+      return refusedIssues(call, "write") ?? updateIssue(store, repository, issue, call.body);
+    case "POST issues/{n}/comments":
+      if (missing) return issueProblem(404, "Not Found");
+      return refusedIssues(call, "write") ?? commentOn(store, repository, number, call.body);
+  }
+  return null;
+}
+
+function createIssueTracker(deps: IssueTrackerDeps): GitHubIssueTracker & { route(repository: Repository, rest: string[], call: IssueCall): IssueAnswer | null } {
+  const store = createIssueStore(deps);
+  return {
+    route: (repository, rest, call) => routeIssues(store, repository, rest, call),
+    add(fullName, issue) {
+      const repository = deps.repositoryOf(fullName);
+      const labels = [...(issue.labels ?? [])];
+      labels.forEach((name) => deps.labelId(repository, name));
+      const state = issue.state ?? "open";
+      const number = store.nextNumber(repository);
+      store.issuesOf(repository).push({ number, title: issue.title, body: issue.body ?? "", state, stateReason: state === "closed" ? "completed" : null, labels, createdAt: deps.now(), closedAt: state === "closed" ? deps.now() : null });
+      return number;
+    },
+    issues: (fullName) => store.issuesOf(deps.repositoryOf(fullName)),
+    comments: (fullName, issueNumber) => store.commentsOf(deps.repositoryOf(fullName)).filter((comment) => comment.issueNumber === issueNumber).map((comment) => comment.body),
+  };
 }

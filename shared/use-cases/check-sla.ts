@@ -1,0 +1,194 @@
+/**
+ * The SLA monitor (a timer): reads the open-campaign index, evaluates only the campaigns that changed or
+ * reached their next check time, decides each one's alert, records it and queues one delivery job per sink.
+ */
+import { decideAlert, type AlertDeliveryAction, type AlertPolicy, type AlertRoute, type AlertState } from "../domain/alert-policy.js";
+import { scheduledAtOf, type Campaign, type Obligation } from "../domain/campaign.js";
+import { isOpenObligation, parseDuration, type StuckRules } from "../domain/sla.js";
+import { stuckRulesOf, type RippleConfig } from "../config.js";
+import type { AlertRecord, OpenCampaignEntry, StateStore, WaiverRecord } from "../ports/state-store.js";
+import type { WorkQueue } from "../ports/work-queue.js";
+import { buildAlertMessage, type AlertLinks } from "./alert-message.js";
+import { inParallel } from "./in-parallel.js";
+import { isSettled, standingOf, type ObligationStanding } from "./sla-standing.js";
+
+export interface SlaMonitorDeps {
+  readonly store: StateStore;
+  readonly queue: WorkQueue;
+  readonly config: RippleConfig;
+  readonly now: () => Date;
+  readonly links: AlertLinks;
+}
+
+export interface SlaTickResult {
+  /** Campaigns in the open index. */
+  readonly open: number;
+  /** Campaigns evaluated this tick (changed, or at their next check time). */
+  readonly evaluated: number;
+  /** Campaigns removed from the index (settled, alert resolved). */
+  readonly settled: number;
+  /** Delivery jobs queued. */
+  readonly deliveries: number;
+}
+
+/** The longest a campaign goes unevaluated: a safety net for a change whose index touch was lost in a crash. */
+const MAX_CHECK_INTERVAL_MS = 15 * 60_000;
+/** How soon a campaign whose deliveries are still outstanding is looked at again. */
+const DELIVERY_RECHECK_MS = 60_000;
+const CONCURRENCY = 16;
+
+/** The alert policy of the configuration. */
+export function alertPolicyOf(config: RippleConfig): AlertPolicy {
+  const escalate = config.alerts.escalateAfter;
+  return {
+    renotifyMs: config.alerts.renotify === "0s" ? 0 : parseDuration(config.alerts.renotify)!,
+    escalateAfterMs: escalate === undefined ? null : parseDuration(escalate)!,
+    quietHours: config.alerts.quietHours ?? null,
+  };
+}
+
+function isDue(entry: OpenCampaignEntry, now: Date): boolean {
+  if (entry.checkedAt === null || entry.nextCheckAt === null) return true;
+  return Date.parse(entry.changedAt) > Date.parse(entry.checkedAt) || Date.parse(entry.nextCheckAt) <= now.getTime();
+}
+
+/**
+ * One tick. Idempotent: a second tick (or a concurrent one) at the same moment decides nothing new — the
+ * alert record is written under its ETag only if its sequence is still the one this tick read, and the
+ * delivery worker sends each (sink, sequence) once.
+ * @throws the retryable errors of the store or the queue (the timer runs again).
+ */
+export async function checkSla(deps: SlaMonitorDeps): Promise<SlaTickResult> {
+  const now = deps.now();
+  const [entries, waivers] = await Promise.all([deps.store.listOpenCampaigns(), deps.store.listWaivers()]);
+  const due = entries.filter((entry) => isDue(entry, now));
+  let settled = 0;
+  let deliveries = 0;
+  await inParallel(due, CONCURRENCY, async (entry) => {
+    const outcome = await evaluateCampaign(deps, entry, waivers, now);
+    if (outcome.settled) settled += 1;
+    deliveries += outcome.deliveries;
+  });
+  return { open: entries.length, evaluated: due.length, settled, deliveries };
+}
+
+async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, waivers: readonly WaiverRecord[], now: Date): Promise<{ settled: boolean; deliveries: number }> {
+  const stored = await deps.store.getCampaign(entry.campaignId);
+  if (stored === null) {
+    await deps.store.markCampaignChecked(entry.campaignId, now.toISOString(), null, true);
+    return { settled: true, deliveries: 0 };
+  }
+  const standings = await standingsOf(deps, stored.campaign, stored.obligations, waivers, now);
+  await recordDurations(deps, stored.obligations, entry.checkedAt);
+  const previous = await deps.store.getAlert(entry.campaignId);
+  const settledNow = isSettled(standings);
+  const items = standings.flatMap((standing) => (standing.alert === null ? [] : [{ dependentKey: standing.obligation.dependentKey, status: standing.alert, step: standing.step }]));
+  const decision = decideAlert(previous?.state ?? null, items, settledNow, now, alertPolicyOf(deps.config));
+  const record = decision.next === null ? previous : await saveDecision(deps, stored.campaign, standings, previous, decision.next, decision.deliveries, now);
+  const queued = record === null ? 0 : await queueOutstanding(deps, record);
+  // Settled by a waiver is not done: the entry stays, so the waiver's expiry is seen.
+  const closed = stored.obligations.every((obligation) => !isOpenObligation(obligation.state));
+  const done = closed && settledNow && (record === null || record.state.status === "resolved") && queued === 0;
+  await deps.store.markCampaignChecked(entry.campaignId, now.toISOString(), done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done);
+  return { settled: done, deliveries: queued };
+}
+
+async function standingsOf(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[], waivers: readonly WaiverRecord[], now: Date): Promise<ObligationStanding[]> {
+  const durations = new Map<string, number[]>();
+  if (deps.config.sla.predict) {
+    const scheduled = obligations.filter((obligation) => obligation.state === "scheduled");
+    await inParallel(scheduled, CONCURRENCY, async (obligation) => {
+      const samples = await deps.store.getDurations(obligation.dependentKey);
+      durations.set(obligation.dependentKey, samples?.samples.map((sample) => sample.ms) ?? []);
+    });
+  }
+  return obligations.map((obligation) => standingOf(deps.config, campaign, obligation, now, waivers, durations.get(obligation.dependentKey) ?? []));
+}
+
+/** Adds the scheduled → done durations of obligations done since the last check (idempotent per obligation). */
+async function recordDurations(deps: SlaMonitorDeps, obligations: readonly Obligation[], checkedAt: string | null): Promise<void> {
+  const fresh = obligations.filter((obligation) => obligation.state === "done" && (checkedAt === null || obligation.updatedAt >= checkedAt));
+  await inParallel(fresh, CONCURRENCY, async (obligation) => {
+    const scheduledAt = scheduledAtOf(obligation);
+    if (scheduledAt === null) return;
+    await deps.store.addDuration(obligation.dependentKey, `${obligation.campaignId}|${obligation.dependentKey}`, Math.max(0, Date.parse(obligation.updatedAt) - Date.parse(scheduledAt)));
+  });
+}
+
+/** Sink ids of a route. */
+function sinksOf(config: RippleConfig, route: AlertRoute): string[] {
+  return config.alerts.sinks.filter((sink) => sink.route === route).map((sink) => sink.id);
+}
+
+/**
+ * Records the decision unless another tick already moved the alert past the state it was decided from
+ * (then that tick's decision stands and this one delivers nothing).
+ */
+async function saveDecision(
+  deps: SlaMonitorDeps,
+  campaign: Campaign,
+  standings: readonly ObligationStanding[],
+  previous: AlertRecord | null,
+  next: AlertState,
+  wantedDeliveries: ReadonlyArray<{ action: AlertDeliveryAction; route: AlertRoute }>,
+  now: Date,
+): Promise<AlertRecord> {
+  const fromSequence = previous?.state.sequence ?? 0;
+  return deps.store.saveAlert(campaign.id, (current) => {
+    if ((current?.state.sequence ?? 0) !== fromSequence) return current!;
+    const wanted = { ...(current?.wanted ?? {}) };
+    for (const delivery of wantedDeliveries) {
+      for (const sinkId of sinksOf(deps.config, delivery.route)) wanted[sinkId] = { sequence: next.sequence, action: delivery.action };
+    }
+    const primary = wantedDeliveries[0]?.action ?? current?.message?.action ?? "update";
+    const message = wantedDeliveries.length === 0 ? (current?.message ?? null) : buildAlertMessage(campaign, standings, next, primary, now, deps.links);
+    return { campaignId: campaign.id, state: next, message, wanted, deliveries: current?.deliveries ?? {}, updatedAt: now.toISOString() };
+  });
+}
+
+/** Queues a delivery job for every sink not yet sent what is wanted of it. Returns how many. */
+async function queueOutstanding(deps: SlaMonitorDeps, record: AlertRecord): Promise<number> {
+  const outstanding = Object.entries(record.wanted).filter(([sinkId, wanted]) => (record.deliveries[sinkId]?.delivered ?? 0) < wanted.sequence && !isGivenUp(record, sinkId, wanted.sequence));
+  await inParallel(outstanding, CONCURRENCY, async ([sinkId, wanted]) => {
+    await deps.queue.enqueue("alerts", { v: 1, campaignId: record.campaignId, sinkId, sequence: wanted.sequence });
+  });
+  return outstanding.length;
+}
+
+/** A delivery that failed permanently for this sequence is not queued again (it shows in `ripple alerts`). */
+function isGivenUp(record: AlertRecord, sinkId: string, sequence: number): boolean {
+  const delivery = record.deliveries[sinkId];
+  return delivery !== undefined && delivery.failedSequence === sequence;
+}
+
+/** The earliest moment the campaign's standing or alert can change without an event. */
+function nextCheckAt(config: RippleConfig, standings: readonly ObligationStanding[], record: AlertRecord | null, queued: number, waivers: readonly WaiverRecord[], now: Date): string {
+  const at = now.getTime();
+  const stuck = stuckRulesOf(config);
+  const candidates: number[] = [at + MAX_CHECK_INTERVAL_MS];
+  if (queued > 0) candidates.push(at + DELIVERY_RECHECK_MS);
+  for (const standing of standings) {
+    if (!isOpenObligation(standing.obligation.state)) continue;
+    const start = Date.parse(standing.clock.startedAt);
+    candidates.push(start + standing.clock.budgetMs * config.sla.atRiskShare, Date.parse(standing.clock.dueAt));
+    if (standing.predictedDoneAt !== null) candidates.push(Date.parse(standing.predictedDoneAt));
+    candidates.push(stuckAt(standing.obligation, stuck));
+  }
+  for (const waiver of waivers) candidates.push(Date.parse(waiver.until));
+  const policy = alertPolicyOf(config);
+  if (record !== null && record.state.status === "open") {
+    if (policy.renotifyMs > 0) candidates.push(Date.parse(record.state.notifiedAt) + policy.renotifyMs);
+    if (policy.escalateAfterMs !== null && record.state.criticalSince !== null && record.state.escalatedAt === null) candidates.push(Date.parse(record.state.criticalSince) + policy.escalateAfterMs);
+  }
+  // The end of quiet hours is not computed: the 15-minute ceiling bounds how late a held warning goes out.
+  const future = candidates.filter((candidate) => candidate > at);
+  return new Date(Math.max(at + 1_000, Math.min(...future))).toISOString();
+}
+
+/** When an open obligation will count as stuck if nothing happens (see {@link stuckReason}). */
+function stuckAt(obligation: Obligation, rules: StuckRules): number {
+  if (obligation.state === "pending") return Date.parse(obligation.updatedAt) + rules.pendingMs;
+  if (obligation.state !== "scheduled") return Number.POSITIVE_INFINITY;
+  if (obligation.kind === "pull-request") return Date.parse(scheduledAtOf(obligation) ?? obligation.updatedAt) + rules.pullRequestMs;
+  return Date.parse(obligation.updatedAt) + rules.runMs;
+}

@@ -1,0 +1,194 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../shared/config.js";
+import { createdTransition, pushRoot, type Campaign, type Obligation } from "../../../shared/domain/campaign.js";
+import { clockFor } from "../../../shared/domain/sla.js";
+import { slaRulesOf } from "../../../shared/config.js";
+import type { AlertMessage, AlertSink } from "../../../shared/ports/alert-sink.js";
+import type { AlertJob } from "../../../shared/ports/work-queue.js";
+import { UpstreamError } from "../../../shared/errors.js";
+import { checkSla } from "../../../shared/use-cases/check-sla.js";
+import { deliverAlert } from "../../../shared/use-cases/deliver-alert.js";
+import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
+import { createRecordingQueue } from "./pipeline-helpers.js";
+
+const config = parseConfig(`
+version: 1
+registries: [{ host: registry.test, kind: distribution }]
+bases: [{ image: registry.test/base, tags: ["1"], sla: 4h }]
+sla: { stuck: { pending: 30m, run: 3h, pullRequest: 24h } }
+alerts:
+  renotify: 2h
+  escalateAfter: 1h
+  sinks:
+    - { id: pd, kind: pagerduty, routingKeySetting: PD }
+    - { id: lead, kind: teams, route: escalation, webhookUrlSetting: TEAMS }
+`);
+const START = Date.parse("2026-03-02T08:00:00.000Z");
+const at = (minutes: number) => new Date(START + minutes * 60_000);
+const links = { pageUrl: "https://ripple.test", runbookUrl: "https://ripple.test/api/runbook" };
+
+function fixture() {
+  const store = createMemoryStateStore();
+  const queue = createRecordingQueue();
+  let now = at(0);
+  const sent: Array<{ sink: string; action: string; sequence: number; items: string[]; previous: string | null }> = [];
+  const failures = new Map<string, Error>();
+  const sink = (id: string): AlertSink => ({
+    id,
+    kind: "test",
+    async deliver(message: AlertMessage, previous) {
+      const failure = failures.get(id);
+      if (failure !== undefined) throw failure;
+      sent.push({ sink: id, action: message.action, sequence: message.sequence, items: message.items.map((item) => `${item.dependent} ${item.status}: ${item.step}`), previous });
+      return `${id}-ref`;
+    },
+  });
+  const sinks = new Map([["pd", sink("pd")], ["lead", sink("lead")]]);
+  const deps = { store, queue, config, now: () => now, links, sinkFor: (id: string) => sinks.get(id) ?? null };
+  return {
+    store,
+    queue,
+    sent,
+    failures,
+    setTime: (minutes: number) => (now = at(minutes)),
+    tick: () => checkSla(deps),
+    /** Delivers every queued alert job, each twice (a redelivered message). */
+    async deliverAll() {
+      const jobs = queue.take("alerts") as AlertJob[];
+      const outcomes = [];
+      for (const job of [...jobs, ...jobs]) outcomes.push(await deliverAlert(deps, job).catch((error: Error) => ({ outcome: "threw", why: error.message })));
+      return outcomes;
+    },
+  };
+}
+
+async function openCampaign(store: ReturnType<typeof createMemoryStateStore>, dependents: string[]): Promise<Campaign> {
+  const root = pushRoot("registry.test/base:1", "sha256:2", at(0).toISOString(), null);
+  const campaign: Campaign = { id: "c1", base: "registry.test/base:1", fromDigest: "sha256:1", toDigest: "sha256:2", openedAt: at(0).toISOString(), trigger: "t", jobsQueuedAt: null, root };
+  const obligations: Obligation[] = dependents.map((name) => ({
+    campaignId: "c1",
+    dependentKey: `registry.test/${name}:1`,
+    dependent: { kind: "image", registry: "registry.test", repository: name, tag: "1", digest: "sha256:9" },
+    kind: "rebuild",
+    state: "pending",
+    fromDigest: "sha256:1",
+    reason: null,
+    runId: null,
+    createdAt: at(0).toISOString(),
+    updatedAt: at(0).toISOString(),
+    clock: clockFor(slaRulesOf(config), `registry.test/${name}:1`, campaign.base, root),
+    history: [createdTransition(at(0).toISOString(), "campaign opened")],
+  }));
+  await store.openCampaign(campaign, obligations);
+  return campaign;
+}
+
+const update = (store: ReturnType<typeof createMemoryStateStore>, name: string, minutes: number, change: Partial<Obligation>) =>
+  store.updateObligation("c1", `registry.test/${name}:1`, (current) => ({ ...current, ...change, updatedAt: at(minutes).toISOString() }));
+
+describe("the SLA monitor and alert delivery", () => {
+  it("pages once for a failure, updates, escalates, re-notifies and resolves — never twice per sink and sequence", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app", "web"]);
+    await update(f.store, "app", 1, { state: "scheduled", runId: "run-1" });
+    await update(f.store, "web", 1, { state: "scheduled", runId: "run-2" });
+    f.setTime(2);
+    const quiet = await f.tick();
+    await update(f.store, "app", 10, { state: "failed", reason: "exit status 1" });
+    f.setTime(11);
+    const failed = await f.tick();
+    const again = await f.tick();
+    const firstDeliveries = await f.deliverAll();
+    f.setTime(190);
+    await f.tick(); // 3 h 10 min: web at risk (75 % of 4 h) and its run stuck; escalation after 1 h critical
+    await f.deliverAll();
+    f.setTime(200);
+    await update(f.store, "app", 200, { state: "done", doneWith: "sha256:a" });
+    await update(f.store, "web", 200, { state: "done", doneWith: "sha256:b" });
+    f.setTime(201);
+    const resolved = await f.tick();
+    await f.deliverAll();
+    f.setTime(202);
+    const after = await f.tick();
+    expect({ quiet, failed, again, firstDeliveries, resolved, after, sent: f.sent, open: await f.store.listOpenCampaigns() }).toEqual({
+      quiet: { open: 1, evaluated: 1, settled: 0, deliveries: 0 },
+      failed: { open: 1, evaluated: 1, settled: 0, deliveries: 1 },
+      // Nothing changed: the campaign is not even evaluated, and nothing is queued.
+      again: { open: 1, evaluated: 0, settled: 0, deliveries: 0 },
+      firstDeliveries: [{ outcome: "delivered", sequence: 1, ref: "pd-ref" }, { outcome: "skipped", why: "already delivered" }],
+      resolved: { open: 1, evaluated: 1, settled: 0, deliveries: 2 },
+      after: { open: 1, evaluated: 1, settled: 1, deliveries: 0 },
+      sent: [
+        { sink: "pd", action: "trigger", sequence: 1, items: ["registry.test/app:1 failed: rebuild failed: exit status 1"], previous: null },
+        { sink: "pd", action: "update", sequence: 2, items: ["registry.test/app:1 failed: rebuild failed: exit status 1", "registry.test/web:1 stuck: rebuild run not moving for 3 h 9 min"], previous: "pd-ref" },
+        { sink: "lead", action: "escalate", sequence: 2, items: ["registry.test/app:1 failed: rebuild failed: exit status 1", "registry.test/web:1 stuck: rebuild run not moving for 3 h 9 min"], previous: null },
+        { sink: "pd", action: "resolve", sequence: 3, items: [], previous: "pd-ref" },
+        { sink: "lead", action: "resolve", sequence: 3, items: [], previous: "lead-ref" },
+      ],
+      open: [],
+    });
+  });
+
+  it("resolves an alert when the late dependent is waived, and shows the waiver's expiry", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "failed", reason: "no recipe" });
+    f.setTime(2);
+    await f.tick();
+    await f.deliverAll();
+    await f.store.putWaiver({ id: "w1", campaignId: "c1", dependent: null, until: at(120).toISOString(), reason: "fixed upstream next week", by: "oncall@contoso.test", createdAt: at(3).toISOString() });
+    await f.store.touchOpenCampaign("c1", at(3).toISOString());
+    f.setTime(4);
+    await f.tick();
+    await f.deliverAll();
+    f.setTime(6);
+    await f.tick();
+    const waived = (await f.store.listOpenCampaigns()).map((entry) => entry.nextCheckAt);
+    f.setTime(121);
+    await f.tick();
+    await f.deliverAll();
+    expect({ actions: f.sent.map((entry) => `${entry.sink} ${entry.action} ${entry.sequence}`), waived }).toEqual({
+      // Waived: resolved; the waiver expires at 120 min and the still-failed dependent pages again.
+      actions: ["pd trigger 1", "pd resolve 2", "pd trigger 3"],
+      // Kept in the index while waived (the 15-minute safety ceiling comes before the expiry at 120 min).
+      waived: [at(21).toISOString()],
+    });
+  });
+
+  it("keeps a permanent sink failure on the alert and does not queue it again; retries a transient one", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "failed", reason: "exit status 1" });
+    f.setTime(2);
+    f.failures.set("pd", new UpstreamError("pagerduty sink pd", "answered 400: invalid event", { status: 400 }));
+    await f.tick();
+    const permanent = await f.deliverAll();
+    f.setTime(5);
+    await f.store.touchOpenCampaign("c1", at(5).toISOString());
+    const requeued = await f.tick();
+    const record = await f.store.getAlert("c1");
+    expect({ permanent, requeued: requeued.deliveries, delivery: record?.deliveries["pd"] }).toEqual({
+      permanent: [{ outcome: "skipped", why: "given up" }, { outcome: "skipped", why: "given up" }],
+      requeued: 0,
+      delivery: { sinkId: "pd", delivered: 0, ref: null, deliveredAt: null, sendingUntil: null, attempts: 1, lastError: "pagerduty sink pd: answered 400: invalid event", failedSequence: 1 },
+    });
+  });
+
+  it("rethrows a transient failure and delivers on the next attempt", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "failed", reason: "exit status 1" });
+    f.setTime(2);
+    await f.tick();
+    const jobs = f.queue.take("alerts") as AlertJob[];
+    f.failures.set("pd", new UpstreamError("pagerduty sink pd", "answered 503", { status: 503 }));
+    const deps = { store: f.store, sinkFor: () => null, now: () => at(2) };
+    const first = await deliverAlert({ ...deps, sinkFor: () => ({ id: "pd", kind: "test", deliver: () => Promise.reject(f.failures.get("pd")) }) }, jobs[0]!).catch((error: Error) => error.message);
+    const second = await deliverAlert({ ...deps, sinkFor: () => ({ id: "pd", kind: "test", deliver: async () => "ref" }) }, jobs[0]!);
+    expect({ first, second, delivery: (await f.store.getAlert("c1"))?.deliveries["pd"] }).toEqual({
+      first: "pagerduty sink pd: answered 503",
+      second: { outcome: "delivered", sequence: 1, ref: "ref" },
+      delivery: { sinkId: "pd", delivered: 1, ref: "ref", deliveredAt: at(2).toISOString(), sendingUntil: null, attempts: 0, lastError: null, failedSequence: null },
+    });
+  });
+});
