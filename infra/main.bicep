@@ -78,6 +78,15 @@ param upstreamCredentialSecrets object = {}
 @description('Grant the app "Container Registry Data Importer and Data Reader" on the registry, so watched upstream bases can be mirrored into it (ACR import).')
 param mirrorUpstream bool = true
 
+@description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the SLA monitor timer; it evaluates only changed or due campaigns.')
+param slaSchedule string = '0 */1 * * * *'
+
+@description('Alert sink secrets: app setting name → Key Vault secret name, for the settings ripple.yaml names in alerts.sinks[] (PagerDuty routing key, Teams/Slack webhook URL, Slack token, webhook URL and secret, Event Grid topic key). Put the secrets into the vault by hand.')
+param alertSinkSecrets object = {}
+
+@description('Create an Event Grid custom topic for Ripple\'s own events (campaign opened, obligation done/failed, SLA at risk/breached/resolved), local auth off, with EventGrid Data Sender for the app\'s identity. Its endpoint is the output RIPPLE_EVENTS_TOPIC_ENDPOINT, for an event-grid sink in ripple.yaml.')
+param rippleEventsTopic bool = false
+
 @description('Grant the app Reader on the registry\'s resource group, so `ripple doctor` can check the Event Grid subscription and the app\'s permissions on the registry (read-only, control plane).')
 param doctorReader bool = true
 
@@ -167,6 +176,7 @@ var names = {
   plan: 'plan-ripple-${resourceToken}'
   functionApp: 'func-ripple-${resourceToken}'
   systemTopic: 'evgt-ripple-${resourceToken}'
+  eventsTopic: 'evgt-ripple-events-${resourceToken}'
 }
 
 var deploymentContainerName = 'app-package'
@@ -177,6 +187,7 @@ var queueNames = [
   '${queuePrefix}-rebuild'
   '${queuePrefix}-pull-request'
   '${queuePrefix}-scans'
+  '${queuePrefix}-alerts'
 ]
 var webhookSecretName = 'ripple-webhook-secret'
 var storageConnectionSecretName = 'ripple-storage-connection'
@@ -271,6 +282,17 @@ module appRoles 'modules/app-roles.bicep' = {
   }
 }
 
+module eventsTopic 'modules/events-topic.bicep' = if (rippleEventsTopic) {
+  name: 'ripple-events-topic'
+  scope: rg
+  params: {
+    name: names.eventsTopic
+    location: location
+    tags: tags
+    principalId: functionApp.outputs.principalId
+  }
+}
+
 module appSettings 'modules/app-settings.bicep' = {
   name: 'ripple-app-settings'
   scope: rg
@@ -292,6 +314,8 @@ module appSettings 'modules/app-settings.bicep' = {
     githubInstallationId: githubInstallationId
     githubApiUrl: githubApiUrl
     upstreamCredentialSecrets: upstreamCredentialSecrets
+    slaSchedule: slaSchedule
+    alertSinkSecrets: alertSinkSecrets
     rippleConfigPath: rippleConfigPath
     tablePrefix: tablePrefix
     queuePrefix: queuePrefix
@@ -391,3 +415,4 @@ output RIPPLE_REGISTRY_LOGIN_SERVER string = registry.outputs.loginServer
 output RIPPLE_EVENT_GRID_SYSTEM_TOPIC string = registry.outputs.systemTopicName
 output RIPPLE_EVENT_GRID_SYSTEM_TOPIC_RESOURCE_GROUP string = systemTopicResourceGroupName
 output RIPPLE_EVENT_GRID_DEAD_LETTER_CONTAINER string = deadLetterContainerName
+output RIPPLE_EVENTS_TOPIC_ENDPOINT string = rippleEventsTopic ? eventsTopic!.outputs.endpoint : ''

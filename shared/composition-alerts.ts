@@ -8,7 +8,7 @@ import { createPagerDutySink } from "./adapters/alert-sinks/pagerduty/pagerduty-
 import { createSlackSink } from "./adapters/alert-sinks/slack/slack-sink.js";
 import { createTeamsSink } from "./adapters/alert-sinks/teams/teams-sink.js";
 import { createWebhookSink } from "./adapters/alert-sinks/webhook/webhook-sink.js";
-import type { AlertSink } from "./ports/alert-sink.js";
+import type { AlertSink, RippleEventPublisher } from "./ports/alert-sink.js";
 import { AzureKeyCredential } from "@azure/core-auth";
 import type { TokenCredential } from "@azure/identity";
 import { createEventGridPublisher, createEventGridSink } from "./adapters/alert-sinks/event-grid/event-grid-publisher.js";
@@ -47,11 +47,14 @@ function createSink(sink: AlertSinkConfig, env: NodeJS.ProcessEnv, clients: Sink
     case "github-issue":
       if (clients.octokit === null) throw new ConfigError(`alert sink ${sink.id}: a github-issue sink needs the GitHub App (RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID, RIPPLE_GITHUB_PRIVATE_KEY)`);
       return createGitHubIssueSink({ id: sink.id, octokit: clients.octokit, repository: sink.repository, labels: sink.labels });
-    case "event-grid": {
-      const credential = sink.keySetting === undefined ? clients.credential : new AzureKeyCredential(secretOf(env, sink.id, sink.keySetting));
-      return createEventGridSink({ id: sink.id, publisher: createEventGridPublisher({ endpoint: sink.endpoint, credential }) });
-    }
+    case "event-grid":
+      return createEventGridSink({ id: sink.id, publisher: eventGridPublisherOf(sink, env, clients) });
   }
+}
+
+function eventGridPublisherOf(sink: Extract<AlertSinkConfig, { kind: "event-grid" }>, env: NodeJS.ProcessEnv, clients: SinkClients): RippleEventPublisher {
+  const credential = sink.keySetting === undefined ? clients.credential : new AzureKeyCredential(secretOf(env, sink.id, sink.keySetting));
+  return createEventGridPublisher({ endpoint: sink.endpoint, credential });
 }
 
 /** A sink that fails every delivery with why it could not be built: the failure shows on the alert, the app runs on. */
@@ -59,17 +62,22 @@ function brokenSink(sink: AlertSinkConfig, error: Error): AlertSink {
   return { id: sink.id, kind: sink.kind, deliver: () => Promise.reject(error) };
 }
 
-/** The sinks by id. A sink whose settings are wrong fails its deliveries with the reason (permanent, shown by `ripple alerts`). */
-export function createAlertSinks(config: RippleConfig, env: NodeJS.ProcessEnv, clients: SinkClients): (sinkId: string) => AlertSink | null {
+/**
+ * The sinks by id, and the publishers of Ripple's lifecycle events (one per event-grid sink). A sink whose
+ * settings are wrong fails its deliveries with the reason (permanent, shown by `ripple alerts`).
+ */
+export function createAlertSinks(config: RippleConfig, env: NodeJS.ProcessEnv, clients: SinkClients): { sinkFor: (sinkId: string) => AlertSink | null; publishers: RippleEventPublisher[] } {
   const sinks = new Map<string, AlertSink>();
+  const publishers: RippleEventPublisher[] = [];
   for (const sink of config.alerts.sinks) {
     try {
       sinks.set(sink.id, createSink(sink, env, clients));
+      if (sink.kind === "event-grid") publishers.push(eventGridPublisherOf(sink, env, clients));
     } catch (error) {
       sinks.set(sink.id, brokenSink(sink, error as Error));
     }
   }
-  return (sinkId) => sinks.get(sinkId) ?? null;
+  return { sinkFor: (sinkId) => sinks.get(sinkId) ?? null, publishers };
 }
 
 /**

@@ -3,7 +3,7 @@
  * settings and configuration, once per process.
  */
 import { alertLinksOf, createAlertSinks } from "./composition-alerts.js";
-import type { AlertSink } from "./ports/alert-sink.js";
+import type { AlertSink, RippleEventPublisher } from "./ports/alert-sink.js";
 import type { AlertLinks } from "./use-cases/alert-message.js";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
@@ -74,6 +74,8 @@ export interface Services {
   readonly sinkFor: (sinkId: string) => AlertSink | null;
   /** Where alert links point (campaign pages, the runbook). */
   readonly alertLinks: AlertLinks;
+  /** Publishers of Ripple's lifecycle events (one per event-grid sink). */
+  readonly eventPublishers: readonly RippleEventPublisher[];
   readonly now: () => Date;
 }
 
@@ -378,6 +380,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
   const builders = await createBuilders(settings, config, credential, env, octokit);
   const upstreams = createUpstreams(config, env);
   const mirrors = createMirrors(config, upstreams, credential);
+  const alerts = createAlertSinks(config, env, { octokit, credential });
   return {
     settings,
     config,
@@ -393,7 +396,8 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     upstreamRegistryFor: upstreams.upstreamRegistryFor,
     mirrorFor: (host) => mirrors.get(host) ?? null,
     diagnostics: createDiagnostics(config, connection, credential, queue, env),
-    sinkFor: createAlertSinks(config, env, { octokit, credential }),
+    sinkFor: alerts.sinkFor,
+    eventPublishers: alerts.publishers,
     alertLinks: alertLinksOf(config, env),
     now: () => new Date(),
   };

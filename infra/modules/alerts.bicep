@@ -116,7 +116,7 @@ StorageQueueLogs
 // The entry points' fixed messages for work that ended in failure (functions/*.ts).
 var failureQuery = '''
 union isfuzzy=true AppTraces, FunctionAppLogs
-| extend Failure = extract(@"^(registry event failed|rebuild failed|pull request failed|registry events given up after repeated requeues|upstream tags failing repeatedly)", 1, Message)
+| extend Failure = extract(@"^(registry event failed|rebuild failed|pull request failed|registry events given up after repeated requeues|upstream tags failing repeatedly|alert not delivered|Ripple events not published)", 1, Message)
 | where isnotempty(Failure)
 | project TimeGenerated, Failure
 '''
@@ -131,8 +131,8 @@ var logAlerts = [
   }
   {
     name: 'failed-work'
-    displayName: 'Ripple: failed registry events, rebuilds, pull requests or upstream checks'
-    description: 'The app logged a failure: registry event failed, rebuild failed, pull request failed (the obligations behind them failed), registry events given up after repeated requeues, or upstream tags failing repeatedly. The alert names which; the log line carries the reason.'
+    displayName: 'Ripple: failed registry events, rebuilds, pull requests, upstream checks or alert deliveries'
+    description: 'The app logged a failure: registry event failed, rebuild failed, pull request failed (the obligations behind them failed), registry events given up after repeated requeues, upstream tags failing repeatedly, an on-call alert not delivered to a sink (ripple alerts shows which and why), or Ripple events not published to their Event Grid topic. The alert names which; the log line carries the reason.'
     query: failureQuery
     dimension: 'Failure'
   }

@@ -56,6 +56,12 @@ param upstreamSchedule string = '*/5 * * * * *'
 @description('Upstream registry pull credentials: app setting name → Key Vault secret name (the settings ripple.yaml names in upstream.registries[].credentials). The secrets are put into the vault by hand.')
 param upstreamCredentialSecrets object = {}
 
+@description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the checkSla timer (the SLA monitor).')
+param slaSchedule string = '0 */1 * * * *'
+
+@description('Alert sink secrets: app setting name → Key Vault secret name (the settings ripple.yaml names in alerts.sinks[]: routingKeySetting, webhookUrlSetting, tokenSetting, urlSetting, secretSetting, keySetting). The secrets are put into the vault by hand.')
+param alertSinkSecrets object = {}
+
 @description('RIPPLE_CONFIG: path of ripple.yaml inside the deployed package.')
 param rippleConfigPath string
 
@@ -103,6 +109,7 @@ var rippleSettings = {
   RIPPLE_TABLE_PREFIX: tablePrefix
   RIPPLE_QUEUE_PREFIX: queuePrefix
   RIPPLE_UPSTREAM_SCHEDULE: upstreamSchedule
+  RIPPLE_SLA_SCHEDULE: slaSchedule
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
 }
@@ -115,6 +122,7 @@ var githubWebhookSecretSetting = empty(githubWebhookSecretName) ? {} : { RIPPLE_
 var githubApiUrlSetting = empty(githubApiUrl) ? {} : { RIPPLE_GITHUB_API_URL: githubApiUrl }
 var githubSettings = union(githubAppSettings, githubPrivateKeySetting, githubWebhookSecretSetting, githubApiUrlSetting)
 var upstreamCredentialSettings = toObject(items(upstreamCredentialSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
+var alertSinkSettings = toObject(items(alertSinkSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
 
 // Settings Flex Consumption refuses in app settings (the runtime is in functionAppConfig); never written back.
 var platformSettings = [
@@ -138,5 +146,5 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
   name: 'appsettings'
   // Ours last: union() lets later objects win.
-  properties: union(keptSettings, storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, upstreamCredentialSettings)
+  properties: union(keptSettings, storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, upstreamCredentialSettings, alertSinkSettings)
 }

@@ -13,6 +13,7 @@ import { upstreamCommand } from "./upstream-command.js";
 import { eventsCommand, replayCommand } from "./events-command.js";
 import { configCheckCommand } from "./config-check-command.js";
 import { doctorCommand } from "./doctor-command.js";
+import { alertsCommand, slaCommand, waiveCommand } from "./sla-commands.js";
 import { cliServices } from "./services.js";
 import { stackDown, stackUp } from "./stack-command.js";
 
@@ -53,6 +54,13 @@ Graph (reads the running stack, or the storage named by AzureWebJobsStorage)
   campaign ID [--json]                            one campaign: each obligation's state, run, timings, logs
   runs [--json]                                   rebuild runs, newest first
 
+SLA and alerts
+  sla [--json]                                    open obligations by risk: due, late by or time left, the
+                                                  stuck step, waivers (exit 1 when one is late or failed)
+  alerts [--json]                                 each campaign's alert, its items and every sink's delivery
+  waive (--campaign ID | --dependent GLOB)... --until TIME|DURATION --reason TEXT [--by NAME]
+                                                  pause alerts until a time (at most 30 days), recorded
+
 Upstream bases
   upstream [--json]                               watched upstream tags: digest, first seen, last and next
                                                   check, mirror, last error
@@ -88,6 +96,11 @@ async function run(argv: string[]): Promise<number> {
       identity: { type: "boolean", default: false },
       failed: { type: "boolean", default: false },
       "no-annotations": { type: "boolean", default: false },
+      campaign: { type: "string" },
+      dependent: { type: "string" },
+      until: { type: "string" },
+      reason: { type: "string" },
+      by: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -138,6 +151,13 @@ async function run(argv: string[]): Promise<number> {
     case "replay":
       if (rest.length !== 1) throw new UsageError("replay takes one event KEY (see ripple events --failed --json)");
       return replayCommand(await cliServices(), rest[0]!, json);
+    case "sla":
+      return slaCommand(await cliServices(), json);
+    case "alerts":
+      return alertsCommand(await cliServices(), json);
+    case "waive":
+      if (rest.length !== 0) throw new UsageError("waive takes --campaign and/or --dependent, --until and --reason");
+      return waiveCommand(await cliServices(), { campaign: values.campaign, dependent: values.dependent, until: values.until, reason: values.reason, by: values.by }, json);
     case "schema":
       printJson(configJsonSchema());
       return 0;

@@ -7,7 +7,9 @@ import { scheduledAtOf, type Campaign, type Obligation } from "../domain/campaig
 import { isOpenObligation, parseDuration, type StuckRules } from "../domain/sla.js";
 import { stuckRulesOf, type RippleConfig } from "../config.js";
 import type { AlertRecord, OpenCampaignEntry, StateStore, WaiverRecord } from "../ports/state-store.js";
+import type { RippleEventPublisher } from "../ports/alert-sink.js";
 import type { WorkQueue } from "../ports/work-queue.js";
+import { lifecycleEventsOf } from "./lifecycle-events.js";
 import { buildAlertMessage, type AlertLinks } from "./alert-message.js";
 import { inParallel } from "./in-parallel.js";
 import { isSettled, standingOf, type ObligationStanding } from "./sla-standing.js";
@@ -18,6 +20,8 @@ export interface SlaMonitorDeps {
   readonly config: RippleConfig;
   readonly now: () => Date;
   readonly links: AlertLinks;
+  /** Where lifecycle events go (the event-grid sinks' topics); none: not published. */
+  readonly publishers?: readonly RippleEventPublisher[];
 }
 
 export interface SlaTickResult {
@@ -29,6 +33,8 @@ export interface SlaTickResult {
   readonly settled: number;
   /** Delivery jobs queued. */
   readonly deliveries: number;
+  /** Campaigns whose lifecycle events could not be published: left unchecked, they are tried again next tick. */
+  readonly publishFailures: number;
 }
 
 /** The longest a campaign goes unevaluated: a safety net for a change whose index touch was lost in a crash. */
@@ -64,19 +70,21 @@ export async function checkSla(deps: SlaMonitorDeps): Promise<SlaTickResult> {
   const due = entries.filter((entry) => isDue(entry, now));
   let settled = 0;
   let deliveries = 0;
+  let publishFailures = 0;
   await inParallel(due, CONCURRENCY, async (entry) => {
     const outcome = await evaluateCampaign(deps, entry, waivers, now);
     if (outcome.settled) settled += 1;
+    if (!outcome.published) publishFailures += 1;
     deliveries += outcome.deliveries;
   });
-  return { open: entries.length, evaluated: due.length, settled, deliveries };
+  return { open: entries.length, evaluated: due.length, settled, deliveries, publishFailures };
 }
 
-async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, waivers: readonly WaiverRecord[], now: Date): Promise<{ settled: boolean; deliveries: number }> {
+async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, waivers: readonly WaiverRecord[], now: Date): Promise<{ settled: boolean; deliveries: number; published: boolean }> {
   const stored = await deps.store.getCampaign(entry.campaignId);
   if (stored === null) {
     await deps.store.markCampaignChecked(entry.campaignId, now.toISOString(), null, true);
-    return { settled: true, deliveries: 0 };
+    return { settled: true, deliveries: 0, published: true };
   }
   const standings = await standingsOf(deps, stored.campaign, stored.obligations, waivers, now);
   await recordDurations(deps, stored.obligations, entry.checkedAt);
@@ -89,8 +97,20 @@ async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, 
   // Settled by a waiver is not done: the entry stays, so the waiver's expiry is seen.
   const closed = stored.obligations.every((obligation) => !isOpenObligation(obligation.state));
   const done = closed && settledNow && (record === null || record.state.status === "resolved") && queued === 0;
+  // Unpublished lifecycle events keep the campaign unchecked: the next tick sees the same changes again.
+  if (!(await publishLifecycle(deps, stored.campaign, stored.obligations, entry.checkedAt))) return { settled: false, deliveries: queued, published: false };
   await deps.store.markCampaignChecked(entry.campaignId, now.toISOString(), done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done);
-  return { settled: done, deliveries: queued };
+  return { settled: done, deliveries: queued, published: true };
+}
+
+/** Publishes the campaign's lifecycle events since the last check to every publisher; false when one failed. */
+async function publishLifecycle(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[], since: string | null): Promise<boolean> {
+  const publishers = deps.publishers ?? [];
+  if (publishers.length === 0) return true;
+  const events = lifecycleEventsOf(campaign, obligations, since);
+  if (events.length === 0) return true;
+  const results = await Promise.allSettled(publishers.map((publisher) => publisher.publish(events)));
+  return results.every((result) => result.status === "fulfilled");
 }
 
 async function standingsOf(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[], waivers: readonly WaiverRecord[], now: Date): Promise<ObligationStanding[]> {

@@ -26,10 +26,13 @@ export const WaiverRequest = z
   .refine((request) => request.campaignId !== undefined || request.dependent !== undefined, { message: "name a campaignId, a dependent glob, or both", path: ["campaignId"] });
 export type WaiverRequest = z.infer<typeof WaiverRequest>;
 
-/** When a waiver ends, from an ISO 8601 time or a duration from `now`. @throws ValidationError. */
+/**
+ * When a waiver ends, from an ISO 8601 time or a duration from `now` (counted from the start of the minute,
+ * so a repeated request is the same waiver). @throws ValidationError.
+ */
 function untilOf(text: string, now: Date): Date {
   const duration = parseDuration(text);
-  const until = duration !== null ? new Date(now.getTime() + duration) : /^\d{4}-\d{2}-\d{2}T.*(?:Z|[+-]\d{2}:\d{2})$/.test(text) ? new Date(text) : new Date(Number.NaN);
+  const until = duration !== null ? new Date(Math.floor(now.getTime() / 60_000) * 60_000 + duration) : /^\d{4}-\d{2}-\d{2}T.*(?:Z|[+-]\d{2}:\d{2})$/.test(text) ? new Date(text) : new Date(Number.NaN);
   const bad = (message: string): ValidationError => new ValidationError(`waiver: until: ${message}`, [{ path: "until", message }]);
   if (Number.isNaN(until.getTime())) throw bad("an ISO 8601 time with a zone (2026-12-01T09:00Z) or a duration (48h)");
   if (until.getTime() <= now.getTime()) throw bad("must be in the future");

@@ -3,7 +3,7 @@ import { parseConfig } from "../../../shared/config.js";
 import { createdTransition, pushRoot, type Campaign, type Obligation } from "../../../shared/domain/campaign.js";
 import { clockFor } from "../../../shared/domain/sla.js";
 import { slaRulesOf } from "../../../shared/config.js";
-import type { AlertMessage, AlertSink } from "../../../shared/ports/alert-sink.js";
+import type { AlertMessage, AlertSink, RippleEvent, RippleEventPublisher } from "../../../shared/ports/alert-sink.js";
 import type { AlertJob } from "../../../shared/ports/work-queue.js";
 import { UpstreamError } from "../../../shared/errors.js";
 import { checkSla } from "../../../shared/use-cases/check-sla.js";
@@ -27,7 +27,7 @@ const START = Date.parse("2026-03-02T08:00:00.000Z");
 const at = (minutes: number) => new Date(START + minutes * 60_000);
 const links = { pageUrl: "https://ripple.test", runbookUrl: "https://ripple.test/api/runbook" };
 
-function fixture() {
+function fixture(publishers: RippleEventPublisher[] = []) {
   const store = createMemoryStateStore();
   const queue = createRecordingQueue();
   let now = at(0);
@@ -44,7 +44,7 @@ function fixture() {
     },
   });
   const sinks = new Map([["pd", sink("pd")], ["lead", sink("lead")]]);
-  const deps = { store, queue, config, now: () => now, links, sinkFor: (id: string) => sinks.get(id) ?? null };
+  const deps = { store, queue, config, now: () => now, links, publishers, sinkFor: (id: string) => sinks.get(id) ?? null };
   return {
     store,
     queue,
@@ -111,13 +111,13 @@ describe("the SLA monitor and alert delivery", () => {
     f.setTime(202);
     const after = await f.tick();
     expect({ quiet, failed, again, firstDeliveries, resolved, after, sent: f.sent, open: await f.store.listOpenCampaigns() }).toEqual({
-      quiet: { open: 1, evaluated: 1, settled: 0, deliveries: 0 },
-      failed: { open: 1, evaluated: 1, settled: 0, deliveries: 1 },
+      quiet: { open: 1, evaluated: 1, settled: 0, deliveries: 0, publishFailures: 0 },
+      failed: { open: 1, evaluated: 1, settled: 0, deliveries: 1, publishFailures: 0 },
       // Nothing changed: the campaign is not even evaluated, and nothing is queued.
-      again: { open: 1, evaluated: 0, settled: 0, deliveries: 0 },
+      again: { open: 1, evaluated: 0, settled: 0, deliveries: 0, publishFailures: 0 },
       firstDeliveries: [{ outcome: "delivered", sequence: 1, ref: "pd-ref" }, { outcome: "skipped", why: "already delivered" }],
-      resolved: { open: 1, evaluated: 1, settled: 0, deliveries: 2 },
-      after: { open: 1, evaluated: 1, settled: 1, deliveries: 0 },
+      resolved: { open: 1, evaluated: 1, settled: 0, deliveries: 2, publishFailures: 0 },
+      after: { open: 1, evaluated: 1, settled: 1, deliveries: 0, publishFailures: 0 },
       sent: [
         { sink: "pd", action: "trigger", sequence: 1, items: ["registry.test/app:1 failed: rebuild failed: exit status 1"], previous: null },
         { sink: "pd", action: "update", sequence: 2, items: ["registry.test/app:1 failed: rebuild failed: exit status 1", "registry.test/web:1 stuck: rebuild run not moving for 3 h 9 min"], previous: "pd-ref" },
@@ -189,6 +189,42 @@ describe("the SLA monitor and alert delivery", () => {
       first: "pagerduty sink pd: answered 503",
       second: { outcome: "delivered", sequence: 1, ref: "ref" },
       delivery: { sinkId: "pd", delivered: 1, ref: "ref", deliveredAt: at(2).toISOString(), sendingUntil: null, attempts: 0, lastError: null, failedSequence: null },
+    });
+  });
+});
+
+describe("Ripple lifecycle events", () => {
+  it("publishes the opening and each done or failed obligation once, and tries again after a failed publish", async () => {
+    const published: string[] = [];
+    let down = false;
+    const publisher: RippleEventPublisher = {
+      async publish(events: readonly RippleEvent[]) {
+        if (down) throw new UpstreamError("event-grid", "answered 503", { status: 503 });
+        published.push(...events.map((event) => `${event.type} ${event.id}`));
+      },
+    };
+    const f = fixture([publisher]);
+    await openCampaign(f.store, ["app", "web"]);
+    f.setTime(1);
+    const first = await f.tick();
+    await update(f.store, "app", 2, { state: "done", doneWith: "sha256:a" });
+    down = true;
+    f.setTime(3);
+    const failed = await f.tick();
+    down = false;
+    f.setTime(4);
+    await f.tick();
+    await update(f.store, "web", 5, { state: "failed", reason: "exit status 1" });
+    f.setTime(6);
+    await f.tick();
+    expect({ first: first.publishFailures, failed: failed.publishFailures, published }).toEqual({
+      first: 0,
+      failed: 1,
+      published: [
+        "Ripple.Campaign.Opened c1:opened",
+        `Ripple.Obligation.Done c1|registry.test/app:1:done:${at(2).toISOString()}`,
+        `Ripple.Obligation.Failed c1|registry.test/web:1:failed:${at(5).toISOString()}`,
+      ],
     });
   });
 });

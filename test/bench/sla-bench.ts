@@ -1,0 +1,82 @@
+/**
+ * The SLA monitor's tick over many open obligations (issue #9): `sla_tick_ms` is one tick over 1,000 open
+ * campaigns of 10 obligations each on Azurite when 1 % of them changed since the last tick (the usual
+ * minute: a few obligations moved, the rest untouched); `sla_full_tick_ms` is the first tick, which
+ * evaluates every campaign. Target: sla_tick_ms ≤ 500.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createStorageWorkQueue } from "../../shared/adapters/storage-queue/storage-work-queue.js";
+import { createTableStateStore } from "../../shared/adapters/table-storage/table-state-store.js";
+import { parseConfig, slaRulesOf } from "../../shared/config.js";
+import { createdTransition, pushRoot, type Campaign, type Obligation } from "../../shared/domain/campaign.js";
+import { clockFor } from "../../shared/domain/sla.js";
+import { startAzurite } from "../../shared/local/azurite.js";
+import { checkSla } from "../../shared/use-cases/check-sla.js";
+import { inParallel } from "../../shared/use-cases/in-parallel.js";
+
+const CAMPAIGNS = 1000;
+const PER_CAMPAIGN = 10;
+
+function seedOf(index: number, openedAt: string, config: ReturnType<typeof parseConfig>): { campaign: Campaign; obligations: Obligation[] } {
+  const base = `bench.azurecr.io/base/b${index}:1`;
+  const root = pushRoot(base, `sha256:${index.toString(16).padStart(64, "0")}`, openedAt, null);
+  const campaign: Campaign = { id: `bench-${index}`, base, fromDigest: null, toDigest: root.digest, openedAt, trigger: "bench", jobsQueuedAt: openedAt, root };
+  const obligations = Array.from({ length: PER_CAMPAIGN }, (_, n): Obligation => {
+    const key = `bench.azurecr.io/apps/a${index}-${n}:1`;
+    return {
+      campaignId: campaign.id,
+      dependentKey: key,
+      dependent: { kind: "image", registry: "bench.azurecr.io", repository: `apps/a${index}-${n}`, tag: "1", digest: root.digest },
+      kind: "rebuild",
+      state: "scheduled",
+      fromDigest: root.digest,
+      reason: null,
+      runId: `run-${index}-${n}`,
+      createdAt: openedAt,
+      updatedAt: openedAt,
+      clock: clockFor(slaRulesOf(config), key, base, root),
+      history: [createdTransition(openedAt, "bench")],
+    };
+  });
+  return { campaign, obligations };
+}
+
+export async function benchSlaTick(): Promise<{ sla_tick_ms: number; sla_full_tick_ms: number; sla_open_obligations: number }> {
+  const dir = await mkdtemp(join(tmpdir(), "ripple-bench-sla-"));
+  const azurite = await startAzurite({ dir });
+  try {
+    const store = createTableStateStore({ connectionString: azurite.connectionString, tablePrefix: "benchsla" });
+    await store.init();
+    const queue = createStorageWorkQueue({ connectionString: azurite.connectionString, queuePrefix: "benchsla" });
+    const config = parseConfig("version: 1\nregistries: [{ host: bench.azurecr.io }]\nsla: { default: 3d, predict: false }\n");
+    const start = Date.parse("2026-03-02T08:00:00.000Z");
+    let now = start;
+    const deps = { store, queue, config, now: () => new Date(now), links: { pageUrl: "https://ripple.bench", runbookUrl: "https://ripple.bench/api/runbook" } };
+    const openedAt = new Date(start).toISOString();
+    await inParallel(Array.from({ length: CAMPAIGNS }, (_, index) => index), 16, async (index) => {
+      const { campaign, obligations } = seedOf(index, openedAt, config);
+      await store.openCampaign(campaign, obligations);
+    });
+    now += 60_000;
+    let started = performance.now();
+    await checkSla(deps);
+    const full = performance.now() - started;
+    const ticks: number[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      now += 60_000;
+      const changedAt = new Date(now - 30_000).toISOString();
+      await inParallel(Array.from({ length: CAMPAIGNS / 100 }, (_, n) => round * 10 + n), 10, async (index) => store.touchOpenCampaign(`bench-${index}`, changedAt));
+      started = performance.now();
+      const result = await checkSla(deps);
+      ticks.push(performance.now() - started);
+      if (result.evaluated !== CAMPAIGNS / 100) throw new Error(`a steady tick evaluated ${result.evaluated} campaigns, not ${CAMPAIGNS / 100}`);
+    }
+    ticks.sort((a, b) => a - b);
+    return { sla_tick_ms: Math.round(ticks[2]!), sla_full_tick_ms: Math.round(full), sla_open_obligations: CAMPAIGNS * PER_CAMPAIGN };
+  } finally {
+    await azurite.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
