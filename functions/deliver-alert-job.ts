@@ -24,7 +24,8 @@ export async function deliverAlertJob(message: unknown, context: InvocationConte
   }
   const fields = { campaignId: job.campaignId, sink: job.sinkId, sequence: job.sequence };
   if (outcome.outcome === "delivered") context.log("alert delivered", { ...fields, delivered: outcome.sequence });
-  else if (outcome.why === "given up" || outcome.why === "sink not configured") context.error(`alert not delivered: ${outcome.why}`, fields);
+  else if (outcome.why === "given up") context.error("alert not delivered: given up", fields);
+  else if (outcome.why === "sink not configured") context.warn("alert delivery skipped: the sink is no longer configured", fields);
   else context.log(`alert delivery skipped: ${outcome.why}`, fields);
 }
 

@@ -3,20 +3,25 @@
  * registry, which Ripple watches and mirrors into the local registry; builds a company base on the
  * mirror and three apps with buildah, lets Ripple build the graph from the registry's notifications,
  * then publishes a patched busybox upstream and follows what Ripple does: sees it, mirrors it, and
- * rebuilds and opens pull requests in waves.
+ * rebuilds and opens pull requests in waves. Then the SLA part: a dependent whose rebuild fails on a
+ * patched base pages on-call through the local alert receivers, escalates, and resolves once it is waived.
  */
 import { execFile } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
-import { loadSettings } from "../config.js";
+import { loadSettings, type AlertSinkConfig } from "../config.js";
+import { campaignId as campaignIdOf } from "../domain/campaign.js";
+import type { ReceivedAlert } from "../local/alert-receivers/alert-receivers.js";
+import type { AlertRecord } from "../ports/state-store.js";
 import { storageAuthenticationCounts } from "../local/azurite.js";
 import { defaultStackConfig, startStack, type Stack, type StackConfigTemplate } from "../local/stack.js";
 import { mergePullRequest } from "../adapters/local-git/local-git-forge.js";
 import { describeGraph, impactOf, lineageOf, outdatedImages } from "../use-cases/query-graph.js";
 import { reconcileRepositories } from "../use-cases/reconcile-repositories.js";
 import { scanRepository } from "../use-cases/scan-repository.js";
+import { waive } from "../use-cases/waive.js";
 import { printTable, shortDigest } from "./output.js";
 import { defaultStackDir } from "./services.js";
 
@@ -38,17 +43,23 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
 }
 
 /** The local git repositories the demo's images are built from (their build recipes name them). */
-export function demoRepositories(stackDir: string): { companyBase: string; web: string; multi: string; pinned: string; deploy: string } {
+export function demoRepositories(stackDir: string): { companyBase: string; web: string; multi: string; pinned: string; deploy: string; legacy: string } {
   const root = join(stackDir, "demo", "git");
-  return { companyBase: join(root, "company-base"), web: join(root, "web"), multi: join(root, "multi"), pinned: join(root, "pinned"), deploy: join(root, "deploy") };
+  return { companyBase: join(root, "company-base"), web: join(root, "web"), multi: join(root, "multi"), pinned: join(root, "pinned"), deploy: join(root, "deploy"), legacy: join(root, "legacy") };
 }
+
+/** The SLA part's base: an in-house runtime whose dependents must be rebuilt within {@link DEMO_RUNTIME_SLA}. */
+export const DEMO_RUNTIME = "ripple/runtime";
+export const DEMO_RUNTIME_SLA = "20s";
+/** How long an alert stays critical before the escalation route hears of it, in the demo. */
+export const DEMO_ESCALATE_AFTER = "5s";
 
 /**
  * The demo's configuration: the stack's tracked bases, a build recipe for every derived image and, with
  * `pins`, the deploy repository whose files pin the base and the apps by digest. With `trackCompanyBase:
  * false` the company base is no configured base: its campaign opens only because images are found built on it.
  */
-export function demoStackConfig(stackDir: string, options: { pins?: boolean; trackCompanyBase?: boolean } = {}): StackConfigTemplate {
+export function demoStackConfig(stackDir: string, options: { pins?: boolean; trackCompanyBase?: boolean; sla?: boolean } = {}): StackConfigTemplate {
   const repositories = demoRepositories(stackDir);
   const recipe = (image: string, repository: string, platforms: string[] = []) => ({ image: `{{registry}}/${image}`, repository, revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms });
   const bases = (defaultStackConfig.bases ?? []).filter((base) => options.trackCompanyBase !== false || !base.image.endsWith("/ripple/company-base"));
@@ -60,8 +71,19 @@ export function demoStackConfig(stackDir: string, options: { pins?: boolean; tra
       recipe("apps/web:1", repositories.web),
       recipe("apps/multi:1", repositories.multi, ["linux/amd64", "linux/arm64"]),
       recipe("apps/pinned:1", repositories.pinned),
+      ...(options.sla ? [recipe("apps/legacy:1", repositories.legacy)] : []),
     ],
     ...(options.pins ? { repositories: [{ url: repositories.deploy, branch: "main" }] } : {}),
+    ...(options.sla ? slaDemoConfig(bases) : {}),
+  };
+}
+
+/** With the SLA part: the runtime base with its short SLA, and alerts escalated after a few seconds. */
+function slaDemoConfig(bases: NonNullable<StackConfigTemplate["bases"]>): StackConfigTemplate {
+  const alerts = defaultStackConfig.alerts;
+  return {
+    bases: [...bases, { image: `{{registry}}/${DEMO_RUNTIME}`, tags: ["1"], sla: DEMO_RUNTIME_SLA }],
+    ...(alerts === undefined ? {} : { alerts: { ...alerts, escalateAfter: DEMO_ESCALATE_AFTER } }),
   };
 }
 
@@ -92,13 +114,14 @@ export async function mergeDeployPullRequests(stack: Stack, services: Services, 
   await reconcileRepositories(services);
 }
 
-async function commitRepository(dir: string, files: Record<string, string>): Promise<string> {
+/** Writes `files` into the repository at `dir` (created on first use) and commits them on `main`. */
+async function commitRepository(dir: string, files: Record<string, string>, message = "initial version"): Promise<string> {
   const git = promisify(execFile);
   await mkdir(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   await git("git", ["init", "-q", "-b", "main", dir]);
   await git("git", ["-C", dir, "add", "."]);
-  await git("git", ["-C", dir, "-c", "user.name=Ripple demo", "-c", "user.email=demo@ripple.invalid", "commit", "-qm", "initial version"]);
+  await git("git", ["-C", dir, "-c", "user.name=Ripple demo", "-c", "user.email=demo@ripple.invalid", "commit", "-qm", message]);
   return dir;
 }
 
@@ -162,6 +185,12 @@ async function buildAndPush(stack: Stack, log: (line: string) => void, name: str
   return digest;
 }
 
+/** Whether the tagged push of `repository@digest` is processed: every edge written, not just the first one shown. */
+async function pushProcessed(services: Services, repository: string, digest: string): Promise<true | null> {
+  const events = await services.store.listEvents(500);
+  return events.some((record) => record.status === "processed" && record.event?.repository === repository && record.event.digest === digest && record.event.tag !== null) ? true : null;
+}
+
 /**
  * Builds and pushes the demo's images on a running stack — a busybox base, a company base on it, and
  * three apps (web two levels down, a multi-arch index, one pinning its base by digest), each from its
@@ -171,9 +200,7 @@ async function buildAndPush(stack: Stack, log: (line: string) => void, name: str
 export async function buildDemoImages(stack: Stack, services: Services, log: (line: string) => void, mode: DemoBaseMode = "upstream"): Promise<DemoImages> {
   const registry = stack.registry.host;
   const repositories = demoRepositories(stack.dir);
-  // An image's push is fully processed (every edge written) once its event is `processed`, not when its first edge shows.
-  const processed = async (repository: string, digest: string) =>
-    (await services.store.listEvents(500)).some((record) => record.status === "processed" && record.event?.repository === repository && record.event.digest === digest && record.event.tag !== null) ? true : null;
+  const processed = (repository: string, digest: string) => pushProcessed(services, repository, digest);
   const base = demoBaseTag(stack, mode);
 
   const context = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "busybox-v1"), "busybox 1.0 (release 1)");
@@ -240,6 +267,113 @@ export async function waitForCascade(services: Services, campaigns: number, opti
   }
 }
 
+/** The SLA part's images: the runtime base, and apps/legacy built on it from a branch that no longer builds. */
+export interface SlaDemoImages {
+  /** The base tag, `registry/ripple/runtime:1`. */
+  readonly base: string;
+  readonly runtime: string;
+  /** apps/legacy's dependent key, `registry/apps/legacy:1`. */
+  readonly legacy: string;
+  readonly legacyDigest: string;
+}
+
+const legacyDockerfile = (base: string): string => `FROM ${base}\nRUN echo "legacy app" > /legacy\n`;
+
+/**
+ * Builds and pushes the runtime base and apps/legacy on it (waiting until Ripple has recorded both), then
+ * commits a step to apps/legacy's main branch that fails, so its next rebuild fails. Shared by the demo
+ * and the end-to-end test of SLA alerts.
+ */
+export async function buildSlaDemoImages(stack: Stack, services: Services, log: (line: string) => void): Promise<SlaDemoImages> {
+  const base = `${stack.registry.host}/${DEMO_RUNTIME}:1`;
+  const context = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "runtime-v1"), "runtime 1 (release 1)");
+  const runtime = await buildAndPush(stack, log, `${DEMO_RUNTIME}:1`, context);
+  await waitFor(`${DEMO_RUNTIME}'s push processed`, () => pushProcessed(services, DEMO_RUNTIME, runtime));
+  const repository = demoRepositories(stack.dir).legacy;
+  const legacyDigest = await buildAndPush(stack, log, "apps/legacy:1", await commitRepository(repository, { Dockerfile: legacyDockerfile(base) }));
+  await waitFor("apps/legacy's push processed", () => pushProcessed(services, "apps/legacy", legacyDigest));
+  await commitRepository(repository, { Dockerfile: `${legacyDockerfile(base)}RUN test -f /etc/legacy-ca.pem\n` }, "require the legacy CA bundle");
+  log("apps/legacy's main branch now runs `test -f /etc/legacy-ca.pem`, a file no runtime has: its next build fails");
+  return { base, runtime, legacy: `${stack.registry.host}/apps/legacy:1`, legacyDigest };
+}
+
+/**
+ * Publishes a patched runtime and waits until apps/legacy's rebuild on it has failed. Returns the
+ * campaign and the failure's first line.
+ */
+export async function failLegacyRebuild(stack: Stack, services: Services, log: (line: string) => void, images: SlaDemoImages): Promise<{ campaignId: string; reason: string }> {
+  const context = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "runtime-v2"), "runtime 1 (release 2, CVE fix)");
+  const digest = await buildAndPush(stack, log, `${DEMO_RUNTIME}:1`, context);
+  const campaignId = campaignIdOf(images.base, digest);
+  const reason = await waitFor(`apps/legacy's rebuild on ${shortDigest(digest)} to fail`, async () => {
+    const obligation = (await services.store.getCampaign(campaignId))?.obligations.find((candidate) => candidate.dependentKey === images.legacy);
+    if (obligation?.state === "done") throw new Error("apps/legacy was rebuilt: its failing step did not fail");
+    return obligation?.state === "failed" ? (obligation.reason ?? "no reason recorded") : null;
+  });
+  return { campaignId, reason: reason.split("\n")[0] ?? reason };
+}
+
+/**
+ * Waits until the campaign's alert satisfies `reached` and every delivery it wants has been made or given
+ * up (a permanent failure, which `ripple alerts` shows). Returns the alert record.
+ */
+export async function waitForAlert(services: Services, campaignId: string, what: string, reached: (record: AlertRecord) => boolean, timeoutMs = 30_000): Promise<AlertRecord> {
+  return waitFor(what, async () => {
+    const record = await services.store.getAlert(campaignId);
+    if (record === null || !reached(record)) return null;
+    const outstanding = Object.entries(record.wanted).some(([sinkId, wanted]) => {
+      const delivery = record.deliveries[sinkId];
+      return (delivery?.delivered ?? 0) < wanted.sequence && delivery?.failedSequence !== wanted.sequence;
+    });
+    return outstanding ? null : record;
+  }, timeoutMs);
+}
+
+/** What the local receiver of `sink`'s kind accepted about a campaign, oldest first (none for kinds without one). */
+export function receivedBy(stack: Stack, sink: AlertSinkConfig, campaignId: string): ReceivedAlert[] {
+  return stack.alertReceivers.received().filter((received) => received.receiver === sink.kind && received.campaignId === campaignId);
+}
+
+/** The SLA part of the demo: the failing dependent, its page on every sink, the escalation, the waiver and the resolve. */
+export async function runSlaDemo(stack: Stack, services: Services): Promise<void> {
+  const local = (text: string): string => shortenDigests(text.replaceAll(`${stack.registry.host}/`, ""));
+  const { sinks, escalateAfter } = stack.config.alerts;
+  out(`\n== SLA: dependents of ${DEMO_RUNTIME}:1 are due ${DEMO_RUNTIME_SLA} after its patch; alert sinks: ${sinks.map((sink) => `${sink.id} (${sink.route})`).join(", ") || "none configured"}`);
+  const images = await buildSlaDemoImages(stack, services, say);
+  say(`publishing a patched ${DEMO_RUNTIME}:1`);
+  const { campaignId, reason } = await failLegacyRebuild(stack, services, say, images);
+  say(`apps/legacy:1's rebuild failed: ${local(reason)}`);
+  const opened = await waitForAlert(services, campaignId, "the alert to be triggered and delivered", (record) => record.state.status === "open");
+  say(`alert triggered (${opened.state.level}); campaign page ${opened.message?.campaignUrl ?? `${stack.hostUrl}/api/campaigns/${campaignId}`}`);
+  for (const item of opened.message?.items ?? []) out(`    item: ${local(item.dependent)} ${item.status}, due ${item.dueAt.slice(11, 19)}; runbook ${item.links.at(-1)?.url ?? "-"}`);
+  printDeliveries(stack, opened, "trigger");
+  if (escalateAfter !== undefined && sinks.some((sink) => sink.route === "escalation")) {
+    const escalated = await waitForAlert(services, campaignId, "the escalation", (record) => record.state.escalatedAt !== null);
+    say(`still critical after ${escalateAfter}: escalated`);
+    printDeliveries(stack, escalated, "escalate");
+  }
+  await waive(services, { campaignId, dependent: images.legacy, until: "1h", reason: "apps/legacy is retired this sprint; its build will not be fixed", by: "oncall@ripple.invalid" });
+  say(`waived apps/legacy:1 for 1 h (ripple waive --campaign ${campaignId} --dependent ${local(images.legacy)} --until 1h --reason …)`);
+  const resolved = await waitForAlert(services, campaignId, "the alert to be resolved and delivered", (record) => record.state.status === "resolved");
+  say("alert resolved automatically");
+  printDeliveries(stack, resolved, "resolve");
+}
+
+/** One line per sink sent `action` in this alert record: what its local receiver last accepted about the campaign. */
+function printDeliveries(stack: Stack, record: AlertRecord, action: string): void {
+  const local = (text: string): string => shortenDigests(text.replaceAll(`${stack.registry.host}/`, ""));
+  const rows = stack.config.alerts.sinks.flatMap((sink) => {
+    if (record.wanted[sink.id]?.action !== action) return [];
+    const delivery = record.deliveries[sink.id];
+    if (delivery?.failedSequence !== null && delivery?.failedSequence !== undefined) return [["   ", sink.id, sink.kind, "NOT DELIVERED", delivery.lastError ?? ""]];
+    const last = receivedBy(stack, sink, record.campaignId).at(-1);
+    return [["   ", sink.id, sink.kind, last?.what ?? action, last === undefined ? "(delivered; no local receiver of this kind)" : local(last.text)]];
+  });
+  if (stack.config.alerts.sinks.length === 0) out("    (no alert sinks configured: the alert is recorded, `ripple alerts` shows it)");
+  else if (rows.length === 0) out(`    (no sink is sent ${action})`);
+  else printTable(rows);
+}
+
 /**
  * `ripple demo [--identity] [--no-annotations]`: with `identity`, storage is reached with a managed
  * identity token, no account key; with `annotations: false`, every image is built without manifest
@@ -250,7 +384,7 @@ export async function demoCommand(options: { identity?: boolean; annotations?: b
   const dir = join(defaultStackDir(), `demo-${process.pid}`);
   const annotations = options.annotations ?? true;
   say(`starting the local stack in ${dir}${options.identity ? " (identity-based storage: no account key)" : ""}${annotations ? "" : " (builds write no annotations)"}`);
-  const config = demoStackConfig(dir, { pins: true, trackCompanyBase: annotations });
+  const config = demoStackConfig(dir, { pins: true, trackCompanyBase: annotations, sla: true });
   const stack = await startStack({ dir, config, identity: options.identity ?? false, baseAnnotations: annotations, log: (line) => say(line) });
   // This process plays the app too: its ManagedIdentityCredential reads the endpoint from the environment.
   if (stack.identity !== null) Object.assign(process.env, stack.identity.env);
@@ -271,6 +405,7 @@ export async function demoCommand(options: { identity?: boolean; annotations?: b
     const cascade = await waitForCascade(services, 4);
     say("the cascade has settled");
     await printReport(stack, services, images, patched, cascade);
+    await runSlaDemo(stack, services);
     if (stack.azurite.debugLogPath !== null) await printStorageAuthentication(stack.azurite.debugLogPath);
     succeeded = true;
     return 0;

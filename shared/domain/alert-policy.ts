@@ -14,7 +14,10 @@ export type AlertDeliveryAction = "trigger" | "update" | "renotify" | "escalate"
 export interface AlertItemKey {
   readonly dependentKey: string;
   readonly status: AlertItemStatus;
-  /** The stuck step in words; a change of step is a change of the alert. */
+  /**
+   * The item's step as a stable key (the state, the kind of stuck, the failure reason, the run — never a
+   * growing duration): a change of step is a change of the alert, the clock ticking is not.
+   */
   readonly step: string;
 }
 
@@ -65,8 +68,9 @@ function sorted(items: readonly AlertItemKey[]): AlertItemKey[] {
 
 /**
  * The next state of a campaign's alert and what to deliver.
- * - `settled`: every obligation is done, superseded or waived — an open alert resolves (to every route it
- *   reached), and none opens.
+ * - `settled` (every obligation done, superseded or waived), or nothing left to report (no item: the failed
+ *   one was replayed and is on track again): an open alert resolves, to every route it reached. If items
+ *   come back later, a new alert opens (a higher sequence).
  * - No open alert and items: `trigger` on the primary route — unless it is only a warning in quiet hours,
  *   which is held back until they end (a critical one never is).
  * - An open alert whose items or level changed: `update` (to the escalation route too once escalated).
@@ -85,12 +89,13 @@ export function decideAlert(previous: AlertState | null, itemsIn: readonly Alert
     return { next, deliveries: [{ action: "trigger", route: "primary" }] };
   }
   const routes: AlertRoute[] = open.escalatedAt === null ? ["primary"] : ["primary", "escalation"];
-  if (settled) {
+  if (settled || items.length === 0) {
     const next: AlertState = { ...open, status: "resolved", resolvedAt: at, items: [], sequence: open.sequence + 1 };
     return { next, deliveries: routes.map((route) => ({ action: "resolve", route })) };
   }
   const level = alertLevelOf(items);
-  const criticalSince = level === "critical" ? (open.criticalSince ?? at) : open.criticalSince;
+  // Escalation counts from the start of the current critical spell: back to a warning, the count starts over.
+  const criticalSince = level === "critical" ? (open.criticalSince ?? at) : null;
   const quiet = level === "warning" && inQuietHours(policy.quietHours, now);
   const changed = !sameItems(open.items, items) || level !== open.level;
   const deliveries: Array<{ action: AlertDeliveryAction; route: AlertRoute }> = [];

@@ -127,23 +127,29 @@ export interface StuckRules {
   readonly pullRequestMs: number;
 }
 
+/** Why an open obligation is stuck: a stable `kind` (what an alert compares) and the words with how long (what people read). */
+export interface StuckReason {
+  readonly kind: "pending" | "run" | "pull-request";
+  readonly text: string;
+}
+
 /**
  * Why an open obligation counts as stuck at `now`, or null: pending and never scheduled, a run that has not
  * moved, a pull request left unmerged. `scheduledAt` is when it was last scheduled (from its history).
  */
-export function stuckReason(obligation: Pick<Obligation, "state" | "kind" | "updatedAt" | "createdAt">, scheduledAt: string | null, now: Date, rules: StuckRules): string | null {
+export function stuckReason(obligation: Pick<Obligation, "state" | "kind" | "updatedAt" | "createdAt">, scheduledAt: string | null, now: Date, rules: StuckRules): StuckReason | null {
   const at = now.getTime();
   if (obligation.state === "pending") {
     const since = Date.parse(obligation.updatedAt);
-    return at - since >= rules.pendingMs ? `pending for ${formatDuration(at - since)}, never scheduled` : null;
+    return at - since >= rules.pendingMs ? { kind: "pending", text: `pending for ${formatDuration(at - since)}, never scheduled` } : null;
   }
   if (obligation.state !== "scheduled") return null;
   if (obligation.kind === "pull-request") {
     const since = Date.parse(scheduledAt ?? obligation.updatedAt);
-    return at - since >= rules.pullRequestMs ? `pull request unmerged for ${formatDuration(at - since)}` : null;
+    return at - since >= rules.pullRequestMs ? { kind: "pull-request", text: `pull request unmerged for ${formatDuration(at - since)}` } : null;
   }
   const since = Date.parse(obligation.updatedAt);
-  return at - since >= rules.runMs ? `rebuild run not moving for ${formatDuration(at - since)}` : null;
+  return at - since >= rules.runMs ? { kind: "run", text: `rebuild run not moving for ${formatDuration(at - since)}` } : null;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
 import { access, open, readFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { basename, delimiter, dirname, join } from "node:path";
 import { AppError } from "../errors.js";
 import { runCommand, tailLines } from "./run-command.js";
 
@@ -148,4 +148,35 @@ export async function isStaticExecutable(path: string): Promise<boolean> {
   } finally {
     await file.close();
   }
+}
+
+/** Where Debian's `chromium` package puts the browser the page tests drive (through playwright-core). */
+export const CHROMIUM_PATH = "/usr/bin/chromium";
+
+/**
+ * Makes sure Debian's `chromium` is installed for the browser tests (the stack itself never needs it):
+ * when {@link CHROMIUM_PATH} is missing, runs `apt-get update` and `apt-get install -y
+ * --no-install-recommends chromium` as root on Debian. Idempotent: with the browser present it runs nothing.
+ *
+ * @throws AppError `stack_packages_missing` when it may not install it; `stack_packages_install_failed`
+ *   with apt's output tail when apt-get fails or the browser is still missing afterwards.
+ */
+export async function ensureBrowser(log: (line: string) => void, host: StackPackageHost = createSystemPackageHost(), path = CHROMIUM_PATH): Promise<void> {
+  const isPresent = async (): Promise<boolean> => (await findOnPath(basename(path), dirname(path))) !== undefined;
+  if (await isPresent()) return;
+  if (!(await host.canInstall())) {
+    throw new AppError("stack_packages_missing", `the browser tests need Chromium at ${path} (install it with: apt-get install -y --no-install-recommends chromium)`, {
+      details: { missing: ["chromium"] },
+    });
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  log("installing chromium with apt-get");
+  for (const args of [["update"], ["install", "-y", "--no-install-recommends", "chromium"]]) {
+    const result = await host.run("apt-get", args, env);
+    if (result.code !== 0) {
+      throw new AppError("stack_packages_install_failed", `apt-get ${args[0]} failed (exit ${result.code}):\n${tailLines(result.output)}`, { details: { missing: ["chromium"] } });
+    }
+  }
+  if (!(await isPresent())) throw new AppError("stack_packages_install_failed", `still missing after apt-get install: chromium (${path})`, { details: { missing: ["chromium"] } });
+  log("installed chromium");
 }

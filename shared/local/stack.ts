@@ -9,7 +9,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify as stringifyYaml } from "yaml";
-import { parseConfig, type RippleConfig } from "../config.js";
+import { parseConfig, type AlertSinkConfig, type RippleConfig } from "../config.js";
 import { startAzurite, type LocalAzurite } from "./azurite.js";
 import { createBuildah, type Buildah } from "./buildah.js";
 import { findFreePort } from "./free-port.js";
@@ -19,6 +19,7 @@ import { startRegistry, type LocalRegistry } from "./registry.js";
 import { ensureStackTls, type StackTls } from "./tls.js";
 import { startUpstreamRegistry, type UpstreamRegistry } from "./upstream-registry.js";
 import { startLocalIdentityEndpoint, type LocalIdentityEndpoint } from "./identity-endpoint.js";
+import { startAlertReceivers, type AlertReceivers } from "./alert-receivers/alert-receivers.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from `dist/` and from sources). */
 export const projectRoot = ((): string => {
@@ -29,7 +30,10 @@ export const projectRoot = ((): string => {
 
 /**
  * Configuration without registries (the stack adds its own): `{{registry}}` in any string is the local
- * registry host, `{{upstream}}` the local upstream registry's (the stack adds it to `upstream.registries`).
+ * registry host, `{{upstream}}` the local upstream registry's (the stack adds it to `upstream.registries`),
+ * `{{pagerduty}}` the local PagerDuty receiver's Events API endpoint and `{{slack}}` the local Slack
+ * receiver's Web API base URL. Every PagerDuty, Teams, Slack and webhook sink is pointed at the stack's
+ * local receiver of its kind: the stack sets the app settings the sink names.
  */
 export type StackConfigTemplate = Omit<Partial<RippleConfig>, "registries" | "version" | "upstream"> & { upstream?: Partial<RippleConfig["upstream"]> };
 
@@ -64,6 +68,8 @@ export interface Stack {
   /** The local managed identity endpoint (identity mode only). */
   readonly identity: LocalIdentityEndpoint | null;
   readonly buildah: Buildah;
+  /** The local PagerDuty, Teams, Slack and webhook receivers, and what each has accepted. */
+  readonly alertReceivers: AlertReceivers;
   /** Whether local builds write manifest annotations ({@link StackOptions.baseAnnotations}). */
   readonly baseAnnotations: boolean;
   /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
@@ -76,17 +82,33 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-function fill(value: unknown, hosts: { registry: string; upstream: string }): unknown {
-  if (typeof value === "string") return value.replaceAll("{{registry}}", hosts.registry).replaceAll("{{upstream}}", hosts.upstream);
+/** The values of the `{{name}}` placeholders of a {@link StackConfigTemplate}. */
+type Placeholders = Readonly<Record<string, string>>;
+
+function fill(value: unknown, hosts: Placeholders): unknown {
+  if (typeof value === "string") return value.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => hosts[name] ?? whole);
   if (Array.isArray(value)) return value.map((item) => fill(item, hosts));
   if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fill(item, hosts)]));
   return value;
 }
 
 /**
+ * The alert sinks of the stack's default configuration, one per local receiver: PagerDuty, a Slack bot
+ * and Teams on the primary route, a signed webhook on the escalation route (reached once an alert has been
+ * critical for `alerts.escalateAfter`).
+ */
+export const stackAlertSinks = [
+  { id: "oncall-pagerduty", kind: "pagerduty", route: "primary", routingKeySetting: "RIPPLE_PAGERDUTY_ROUTING_KEY", endpoint: "{{pagerduty}}" },
+  { id: "oncall-slack", kind: "slack", route: "primary", tokenSetting: "RIPPLE_SLACK_BOT_TOKEN", channel: "#ripple-alerts", apiUrl: "{{slack}}" },
+  { id: "oncall-teams", kind: "teams", route: "primary", webhookUrlSetting: "RIPPLE_TEAMS_WEBHOOK_URL" },
+  { id: "ops-webhook", kind: "webhook", route: "escalation", urlSetting: "RIPPLE_ALERT_WEBHOOK_URL", secretSetting: "RIPPLE_ALERT_WEBHOOK_SECRET" },
+] as const satisfies readonly AlertSinkConfig[];
+
+/**
  * The stack's default configuration: `library/busybox:1` on the local upstream
  * registry, watched every second and mirrored into `mirror/busybox`; `ripple/busybox` and
- * `ripple/company-base` (any tag) pushed in-house to the local registry.
+ * `ripple/company-base` (any tag) pushed in-house to the local registry; alerts to the local receivers
+ * ({@link stackAlertSinks}), escalated after 10 minutes.
  */
 export const defaultStackConfig: StackConfigTemplate = {
   bases: [
@@ -94,14 +116,15 @@ export const defaultStackConfig: StackConfigTemplate = {
     { image: "{{registry}}/ripple/busybox", tags: ["*"] },
     { image: "{{registry}}/ripple/company-base", tags: ["*"] },
   ],
+  alerts: { renotify: "4h", escalateAfter: "10m", sinks: [...stackAlertSinks] },
 };
 
+/** The SLA monitor on the local stack: every second, so short SLAs in the demo and tests are seen at once. */
+export const STACK_SLA_SCHEDULE = "* * * * * *";
 /** The upstream watch's timer on the stack: every second (each tag still waits for its own interval). */
-export /** The SLA monitor on the local stack: every second, so short SLAs in the demo and tests are seen at once. */
-const STACK_SLA_SCHEDULE = "* * * * * *";
 const STACK_UPSTREAM_SCHEDULE = "*/1 * * * * *";
 
-function stackConfig(template: StackConfigTemplate, hosts: { registry: string; upstream: string }, tls: StackTls): RippleConfig {
+function stackConfig(template: StackConfigTemplate, hosts: Placeholders & { registry: string; upstream: string }, tls: StackTls): RippleConfig {
   const filled = fill(template, hosts) as StackConfigTemplate;
   return parseConfig(
     JSON.stringify({
@@ -130,6 +153,20 @@ function storageSettings(azurite: LocalAzurite, identity: LocalIdentityEndpoint 
   };
 }
 
+/** The local Functions host serving `dist/functions` on `port` with `settings` as its app settings. */
+function startFunctionsHost(dir: string, settings: Readonly<Record<string, string>>, port: number): Promise<ManagedProcess> {
+  return startProcess({
+    name: "functions-host",
+    command: process.execPath,
+    args: [join(projectRoot, "dist", "shared", "local", "local-host-main.js")],
+    cwd: projectRoot,
+    dir,
+    env: { ...process.env, ...settings, RIPPLE_HOST_PORT: String(port) },
+    ready: async () => (await fetch(`http://127.0.0.1:${port}/api/campaigns`)).status > 0,
+    timeoutMs: 30_000,
+  });
+}
+
 /**
  * Installs what is missing, then starts every component on loopback with free ports. On failure,
  * whatever was started is stopped again. `stop()` ends every process (idempotent).
@@ -152,9 +189,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     started.push(azurite);
     const upstream = await startUpstreamRegistry({ dir: join(dir, "upstream"), tls, log });
     started.push(upstream);
+    const alertReceivers = await startAlertReceivers();
+    started.push(alertReceivers);
     const registryPort = await findFreePort();
     const registryHost = `127.0.0.1:${registryPort}`;
-    const config = stackConfig(options.config ?? defaultStackConfig, { registry: registryHost, upstream: upstream.host }, tls);
+    const config = stackConfig(options.config ?? defaultStackConfig, { ...alertReceivers.placeholders, registry: registryHost, upstream: upstream.host }, tls);
     const configPath = join(dir, "ripple.yaml");
     await writeFile(configPath, stringifyYaml(config));
 
@@ -171,19 +210,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       RIPPLE_UPSTREAM_SCHEDULE: STACK_UPSTREAM_SCHEDULE,
       RIPPLE_SLA_SCHEDULE: STACK_SLA_SCHEDULE,
       RIPPLE_PUBLIC_URL: hostUrl,
+      // The sinks' routing key, token, webhook URLs and signing secret: secrets, like the webhook secret above.
+      ...alertReceivers.settingsFor(config.alerts.sinks),
       ...(options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
     };
-    const host: ManagedProcess = await startProcess({
-      name: "functions-host",
-      command: process.execPath,
-      args: [join(projectRoot, "dist", "shared", "local", "local-host-main.js")],
-      cwd: projectRoot,
-      dir,
-      env: { ...process.env, ...settings, RIPPLE_HOST_PORT: String(hostPort) },
-      ready: async () => (await fetch(`${hostUrl}/api/campaigns`)).status > 0,
-      timeoutMs: 30_000,
-    });
-    started.push(host);
+    started.push(await startFunctionsHost(dir, settings, hostPort));
     const webhookUrl = `${hostUrl}/api/registry/events`;
     const registry = await startRegistry({ dir: join(dir, "registry"), tls, port: registryPort, notify: { url: webhookUrl, secret } });
     started.push(registry);
@@ -197,6 +228,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       azurite,
       identity,
       buildah,
+      alertReceivers,
       baseAnnotations: options.baseAnnotations ?? true,
       hostUrl,
       webhookUrl,

@@ -41,7 +41,7 @@ export interface AlertMessage {
   readonly severity: AlertSeverity;
   /**
    * The first line: which base moved, how many dependents are late out of how many, and by how much
-   * (`docker.io/library/alpine:3.20 patched: 2 of 14 dependents late, worst by 5 h 12 min`).
+   * (`docker.io/library/alpine:3.20 patched (3f1a… → 9c2e…): 2 of 14 dependents late (1 failed, 1 overdue by up to 5 h 12 min)`).
    */
   readonly summary: string;
   readonly campaignId: string;

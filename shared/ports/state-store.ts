@@ -184,17 +184,18 @@ export interface PatchOriginRecord {
 
 /**
  * An entry of the open-campaign index the SLA monitor reads instead of every campaign: written when a
- * campaign opens, touched (`changedAt`) on every obligation update, removed once the campaign is settled.
+ * campaign opens, made due at once (`nextCheckAt` null) on every change of one of its obligations, removed
+ * once the campaign is settled.
  */
 export interface OpenCampaignEntry {
   readonly campaignId: string;
   readonly openedAt: string;
-  /** The newest change of one of its obligations (or the opening). */
-  readonly changedAt: string;
   /** When the monitor last evaluated it; null before the first time. */
   readonly checkedAt: string | null;
   /** The earliest moment its SLA standing can change without any event (a threshold, a renotify); null: at once. */
   readonly nextCheckAt: string | null;
+  /** Changes with every write of the entry (its ETag): {@link SlaRecords.markCampaignChecked} compares it. */
+  readonly version: string;
 }
 
 /** What one sink has been sent of one alert. */
@@ -223,6 +224,19 @@ export interface AlertRecord {
   readonly wanted: Readonly<Record<string, { readonly sequence: number; readonly action: AlertMessage["action"] }>>;
   readonly deliveries: Readonly<Record<string, AlertDeliveryState>>;
   readonly updatedAt: string;
+}
+
+/**
+ * What the SLA monitor has already done about a campaign's closed obligations: published their lifecycle
+ * events and counted their durations, by a marker of the state it saw (`done@<updatedAt>`), so a change is
+ * handled once whatever the clocks of the workers and the monitor say.
+ */
+export interface CampaignProgress {
+  readonly campaignId: string;
+  /** Whether `Ripple.Campaign.Opened` was published. */
+  readonly opened: boolean;
+  /** dependent key → the marker of the last closed state handled. */
+  readonly seen: Readonly<Record<string, string>>;
 }
 
 /** A pause of alerts for one campaign, or for dependents matching a glob, until a time. */
@@ -366,18 +380,25 @@ export interface SlaRecords {
   /** The open-campaign index, by campaign id. */
   listOpenCampaigns(): Promise<OpenCampaignEntry[]>;
   /**
-   * Records the monitor's evaluation of `campaignId` at `checkedAt`. With `settled`, removes the entry — unless
-   * it changed after `checkedAt` (an obligation update raced the check), which keeps it for the next tick.
-   * Idempotent; ETag-guarded.
+   * Records the monitor's evaluation of the entry it listed as `version`: with `settled`, removes it;
+   * otherwise sets `checkedAt` and `nextCheckAt`. If the entry changed since it was listed (an obligation
+   * update touched it while the monitor worked), nothing is written: the touch left it due. Idempotent;
+   * ETag-guarded, so no clock of any writer is compared with another's.
    */
-  markCampaignChecked(campaignId: string, checkedAt: string, nextCheckAt: string | null, settled: boolean): Promise<void>;
-  /** Touches the index entry of a campaign (re-adding it when gone) so the monitor evaluates it at its next tick. */
+  markCampaignChecked(campaignId: string, version: string, checkedAt: string, nextCheckAt: string | null, settled: boolean): Promise<void>;
+  /**
+   * Makes a campaign due at the monitor's next tick (re-adding its index entry when gone, with `at` as its
+   * opening). One blind write: concurrent workers of one campaign never race for it.
+   */
   touchOpenCampaign(campaignId: string, at: string): Promise<void>;
   getAlert(campaignId: string): Promise<AlertRecord | null>;
   /** Creates or replaces an alert record with an ETag guard: `patch` gets the stored one (or null). */
   saveAlert(campaignId: string, patch: (current: AlertRecord | null) => AlertRecord): Promise<AlertRecord>;
   /** Every alert record, newest update first. */
   listAlerts(): Promise<AlertRecord[]>;
+  getProgress(campaignId: string): Promise<CampaignProgress | null>;
+  /** Creates or replaces a campaign's progress record with an ETag guard. */
+  saveProgress(campaignId: string, patch: (current: CampaignProgress | null) => CampaignProgress): Promise<CampaignProgress>;
   /** Records a waiver (idempotent by id). */
   putWaiver(waiver: WaiverRecord): Promise<void>;
   /** Every waiver, expired ones included (they stay as a record), newest first. */

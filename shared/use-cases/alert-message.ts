@@ -53,18 +53,37 @@ function linksOf(standing: ObligationStanding, campaignUrl: string, runbookUrl: 
   return links;
 }
 
-/** The first line: which base moved, how many dependents are late out of how many, and by how much. */
+function dependents(count: number): string {
+  return `${count} dependent${count === 1 ? "" : "s"}`;
+}
+
+/**
+ * The first line: which base moved, how many dependents are late (failed or overdue) out of how many, and
+ * by how much (`… patched (a → b): 2 of 14 dependents late (1 failed, 1 overdue by 5 h 12 min)`).
+ */
 export function alertSummary(campaign: Campaign, standings: readonly ObligationStanding[]): string {
-  const late = standings.filter((standing) => standing.alert === "overdue" || standing.alert === "failed");
+  const failed = standings.filter((standing) => standing.alert === "failed");
+  const overdue = standings.filter((standing) => standing.alert === "overdue");
   const attention = standings.filter((standing) => standing.alert !== null);
-  const worst = Math.max(...late.map((standing) => standing.lateByMs), 0);
   const head = `${campaign.base} patched (${short(campaign.fromDigest)} → ${short(campaign.toDigest)})`;
-  if (late.length > 0) return `${head}: ${late.length} of ${standings.length} dependents late, worst by ${formatDuration(worst)}`;
+  const late = failed.length + overdue.length;
+  if (late > 0) {
+    const parts: string[] = [];
+    if (failed.length > 0) parts.push(`${failed.length} failed`);
+    if (overdue.length > 0) parts.push(`${overdue.length} overdue by up to ${formatDuration(Math.max(...overdue.map((standing) => standing.lateByMs)))}`);
+    else parts.push(`the first due ${dueText(Math.max(...failed.map((standing) => standing.lateByMs)))}`);
+    return `${head}: ${late} of ${dependents(standings.length)} late (${parts.join(", ")})`;
+  }
   if (attention.length > 0) {
     const soonest = Math.max(...attention.map((standing) => standing.lateByMs));
-    return `${head}: 0 of ${standings.length} dependents late; ${attention.length} need attention, the first due in ${formatDuration(-soonest)}`;
+    return `${head}: 0 of ${dependents(standings.length)} late; ${attention.length} need attention, the first due ${dueText(soonest)}`;
   }
-  return `${head}: all ${standings.length} dependents done or waived`;
+  return `${head}: all ${dependents(standings.length)} done or waived`;
+}
+
+/** `in 2 h` for time left, `2 h ago` for a due time passed. */
+function dueText(lateByMs: number): string {
+  return lateByMs < 0 ? `in ${formatDuration(-lateByMs)}` : `${formatDuration(lateByMs)} ago`;
 }
 
 function short(digest: string | null): string {

@@ -9,7 +9,7 @@ import { stuckRulesOf, type RippleConfig } from "../config.js";
 import type { AlertRecord, OpenCampaignEntry, StateStore, WaiverRecord } from "../ports/state-store.js";
 import type { RippleEventPublisher } from "../ports/alert-sink.js";
 import type { WorkQueue } from "../ports/work-queue.js";
-import { lifecycleEventsOf } from "./lifecycle-events.js";
+import { lifecycleEventsOf, newlyClosed, progressAfter } from "./lifecycle-events.js";
 import { buildAlertMessage, type AlertLinks } from "./alert-message.js";
 import { inParallel } from "./in-parallel.js";
 import { isSettled, standingOf, type ObligationStanding } from "./sla-standing.js";
@@ -54,9 +54,11 @@ export function alertPolicyOf(config: RippleConfig): AlertPolicy {
 }
 
 function isDue(entry: OpenCampaignEntry, now: Date): boolean {
-  if (entry.checkedAt === null || entry.nextCheckAt === null) return true;
-  return Date.parse(entry.changedAt) > Date.parse(entry.checkedAt) || Date.parse(entry.nextCheckAt) <= now.getTime();
+  return entry.checkedAt === null || entry.nextCheckAt === null || Date.parse(entry.nextCheckAt) <= now.getTime();
 }
+
+/** How long a campaign header may be missing while its opening is still being written (large campaigns). */
+const OPENING_GRACE_MS = 60 * 60_000;
 
 /**
  * One tick. Idempotent: a second tick (or a concurrent one) at the same moment decides nothing new — the
@@ -80,37 +82,60 @@ export async function checkSla(deps: SlaMonitorDeps): Promise<SlaTickResult> {
   return { open: entries.length, evaluated: due.length, settled, deliveries, publishFailures };
 }
 
-async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, waivers: readonly WaiverRecord[], now: Date): Promise<{ settled: boolean; deliveries: number; published: boolean }> {
+type Evaluation = { settled: boolean; deliveries: number; published: boolean };
+
+async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, waivers: readonly WaiverRecord[], now: Date): Promise<Evaluation> {
+  const checkedAt = now.toISOString();
   const stored = await deps.store.getCampaign(entry.campaignId);
   if (stored === null) {
-    await deps.store.markCampaignChecked(entry.campaignId, now.toISOString(), null, true);
-    return { settled: true, deliveries: 0, published: true };
+    // A large campaign writes its header last: until then, or for an hour, keep looking.
+    const gone = now.getTime() - Date.parse(entry.openedAt) > OPENING_GRACE_MS;
+    await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, new Date(now.getTime() + 60_000).toISOString(), gone);
+    return { settled: gone, deliveries: 0, published: true };
   }
   const standings = await standingsOf(deps, stored.campaign, stored.obligations, waivers, now);
-  await recordDurations(deps, stored.obligations, entry.checkedAt);
   const previous = await deps.store.getAlert(entry.campaignId);
   const settledNow = isSettled(standings);
-  const items = standings.flatMap((standing) => (standing.alert === null ? [] : [{ dependentKey: standing.obligation.dependentKey, status: standing.alert, step: standing.step }]));
+  const items = standings.flatMap((standing) => (standing.alert === null ? [] : [{ dependentKey: standing.obligation.dependentKey, status: standing.alert, step: standing.stepKey }]));
   const decision = decideAlert(previous?.state ?? null, items, settledNow, now, alertPolicyOf(deps.config));
-  const record = decision.next === null ? previous : await saveDecision(deps, stored.campaign, standings, previous, decision.next, decision.deliveries, now);
+  const saved = await saveDecision(deps, stored.campaign, standings, previous, decision.next, decision.deliveries, now);
+  const record = saved.record;
   const queued = record === null ? 0 : await queueOutstanding(deps, record);
+  // Unpublished lifecycle events leave the entry due: the next tick handles the same changes again.
+  const published = await handleProgress(deps, stored.campaign, stored.obligations);
+  if (!published || !saved.won) {
+    await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, checkedAt, false);
+    return { settled: false, deliveries: queued, published };
+  }
   // Settled by a waiver is not done: the entry stays, so the waiver's expiry is seen.
   const closed = stored.obligations.every((obligation) => !isOpenObligation(obligation.state));
   const done = closed && settledNow && (record === null || record.state.status === "resolved") && queued === 0;
-  // Unpublished lifecycle events keep the campaign unchecked: the next tick sees the same changes again.
-  if (!(await publishLifecycle(deps, stored.campaign, stored.obligations, entry.checkedAt))) return { settled: false, deliveries: queued, published: false };
-  await deps.store.markCampaignChecked(entry.campaignId, now.toISOString(), done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done);
+  await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done);
   return { settled: done, deliveries: queued, published: true };
 }
 
-/** Publishes the campaign's lifecycle events since the last check to every publisher; false when one failed. */
-async function publishLifecycle(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[], since: string | null): Promise<boolean> {
+/**
+ * Handles the obligations closed since the campaign's progress record last saw them: publishes their
+ * lifecycle events (and the opening) to every publisher, counts their scheduled → done durations, then
+ * records them as seen. Returns false when a publish failed (nothing is recorded: all is tried again).
+ */
+async function handleProgress(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[]): Promise<boolean> {
+  const progress = await deps.store.getProgress(campaign.id);
+  const closed = newlyClosed(obligations, progress);
+  if (progress?.opened === true && closed.length === 0) return true;
   const publishers = deps.publishers ?? [];
-  if (publishers.length === 0) return true;
-  const events = lifecycleEventsOf(campaign, obligations, since);
-  if (events.length === 0) return true;
-  const results = await Promise.allSettled(publishers.map((publisher) => publisher.publish(events)));
-  return results.every((result) => result.status === "fulfilled");
+  const events = lifecycleEventsOf(campaign, obligations, progress);
+  if (publishers.length > 0 && events.length > 0) {
+    const results = await Promise.allSettled(publishers.map((publisher) => publisher.publish(events)));
+    if (results.some((result) => result.status === "rejected")) return false;
+  }
+  await inParallel(closed.filter((obligation) => obligation.state === "done"), CONCURRENCY, async (obligation) => {
+    const scheduledAt = scheduledAtOf(obligation);
+    if (scheduledAt === null) return;
+    await deps.store.addDuration(obligation.dependentKey, `${obligation.campaignId}|${obligation.dependentKey}`, Math.max(0, Date.parse(obligation.updatedAt) - Date.parse(scheduledAt)));
+  });
+  await deps.store.saveProgress(campaign.id, (current) => progressAfter(campaign.id, current, closed));
+  return true;
 }
 
 async function standingsOf(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[], waivers: readonly WaiverRecord[], now: Date): Promise<ObligationStanding[]> {
@@ -125,16 +150,6 @@ async function standingsOf(deps: SlaMonitorDeps, campaign: Campaign, obligations
   return obligations.map((obligation) => standingOf(deps.config, campaign, obligation, now, waivers, durations.get(obligation.dependentKey) ?? []));
 }
 
-/** Adds the scheduled → done durations of obligations done since the last check (idempotent per obligation). */
-async function recordDurations(deps: SlaMonitorDeps, obligations: readonly Obligation[], checkedAt: string | null): Promise<void> {
-  const fresh = obligations.filter((obligation) => obligation.state === "done" && (checkedAt === null || obligation.updatedAt >= checkedAt));
-  await inParallel(fresh, CONCURRENCY, async (obligation) => {
-    const scheduledAt = scheduledAtOf(obligation);
-    if (scheduledAt === null) return;
-    await deps.store.addDuration(obligation.dependentKey, `${obligation.campaignId}|${obligation.dependentKey}`, Math.max(0, Date.parse(obligation.updatedAt) - Date.parse(scheduledAt)));
-  });
-}
-
 /** Sink ids of a route. */
 function sinksOf(config: RippleConfig, route: AlertRoute): string[] {
   return config.alerts.sinks.filter((sink) => sink.route === route).map((sink) => sink.id);
@@ -142,20 +157,24 @@ function sinksOf(config: RippleConfig, route: AlertRoute): string[] {
 
 /**
  * Records the decision unless another tick already moved the alert past the state it was decided from
- * (then that tick's decision stands and this one delivers nothing).
+ * (then that tick's decision stands, this one delivers nothing, and the campaign is looked at again at
+ * once). A decision that changes nothing is not written.
  */
 async function saveDecision(
   deps: SlaMonitorDeps,
   campaign: Campaign,
   standings: readonly ObligationStanding[],
   previous: AlertRecord | null,
-  next: AlertState,
+  next: AlertState | null,
   wantedDeliveries: ReadonlyArray<{ action: AlertDeliveryAction; route: AlertRoute }>,
   now: Date,
-): Promise<AlertRecord> {
+): Promise<{ record: AlertRecord | null; won: boolean }> {
+  if (next === null || (wantedDeliveries.length === 0 && previous !== null && JSON.stringify(previous.state) === JSON.stringify(next))) return { record: previous, won: true };
   const fromSequence = previous?.state.sequence ?? 0;
-  return deps.store.saveAlert(campaign.id, (current) => {
-    if ((current?.state.sequence ?? 0) !== fromSequence) return current!;
+  let won = false;
+  const record = await deps.store.saveAlert(campaign.id, (current) => {
+    won = (current?.state.sequence ?? 0) === fromSequence;
+    if (!won) return current!;
     const wanted = { ...(current?.wanted ?? {}) };
     for (const delivery of wantedDeliveries) {
       for (const sinkId of sinksOf(deps.config, delivery.route)) wanted[sinkId] = { sequence: next.sequence, action: delivery.action };
@@ -164,11 +183,16 @@ async function saveDecision(
     const message = wantedDeliveries.length === 0 ? (current?.message ?? null) : buildAlertMessage(campaign, standings, next, primary, now, deps.links);
     return { campaignId: campaign.id, state: next, message, wanted, deliveries: current?.deliveries ?? {}, updatedAt: now.toISOString() };
   });
+  return { record, won };
 }
 
-/** Queues a delivery job for every sink not yet sent what is wanted of it. Returns how many. */
+/**
+ * Queues a delivery job for every configured sink not yet sent what is wanted of it (a sink since removed
+ * from the configuration is left alone). Returns how many.
+ */
 async function queueOutstanding(deps: SlaMonitorDeps, record: AlertRecord): Promise<number> {
-  const outstanding = Object.entries(record.wanted).filter(([sinkId, wanted]) => (record.deliveries[sinkId]?.delivered ?? 0) < wanted.sequence && !isGivenUp(record, sinkId, wanted.sequence));
+  const configured = new Set(deps.config.alerts.sinks.map((sink) => sink.id));
+  const outstanding = Object.entries(record.wanted).filter(([sinkId, wanted]) => configured.has(sinkId) && (record.deliveries[sinkId]?.delivered ?? 0) < wanted.sequence && !isGivenUp(record, sinkId, wanted.sequence));
   await inParallel(outstanding, CONCURRENCY, async ([sinkId, wanted]) => {
     await deps.queue.enqueue("alerts", { v: 1, campaignId: record.campaignId, sinkId, sequence: wanted.sequence });
   });

@@ -13,8 +13,12 @@ export interface DeliverAlertDeps {
   readonly now: () => Date;
 }
 
-/** How long one worker holds a delivery before another may take it over (a crashed worker's). */
-const SENDING_LEASE_MS = 60_000;
+/**
+ * How long one worker holds a delivery before another may take it over (a crashed worker's): longer than
+ * the slowest sink's worst case (the GitHub issue sink: a listing, a comment and an update, each with its
+ * retries and rate-limit waits).
+ */
+const SENDING_LEASE_MS = 5 * 60_000;
 
 export type DeliveryOutcome =
   | { readonly outcome: "delivered"; readonly sequence: number; readonly ref: string | null }

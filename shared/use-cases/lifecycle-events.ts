@@ -1,15 +1,36 @@
 /** Ripple's lifecycle events for subscribers (an Event Grid topic): a campaign opened, an obligation done or failed. */
 import type { Campaign, Obligation } from "../domain/campaign.js";
 import type { RippleEvent } from "../ports/alert-sink.js";
+import type { CampaignProgress } from "../ports/state-store.js";
+
+/** What marks an obligation's closed state as handled (`done@<updatedAt>`); null while it is open. */
+export function closedMarker(obligation: Obligation): string | null {
+  return obligation.state === "done" || obligation.state === "failed" ? `${obligation.state}@${obligation.updatedAt}` : null;
+}
+
+/** The obligations closed (done or failed) since the progress record last saw them. */
+export function newlyClosed(obligations: readonly Obligation[], progress: CampaignProgress | null): Obligation[] {
+  return obligations.filter((obligation) => {
+    const marker = closedMarker(obligation);
+    return marker !== null && progress?.seen[obligation.dependentKey] !== marker;
+  });
+}
+
+/** The progress record once `closed` (and the opening) are handled. */
+export function progressAfter(campaignId: string, progress: CampaignProgress | null, closed: readonly Obligation[]): CampaignProgress {
+  const seen = { ...(progress?.seen ?? {}) };
+  for (const obligation of closed) seen[obligation.dependentKey] = closedMarker(obligation)!;
+  return { campaignId, opened: true, seen };
+}
 
 /**
- * The lifecycle events of a campaign since the monitor last looked at it (`since`; null: never — the
- * campaign's opening is news too). Ids are deterministic (the campaign, the dependent, the state and its
+ * The lifecycle events not yet published: the campaign's opening (unless the progress record says it was)
+ * and each newly closed obligation. Ids are deterministic (the campaign, the dependent, the state and its
  * time), so publishing the same change again is recognisably the same event.
  */
-export function lifecycleEventsOf(campaign: Campaign, obligations: readonly Obligation[], since: string | null): RippleEvent[] {
+export function lifecycleEventsOf(campaign: Campaign, obligations: readonly Obligation[], progress: CampaignProgress | null): RippleEvent[] {
   const events: RippleEvent[] = [];
-  if (since === null) {
+  if (progress?.opened !== true) {
     events.push({
       id: `${campaign.id}:opened`,
       type: "Ripple.Campaign.Opened",
@@ -18,11 +39,9 @@ export function lifecycleEventsOf(campaign: Campaign, obligations: readonly Obli
       data: { campaignId: campaign.id, base: campaign.base, fromDigest: campaign.fromDigest, toDigest: campaign.toDigest, root: campaign.root ?? null, obligations: obligations.length },
     });
   }
-  for (const obligation of obligations) {
-    if (obligation.state !== "done" && obligation.state !== "failed") continue;
-    if (since !== null && obligation.updatedAt < since) continue;
+  for (const obligation of newlyClosed(obligations, progress)) {
     events.push({
-      id: `${campaign.id}|${obligation.dependentKey}:${obligation.state}:${obligation.updatedAt}`,
+      id: `${campaign.id}|${obligation.dependentKey}:${closedMarker(obligation)}`,
       type: obligation.state === "done" ? "Ripple.Obligation.Done" : "Ripple.Obligation.Failed",
       subject: `campaigns/${campaign.id}/obligations/${encodeURIComponent(obligation.dependentKey)}`,
       time: obligation.updatedAt,

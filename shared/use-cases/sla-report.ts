@@ -79,7 +79,11 @@ export async function slaReport(deps: { store: StateStore; config: RippleConfig;
     const open = stored.obligations.filter((obligation) => isOpenObligation(obligation.state));
     if (open.length === 0) return;
     campaigns += 1;
-    for (const obligation of open) rows.push(rowOf(stored.campaign, standingOf(deps.config, stored.campaign, obligation, now, waivers, [])));
+    for (const obligation of open) {
+      // The same prediction the monitor makes: from the dependent's own past durations.
+      const samples = obligation.state === "scheduled" && deps.config.sla.predict ? await deps.store.getDurations(obligation.dependentKey) : null;
+      rows.push(rowOf(stored.campaign, standingOf(deps.config, stored.campaign, obligation, now, waivers, samples?.samples.map((sample) => sample.ms) ?? [])));
+    }
   });
   rows.sort(compareByRisk);
   const counts: Record<string, number> = {};

@@ -6,7 +6,7 @@ import picomatch from "picomatch";
 import { slaRulesOf, stuckRulesOf, type RippleConfig } from "../config.js";
 import { pushRoot, scheduledAtOf, type Campaign, type Obligation, type ObligationClock } from "../domain/campaign.js";
 import type { AlertItemStatus } from "../domain/alert-policy.js";
-import { clockFor, isOpenObligation, predictDoneAt, slaStatusOf, slaSubjectOf, stuckReason, type SlaStatus } from "../domain/sla.js";
+import { clockFor, isOpenObligation, predictDoneAt, slaStatusOf, slaSubjectOf, stuckReason, type SlaStatus, type StuckReason } from "../domain/sla.js";
 import type { WaiverRecord } from "../ports/state-store.js";
 
 export interface ObligationStanding {
@@ -15,7 +15,7 @@ export interface ObligationStanding {
   readonly status: SlaStatus;
   /** Milliseconds past due (positive) or left (negative) at the moment of reading; for a closed one, at completion. */
   readonly lateByMs: number;
-  readonly stuck: string | null;
+  readonly stuck: StuckReason | null;
   /** When the dependent's own history says it will be done (scheduled obligations with history only). */
   readonly predictedDoneAt: string | null;
   /** The active waiver covering it, if any. */
@@ -24,6 +24,11 @@ export interface ObligationStanding {
   readonly alert: AlertItemStatus | null;
   /** The step it is at, in words. */
   readonly step: string;
+  /**
+   * The step without the durations that grow by the minute: what the alert compares to tell a change
+   * (a new failure reason, another run) from the clock ticking.
+   */
+  readonly stepKey: string;
 }
 
 /** The clock of an obligation: its own, or (recorded before clocks were kept) one computed from its campaign. */
@@ -69,7 +74,7 @@ export function stepOf(obligation: Obligation, stuck: string | null): string {
   }
 }
 
-function alertStatusOf(obligation: Obligation, status: SlaStatus, stuck: string | null, predictedLate: boolean): AlertItemStatus | null {
+function alertStatusOf(obligation: Obligation, status: SlaStatus, stuck: StuckReason | null, predictedLate: boolean): AlertItemStatus | null {
   if (!isOpenObligation(obligation.state)) return null;
   if (obligation.state === "failed") return "failed";
   if (status === "overdue") return "overdue";
@@ -101,7 +106,8 @@ export function standingOf(config: RippleConfig, campaign: Campaign, obligation:
     predictedDoneAt,
     waiver,
     alert: waiver === null ? alertStatusOf(obligation, status, stuck, predictedLate) : null,
-    step: stepOf(obligation, stuck),
+    step: stepOf(obligation, stuck?.text ?? null),
+    stepKey: `${obligation.state}|${stuck?.kind ?? ""}|${obligation.state === "failed" ? (obligation.reason ?? "") : ""}|${obligation.runId ?? ""}`,
   };
 }
 

@@ -26,13 +26,10 @@ export const WaiverRequest = z
   .refine((request) => request.campaignId !== undefined || request.dependent !== undefined, { message: "name a campaignId, a dependent glob, or both", path: ["campaignId"] });
 export type WaiverRequest = z.infer<typeof WaiverRequest>;
 
-/**
- * When a waiver ends, from an ISO 8601 time or a duration from `now` (counted from the start of the minute,
- * so a repeated request is the same waiver). @throws ValidationError.
- */
+/** When a waiver ends, from an ISO 8601 time or a duration from `now`. @throws ValidationError. */
 function untilOf(text: string, now: Date): Date {
   const duration = parseDuration(text);
-  const until = duration !== null ? new Date(Math.floor(now.getTime() / 60_000) * 60_000 + duration) : /^\d{4}-\d{2}-\d{2}T.*(?:Z|[+-]\d{2}:\d{2})$/.test(text) ? new Date(text) : new Date(Number.NaN);
+  const until = duration !== null ? new Date(now.getTime() + duration) : /^\d{4}-\d{2}-\d{2}T.*(?:Z|[+-]\d{2}:\d{2})$/.test(text) ? new Date(text) : new Date(Number.NaN);
   const bad = (message: string): ValidationError => new ValidationError(`waiver: until: ${message}`, [{ path: "until", message }]);
   if (Number.isNaN(until.getTime())) throw bad("an ISO 8601 time with a zone (2026-12-01T09:00Z) or a duration (48h)");
   if (until.getTime() <= now.getTime()) throw bad("must be in the future");
@@ -42,8 +39,8 @@ function untilOf(text: string, now: Date): Date {
 
 /**
  * Records a waiver and has the SLA monitor look again at the campaigns it may cover (the named one, or
- * every open campaign for a dependent glob). Idempotent: the same request at the same minute is the same
- * waiver (its id is a hash of it).
+ * every open campaign for a dependent glob). Idempotent: the same request within the same minute is the
+ * same waiver (its id is a hash of it; a repeat only moves a duration's end by the seconds between them).
  * @throws ValidationError for a bad request (nothing is written); AppError `not_found` for an unknown
  *   campaign; the store's retryable errors.
  */
@@ -55,7 +52,8 @@ export async function waive(deps: { store: StateStore; now: () => Date }, input:
     throw new AppError("not_found", `no campaign ${request.campaignId}`);
   }
   const createdAt = new Date(Math.floor(now.getTime() / 60_000) * 60_000).toISOString();
-  const fields = [request.campaignId ?? "", request.dependent ?? "", until.toISOString(), request.reason, request.by, createdAt];
+  // The request as written (a duration, not the time it gives) and its minute: a repeat is the same waiver.
+  const fields = [request.campaignId ?? "", request.dependent ?? "", request.until, request.reason, request.by, createdAt];
   const waiver: WaiverRecord = {
     id: `w-${createHash("sha256").update(JSON.stringify(fields)).digest("hex").slice(0, 16)}`,
     campaignId: request.campaignId ?? null,

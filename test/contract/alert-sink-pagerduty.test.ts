@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPagerDutySink, type PagerDutySinkOptions } from "../../shared/adapters/alert-sinks/pagerduty/pagerduty-sink.js";
 import type { AlertAction, AlertItem, AlertSink } from "../../shared/ports/alert-sink.js";
 import { sampleAlert } from "./helpers/alert-message.js";
-import { startPagerDutyContractServer, type PagerDutyContractServer } from "./helpers/pagerduty-contract-server.js";
+import { startPagerDutyReceiver as startPagerDutyContractServer, type PagerDutyReceiver as PagerDutyContractServer } from "../../shared/local/alert-receivers/pagerduty-receiver.js";
 import { rejection, type ErrorShape } from "./helpers/rejection.js";
 
 const ROUTING_KEY = "e93facc04764012d7bfb002500d5d1a6";

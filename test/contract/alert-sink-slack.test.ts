@@ -4,7 +4,15 @@ import { ConfigError } from "../../shared/errors.js";
 import type { AlertAction, AlertMessage } from "../../shared/ports/alert-sink.js";
 import { sampleAlert, sampleItems } from "./helpers/alert-message.js";
 import { rejection } from "./helpers/rejection.js";
-import { ALERTS_CHANNEL, BOT_TOKEN, SLACK_MAX_BLOCKS, startSlackContractServer, type SlackContractServer, type SlackFault, type SlackStoredMessage } from "./helpers/slack-contract-server.js";
+import {
+  ALERTS_CHANNEL,
+  DEFAULT_SLACK_BOT_TOKEN as BOT_TOKEN,
+  SLACK_MAX_BLOCKS,
+  startSlackReceiver as startSlackContractServer,
+  type SlackFault,
+  type SlackReceiver as SlackContractServer,
+  type SlackStoredMessage,
+} from "../../shared/local/alert-receivers/slack-receiver.js";
 
 const SINK_ID = "oncall-slack";
 const SERVICE = `slack sink ${SINK_ID}`;

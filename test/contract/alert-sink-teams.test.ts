@@ -4,7 +4,7 @@ import type { AlertAction } from "../../shared/ports/alert-sink.js";
 import { ConfigError } from "../../shared/errors.js";
 import { sampleAlert, sampleItems } from "./helpers/alert-message.js";
 import { rejection } from "./helpers/rejection.js";
-import { TEAMS_MAX_MESSAGE_BYTES, startTeamsContractServer, type TeamsContractServer } from "./helpers/teams-contract-server.js";
+import { TEAMS_MAX_MESSAGE_BYTES, startTeamsReceiver as startTeamsContractServer, type TeamsReceiver as TeamsContractServer } from "../../shared/local/alert-receivers/teams-receiver.js";
 
 const SINK_ID = "oncall-teams";
 const SERVICE = `teams sink ${SINK_ID}`;

@@ -4,7 +4,7 @@ import { createWebhookSink, verifyWebhookSignature, type WebhookSinkOptions } fr
 import type { AlertAction, AlertSink } from "../../shared/ports/alert-sink.js";
 import { sampleAlert } from "./helpers/alert-message.js";
 import { rejection, type ErrorShape } from "./helpers/rejection.js";
-import { startWebhookContractServer, type WebhookContractServer, type WebhookRequest } from "./helpers/webhook-contract-server.js";
+import { startWebhookReceiver as startWebhookContractServer, type WebhookReceiver as WebhookContractServer, type WebhookRequest } from "../../shared/local/alert-receivers/webhook-receiver.js";
 
 const KEY = Buffer.from("ripple-contract-test-secret-0001");
 const SECRET = `whsec_${KEY.toString("base64")}`;

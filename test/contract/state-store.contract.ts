@@ -9,6 +9,7 @@ import {
   type PatchOriginRecord,
   type RunRecord,
   type AlertRecord,
+  type OpenCampaignEntry,
   type StateStore,
   type TagState,
   type WaiverRecord,
@@ -912,40 +913,59 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
     });
 
     describe("SLA records", () => {
-      it("indexes an opened campaign once, touches it on every obligation update, and removes it once settled and unchanged", async () => {
+      it("indexes an opened campaign once, makes it due on every obligation change (not on a no-op), and removes it once checked as settled", async () => {
         const header = campaign("c1", time(1));
         const target = obligation(header.id, image("team/app"));
         await store.openCampaign(header, [target]);
         await store.openCampaign(header, [target]);
-        const opened = await store.listOpenCampaigns();
+        const [opened] = await store.listOpenCampaigns();
+        await store.markCampaignChecked("c1", opened!.version, time(2), time(30), false);
+        const [checked] = await store.listOpenCampaigns();
+        await store.updateObligation(header.id, target.dependentKey, (current) => current);
+        const [unchanged] = await store.listOpenCampaigns();
         await store.updateObligation(header.id, target.dependentKey, (current) => ({ ...current, state: "done", updatedAt: time(5) }));
-        const touched = await store.listOpenCampaigns();
-        await store.markCampaignChecked(header.id, time(4), time(30), true);
-        const staleCheck = await store.listOpenCampaigns();
-        await store.markCampaignChecked(header.id, time(6), null, true);
-        expect({ opened, touched, staleCheck, settled: await store.listOpenCampaigns() }).toEqual({
-          opened: [{ campaignId: "c1", openedAt: time(1), changedAt: time(1), checkedAt: null, nextCheckAt: null }],
-          touched: [{ campaignId: "c1", openedAt: time(1), changedAt: time(5), checkedAt: null, nextCheckAt: null }],
-          // An update after the check keeps the entry, due at once.
-          staleCheck: [{ campaignId: "c1", openedAt: time(1), changedAt: time(5), checkedAt: time(4), nextCheckAt: time(4) }],
+        const [touched] = await store.listOpenCampaigns();
+        // A check of the entry as it was before the change writes nothing: the change keeps it due.
+        await store.markCampaignChecked("c1", checked!.version, time(6), null, true);
+        const [kept] = await store.listOpenCampaigns();
+        await store.markCampaignChecked("c1", touched!.version, time(6), null, true);
+        const shape = (entry: OpenCampaignEntry | undefined) => entry && { ...entry, version: typeof entry.version };
+        expect({ opened: shape(opened), checked: shape(checked), unchangedVersion: unchanged!.version === checked!.version, touched: shape(touched), keptVersion: kept!.version === touched!.version, settled: await store.listOpenCampaigns() }).toEqual({
+          opened: { campaignId: "c1", openedAt: time(1), checkedAt: null, nextCheckAt: null, version: "string" },
+          checked: { campaignId: "c1", openedAt: time(1), checkedAt: time(2), nextCheckAt: time(30), version: "string" },
+          unchangedVersion: true,
+          touched: { campaignId: "c1", openedAt: time(1), checkedAt: time(2), nextCheckAt: null, version: "string" },
+          keptVersion: true,
           settled: [],
         });
       });
 
-      it("keeps an unsettled campaign with its next check, and re-adds a settled one an update touches", async () => {
+      it("keeps an unsettled campaign with its next check, and re-adds a settled one a change touches", async () => {
         await store.openCampaign(campaign("a", time(1)), [obligation("a", image("team/a"))]);
         await store.openCampaign(campaign("b", time(2)), [obligation("b", image("team/b"))]);
-        await store.markCampaignChecked("a", time(3), time(40), false);
-        await store.markCampaignChecked("b", time(3), null, true);
-        await store.markCampaignChecked("gone", time(3), null, true);
+        const listed = new Map((await store.listOpenCampaigns()).map((entry) => [entry.campaignId, entry.version]));
+        await store.markCampaignChecked("a", listed.get("a")!, time(3), time(40), false);
+        await store.markCampaignChecked("b", listed.get("b")!, time(3), null, true);
+        await store.markCampaignChecked("b", listed.get("b")!, time(3), null, true); // gone already: nothing happens
         const checked = await store.listOpenCampaigns();
         await store.touchOpenCampaign("b", time(7));
-        expect({ checked, touched: await store.listOpenCampaigns() }).toEqual({
-          checked: [{ campaignId: "a", openedAt: time(1), changedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) }],
+        const strip = (entries: OpenCampaignEntry[]) => entries.map(({ version: _, ...entry }) => entry);
+        expect({ checked: strip(checked), touched: strip(await store.listOpenCampaigns()) }).toEqual({
+          checked: [{ campaignId: "a", openedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) }],
           touched: [
-            { campaignId: "a", openedAt: time(1), changedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) },
-            { campaignId: "b", openedAt: time(7), changedAt: time(7), checkedAt: null, nextCheckAt: null },
+            { campaignId: "a", openedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) },
+            { campaignId: "b", openedAt: time(7), checkedAt: null, nextCheckAt: null },
           ],
+        });
+      });
+
+      it("keeps campaign progress with a guard", async () => {
+        await store.saveProgress("c1", (current) => ({ campaignId: "c1", opened: true, seen: { ...(current?.seen ?? {}), a: "done@1" } }));
+        await store.saveProgress("c1", (current) => ({ campaignId: "c1", opened: true, seen: { ...(current?.seen ?? {}), b: "failed@2" } }));
+        expect({ one: await store.getProgress("c1"), none: await store.getProgress("c2"), alerts: await store.listAlerts() }).toEqual({
+          one: { campaignId: "c1", opened: true, seen: { a: "done@1", b: "failed@2" } },
+          none: null,
+          alerts: [],
         });
       });
 

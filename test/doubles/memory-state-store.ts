@@ -10,6 +10,7 @@ import type {
   EventStatus,
   OpenedCampaign,
   AlertRecord,
+  CampaignProgress,
   DurationSamples,
   OpenCampaignEntry,
   SlaRecords,
@@ -34,7 +35,7 @@ import {
   compareRunsNewestFirst,
   compareTags,
 } from "../../shared/adapters/state-rules/compare-records.js";
-import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst, isStaleCheck } from "../../shared/adapters/state-rules/sla-rules.js";
+import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../../shared/adapters/state-rules/sla-rules.js";
 
 /**
  * An in-memory StateStore for domain unit tests only (never for integration tests or the demo).
@@ -192,6 +193,7 @@ export function createMemoryStateStore(): StateStore {
       const current = campaigns.get(campaignId)?.obligations.get(key);
       if (current === undefined) throw notFound(`obligation "${key}" of campaign "${campaignId}"`);
       const next = checkObligationPatch(current, patch(copy(current)));
+      if (JSON.stringify(next) === JSON.stringify(current)) return copy(next);
       campaigns.get(campaignId)?.obligations.set(key, copy(next));
       await sla.touchOpenCampaign(campaignId, next.updatedAt);
       return copy(next);
@@ -257,12 +259,15 @@ export function createMemoryStateStore(): StateStore {
 function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: string): void } {
   const open = new Map<string, OpenCampaignEntry>();
   const alerts = new Map<string, AlertRecord>();
+  const progress = new Map<string, CampaignProgress>();
   const waivers = new Map<string, WaiverRecord>();
   const durations = new Map<string, DurationSamples>();
+  let versions = 0;
+  const put = (entry: Omit<OpenCampaignEntry, "version">) => open.set(entry.campaignId, { ...entry, version: String((versions += 1)) });
 
   return {
     index(campaignId, openedAt) {
-      if (!open.has(campaignId)) open.set(campaignId, { campaignId, openedAt, changedAt: openedAt, checkedAt: null, nextCheckAt: null });
+      if (!open.has(campaignId)) put({ campaignId, openedAt, checkedAt: null, nextCheckAt: null });
     },
     async listOpenCampaigns() {
       return copy([...open.values()].sort((a, b) => compareText(a.campaignId, b.campaignId)));
@@ -270,15 +275,14 @@ function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: s
     async touchOpenCampaign(campaignId, at) {
       assertInstant(at);
       const entry = open.get(campaignId);
-      open.set(campaignId, entry === undefined ? { campaignId, openedAt: at, changedAt: at, checkedAt: null, nextCheckAt: null } : { ...entry, changedAt: at });
+      put(entry === undefined ? { campaignId, openedAt: at, checkedAt: null, nextCheckAt: null } : { ...entry, nextCheckAt: null });
     },
-    async markCampaignChecked(campaignId, checkedAt, nextCheckAt, settled) {
+    async markCampaignChecked(campaignId, version, checkedAt, nextCheckAt, settled) {
       assertInstant(checkedAt);
       const entry = open.get(campaignId);
-      if (entry === undefined) return;
-      const stale = isStaleCheck(entry, checkedAt);
-      if (settled && !stale) open.delete(campaignId);
-      else open.set(campaignId, { ...entry, checkedAt, nextCheckAt: stale ? checkedAt : nextCheckAt });
+      if (entry === undefined || entry.version !== version) return;
+      if (settled) open.delete(campaignId);
+      else put({ ...entry, checkedAt, nextCheckAt });
     },
     async getAlert(campaignId) {
       return copyOrNull(alerts.get(campaignId));
@@ -286,6 +290,14 @@ function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: s
     async saveAlert(campaignId, patch) {
       const next = patch(copyOrNull(alerts.get(campaignId)));
       alerts.set(campaignId, copy(next));
+      return copy(next);
+    },
+    async getProgress(campaignId) {
+      return copyOrNull(progress.get(campaignId));
+    },
+    async saveProgress(campaignId, patch) {
+      const next = patch(copyOrNull(progress.get(campaignId)));
+      progress.set(campaignId, copy(next));
       return copy(next);
     },
     async listAlerts() {

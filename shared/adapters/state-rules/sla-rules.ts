@@ -1,5 +1,5 @@
 /** Rules both state stores apply to the SLA records (same results from the table store and the memory double). */
-import type { AlertRecord, DurationSamples, OpenCampaignEntry, WaiverRecord } from "../../ports/state-store.js";
+import type { AlertRecord, DurationSamples, WaiverRecord } from "../../ports/state-store.js";
 
 /** Samples kept per dependent. */
 export const DURATION_SAMPLES = 20;
@@ -14,11 +14,6 @@ export function compareAlertsNewestFirst(a: AlertRecord, b: AlertRecord): number
 export function compareWaiversNewestFirst(a: WaiverRecord, b: WaiverRecord): number {
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/** Whether an obligation changed after the monitor's check at `checkedAt`: the entry must stay and be checked again. */
-export function isStaleCheck(entry: OpenCampaignEntry, checkedAt: string): boolean {
-  return Date.parse(entry.changedAt) > Date.parse(checkedAt);
 }
 
 /** The samples with one more (null: nothing to write, the obligation is already counted); the newest 20 kept. */

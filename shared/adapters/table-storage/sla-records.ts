@@ -1,7 +1,7 @@
 import { odata, type TableClient } from "@azure/data-tables";
-import type { AlertRecord, DurationSamples, OpenCampaignEntry, SlaRecords, WaiverRecord } from "../../ports/state-store.js";
+import type { AlertRecord, CampaignProgress, DurationSamples, OpenCampaignEntry, SlaRecords, WaiverRecord } from "../../ports/state-store.js";
 import { assertInstant } from "../state-rules/apply-tag-move.js";
-import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst, isStaleCheck } from "../state-rules/sla-rules.js";
+import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../state-rules/sla-rules.js";
 import { packJson } from "./json-columns.js";
 import { statusOf } from "./storage-errors.js";
 import { escapeKey } from "./table-keys.js";
@@ -13,14 +13,16 @@ const WAIVER_PARTITION = "~waivers";
 const ALERTS = "a|";
 const DURATIONS = "d|";
 const ALERT_ROW = "alert";
+const PROGRESS_ROW = "progress";
 const DURATIONS_ROW = "durations";
 
 /**
  * The SLA records in the `sla` table:
  * - `~open` / esc(campaign id): the open-campaign index, in plain string columns (`campaignId`, `openedAt`,
- *   `changedAt`, `checkedAt`, `nextCheckAt`) so an obligation update touches `changedAt` with one blind
- *   Merge upsert — no read, no ETag race between workers of one campaign;
- * - `a|` esc(campaign id) / `alert`: the AlertRecord (guarded write);
+ *   `checkedAt`, `nextCheckAt`; "" for null) so an obligation update makes it due (`nextCheckAt` "") with
+ *   one blind Merge upsert — no read, no ETag race between workers of one campaign; the entity's ETag is
+ *   the entry's `version`;
+ * - `a|` esc(campaign id) / `alert`: the AlertRecord; / `progress`: the CampaignProgress (guarded writes);
  * - `~waivers` / esc(id): WaiverRecords; `d|` esc(dependent key) / `durations`: DurationSamples.
  * Throws as `createTableStateStore` does.
  */
@@ -32,7 +34,7 @@ export function createSlaRecords(client: TableClient, helpers: TableHelpers): Sl
       return call("list open campaigns", async () => {
         const entries: OpenCampaignEntry[] = [];
         for await (const entity of client.listEntities<Record<string, string | undefined>>({ queryOptions: { filter: odata`PartitionKey eq ${OPEN_PARTITION}` } })) {
-          entries.push(entryOf(entity));
+          entries.push(entryOf(entity, entity.etag));
         }
         return entries.sort((a, b) => (a.campaignId < b.campaignId ? -1 : a.campaignId > b.campaignId ? 1 : 0));
       });
@@ -40,31 +42,28 @@ export function createSlaRecords(client: TableClient, helpers: TableHelpers): Sl
 
     async touchOpenCampaign(campaignId, at) {
       assertInstant(at);
-      await call("touch open campaign", () => client.upsertEntity({ partitionKey: OPEN_PARTITION, rowKey: escapeKey(campaignId), campaignId, changedAt: at }, "Merge"));
+      // `openedAt` only fills a gap: Merge keeps the columns it does not name, but a re-added entry needs one.
+      await call("touch open campaign", async () => {
+        try {
+          await client.updateEntity({ partitionKey: OPEN_PARTITION, rowKey: escapeKey(campaignId), nextCheckAt: "" }, "Merge");
+        } catch (error) {
+          if (statusOf(error) !== 404) throw error;
+          await client.upsertEntity({ partitionKey: OPEN_PARTITION, rowKey: escapeKey(campaignId), campaignId, openedAt: at, checkedAt: "", nextCheckAt: "" }, "Merge");
+        }
+      });
     },
 
-    async markCampaignChecked(campaignId, checkedAt, nextCheckAt, settled) {
+    async markCampaignChecked(campaignId, version, checkedAt, nextCheckAt, settled) {
       assertInstant(checkedAt);
       const rowKey = escapeKey(campaignId);
       await call("mark campaign checked", async () => {
-        for (let attempt = 1; attempt <= 5; attempt += 1) {
-          let entity;
-          try {
-            entity = await client.getEntity<Record<string, string | undefined>>(OPEN_PARTITION, rowKey);
-          } catch (error) {
-            if (statusOf(error) === 404) return;
-            throw error;
-          }
-          const stale = isStaleCheck(entryOf(entity), checkedAt);
-          try {
-            if (settled && !stale) await client.deleteEntity(OPEN_PARTITION, rowKey, { etag: entity.etag });
-            else await client.updateEntity({ partitionKey: OPEN_PARTITION, rowKey, checkedAt, nextCheckAt: stale ? checkedAt : (nextCheckAt ?? "") }, "Merge", { etag: entity.etag });
-            return;
-          } catch (error) {
-            const status = statusOf(error);
-            if (status === 404) return;
-            if (status !== 412) throw error;
-          }
+        try {
+          if (settled) await client.deleteEntity(OPEN_PARTITION, rowKey, { etag: version });
+          else await client.updateEntity({ partitionKey: OPEN_PARTITION, rowKey, checkedAt, nextCheckAt: nextCheckAt ?? "" }, "Merge", { etag: version });
+        } catch (error) {
+          // 412: touched since it was listed (it stays due); 404: gone already.
+          const status = statusOf(error);
+          if (status !== 412 && status !== 404) throw error;
         }
       });
     },
@@ -80,9 +79,20 @@ export function createSlaRecords(client: TableClient, helpers: TableHelpers): Sl
       });
     },
 
+    getProgress(campaignId) {
+      return readValue<CampaignProgress>(client, `${ALERTS}${escapeKey(campaignId)}`, PROGRESS_ROW, "get campaign progress");
+    },
+
+    saveProgress(campaignId, patch) {
+      return guardedWrite<CampaignProgress, CampaignProgress>(client, `${ALERTS}${escapeKey(campaignId)}`, PROGRESS_ROW, "save campaign progress", (current) => {
+        const next = patch(current);
+        return { write: next, result: next };
+      });
+    },
+
     async listAlerts() {
       // `}` is the character after `|`: this range is exactly the alert partitions.
-      const rows = await queryValues<AlertRecord>(client, odata`PartitionKey ge ${ALERTS} and PartitionKey lt ${"a}"}`, "list alerts");
+      const rows = await queryValues<AlertRecord>(client, odata`PartitionKey ge ${ALERTS} and PartitionKey lt ${"a}"} and RowKey eq ${ALERT_ROW}`, "list alerts");
       return rows.map((row) => row.value).sort(compareAlertsNewestFirst);
     },
 
@@ -110,16 +120,15 @@ export function createSlaRecords(client: TableClient, helpers: TableHelpers): Sl
   };
 }
 
-function entryOf(entity: Record<string, unknown>): OpenCampaignEntry {
+function entryOf(entity: Record<string, unknown>, etag: string | undefined): OpenCampaignEntry {
   const text = (name: string): string | null => {
     const value = entity[name];
     return typeof value === "string" && value !== "" ? value : null;
   };
-  const changedAt = text("changedAt") ?? text("openedAt") ?? new Date(0).toISOString();
-  return { campaignId: String(entity["campaignId"]), openedAt: text("openedAt") ?? changedAt, changedAt, checkedAt: text("checkedAt"), nextCheckAt: text("nextCheckAt") };
+  return { campaignId: String(entity["campaignId"]), openedAt: text("openedAt") ?? new Date(0).toISOString(), checkedAt: text("checkedAt"), nextCheckAt: text("nextCheckAt"), version: etag ?? "" };
 }
 
 /** The index entity of a newly opened campaign (create-only: a replay leaves the entry as it is). */
 export function openCampaignEntity(campaignId: string, openedAt: string): Record<string, string> & { partitionKey: string; rowKey: string } {
-  return { partitionKey: OPEN_PARTITION, rowKey: escapeKey(campaignId), campaignId, openedAt, changedAt: openedAt, checkedAt: "", nextCheckAt: "" };
+  return { partitionKey: OPEN_PARTITION, rowKey: escapeKey(campaignId), campaignId, openedAt, checkedAt: "", nextCheckAt: "" };
 }

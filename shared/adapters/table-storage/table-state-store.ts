@@ -439,6 +439,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     },
 
     async updateObligation(campaignId, key, patch) {
+      let changed = false;
       const updated = await guardedWrite<Obligation, Obligation>(
         campaigns,
         escapeKey(campaignId),
@@ -447,10 +448,12 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
         (current) => {
           if (current === null) throw notFound(`obligation "${key}" of campaign "${campaignId}"`);
           const next = checkObligationPatch(current, patch(current));
-          return { write: next, result: next };
+          // A patch that changes nothing (a redelivered job on a settled obligation) writes nothing.
+          changed = JSON.stringify(next) !== JSON.stringify(current);
+          return { write: changed ? next : null, result: next };
         },
       );
-      await sla.touchOpenCampaign(campaignId, updated.updatedAt);
+      if (changed) await sla.touchOpenCampaign(campaignId, updated.updatedAt);
       return updated;
     },
 

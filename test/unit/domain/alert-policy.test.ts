@@ -87,6 +87,27 @@ describe("decideAlert", () => {
     ]).toEqual([[], [{ action: "update", route: "primary" }]]);
   });
 
+  it("counts the escalation delay from the start of the current critical spell, not an earlier one", () => {
+    expect(run([
+      { at: "10:00", items: [failed] },
+      { at: "10:05", items: [risk] },
+      { at: "11:00", items: [risk, failed] },
+      { at: "11:29", items: [risk, failed] },
+      { at: "11:30", items: [risk, failed] },
+    ]).map((step) => `${step.at} ${step.deliveries.join(",")}`)).toEqual([
+      "10:00 trigger:primary",
+      "10:05 update:primary",
+      "11:00 update:primary",
+      "11:29 ",
+      "11:30 escalate:escalation",
+    ]);
+  });
+
+  it("resolves when nothing is left to report even if obligations stay open", () => {
+    const open = decideAlert(null, [failed], false, at("10:00"), policy).next;
+    expect(decideAlert(open, [], false, at("10:05"), policy).deliveries).toEqual([{ action: "resolve", route: "primary" }]);
+  });
+
   it("never escalates without an escalation time, and never re-notifies with renotify 0", () => {
     const quietless: AlertPolicy = { renotifyMs: 0, escalateAfterMs: null, quietHours: null };
     const open = decideAlert(null, [failed], false, at("10:00"), quietless).next;

@@ -94,10 +94,10 @@ describe("stuck work and predictions", () => {
   const stuck = { pendingMs: 30 * 60_000, runMs: 2 * H, pullRequestMs: 24 * H };
   const base = { createdAt: "2026-03-01T00:00:00.000Z", updatedAt: "2026-03-01T00:00:00.000Z" };
   it.each([
-    ["pending, never scheduled", { ...base, state: "pending", kind: "rebuild" }, null, "2026-03-01T00:45:00.000Z", "pending for 45 min, never scheduled"],
+    ["pending, never scheduled", { ...base, state: "pending", kind: "rebuild" }, null, "2026-03-01T00:45:00.000Z", { kind: "pending", text: "pending for 45 min, never scheduled" }],
     ["pending, not yet", { ...base, state: "pending", kind: "rebuild" }, null, "2026-03-01T00:29:00.000Z", null],
-    ["a run not moving", { ...base, state: "scheduled", kind: "rebuild" }, "2026-03-01T00:00:00.000Z", "2026-03-01T02:30:00.000Z", "rebuild run not moving for 2 h 30 min"],
-    ["a pull request unmerged", { ...base, state: "scheduled", kind: "pull-request" }, "2026-03-01T00:00:00.000Z", "2026-03-02T06:00:00.000Z", "pull request unmerged for 1 d 6 h"],
+    ["a run not moving", { ...base, state: "scheduled", kind: "rebuild" }, "2026-03-01T00:00:00.000Z", "2026-03-01T02:30:00.000Z", { kind: "run", text: "rebuild run not moving for 2 h 30 min" }],
+    ["a pull request unmerged", { ...base, state: "scheduled", kind: "pull-request" }, "2026-03-01T00:00:00.000Z", "2026-03-02T06:00:00.000Z", { kind: "pull-request", text: "pull request unmerged for 1 d 6 h" }],
     ["a failed one (alerted as failed, not stuck)", { ...base, state: "failed", kind: "rebuild" }, null, "2026-03-05T00:00:00.000Z", null],
   ] as const)("%s", (_, obligation, scheduledAt, now, reason) => {
     expect(stuckReason(obligation, scheduledAt, new Date(now), stuck)).toEqual(reason);

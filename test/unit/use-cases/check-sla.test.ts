@@ -193,6 +193,82 @@ describe("the SLA monitor and alert delivery", () => {
   });
 });
 
+describe("what on-call is told as time passes", () => {
+  it("does not page again every minute while a run stays stuck (its step's duration grows, the step does not change)", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 0, { state: "scheduled", runId: "run-1" });
+    const actions: string[] = [];
+    for (let minute = 181; minute <= 200; minute += 1) {
+      f.setTime(minute);
+      await f.tick();
+      await f.deliverAll();
+    }
+    actions.push(...f.sent.map((entry) => `${entry.sink} ${entry.action} ${entry.sequence}`));
+    expect(actions).toEqual(["pd trigger 1"]);
+  });
+
+  it("resolves once nothing is left to report (a failed rebuild replayed and on track again), and pages anew if it fails again", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app", "web"]);
+    await update(f.store, "app", 1, { state: "failed", reason: "exit status 1" });
+    f.setTime(2);
+    await f.tick();
+    await f.deliverAll();
+    await update(f.store, "app", 3, { state: "pending", reason: "replayed" });
+    f.setTime(4);
+    await f.tick();
+    await f.deliverAll();
+    await update(f.store, "app", 5, { state: "failed", reason: "exit status 2" });
+    f.setTime(6);
+    await f.tick();
+    await f.deliverAll();
+    expect(f.sent.map((entry) => `${entry.sink} ${entry.action} ${entry.sequence} ${entry.items.join("; ")}`)).toEqual([
+      "pd trigger 1 registry.test/app:1 failed: rebuild failed: exit status 1",
+      "pd resolve 2 ",
+      "pd trigger 3 registry.test/app:1 failed: rebuild failed: exit status 2",
+    ]);
+  });
+
+  it("queues nothing for a sink removed from the configuration, and lets the campaign settle", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "failed", reason: "exit status 1" });
+    f.setTime(2);
+    await f.tick();
+    f.queue.take("alerts");
+    const shrunk = parseConfig(`
+version: 1
+registries: [{ host: registry.test, kind: distribution }]
+bases: [{ image: registry.test/base, tags: ["1"], sla: 4h }]
+`);
+    await update(f.store, "app", 3, { state: "done", doneWith: "sha256:a" });
+    const deps = { store: f.store, queue: f.queue, config: shrunk, now: () => at(4), links };
+    const first = await checkSla(deps);
+    const second = await checkSla({ ...deps, now: () => at(6) });
+    expect({ first, second, queued: f.queue.take("alerts"), open: await f.store.listOpenCampaigns() }).toEqual({
+      first: { open: 1, evaluated: 1, settled: 1, deliveries: 0, publishFailures: 0 },
+      second: { open: 0, evaluated: 0, settled: 0, deliveries: 0, publishFailures: 0 },
+      queued: [],
+      open: [],
+    });
+  });
+
+  it("keeps looking for a campaign whose header is not written yet, and lets a long-gone one go", async () => {
+    const f = fixture();
+    await f.store.touchOpenCampaign("half-open", at(0).toISOString());
+    f.setTime(1);
+    const young = await f.tick();
+    f.setTime(120);
+    const old = await f.tick();
+    expect({ young, old, open: await f.store.listOpenCampaigns() }).toEqual({
+      young: { open: 1, evaluated: 1, settled: 0, deliveries: 0, publishFailures: 0 },
+      old: { open: 1, evaluated: 1, settled: 1, deliveries: 0, publishFailures: 0 },
+      open: [],
+    });
+  });
+});
+
 describe("Ripple lifecycle events", () => {
   it("publishes the opening and each done or failed obligation once, and tries again after a failed publish", async () => {
     const published: string[] = [];
@@ -222,8 +298,8 @@ describe("Ripple lifecycle events", () => {
       failed: 1,
       published: [
         "Ripple.Campaign.Opened c1:opened",
-        `Ripple.Obligation.Done c1|registry.test/app:1:done:${at(2).toISOString()}`,
-        `Ripple.Obligation.Failed c1|registry.test/web:1:failed:${at(5).toISOString()}`,
+        `Ripple.Obligation.Done c1|registry.test/app:1:done@${at(2).toISOString()}`,
+        `Ripple.Obligation.Failed c1|registry.test/web:1:failed@${at(5).toISOString()}`,
       ],
     });
   });

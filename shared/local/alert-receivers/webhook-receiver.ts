@@ -1,7 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { verifyWebhookSignature } from "../../../shared/adapters/alert-sinks/webhook/webhook-signature.js";
-import { parseJsonBody, readBody } from "./request-body.js";
+import { verifyWebhookSignature } from "../../adapters/alert-sinks/webhook/webhook-signature.js";
+import { answerFailure, closeServer, listenOnLoopback, parseJsonBody, readBody } from "./receiver-http.js";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
 const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
@@ -28,7 +27,8 @@ export interface WebhookDelivery {
 }
 
 /**
- * A local webhook receiver (127.0.0.1, a free port, `POST /hooks/ripple`) that accepts what a careful
+ * A local webhook receiver (127.0.0.1, a free port, `POST /hooks/ripple`) — the local stack's and the
+ * contract tests' — that accepts what a careful
  * CloudEvents 1.0 + Standard Webhooks consumer accepts, and answers:
  * - 415 unless `content-type` is `application/cloudevents+json` (structured mode, charset utf-8 if given);
  * - 401 unless the Standard Webhooks signature verifies with the shared secret over the raw body, with the
@@ -37,9 +37,9 @@ export interface WebhookDelivery {
  *   `type` non-empty strings; `time` RFC 3339; `subject`, `datacontenttype` strings; not both `data` and
  *   `data_base64`; extension names lower-case alphanumerics of at most 20 characters;
  * - 204 otherwise, recording the event (a repeated `source` + `id` is recorded as a duplicate).
- * Faults are queued: {@link WebhookContractServer.fail} and {@link WebhookContractServer.hang}.
+ * Faults are queued: {@link WebhookReceiver.fail} and {@link WebhookReceiver.hang}.
  */
-export interface WebhookContractServer {
+export interface WebhookReceiver {
   readonly url: string;
   readonly requests: WebhookRequest[];
   readonly deliveries: WebhookDelivery[];
@@ -48,7 +48,7 @@ export interface WebhookContractServer {
   stop(): Promise<void>;
 }
 
-export interface WebhookContractServerOptions {
+export interface WebhookReceiverOptions {
   /** The `whsec_` secret shared with the sender. */
   readonly secret: string;
   readonly toleranceSeconds?: number;
@@ -56,12 +56,12 @@ export interface WebhookContractServerOptions {
 
 type Fault = { kind: "status"; status: number; retryAfterSeconds: number | undefined } | { kind: "hang" };
 
-export async function startWebhookContractServer(options: WebhookContractServerOptions): Promise<WebhookContractServer> {
+export async function startWebhookReceiver(options: WebhookReceiverOptions): Promise<WebhookReceiver> {
   const requests: WebhookRequest[] = [];
   const deliveries: WebhookDelivery[] = [];
   const faults: Fault[] = [];
   const server = createServer((req, res) => {
-    void handle(req, res).catch(() => res.writeHead(500).end());
+    void handle(req, res).catch((error: unknown) => answerFailure(res, error));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -90,8 +90,7 @@ export async function startWebhookContractServer(options: WebhookContractServerO
     return 204;
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/hooks/ripple`,
     requests,
@@ -102,11 +101,7 @@ export async function startWebhookContractServer(options: WebhookContractServerO
     hang(times = 1) {
       for (let i = 0; i < times; i += 1) faults.push({ kind: "hang" });
     },
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }
 

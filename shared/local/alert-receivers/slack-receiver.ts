@@ -1,6 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { parseJsonBody, readBody } from "./request-body.js";
+import { answerFailure, closeServer, isObject, listenOnLoopback, parseJsonBody, readBody, sameSecret } from "./receiver-http.js";
 
 /** Slack's documented limits (docs.slack.dev, "Blocks" and chat.postMessage). */
 export const SLACK_MAX_BLOCKS = 50;
@@ -10,9 +10,24 @@ const MAX_CONTEXT_ELEMENTS = 10;
 const MAX_TEXT_CHARS = 40_000;
 const BLOCK_TYPES = new Set(["header", "section", "context", "divider", "actions", "image", "rich_text", "markdown"]);
 
-/** The channel both the webhook and the bot post to. */
-export const ALERTS_CHANNEL = { id: "C0123456789", name: "ripple-alerts" };
-export const BOT_TOKEN = "xoxb-1111111111-2222222222-do-not-leak-this-token";
+/** The receiver's one channel: both the webhook and the bot post to it. */
+export const ALERTS_CHANNEL = { id: "C0123456789", name: "ripple-alerts" } as const;
+
+/** A bot token in Slack's shape (`xoxb-<team>-<bot>-<secret>`), random. */
+export function generateSlackBotToken(): string {
+  const digits = (): string => String(1_000_000_000 + (randomBytes(4).readUInt32BE() % 9_000_000_000));
+  return `xoxb-${digits()}-${digits()}-${randomBytes(18).toString("base64url")}`;
+}
+
+/** The bot token a receiver accepts when it is given none: drawn once per process, never written anywhere. */
+export const DEFAULT_SLACK_BOT_TOKEN = generateSlackBotToken();
+
+export interface SlackReceiverOptions {
+  /** The bot token the Web API accepts (default {@link DEFAULT_SLACK_BOT_TOKEN}). */
+  readonly botToken?: string;
+  /** The secret last part of the incoming webhook's path; random when not given. */
+  readonly webhookSecret?: string;
+}
 
 /** A message as Slack keeps it: posted once, edited in place by `chat.update`. */
 export interface SlackStoredMessage {
@@ -51,7 +66,7 @@ export interface SlackFault {
 }
 
 /**
- * A local Slack (127.0.0.1, a free port) that serves both ways of posting as Slack documents them:
+ * A local Slack (127.0.0.1, a free port) — the local stack's Slack and the contract tests' — that serves both ways of posting as Slack documents them:
  * - **Incoming webhook** `POST /services/T0RIPPLE/B0RIPPLE/<secret>`: a JSON body with `text` or `blocks`;
  *   200 `ok` (text/plain); 400 `invalid_payload` (not JSON) / `no_text` / `invalid_blocks`; 403
  *   `invalid_token` for a wrong secret; 404 `no_service` for another hook; 410 `channel_is_archived`
@@ -67,10 +82,13 @@ export interface SlackFault {
  *   elements, else `invalid_blocks`.
  * Messages are kept by channel and `ts` so a test sees an edit in place and thread replies.
  */
-export interface SlackContractServer {
+export interface SlackReceiver {
   /** The incoming webhook URL, secret included. */
   readonly webhookUrl: string;
+  /** The secret part of {@link webhookUrl} (never to show in an error or a log). */
   readonly webhookSecret: string;
+  /** The bot token the Web API accepts (a secret). */
+  readonly botToken: string;
   /** The Web API base URL (`http://127.0.0.1:<port>/api`). */
   readonly apiUrl: string;
   readonly requests: SlackRequest[];
@@ -93,6 +111,7 @@ interface Reply {
 
 interface State {
   readonly webhookSecret: string;
+  readonly botToken: string;
   readonly store: Map<string, SlackStoredMessage>;
   readonly faults: SlackFault[];
   archived: boolean;
@@ -101,17 +120,24 @@ interface State {
 
 const WEBHOOK_PREFIX = "/services/T0RIPPLE/B0RIPPLE/";
 
-export async function startSlackContractServer(): Promise<SlackContractServer> {
-  const state: State = { webhookSecret: "hook-secret-do-not-leak-7Hc2", store: new Map(), faults: [], archived: false, clock: 0 };
+export async function startSlackReceiver(options: SlackReceiverOptions = {}): Promise<SlackReceiver> {
+  const state: State = {
+    webhookSecret: options.webhookSecret ?? randomBytes(18).toString("base64url"),
+    botToken: options.botToken ?? DEFAULT_SLACK_BOT_TOKEN,
+    store: new Map(),
+    faults: [],
+    archived: false,
+    clock: 0,
+  };
   const requests: SlackRequest[] = [];
   const server = createServer((req, res) => {
-    void handle(state, requests, req, res).catch(() => res.writeHead(500).end());
+    void handle(state, requests, req, res).catch((error: unknown) => answerFailure(res, error));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     webhookUrl: `http://127.0.0.1:${port}${WEBHOOK_PREFIX}${state.webhookSecret}`,
     webhookSecret: state.webhookSecret,
+    botToken: state.botToken,
     apiUrl: `http://127.0.0.1:${port}/api`,
     requests,
     messages: (channel = ALERTS_CHANNEL.id) => [...state.store.values()].filter((message) => message.channel === channel),
@@ -120,11 +146,7 @@ export async function startSlackContractServer(): Promise<SlackContractServer> {
     fail(fault, times = 1) {
       for (let i = 0; i < times; i += 1) state.faults.push(fault);
     },
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }
 
@@ -142,7 +164,7 @@ async function handle(state: State, requests: SlackRequest[], req: IncomingMessa
 
 function webhook(state: State, path: string, bytes: number, body: unknown): Reply {
   if (!path.startsWith(WEBHOOK_PREFIX)) return { status: 404, text: "no_service" };
-  if (path.slice(WEBHOOK_PREFIX.length) !== state.webhookSecret) return { status: 403, text: "invalid_token" };
+  if (!sameSecret(path.slice(WEBHOOK_PREFIX.length), state.webhookSecret)) return { status: 403, text: "invalid_token" };
   const fault = takeFault(state, "webhook");
   if (fault !== undefined) return { status: fault.status, text: fault.error, headers: retryAfter(fault) };
   if (state.archived) return { status: 410, text: "channel_is_archived" };
@@ -156,7 +178,7 @@ function webhook(state: State, path: string, bytes: number, body: unknown): Repl
 function webApi(state: State, method: string, authorization: string | null, body: unknown): Reply {
   if (method !== "chat.postMessage" && method !== "chat.update") return slackError("unknown_method");
   if (authorization === null) return slackError("not_authed");
-  if (authorization !== `Bearer ${BOT_TOKEN}`) return slackError("invalid_auth");
+  if (!sameSecret(authorization, `Bearer ${state.botToken}`)) return slackError("invalid_auth");
   const fault = takeFault(state, method);
   if (fault !== undefined) return { status: fault.status, json: { ok: false, error: fault.error }, headers: retryAfter(fault) };
   if (!isObject(body)) return slackError("invalid_json");
@@ -247,8 +269,4 @@ function stringOr(value: unknown): string {
 
 function arrayOr(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

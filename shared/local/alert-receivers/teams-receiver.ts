@@ -1,6 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { parseJsonBody, readBody } from "./request-body.js";
+import { answerFailure, closeServer, isObject, listenOnLoopback, parseJsonBody, readBody, sameSecret } from "./receiver-http.js";
 
 /** Teams' documented message size limit ("about 28 KB"; over it: "Request Entity Too Large"). */
 export const TEAMS_MAX_MESSAGE_BYTES = 28 * 1024;
@@ -20,8 +20,8 @@ export interface TeamsRequest {
 }
 
 /**
- * A local Microsoft Teams Workflows webhook (the "Send webhook alerts to a channel" flow's HTTP trigger) on
- * 127.0.0.1 and a free port, at `/workflows/<id>/triggers/manual/paths/invoke?api-version=1&sp=…&sv=1.0&sig=<secret>`:
+ * A local Microsoft Teams Workflows webhook (the "Send webhook alerts to a channel" flow's HTTP trigger) —
+ * the local stack's Teams and the contract tests' — on 127.0.0.1 and a free port, at `/workflows/<id>/triggers/manual/paths/invoke?api-version=1&sp=…&sv=1.0&sig=<secret>`:
  * - a wrong or missing `sig` gets 401, another path 404, another method 405 (Logic Apps' answers);
  * - a body over 28 KB gets `413 Request Entity Too Large` (learn.microsoft.com, "Create an Incoming Webhook"
  *   and the Teams connector's known limits);
@@ -31,12 +31,12 @@ export interface TeamsRequest {
  *   `url`. The real trigger answers 202 and the flow run fails later on a bad card; this server answers 400
  *   with the reasons, so a test sees it;
  * - a good one gets `202 Accepted` (empty body) and its card is recorded in {@link cards}.
- * Faults are queued with {@link TeamsContractServer.fail}: 429 (with `Retry-After`), 5xx, or any status.
+ * Faults are queued with {@link TeamsReceiver.fail}: 429 (with `Retry-After`), 5xx, or any status.
  */
-export interface TeamsContractServer {
+export interface TeamsReceiver {
   /** The webhook URL, secret signature included. */
   readonly url: string;
-  /** The signature in the URL: a test checks it never shows in an error. */
+  /** The signature in the URL (a secret: it must never show in an error or a log). */
   readonly secret: string;
   readonly requests: TeamsRequest[];
   /** Every card posted to the channel, in order (the `content` of the attachment). */
@@ -59,13 +59,18 @@ interface Reply {
 
 const FLOW_PATH = "/workflows/4f1c0de2a9b84c7e/triggers/manual/paths/invoke";
 
-export async function startTeamsContractServer(): Promise<TeamsContractServer> {
-  const secret = "teams-signature-do-not-leak-4Qx9";
+export interface TeamsReceiverOptions {
+  /** The `sig` the flow's URL carries; random when not given. */
+  readonly signature?: string;
+}
+
+export async function startTeamsReceiver(options: TeamsReceiverOptions = {}): Promise<TeamsReceiver> {
+  const secret = options.signature ?? randomBytes(24).toString("base64url");
   const requests: TeamsRequest[] = [];
   const cards: Record<string, unknown>[] = [];
   const faults: Fault[] = [];
   const server = createServer((req, res) => {
-    void handle(req, res).catch(() => res.writeHead(500).end());
+    void handle(req, res).catch((error: unknown) => answerFailure(res, error));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -81,7 +86,7 @@ export async function startTeamsContractServer(): Promise<TeamsContractServer> {
   function route(method: string, url: URL, bytes: number, body: unknown): Reply {
     if (url.pathname !== FLOW_PATH) return failure(404, "WorkflowNotFound", "The workflow could not be found.");
     if (method !== "POST") return failure(405, "MethodNotAllowed", "The HTTP method is not allowed for this trigger.");
-    if (url.searchParams.get("sig") !== secret) return failure(401, "DirectApiInvalidAuthorizationSignature", "The provided authorization signature is not valid.");
+    if (!sameSecret(url.searchParams.get("sig"), secret)) return failure(401, "DirectApiInvalidAuthorizationSignature", "The provided authorization signature is not valid.");
     const fault = faults.shift();
     if (fault !== undefined) return faultReply(fault);
     if (bytes > TEAMS_MAX_MESSAGE_BYTES) return failure(413, "RequestEntityTooLarge", "Request Entity Too Large");
@@ -92,8 +97,7 @@ export async function startTeamsContractServer(): Promise<TeamsContractServer> {
     return { status: 202, body: null };
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}${FLOW_PATH}?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${secret}`,
     secret,
@@ -102,11 +106,7 @@ export async function startTeamsContractServer(): Promise<TeamsContractServer> {
     fail(status, options = {}) {
       for (let i = 0; i < (options.times ?? 1); i += 1) faults.push({ status, retryAfterSeconds: options.retryAfterSeconds });
     },
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }
 
@@ -166,8 +166,4 @@ function faultReply(fault: Fault): Reply {
         ? failure(404, "WorkflowNotFound", "The workflow could not be found.")
         : failure(fault.status, "InternalServerError", "The server encountered an error.");
   return { ...reply, headers };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { parseJsonBody, readBody } from "./request-body.js";
+import { answerFailure, closeServer, isObject, listenOnLoopback, parseJsonBody, readBody } from "./receiver-http.js";
 
 /** PagerDuty's documented size limit of an Events API v2 request. */
 export const MAX_EVENT_BYTES = 512 * 1024;
@@ -33,9 +32,10 @@ export interface PagerDutyRequest {
 }
 
 /**
- * A local PagerDuty Events API v2 at `POST /v2/enqueue` (127.0.0.1, a free port) that checks requests
- * as the documentation describes (developer.pagerduty.com, "Send an Alert Event" and "Events API v2
- * Overview") and keeps alerts by `dedup_key`:
+ * A local PagerDuty Events API v2 at `POST /v2/enqueue` (127.0.0.1, a free port) — the local stack's
+ * PagerDuty and the contract tests' — that checks requests as the documentation describes
+ * (developer.pagerduty.com, "Send an Alert Event" and "Events API v2 Overview") and keeps alerts by
+ * `dedup_key`:
  * - `routing_key` 32 characters; `event_action` `trigger`, `acknowledge` or `resolve`; `dedup_key` at most
  *   255 characters, required for acknowledge and resolve (a trigger without one gets a UUID);
  * - a trigger needs `payload.summary` (≤ 1024 characters), `payload.source` and `payload.severity`
@@ -46,10 +46,10 @@ export interface PagerDutyRequest {
  *   dedup_key}`;
  * - a trigger opens an alert or adds to the open one with its key (same routing key); a resolve or
  *   acknowledge with no open alert is dropped (still 202); a trigger after a resolve opens a new alert.
- * Faults are queued: {@link PagerDutyContractServer.fail} (429 / 5xx, `Retry-After`) and
- * {@link PagerDutyContractServer.hang} (accepts the request and never answers).
+ * Faults are queued: {@link PagerDutyReceiver.fail} (429 / 5xx, `Retry-After`) and
+ * {@link PagerDutyReceiver.hang} (accepts the request and never answers).
  */
-export interface PagerDutyContractServer {
+export interface PagerDutyReceiver {
   /** `http://127.0.0.1:<port>/v2/enqueue`, the sink's endpoint. */
   readonly url: string;
   readonly requests: PagerDutyRequest[];
@@ -72,12 +72,12 @@ interface Reply {
 
 type Fault = { kind: "status"; status: number; retryAfterSeconds: number | undefined } | { kind: "hang" };
 
-export async function startPagerDutyContractServer(): Promise<PagerDutyContractServer> {
+export async function startPagerDutyReceiver(): Promise<PagerDutyReceiver> {
   const requests: PagerDutyRequest[] = [];
   const incidents: PagerDutyIncident[] = [];
   const faults: Fault[] = [];
   const server = createServer((req, res) => {
-    void handle(req, res).catch(() => res.writeHead(500).end());
+    void handle(req, res).catch((error: unknown) => answerFailure(res, error));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -102,8 +102,7 @@ export async function startPagerDutyContractServer(): Promise<PagerDutyContractS
     return { status: 202, body: { status: "success", message: "Event processed", dedup_key: apply(incidents, seen.body as EventBody) } };
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/v2/enqueue`,
     requests,
@@ -115,11 +114,7 @@ export async function startPagerDutyContractServer(): Promise<PagerDutyContractS
     hang(times = 1) {
       for (let i = 0; i < times; i += 1) faults.push({ kind: "hang" });
     },
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    stop: () => closeServer(server),
   };
 }
 
@@ -178,10 +173,6 @@ function validateLinks(links: unknown): string[] {
   if (links === undefined) return [];
   if (!Array.isArray(links)) return ["'links' must be an array"];
   return links.some((link) => !isObject(link) || typeof link["href"] !== "string" || link["href"] === "") ? ["'links[].href' is required"] : [];
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function faultReply(status: number, retryAfterSeconds: number | undefined): Reply {
