@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { z } from "zod";
 import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
-import { errorResponse, json } from "../shared/http.js";
+import { errorResponse, json, signInRequired, viewerOf } from "../shared/http.js";
 import { parseWith } from "../shared/validation.js";
 import { campaignView } from "../shared/use-cases/campaign-view.js";
 import { renderCampaignPage, renderMissingCampaign } from "../shared/web/campaign-page.js";
@@ -17,6 +17,7 @@ const CampaignRoute = z.object({ id: z.string().max(512).optional() });
  * JSON, or its page (SLA clocks, history, alert) when the caller asks for `text/html`.
  */
 export async function campaignsApi(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  if (viewerOf(request) === null) return signInRequired();
   try {
     const services = await getServices();
     const { id } = parseWith(CampaignRoute, { id: request.params["id"] }, "campaign route");
@@ -35,4 +36,4 @@ export async function campaignsApi(request: HttpRequest, context: InvocationCont
   }
 }
 
-register.http("campaignsApi", { methods: ["GET"], authLevel: "function", route: "campaigns/{id?}", handler: campaignsApi });
+register.http("campaignsApi", { methods: ["GET"], authLevel: "anonymous", route: "campaigns/{id?}", handler: campaignsApi });

@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
-import { errorResponse, json } from "../shared/http.js";
+import { errorResponse, json, signInRequired, viewerOf } from "../shared/http.js";
 import { statusView } from "../shared/use-cases/status-view.js";
 import { PAGE_HEADERS } from "../shared/web/layout.js";
 import { wantsHtml } from "../shared/web/negotiate.js";
@@ -10,6 +10,7 @@ import { renderStatusPage } from "../shared/web/status-page.js";
 
 /** `GET /api/status`: open campaigns by SLA risk, counts, time to patch — a page, or JSON for API callers. */
 export async function statusPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  if (viewerOf(request) === null) return signInRequired();
   try {
     const services = await getServices();
     const view = await statusView(services);
@@ -20,4 +21,4 @@ export async function statusPage(request: HttpRequest, context: InvocationContex
   }
 }
 
-register.http("statusPage", { methods: ["GET"], authLevel: "function", route: "status", handler: statusPage });
+register.http("statusPage", { methods: ["GET"], authLevel: "anonymous", route: "status", handler: statusPage });

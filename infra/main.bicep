@@ -84,8 +84,15 @@ param slaSchedule string = '0 */1 * * * *'
 @description('Alert sink secrets: app setting name → Key Vault secret name, for the settings ripple.yaml names in alerts.sinks[] (PagerDuty routing key, Teams/Slack webhook URL, Slack token, webhook URL and secret, Event Grid topic key). Put the secrets into the vault by hand.')
 param alertSinkSecrets object = {}
 
-@description('Create an Event Grid custom topic for Ripple\'s own events (campaign opened, obligation done/failed, SLA at risk/breached/resolved), local auth off, with EventGrid Data Sender for the app\'s identity. Its endpoint is the output RIPPLE_EVENTS_TOPIC_ENDPOINT, for an event-grid sink in ripple.yaml.')
+@description('Create an Event Grid custom topic for Ripple\'s own events (campaign opened, obligation done/failed, SLA at risk/breached/resolved), local auth off, with EventGrid Data Sender for the app\'s identity. Its endpoint is the output RIPPLE_PAGES_URL string = 'https://${functionApp.outputs.defaultHostName}/api/status'
+output RIPPLE_EVENTS_TOPIC_ENDPOINT, for an event-grid sink in ripple.yaml.')
 param rippleEventsTopic bool = false
+
+@description('Application (client) id of an Entra app registration for App Service Authentication in front of Ripple\'s pages and read API; empty: no sign-in is configured and those endpoints answer 401 to everyone (the webhooks keep working).')
+param pagesAuthClientId string = ''
+
+@description('App setting holding that registration\'s client secret (a Key Vault reference you add, e.g. through alertSinkSecrets); empty: implicit-flow sign-in.')
+param pagesAuthClientSecretSettingName string = ''
 
 @description('Grant the app Reader on the registry\'s resource group, so `ripple doctor` can check the Event Grid subscription and the app\'s permissions on the registry (read-only, control plane).')
 param doctorReader bool = true
@@ -282,6 +289,19 @@ module appRoles 'modules/app-roles.bicep' = {
   }
 }
 
+module pagesAuth 'modules/pages-auth.bicep' = if (!empty(pagesAuthClientId)) {
+  name: 'ripple-pages-auth'
+  scope: rg
+  params: {
+    siteName: functionApp.outputs.name
+    clientId: pagesAuthClientId
+    clientSecretSettingName: pagesAuthClientSecretSettingName
+  }
+  dependsOn: [
+    appSettings
+  ]
+}
+
 module eventsTopic 'modules/events-topic.bicep' = if (rippleEventsTopic) {
   name: 'ripple-events-topic'
   scope: rg
@@ -415,4 +435,5 @@ output RIPPLE_REGISTRY_LOGIN_SERVER string = registry.outputs.loginServer
 output RIPPLE_EVENT_GRID_SYSTEM_TOPIC string = registry.outputs.systemTopicName
 output RIPPLE_EVENT_GRID_SYSTEM_TOPIC_RESOURCE_GROUP string = systemTopicResourceGroupName
 output RIPPLE_EVENT_GRID_DEAD_LETTER_CONTAINER string = deadLetterContainerName
+output RIPPLE_PAGES_URL string = 'https://${functionApp.outputs.defaultHostName}/api/status'
 output RIPPLE_EVENTS_TOPIC_ENDPOINT string = rippleEventsTopic ? eventsTopic!.outputs.endpoint : ''

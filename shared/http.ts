@@ -32,3 +32,26 @@ export function errorResponse(error: unknown, context: InvocationContext): HttpR
   context.error("request failed", { code: error instanceof AppError ? error.code : "internal", message: error instanceof Error ? error.message : String(error) });
   return json(500, { error: "internal", message: "internal error" });
 }
+
+/** The headers App Service Authentication puts on a request it authenticated (and strips from any client). */
+export const PRINCIPAL_HEADERS = ["x-ms-client-principal", "x-ms-client-principal-id", "x-ms-client-principal-name", "x-ms-client-principal-idp"] as const;
+
+/**
+ * Who is signed in, as App Service Authentication (Easy Auth, Entra ID) vouches for them: the principal's
+ * name (or id), or null. Trusted only when the platform says authentication is on (`WEBSITE_AUTH_ENABLED`),
+ * because only then does App Service remove these headers from what a client sends. The local host stands
+ * in for it on the loopback-only local stack.
+ */
+export function viewerOf(request: HttpRequest, env: NodeJS.ProcessEnv = process.env): string | null {
+  if ((env.WEBSITE_AUTH_ENABLED ?? "").toLowerCase() !== "true") return null;
+  const name = request.headers.get("x-ms-client-principal-name") ?? request.headers.get("x-ms-client-principal-id");
+  return name !== null && name.trim() !== "" ? name.trim() : null;
+}
+
+/**
+ * The answer for a page or API call nobody signed in for: 401, telling an operator what is missing (App
+ * Service Authentication with Entra ID; see infra/README.md, "Pages and sign-in").
+ */
+export function signInRequired(): HttpResponseInit {
+  return json(401, { error: "unauthenticated", message: "sign in required: Ripple's pages and read API are served to users signed in through App Service Authentication (Entra ID)" }, { "www-authenticate": 'Bearer realm="ripple"' });
+}

@@ -8,6 +8,7 @@
  *   dequeue count, `<queue>-poison` after `maxDequeueCount`, backoff to `maxPollingInterval`;
  * - timer triggers on six-field NCRONTAB schedules.
  */
+import { PRINCIPAL_HEADERS } from "../http.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -42,6 +43,13 @@ export interface LocalHostOptions {
   readonly log?: (line: string) => void;
   /** Overrides host.json's queue settings (tests use short timeouts). */
   readonly queue?: Partial<QueueSettings>;
+  /**
+   * Stands in for App Service Authentication (Easy Auth) as Azure runs it in front of the app: every
+   * request is signed in as this user (the host listens on loopback only, so whoever reaches it is on this
+   * machine), the `x-ms-client-principal-*` headers a client sent are removed first, and
+   * `WEBSITE_AUTH_ENABLED` is set. Default `local-user`; null turns sign-in off (pages answer 401).
+   */
+  readonly signedInUser?: string | null;
 }
 
 export interface LocalHost {
@@ -53,6 +61,16 @@ export interface LocalHost {
 const MAX_BODY = 4 * 1024 * 1024;
 /** How long a received message stays invisible between renewals while its handler runs. */
 const LEASE_SECONDS = 30;
+
+/** A request's headers as App Service Authentication passes them on: client-sent principal headers dropped, the signed-in user's added. */
+function signedIn(incoming: IncomingMessage["headers"], user: string | null): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(incoming)) {
+    if (typeof value === "string" && !(PRINCIPAL_HEADERS as readonly string[]).includes(key.toLowerCase())) headers[key] = value;
+  }
+  if (user !== null) Object.assign(headers, { "x-ms-client-principal-name": user, "x-ms-client-principal-id": user, "x-ms-client-principal-idp": "local" });
+  return headers;
+}
 
 function parseTimeSpan(text: string | undefined, fallbackMs: number): number {
   if (text === undefined) return fallbackMs;
@@ -172,6 +190,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       .map((definition) => [definition.name.toLowerCase(), definition]),
   );
 
+  const signedInUser = options.signedInUser === undefined ? "local-user" : options.signedInUser;
+  if (signedInUser !== null) process.env.WEBSITE_AUTH_ENABLED = "True";
+
   let baseUrl = "";
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? "/", baseUrl);
@@ -191,8 +212,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         if (params === null) continue;
         const methods = (route.definition.options.methods ?? ["GET", "POST"]).map((m) => m.toUpperCase());
         if (!methods.includes(method)) continue;
-        const headers: Record<string, string> = {};
-        for (const [key, value] of Object.entries(request.headers)) if (typeof value === "string") headers[key] = value;
+        const headers = signedIn(request.headers, signedInUser);
         const httpRequest = new HttpRequest({
           method,
           url: url.href,

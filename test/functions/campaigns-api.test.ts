@@ -13,9 +13,12 @@ import { at, campaignOf, seedCampaign } from "../unit/web/campaign-fixture.js";
 
 type Handler = (request: InstanceType<typeof functions.HttpRequest>, context: InstanceType<typeof functions.InvocationContext>) => Promise<{ status?: number; jsonBody?: unknown; body?: unknown; headers?: unknown }>;
 
-/** Calls an HTTP handler with a GET of `path` and reads what it answered. */
-async function call(handler: Handler, path: string, params: Record<string, string>, accept?: string) {
-  const request = new functions.HttpRequest({ method: "GET", url: `http://localhost/api/${path}`, params, headers: accept === undefined ? {} : { accept } });
+/** The headers App Service Authentication adds for a signed-in user. */
+const SIGNED_IN = { "x-ms-client-principal-name": "oncall@contoso.test", "x-ms-client-principal-id": "00000000-0000-0000-0000-000000000001", "x-ms-client-principal-idp": "aad" };
+
+/** Calls an HTTP handler with a GET of `path` (signed in, unless told otherwise) and reads what it answered. */
+async function call(handler: Handler, path: string, params: Record<string, string>, accept?: string, signedIn: Record<string, string> | null = SIGNED_IN) {
+  const request = new functions.HttpRequest({ method: "GET", url: `http://localhost/api/${path}`, params, headers: { ...(accept === undefined ? {} : { accept }), ...(signedIn ?? {}) } });
   const response = await handler(request, new functions.InvocationContext({ functionName: "test", logHandler: () => undefined }));
   const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
   return { status: response.status, contentType: headers.get("content-type"), vary: headers.get("vary"), json: response.jsonBody, html: typeof response.body === "string" ? response.body : null };
@@ -33,7 +36,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ripple-campaigns-api-"));
   azurite = await startAzurite({ dir: join(dir, "azurite") });
   await writeFile(join(dir, "ripple.yaml"), "version: 1\nregistries:\n  - host: registry.test\n    kind: distribution\n");
-  Object.assign(process.env, { AzureWebJobsStorage: azurite.connectionString, RIPPLE_CONFIG: join(dir, "ripple.yaml"), RIPPLE_WEBHOOK_SECRET: "pages-test-secret-0123456789", RIPPLE_TABLE_PREFIX: "pages", RIPPLE_QUEUE_PREFIX: "pages" });
+  Object.assign(process.env, { AzureWebJobsStorage: azurite.connectionString, RIPPLE_CONFIG: join(dir, "ripple.yaml"), RIPPLE_WEBHOOK_SECRET: "pages-test-secret-0123456789", RIPPLE_TABLE_PREFIX: "pages", RIPPLE_QUEUE_PREFIX: "pages", WEBSITE_AUTH_ENABLED: "True" });
   handlers = {
     campaigns: (await import("../../functions/campaigns-api.js")).campaignsApi as Handler,
     status: (await import("../../functions/status-page.js")).statusPage as Handler,
@@ -96,19 +99,24 @@ describe("campaignsApi, statusPage and runbookPage (HTTP triggers)", () => {
     });
   });
 
-  it("answers the page of a campaign of 1,000 obligations from Table Storage in well under 200 ms", async () => {
+  it("renders every obligation of a campaign of 1,000 (its speed is the benchmark's campaign_page_ms)", async () => {
     const { campaign, obligations } = campaignOf("big", thousandImages(), at(0), "registry.test/big:1");
     await services.store.openCampaign(campaign, obligations);
-    await call(handlers.campaigns, "campaigns/big", { id: "big" }, "text/html"); // warm up the connection and code paths
-    const timings: number[] = [];
-    let page = await call(handlers.campaigns, "campaigns/big", { id: "big" }, "text/html");
-    for (let round = 0; round < 3; round += 1) {
-      const started = performance.now();
-      page = await call(handlers.campaigns, "campaigns/big", { id: "big" }, "text/html");
-      timings.push(performance.now() - started);
-    }
-    const best = Math.min(...timings);
-    process.stderr.write(`campaign page of 1,000 obligations from Azurite: ${timings.map((ms) => ms.toFixed(0)).join(", ")} ms\n`);
-    expect({ status: page.status, articles: page.html!.split('<article class="card"').length - 1, fast: best < 200 }).toEqual({ status: 200, articles: 1000, fast: true });
+    const page = await call(handlers.campaigns, "campaigns/big", { id: "big" }, "text/html");
+    expect({ status: page.status, articles: page.html!.split('<article class="card"').length - 1 }).toEqual({ status: 200, articles: 1000 });
+  });
+
+  it("answers 401 to anyone not signed in, and to a principal header App Service Authentication did not vouch for", async () => {
+    const anonymous = await Promise.all([
+      call(handlers.campaigns, "campaigns", {}, "application/json", null),
+      call(handlers.campaigns, "campaigns/big", { id: "big" }, "text/html", null),
+      call(handlers.status, "status", {}, "text/html", null),
+      call(handlers.runbook, "runbook", {}, "text/html", null),
+    ]);
+    process.env.WEBSITE_AUTH_ENABLED = "False";
+    const forged = await call(handlers.campaigns, "campaigns", {}, "application/json");
+    process.env.WEBSITE_AUTH_ENABLED = "True";
+    const refusal = { status: 401, contentType: "application/json", vary: null, json: { error: "unauthenticated", message: "sign in required: Ripple's pages and read API are served to users signed in through App Service Authentication (Entra ID)" }, html: null };
+    expect({ anonymous, forged }).toEqual({ anonymous: [refusal, refusal, refusal, refusal], forged: refusal });
   });
 });

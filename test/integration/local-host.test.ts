@@ -38,6 +38,11 @@ register.http("echo", {
   route: "things/{id}/{part?}",
   handler: async (request) => ({ status: 201, jsonBody: { id: request.params.id, part: request.params.part ?? null, q: request.query.get("q"), body: await request.text() } }),
 });
+register.http("whoami", {
+  methods: ["GET"],
+  route: "whoami",
+  handler: async (request) => ({ status: 200, jsonBody: { name: request.headers.get("x-ms-client-principal-name"), idp: request.headers.get("x-ms-client-principal-idp"), authEnabled: process.env.WEBSITE_AUTH_ENABLED } }),
+});
 register.eventGrid("onEvent", { handler: async (event) => { seen.events.push(event.id); if (event.id === "boom") throw new Error("boom"); } });
 register.timer("tick", { schedule: "* * * * * *", handler: async () => { seen.timer += 1; } });
 `;
@@ -72,7 +77,7 @@ describe("local Functions host", () => {
   });
 
   it("serves the registered definitions", () => {
-    expect(host.functions.map((definition) => `${definition.kind}:${definition.name}`)).toEqual(["storageQueue:flaky", "storageQueue:alwaysFails", "http:echo", "eventGrid:onEvent", "timer:tick"]);
+    expect(host.functions.map((definition) => `${definition.kind}:${definition.name}`)).toEqual(["storageQueue:flaky", "storageQueue:alwaysFails", "http:echo", "http:whoami", "eventGrid:onEvent", "timer:tick"]);
   });
 
   it("retries a failing queue message with a growing dequeue count, then deletes it on success", async () => {
@@ -100,6 +105,11 @@ describe("local Functions host", () => {
     expect((await fetch(`${host.url}/api/things/42/x`)).status).toBe(201);
     expect((await fetch(`${host.url}/api/things/42`, { method: "DELETE" })).status).toBe(404);
     expect((await fetch(`${host.url}/api/nothing`)).status).toBe(404);
+  });
+
+  it("stands in for App Service Authentication: every request signed in as the local user, client-sent principal headers dropped", async () => {
+    const response = await fetch(`${host.url}/api/whoami`, { headers: { "x-ms-client-principal-name": "mallory", "x-ms-client-principal-idp": "aad" } });
+    expect(await response.json()).toEqual({ name: "local-user", idp: "local", authEnabled: "True" });
   });
 
   it("answers the Event Grid handshake and invokes the trigger once per event, 500 when one fails", async () => {
