@@ -4,6 +4,7 @@ import type { ManifestFacts } from "../domain/image-facts.js";
 import type { RegistryEvent } from "../domain/registry-event.js";
 import type { AlertState } from "../domain/alert-policy.js";
 import type { AlertMessage } from "./alert-sink.js";
+import type { OpenObligationCounts } from "./sla-metrics.js";
 import type { RunStatus } from "./image-builder.js";
 
 export type EventStatus = "accepted" | "ignored" | "rejected" | "processed" | "failed";
@@ -196,6 +197,8 @@ export interface OpenCampaignEntry {
   readonly nextCheckAt: string | null;
   /** Changes with every write of the entry (its ETag): {@link SlaRecords.markCampaignChecked} compares it. */
   readonly version: string;
+  /** Its open obligations by status at the last check (what the metrics sum); null before the first. */
+  readonly counts: OpenObligationCounts | null;
 }
 
 /** What one sink has been sent of one alert. */
@@ -382,10 +385,10 @@ export interface SlaRecords {
   /**
    * Records the monitor's evaluation of the entry it listed as `version`: with `settled`, removes it;
    * otherwise sets `checkedAt` and `nextCheckAt`. If the entry changed since it was listed (an obligation
-   * update touched it while the monitor worked), nothing is written: the touch left it due. Idempotent;
-   * ETag-guarded, so no clock of any writer is compared with another's.
+   * update touched it while the monitor worked), nothing is written: the touch left it due. Returns whether
+   * it was written. Idempotent; ETag-guarded, so no clock of any writer is compared with another's.
    */
-  markCampaignChecked(campaignId: string, version: string, checkedAt: string, nextCheckAt: string | null, settled: boolean): Promise<void>;
+  markCampaignChecked(campaignId: string, version: string, checkedAt: string, nextCheckAt: string | null, settled: boolean, counts?: OpenObligationCounts): Promise<boolean>;
   /**
    * Makes a campaign due at the monitor's next tick (re-adding its index entry when gone, with `at` as its
    * opening). One blind write: concurrent workers of one campaign never race for it.

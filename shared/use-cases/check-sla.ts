@@ -8,6 +8,7 @@ import { isOpenObligation, parseDuration, type StuckRules } from "../domain/sla.
 import { stuckRulesOf, type RippleConfig } from "../config.js";
 import type { AlertRecord, OpenCampaignEntry, StateStore, WaiverRecord } from "../ports/state-store.js";
 import type { RippleEventPublisher } from "../ports/alert-sink.js";
+import type { OpenObligationCounts, SlaMetrics } from "../ports/sla-metrics.js";
 import type { WorkQueue } from "../ports/work-queue.js";
 import { lifecycleEventsOf, newlyClosed, progressAfter } from "./lifecycle-events.js";
 import { buildAlertMessage, type AlertLinks } from "./alert-message.js";
@@ -22,6 +23,8 @@ export interface SlaMonitorDeps {
   readonly links: AlertLinks;
   /** Where lifecycle events go (the event-grid sinks' topics); none: not published. */
   readonly publishers?: readonly RippleEventPublisher[];
+  /** Where the open-obligation counts and times to patch go; none: not exported. */
+  readonly metrics?: SlaMetrics;
 }
 
 export interface SlaTickResult {
@@ -73,16 +76,53 @@ export async function checkSla(deps: SlaMonitorDeps): Promise<SlaTickResult> {
   let settled = 0;
   let deliveries = 0;
   let publishFailures = 0;
+  const counts = new Map(entries.map((entry) => [entry.campaignId, entry.counts]));
   await inParallel(due, CONCURRENCY, async (entry) => {
     const outcome = await evaluateCampaign(deps, entry, waivers, now);
     if (outcome.settled) settled += 1;
     if (!outcome.published) publishFailures += 1;
     deliveries += outcome.deliveries;
+    counts.set(entry.campaignId, outcome.counts);
   });
+  deps.metrics?.observeOpen(sumCounts([...counts.values()]));
   return { open: entries.length, evaluated: due.length, settled, deliveries, publishFailures };
 }
 
-type Evaluation = { settled: boolean; deliveries: number; published: boolean };
+const NO_COUNTS: OpenObligationCounts = { onTrack: 0, atRisk: 0, overdue: 0, failed: 0, waived: 0 };
+
+function sumCounts(all: ReadonlyArray<OpenObligationCounts | null>): OpenObligationCounts {
+  const total = { ...NO_COUNTS };
+  for (const counts of all) {
+    if (counts === null) continue;
+    for (const key of Object.keys(total) as Array<keyof OpenObligationCounts>) total[key] += counts[key];
+  }
+  return total;
+}
+
+/** A campaign's open obligations by where they stand. */
+function countsOf(standings: readonly ObligationStanding[]): OpenObligationCounts {
+  const counts = { ...NO_COUNTS };
+  for (const standing of standings) {
+    if (!isOpenObligation(standing.obligation.state)) continue;
+    if (standing.waiver !== null) counts.waived += 1;
+    else if (standing.obligation.state === "failed") counts.failed += 1;
+    else if (standing.status === "overdue") counts.overdue += 1;
+    else if (standing.status === "at-risk") counts.atRisk += 1;
+    else counts.onTrack += 1;
+  }
+  return counts;
+}
+
+/** Exports a settled campaign's time to patch: its root's availability to its last obligation done. */
+function recordTimeToPatch(deps: SlaMonitorDeps, campaign: Campaign, standings: readonly ObligationStanding[]): void {
+  const done = standings.filter((standing) => standing.obligation.state === "done");
+  if (deps.metrics === undefined || done.length === 0) return;
+  const last = Math.max(...done.map((standing) => Date.parse(standing.obligation.updatedAt)));
+  const start = Date.parse(done[0]!.clock.startedAt);
+  deps.metrics.recordTimeToPatch(Math.max(0, (last - start) / 1000), { base: campaign.root?.base ?? campaign.base, met: done.every((standing) => standing.status === "met") });
+}
+
+type Evaluation = { settled: boolean; deliveries: number; published: boolean; counts: OpenObligationCounts | null };
 
 async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, waivers: readonly WaiverRecord[], now: Date): Promise<Evaluation> {
   const checkedAt = now.toISOString();
@@ -91,7 +131,7 @@ async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, 
     // A large campaign writes its header last: until then, or for an hour, keep looking.
     const gone = now.getTime() - Date.parse(entry.openedAt) > OPENING_GRACE_MS;
     await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, new Date(now.getTime() + 60_000).toISOString(), gone);
-    return { settled: gone, deliveries: 0, published: true };
+    return { settled: gone, deliveries: 0, published: true, counts: null };
   }
   const standings = await standingsOf(deps, stored.campaign, stored.obligations, waivers, now);
   const previous = await deps.store.getAlert(entry.campaignId);
@@ -103,15 +143,18 @@ async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, 
   const queued = record === null ? 0 : await queueOutstanding(deps, record);
   // Unpublished lifecycle events leave the entry due: the next tick handles the same changes again.
   const published = await handleProgress(deps, stored.campaign, stored.obligations);
+  const counts = countsOf(standings);
   if (!published || !saved.won) {
-    await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, checkedAt, false);
-    return { settled: false, deliveries: queued, published };
+    await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, checkedAt, false, counts);
+    return { settled: false, deliveries: queued, published, counts };
   }
   // Settled by a waiver is not done: the entry stays, so the waiver's expiry is seen.
   const closed = stored.obligations.every((obligation) => !isOpenObligation(obligation.state));
   const done = closed && settledNow && (record === null || record.state.status === "resolved") && queued === 0;
-  await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done);
-  return { settled: done, deliveries: queued, published: true };
+  const written = await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done, counts);
+  // Counted once: by the tick that removed the settled campaign from the index.
+  if (done && written) recordTimeToPatch(deps, stored.campaign, standings);
+  return { settled: done, deliveries: queued, published: true, counts: done ? null : counts };
 }
 
 /**

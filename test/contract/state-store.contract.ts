@@ -919,22 +919,26 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         await store.openCampaign(header, [target]);
         await store.openCampaign(header, [target]);
         const [opened] = await store.listOpenCampaigns();
-        await store.markCampaignChecked("c1", opened!.version, time(2), time(30), false);
+        const counts = { onTrack: 1, atRisk: 0, overdue: 0, failed: 0, waived: 0 };
+        const written = await store.markCampaignChecked("c1", opened!.version, time(2), time(30), false, counts);
         const [checked] = await store.listOpenCampaigns();
         await store.updateObligation(header.id, target.dependentKey, (current) => current);
         const [unchanged] = await store.listOpenCampaigns();
         await store.updateObligation(header.id, target.dependentKey, (current) => ({ ...current, state: "done", updatedAt: time(5) }));
         const [touched] = await store.listOpenCampaigns();
         // A check of the entry as it was before the change writes nothing: the change keeps it due.
-        await store.markCampaignChecked("c1", checked!.version, time(6), null, true);
+        const stale = await store.markCampaignChecked("c1", checked!.version, time(6), null, true);
         const [kept] = await store.listOpenCampaigns();
-        await store.markCampaignChecked("c1", touched!.version, time(6), null, true);
+        const settledNow = await store.markCampaignChecked("c1", touched!.version, time(6), null, true);
         const shape = (entry: OpenCampaignEntry | undefined) => entry && { ...entry, version: typeof entry.version };
-        expect({ opened: shape(opened), checked: shape(checked), unchangedVersion: unchanged!.version === checked!.version, touched: shape(touched), keptVersion: kept!.version === touched!.version, settled: await store.listOpenCampaigns() }).toEqual({
-          opened: { campaignId: "c1", openedAt: time(1), checkedAt: null, nextCheckAt: null, version: "string" },
-          checked: { campaignId: "c1", openedAt: time(1), checkedAt: time(2), nextCheckAt: time(30), version: "string" },
+        expect({ written, stale, settledNow, opened: shape(opened), checked: shape(checked), unchangedVersion: unchanged!.version === checked!.version, touched: shape(touched), keptVersion: kept!.version === touched!.version, settled: await store.listOpenCampaigns() }).toEqual({
+          written: true,
+          stale: false,
+          settledNow: true,
+          opened: { campaignId: "c1", openedAt: time(1), checkedAt: null, nextCheckAt: null, version: "string", counts: null },
+          checked: { campaignId: "c1", openedAt: time(1), checkedAt: time(2), nextCheckAt: time(30), version: "string", counts },
           unchangedVersion: true,
-          touched: { campaignId: "c1", openedAt: time(1), checkedAt: time(2), nextCheckAt: null, version: "string" },
+          touched: { campaignId: "c1", openedAt: time(1), checkedAt: time(2), nextCheckAt: null, version: "string", counts },
           keptVersion: true,
           settled: [],
         });
@@ -951,10 +955,10 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         await store.touchOpenCampaign("b", time(7));
         const strip = (entries: OpenCampaignEntry[]) => entries.map(({ version: _, ...entry }) => entry);
         expect({ checked: strip(checked), touched: strip(await store.listOpenCampaigns()) }).toEqual({
-          checked: [{ campaignId: "a", openedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) }],
+          checked: [{ campaignId: "a", openedAt: time(1), checkedAt: time(3), nextCheckAt: time(40), counts: null }],
           touched: [
-            { campaignId: "a", openedAt: time(1), checkedAt: time(3), nextCheckAt: time(40) },
-            { campaignId: "b", openedAt: time(7), checkedAt: null, nextCheckAt: null },
+            { campaignId: "a", openedAt: time(1), checkedAt: time(3), nextCheckAt: time(40), counts: null },
+            { campaignId: "b", openedAt: time(7), checkedAt: null, nextCheckAt: null, counts: null },
           ],
         });
       });

@@ -264,10 +264,11 @@ function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: s
   const durations = new Map<string, DurationSamples>();
   let versions = 0;
   const put = (entry: Omit<OpenCampaignEntry, "version">) => open.set(entry.campaignId, { ...entry, version: String((versions += 1)) });
+  const fresh = (campaignId: string, openedAt: string): Omit<OpenCampaignEntry, "version"> => ({ campaignId, openedAt, checkedAt: null, nextCheckAt: null, counts: null });
 
   return {
     index(campaignId, openedAt) {
-      if (!open.has(campaignId)) put({ campaignId, openedAt, checkedAt: null, nextCheckAt: null });
+      if (!open.has(campaignId)) put(fresh(campaignId, openedAt));
     },
     async listOpenCampaigns() {
       return copy([...open.values()].sort((a, b) => compareText(a.campaignId, b.campaignId)));
@@ -275,14 +276,15 @@ function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: s
     async touchOpenCampaign(campaignId, at) {
       assertInstant(at);
       const entry = open.get(campaignId);
-      put(entry === undefined ? { campaignId, openedAt: at, checkedAt: null, nextCheckAt: null } : { ...entry, nextCheckAt: null });
+      put(entry === undefined ? fresh(campaignId, at) : { ...entry, nextCheckAt: null });
     },
-    async markCampaignChecked(campaignId, version, checkedAt, nextCheckAt, settled) {
+    async markCampaignChecked(campaignId, version, checkedAt, nextCheckAt, settled, counts) {
       assertInstant(checkedAt);
       const entry = open.get(campaignId);
-      if (entry === undefined || entry.version !== version) return;
+      if (entry === undefined || entry.version !== version) return false;
       if (settled) open.delete(campaignId);
-      else put({ ...entry, checkedAt, nextCheckAt });
+      else put({ ...entry, checkedAt, nextCheckAt, ...(counts === undefined ? {} : { counts }) });
+      return true;
     },
     async getAlert(campaignId) {
       return copyOrNull(alerts.get(campaignId));

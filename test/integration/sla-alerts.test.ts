@@ -14,7 +14,7 @@ import { buildSlaDemoImages, demoStackConfig, failLegacyRebuild, waitFor, waitFo
 import { ALERTS_CHANNEL, type SlackStoredMessage } from "../../shared/local/alert-receivers/slack-receiver.js";
 import { stackAlertSinks, startStack, type Stack, type StackConfigTemplate } from "../../shared/local/stack.js";
 import type { AlertRecord } from "../../shared/ports/state-store.js";
-import { waive } from "../../shared/use-cases/waive.js";
+import { runCli } from "./helpers/run-cli.js";
 
 const SINK_IDS = stackAlertSinks.map((sink) => sink.id).sort();
 
@@ -87,7 +87,8 @@ describe("SLA alerts on the local stack", () => {
     expect({ state: escalated.state.status, level: escalated.state.level, items: escalated.state.items, seen: seen() }).toEqual({
       state: "open",
       level: "critical",
-      items: [{ dependentKey: images.legacy, status: "failed", step: expect.stringMatching(/^rebuild failed: build local-\S+ failed: buildah build of Dockerfile at main \(\w{12}\) failed \(exit 1\)/) }],
+      // The step as the alert compares it: state, stuck kind, failure reason, run.
+      items: [{ dependentKey: images.legacy, status: "failed", step: expect.stringMatching(/^failed\|\|build local-\S+ failed: buildah build of Dockerfile at main \(\w{12}\) failed \(exit 1\)/) }],
       seen: {
         incidents: [{ status: "triggered", triggers: 1 }],
         slack: [{ header: late, edits: 0, threadTs: null }],
@@ -115,8 +116,22 @@ describe("SLA alerts on the local stack", () => {
   });
 
   it("resolves on every sink it reached once the failed dependent is waived: the incident, the Slack message edited in place", async () => {
-    // An absolute time: a duration counts from the start of the minute (so a repeated request is the same waiver).
-    await waive(services, { campaignId, dependent: images.legacy, until: new Date(Date.now() + 8_000).toISOString(), reason: "retired this sprint", by: "oncall@ripple.invalid" });
+    const env = { ...process.env, ...stack.settings };
+    const sla = await runCli(["sla", "--json"], env);
+    const alerts = await runCli(["alerts", "--json"], env);
+    const waived = await runCli(["waive", "--campaign", campaignId, "--dependent", images.legacy, "--until", "8s", "--reason", "retired this sprint", "--by", "oncall@ripple.invalid", "--json"], env);
+    const slaRows = (JSON.parse(sla.stdout) as { rows: Array<{ campaignId: string; dependent: string; alert: string | null; waiver: unknown }> }).rows.filter((row) => row.campaignId === campaignId);
+    const alert = (JSON.parse(alerts.stdout) as Array<{ campaignId: string; status: string; deliveries: Array<{ sink: string; delivered: number; gaveUp: boolean }> }>).find((entry) => entry.campaignId === campaignId);
+    expect({
+      sla: { code: sla.code, rows: slaRows.map((row) => ({ dependent: row.dependent, alert: row.alert, waiver: row.waiver })) },
+      alerts: { code: alerts.code, status: alert?.status, delivered: alert?.deliveries.map((delivery) => [delivery.sink, delivery.delivered > 0, delivery.gaveUp]).sort() },
+      waived: { code: waived.code, waiver: JSON.parse(waived.stdout) as unknown },
+    }).toEqual({
+      // Exit 1: a dependent is late (failed) and not waived.
+      sla: { code: 1, rows: [{ dependent: images.legacy, alert: "failed", waiver: null }] },
+      alerts: { code: 0, status: "open", delivered: SINK_IDS.map((sink) => [sink, true, false]) },
+      waived: { code: 0, waiver: expect.objectContaining({ campaignId, dependent: images.legacy, reason: "retired this sprint", by: "oncall@ripple.invalid" }) },
+    });
     const resolved = await waitForAlert(services, campaignId, "the resolve, delivered", (record) => record.state.status === "resolved");
 
     expect({ sinks: Object.keys(resolved.deliveries).sort(), kinds: stack.config.alerts.sinks.map((sink) => sink.kind).sort(), seen: seen() }).toEqual({

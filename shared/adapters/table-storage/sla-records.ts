@@ -1,4 +1,5 @@
 import { odata, type TableClient } from "@azure/data-tables";
+import type { OpenObligationCounts } from "../../ports/sla-metrics.js";
 import type { AlertRecord, CampaignProgress, DurationSamples, OpenCampaignEntry, SlaRecords, WaiverRecord } from "../../ports/state-store.js";
 import { assertInstant } from "../state-rules/apply-tag-move.js";
 import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../state-rules/sla-rules.js";
@@ -19,7 +20,7 @@ const DURATIONS_ROW = "durations";
 /**
  * The SLA records in the `sla` table:
  * - `~open` / esc(campaign id): the open-campaign index, in plain string columns (`campaignId`, `openedAt`,
- *   `checkedAt`, `nextCheckAt`; "" for null) so an obligation update makes it due (`nextCheckAt` "") with
+ *   `checkedAt`, `nextCheckAt`, `counts` as JSON; "" for null) so an obligation update makes it due (`nextCheckAt` "") with
  *   one blind Merge upsert — no read, no ETag race between workers of one campaign; the entity's ETag is
  *   the entry's `version`;
  * - `a|` esc(campaign id) / `alert`: the AlertRecord; / `progress`: the CampaignProgress (guarded writes);
@@ -53,17 +54,19 @@ export function createSlaRecords(client: TableClient, helpers: TableHelpers): Sl
       });
     },
 
-    async markCampaignChecked(campaignId, version, checkedAt, nextCheckAt, settled) {
+    async markCampaignChecked(campaignId, version, checkedAt, nextCheckAt, settled, counts) {
       assertInstant(checkedAt);
       const rowKey = escapeKey(campaignId);
-      await call("mark campaign checked", async () => {
+      return call("mark campaign checked", async () => {
         try {
           if (settled) await client.deleteEntity(OPEN_PARTITION, rowKey, { etag: version });
-          else await client.updateEntity({ partitionKey: OPEN_PARTITION, rowKey, checkedAt, nextCheckAt: nextCheckAt ?? "" }, "Merge", { etag: version });
+          else await client.updateEntity({ partitionKey: OPEN_PARTITION, rowKey, checkedAt, nextCheckAt: nextCheckAt ?? "", ...(counts === undefined ? {} : { counts: JSON.stringify(counts) }) }, "Merge", { etag: version });
+          return true;
         } catch (error) {
           // 412: touched since it was listed (it stays due); 404: gone already.
           const status = statusOf(error);
           if (status !== 412 && status !== 404) throw error;
+          return false;
         }
       });
     },
@@ -125,7 +128,8 @@ function entryOf(entity: Record<string, unknown>, etag: string | undefined): Ope
     const value = entity[name];
     return typeof value === "string" && value !== "" ? value : null;
   };
-  return { campaignId: String(entity["campaignId"]), openedAt: text("openedAt") ?? new Date(0).toISOString(), checkedAt: text("checkedAt"), nextCheckAt: text("nextCheckAt"), version: etag ?? "" };
+  const counts = text("counts");
+  return { campaignId: String(entity["campaignId"]), openedAt: text("openedAt") ?? new Date(0).toISOString(), checkedAt: text("checkedAt"), nextCheckAt: text("nextCheckAt"), version: etag ?? "", counts: counts === null ? null : (JSON.parse(counts) as OpenObligationCounts) };
 }
 
 /** The index entity of a newly opened campaign (create-only: a replay leaves the entry as it is). */

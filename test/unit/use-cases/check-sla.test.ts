@@ -5,6 +5,7 @@ import { clockFor } from "../../../shared/domain/sla.js";
 import { slaRulesOf } from "../../../shared/config.js";
 import type { AlertMessage, AlertSink, RippleEvent, RippleEventPublisher } from "../../../shared/ports/alert-sink.js";
 import type { AlertJob } from "../../../shared/ports/work-queue.js";
+import type { OpenObligationCounts, SlaMetrics } from "../../../shared/ports/sla-metrics.js";
 import { UpstreamError } from "../../../shared/errors.js";
 import { checkSla } from "../../../shared/use-cases/check-sla.js";
 import { deliverAlert } from "../../../shared/use-cases/deliver-alert.js";
@@ -265,6 +266,41 @@ bases: [{ image: registry.test/base, tags: ["1"], sla: 4h }]
       young: { open: 1, evaluated: 1, settled: 0, deliveries: 0, publishFailures: 0 },
       old: { open: 1, evaluated: 1, settled: 1, deliveries: 0, publishFailures: 0 },
       open: [],
+    });
+  });
+});
+
+describe("SLA metrics", () => {
+  it("observes the open obligations of every open campaign by status each tick, and records each settled campaign's time to patch once", async () => {
+    const f = fixture();
+    const observed: OpenObligationCounts[] = [];
+    const times: Array<{ seconds: number; base: string; met: boolean }> = [];
+    const metrics: SlaMetrics = { observeOpen: (counts) => observed.push(counts), recordTimeToPatch: (seconds, attributes) => times.push({ seconds, ...attributes }), flush: async () => undefined };
+    await openCampaign(f.store, ["app", "web", "api"]);
+    await update(f.store, "app", 1, { state: "failed", reason: "exit status 1" });
+    const deps = { store: f.store, queue: f.queue, config, links, metrics, now: () => at(190) };
+    for (const minute of [190, 191]) {
+      await checkSla({ ...deps, now: () => at(minute) });
+      await f.deliverAll();
+    }
+    await update(f.store, "app", 200, { state: "done" });
+    await update(f.store, "web", 210, { state: "done" });
+    await update(f.store, "api", 300, { state: "done" });
+    for (const minute of [301, 302, 303]) {
+      await checkSla({ ...deps, now: () => at(minute) });
+      await f.deliverAll();
+    }
+    expect({ observed, times }).toEqual({
+      observed: [
+        { onTrack: 0, atRisk: 2, overdue: 0, failed: 1, waived: 0 },
+        { onTrack: 0, atRisk: 2, overdue: 0, failed: 1, waived: 0 },
+        // Done: the resolve is queued (the campaign stays until it is delivered), then it settles.
+        { onTrack: 0, atRisk: 0, overdue: 0, failed: 0, waived: 0 },
+        { onTrack: 0, atRisk: 0, overdue: 0, failed: 0, waived: 0 },
+        { onTrack: 0, atRisk: 0, overdue: 0, failed: 0, waived: 0 },
+      ],
+      // The last one was done 5 h after the root's push: past its 4 h SLA.
+      times: [{ seconds: 300 * 60, base: "registry.test/base:1", met: false }],
     });
   });
 });
