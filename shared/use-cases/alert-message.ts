@@ -44,11 +44,17 @@ export function dependentLabel(dependentKey: string): string {
   return `${parts[1]}: ${parts.slice(2, -1).join(":")} line ${parts.at(-1)}`;
 }
 
+/** The app's link to an obligation's build log (`GET /api/logs`, which signs a link when it is read). */
+export function logsUrlOf(campaignUrl: string, campaignId: string, dependentKey: string): string {
+  const root = campaignUrl.slice(0, campaignUrl.indexOf("/api/campaigns/"));
+  return `${root}/api/logs?campaign=${encodeURIComponent(campaignId)}&dependent=${encodeURIComponent(dependentKey)}`;
+}
+
 function linksOf(standing: ObligationStanding, campaignUrl: string, runbookUrl: string): AlertLink[] {
   const { obligation } = standing;
   const links: AlertLink[] = [];
   if (obligation.kind === "pull-request" && obligation.runId?.startsWith("http")) links.push({ label: "pull request", url: obligation.runId });
-  if (obligation.kind === "rebuild" && obligation.runId !== null) links.push({ label: `run ${obligation.runId} (logs on the campaign page)`, url: `${campaignUrl}#${encodeURIComponent(obligation.dependentKey)}` });
+  if (obligation.kind === "rebuild" && obligation.runId !== null) links.push({ label: `build log (run ${obligation.runId})`, url: logsUrlOf(campaignUrl, obligation.campaignId, obligation.dependentKey) });
   links.push({ label: "runbook", url: `${runbookUrl}#${runbookSectionOf(standing)}` });
   return links;
 }

@@ -17,7 +17,7 @@ ${baseMove(view)}
 ${summary(view)}
 ${alertSection(view.alert, links)}
 <h2 id="obligations">Obligations (${view.obligations.length})</h2>
-${view.obligations.map((obligation) => obligationCard(obligation, links))}`;
+${view.obligations.map((obligation) => obligationCard(obligation, links, view.campaign.id))}`;
   return layout({ title: view.campaign.base, links, body });
 }
 
@@ -71,7 +71,7 @@ function deliveryTable(alert: AlertView, links: PageLinks): Html {
 <p class="muted">A sink failing? See <a href="${links.runbook}#alerts-not-delivered">alerts not delivered</a>.</p>`;
 }
 
-function obligationCard(obligation: ObligationView, links: PageLinks): Html {
+function obligationCard(obligation: ObligationView, links: PageLinks, campaignId: string): Html {
   return html`<article class="card" id="${obligation.anchor}">
 <h3><a href="#${obligation.anchor}">${obligation.label}</a> ${badge(obligation.status)} ${obligation.attention !== null && obligation.attention !== obligation.status && badge(obligation.attention)} ${obligation.waiver !== null && badge("waived")}</h3>
 <p><strong>${obligation.step}</strong></p>
@@ -79,7 +79,7 @@ function obligationCard(obligation: ObligationView, links: PageLinks): Html {
 <dt>SLA</dt><dd>${obligation.timing}: due ${time(obligation.clock.dueAt)} (rule <code>${obligation.clock.rule}</code>, ${obligation.clock.budget})</dd>
 <dt>Clock</dt><dd>started ${time(obligation.clock.startedAt)}; ${formatDuration(obligation.sinceStartMs)} elapsed${obligation.sinceScheduledMs !== null ? html`, ${formatDuration(obligation.sinceScheduledMs)} since last scheduled` : ", never scheduled"}</dd>
 <dt>Kind</dt><dd>${obligation.kind === "rebuild" ? "rebuild" : "pull request"} · state ${obligation.state}</dd>
-${runRows(obligation)}
+${runRows(obligation, links, campaignId)}
 ${obligation.predictedDoneAt !== null && html`<dt>Predicted done</dt><dd>${time(obligation.predictedDoneAt)}</dd>`}
 ${obligation.waiver !== null && html`<dt>Waiver</dt><dd>by ${obligation.waiver.by} until ${time(obligation.waiver.until)}: ${obligation.waiver.reason}</dd>`}
 ${obligation.runbookSection !== null && html`<dt>Runbook</dt><dd><a href="${links.runbook}#${obligation.runbookSection}">${obligation.runbookSection}</a></dd>`}
@@ -88,9 +88,10 @@ ${timeline(obligation)}
 </article>`;
 }
 
-function runRows(obligation: ObligationView): Html {
+function runRows(obligation: ObligationView, links: PageLinks, campaignId: string): Html {
   const pullRequest = obligation.pullRequestUrl;
-  return html`${obligation.runId !== null && html`<dt>Run</dt><dd><code>${obligation.runId}</code> <span class="muted">(logs: <code>ripple runs</code>)</span></dd>`}
+  const logs = `${links.logs}?campaign=${encodeURIComponent(campaignId)}&dependent=${encodeURIComponent(obligation.dependentKey)}`;
+  return html`${obligation.runId !== null && html`<dt>Run</dt><dd><code>${obligation.runId}</code>${obligation.kind === "rebuild" && html` · <a href="${logs}">build log</a>`}</dd>`}
 ${pullRequest !== null && html`<dt>Pull request</dt><dd>${/^https?:\/\//.test(pullRequest) ? html`<a href="${pullRequest}">${pullRequest}</a>` : html`<code>${pullRequest}</code>`}</dd>`}
 ${obligation.doneWith !== null && html`<dt>Done with</dt><dd><code>${obligation.doneWith}</code></dd>`}`;
 }

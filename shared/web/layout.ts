@@ -43,6 +43,8 @@ export interface PageLinks {
   readonly runbook: string;
   /** Campaign pages are `${campaigns}/${encodeURIComponent(id)}`. */
   readonly campaigns: string;
+  /** A rebuild's build log is `${logs}?campaign=<id>&dependent=<key>` (signed when it is opened). */
+  readonly logs: string;
 }
 
 /** `2026-03-02 08:00 UTC` in a `<time>` element carrying the exact instant. */

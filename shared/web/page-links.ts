@@ -9,5 +9,5 @@ import type { PageLinks } from "./layout.js";
  */
 export function pageLinksOf(config: RippleConfig, depth: 0 | 1): PageLinks {
   const up = depth === 0 ? "" : "../";
-  return { status: `${up}status`, runbook: config.alerts.runbookUrl ?? `${up}runbook`, campaigns: `${up}campaigns` };
+  return { status: `${up}status`, runbook: config.alerts.runbookUrl ?? `${up}runbook`, campaigns: `${up}campaigns`, logs: `${up}logs` };
 }

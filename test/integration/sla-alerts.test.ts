@@ -98,6 +98,25 @@ describe("SLA alerts on the local stack", () => {
     });
   });
 
+  it("links each failed rebuild to its build log, served to a signed-in user from the stack's folder only", async () => {
+    const logs = (campaign: string, dependent: string) => fetch(`${stack.hostUrl}/api/logs?campaign=${encodeURIComponent(campaign)}&dependent=${encodeURIComponent(dependent)}`);
+    const found = await logs(campaignId, images.legacy);
+    const missing = await logs("no-such-campaign", images.legacy);
+    const bad = await fetch(`${stack.hostUrl}/api/logs?campaign=${encodeURIComponent(campaignId)}`);
+    const itemLinks = escalated.message?.items[0]?.links.map((link) => link.label) ?? [];
+    expect({
+      found: { status: found.status, type: found.headers.get("content-type"), failedStep: (await found.text()).includes("test -f /etc/legacy-ca.pem") },
+      missing: missing.status,
+      bad: bad.status,
+      itemLinks,
+    }).toEqual({
+      found: { status: 200, type: "text/plain; charset=utf-8", failedStep: true },
+      missing: 404,
+      bad: 400,
+      itemLinks: [expect.stringMatching(/^build log \(run local-/), "runbook"],
+    });
+  });
+
   it("pages nobody again when the alert jobs are delivered once more through the queue", async () => {
     const before = seen();
     const jobs = Object.entries(escalated.wanted).flatMap(([sinkId, wanted]) => [

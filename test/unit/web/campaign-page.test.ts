@@ -4,7 +4,7 @@ import { renderCampaignPage, renderMissingCampaign } from "../../../shared/web/c
 import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
 import { HOSTILE, NOW, PULL_REQUEST, at, campaignOf, config, seedCampaign } from "./campaign-fixture.js";
 
-const links = { status: "../status", runbook: "../runbook", campaigns: "../campaigns" };
+const links = { status: "../status", runbook: "../runbook", campaigns: "../campaigns", logs: "../logs" };
 const H = 3_600_000;
 
 async function seededView(): Promise<CampaignView> {

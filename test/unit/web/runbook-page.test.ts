@@ -5,7 +5,7 @@ import { escapeHtml, html } from "../../../shared/web/layout.js";
 import { readRunbook } from "../../../shared/web/runbook-file.js";
 import { parseBlocks, renderMarkdown, renderRunbookPage, slugOf } from "../../../shared/web/runbook-page.js";
 
-const links = { status: "status", runbook: "runbook", campaigns: "campaigns" };
+const links = { status: "status", runbook: "runbook", campaigns: "campaigns", logs: "logs" };
 
 describe("the runbook page", () => {
   it("has a section for every runbook anchor alerts link to, plus waivers and undelivered alerts", async () => {

@@ -4,7 +4,7 @@ import { renderStatusPage } from "../../../shared/web/status-page.js";
 import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
 import { HOSTILE, NOW, at, campaignOf, config, seedCampaign } from "./campaign-fixture.js";
 
-const links = { status: "status", runbook: "runbook", campaigns: "campaigns" };
+const links = { status: "status", runbook: "runbook", campaigns: "campaigns", logs: "logs" };
 const H = 3_600_000;
 const dependent = (repository: string) => ({ kind: "image" as const, registry: "registry.test", repository, tag: "1", digest: "sha256:old" });
 
