@@ -47,6 +47,8 @@ import type { StateStore } from "./ports/state-store.js";
 import type { QueueDepths, WorkQueue } from "./ports/work-queue.js";
 import { createBaseLayerCatalog, type BaseLayerCatalog } from "./use-cases/base-layer-catalog.js";
 import type { DoctorProbes } from "./use-cases/doctor.js";
+import { createNoMetrics } from "./adapters/azure-monitor/no-metrics.js";
+import type { SlaMetrics } from "./ports/sla-metrics.js";
 
 export interface Services {
   readonly settings: Readonly<Settings>;
@@ -76,6 +78,8 @@ export interface Services {
   readonly alertLinks: AlertLinks;
   /** Publishers of Ripple's lifecycle events (one per event-grid sink). */
   readonly eventPublishers: readonly RippleEventPublisher[];
+  /** SLA metrics for dashboards and alert rules: Application Insights when its connection string is set, else none. */
+  readonly metrics: SlaMetrics;
   readonly now: () => Date;
 }
 
@@ -362,6 +366,19 @@ function createDiagnostics(config: RippleConfig, connection: StorageConnection, 
 }
 
 /**
+ * The SLA metrics: Application Insights when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set, with the app's
+ * credential when `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` says `Authorization=AAD`; otherwise none. The
+ * exporter is imported only then, so the CLI starts without the OpenTelemetry packages.
+ */
+async function createMetrics(env: NodeJS.ProcessEnv, credential: TokenCredential): Promise<SlaMetrics> {
+  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING;
+  if (!connectionString) return createNoMetrics();
+  const { createAzureMonitorMetrics } = await import("./adapters/azure-monitor/azure-monitor-metrics.js");
+  const aad = /(^|;)\s*authorization\s*=\s*aad\s*(;|$)/i.test(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? "");
+  return createAzureMonitorMetrics({ connectionString, ...(aad ? { credential } : {}), serviceName: env.WEBSITE_SITE_NAME || "ripple" });
+}
+
+/**
  * Builds the services for explicit settings and configuration (tests, CLI). Creates tables if missing.
  * `env` supplies the app settings the configuration names (upstream pull credentials).
  */
@@ -381,6 +398,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
   const upstreams = createUpstreams(config, env);
   const mirrors = createMirrors(config, upstreams, credential);
   const alerts = createAlertSinks(config, env, { octokit, credential });
+  const metrics = await createMetrics(env, credential);
   return {
     settings,
     config,
@@ -399,6 +417,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     sinkFor: alerts.sinkFor,
     eventPublishers: alerts.publishers,
     alertLinks: alertLinksOf(config, env),
+    metrics,
     now: () => new Date(),
   };
 }
