@@ -78,30 +78,33 @@ Options
   --help     this text
 `;
 
+/** Every option of every command (parseArgs is strict: an unknown one is a usage error). */
+const OPTIONS = {
+  json: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  config: { type: "string" },
+  persist: { type: "boolean", default: false },
+  image: { type: "string" },
+  digest: { type: "string" },
+  pin: { type: "boolean", default: false },
+  write: { type: "boolean", default: false },
+  identity: { type: "boolean", default: false },
+  failed: { type: "boolean", default: false },
+  "no-annotations": { type: "boolean", default: false },
+  campaign: { type: "string" },
+  dependent: { type: "string" },
+  until: { type: "string" },
+  reason: { type: "string" },
+  by: { type: "string" },
+} as const;
+
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: {
-      json: { type: "boolean", default: false },
-      "dry-run": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-      config: { type: "string" },
-      persist: { type: "boolean", default: false },
-      image: { type: "string" },
-      digest: { type: "string" },
-      pin: { type: "boolean", default: false },
-      write: { type: "boolean", default: false },
-      identity: { type: "boolean", default: false },
-      failed: { type: "boolean", default: false },
-      "no-annotations": { type: "boolean", default: false },
-      campaign: { type: "string" },
-      dependent: { type: "string" },
-      until: { type: "string" },
-      reason: { type: "string" },
-      by: { type: "string" },
-    },
+    options: OPTIONS,
   });
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === "help") {
