@@ -84,8 +84,7 @@ param slaSchedule string = '0 */1 * * * *'
 @description('Alert sink secrets: app setting name → Key Vault secret name, for the settings ripple.yaml names in alerts.sinks[] (PagerDuty routing key, Teams/Slack webhook URL, Slack token, webhook URL and secret, Event Grid topic key). Put the secrets into the vault by hand.')
 param alertSinkSecrets object = {}
 
-@description('Create an Event Grid custom topic for Ripple\'s own events (campaign opened, obligation done/failed, SLA at risk/breached/resolved), local auth off, with EventGrid Data Sender for the app\'s identity. Its endpoint is the output RIPPLE_PAGES_URL string = 'https://${functionApp.outputs.defaultHostName}/api/status'
-output RIPPLE_EVENTS_TOPIC_ENDPOINT, for an event-grid sink in ripple.yaml.')
+@description('Create an Event Grid custom topic for Ripple\'s own events (campaign opened, obligation done/failed, SLA at risk/breached/resolved), local auth off, with EventGrid Data Sender for the app\'s identity. Its endpoint is the output RIPPLE_EVENTS_TOPIC_ENDPOINT, for an event-grid sink in ripple.yaml.')
 param rippleEventsTopic bool = false
 
 @description('Application (client) id of an Entra app registration for App Service Authentication in front of Ripple\'s pages and read API; empty: no sign-in is configured and those endpoints answer 401 to everyone (the webhooks keep working).')
