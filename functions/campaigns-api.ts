@@ -29,8 +29,10 @@ export async function campaignsApi(request: HttpRequest, context: InvocationCont
         ? { status: 404, headers: PAGE_HEADERS, body: renderMissingCampaign(id, links) }
         : { status: 200, headers: PAGE_HEADERS, body: renderCampaignPage(view, links) };
     }
-    const found = await services.store.getCampaign(id);
-    return found === null ? json(404, { error: "not_found", message: `no campaign ${id}` }, { vary: "Accept" }) : json(200, found, { vary: "Accept" });
+    const [found, waivers] = await Promise.all([services.store.getCampaign(id), services.store.listWaivers()]);
+    if (found === null) return json(404, { error: "not_found", message: `no campaign ${id}` }, { vary: "Accept" });
+    // The campaign as stored, with the waivers that name it or every campaign (expired ones included: a record).
+    return json(200, { ...found, waivers: waivers.filter((waiver) => waiver.campaignId === null || waiver.campaignId === id) }, { vary: "Accept" });
   } catch (error) {
     return errorResponse(error, context);
   }

@@ -98,8 +98,12 @@ export interface ObligationTransition {
   readonly runId: string | null;
 }
 
-/** History entries kept per obligation: the first (creation) and the newest ones. */
-export const HISTORY_LIMIT = 100;
+/**
+ * History entries kept per obligation: the first (creation) and the newest ones. An obligation changes a
+ * handful of times (scheduled, retried, done); 500 covers weeks of hourly retries and stays far under the
+ * storage entity's size limit.
+ */
+export const HISTORY_LIMIT = 500;
 
 /** The first history entry of a new obligation. */
 export function createdTransition(at: string, why: string): ObligationTransition {

@@ -57,7 +57,7 @@ describe("campaignsApi, statusPage and runbookPage (HTTP triggers)", () => {
       status: 200,
       contentType: "application/json",
       vary: "Accept",
-      json: await services.store.getCampaign("c1"),
+      json: { ...(await services.store.getCampaign("c1")), waivers: (await services.store.listWaivers()).filter((waiver) => waiver.campaignId === null || waiver.campaignId === "c1") },
       html: null,
     });
   });

@@ -162,7 +162,7 @@ describe("obligation history", () => {
 
   it("keeps the creation entry and the newest entries beyond the limit", () => {
     let current = obligation;
-    for (let n = 1; n <= 150; n += 1) current = withTransition(current, { ...current, runId: `run-${n}`, updatedAt: new Date(Date.UTC(2026, 2, 1, 0, n)).toISOString() });
-    expect({ length: current.history?.length, first: current.history?.[0]?.why, second: current.history?.[1]?.runId, last: current.history?.at(-1)?.runId }).toEqual({ length: 100, first: "campaign opened", second: "run-52", last: "run-150" });
+    for (let n = 1; n <= 650; n += 1) current = withTransition(current, { ...current, runId: `run-${n}`, updatedAt: new Date(Date.UTC(2026, 2, 1, 0, n)).toISOString() });
+    expect({ length: current.history?.length, first: current.history?.[0]?.why, second: current.history?.[1]?.runId, last: current.history?.at(-1)?.runId }).toEqual({ length: 500, first: "campaign opened", second: "run-152", last: "run-650" });
   });
 });

@@ -88,7 +88,7 @@ const update = (store: ReturnType<typeof createMemoryStateStore>, name: string, 
   store.updateObligation("c1", `registry.test/${name}:1`, (current) => ({ ...current, ...change, updatedAt: at(minutes).toISOString() }));
 
 describe("the SLA monitor and alert delivery", () => {
-  it("pages once for a failure, updates, escalates, re-notifies and resolves — never twice per sink and sequence", async () => {
+  it("pages once for a failure, updates it, escalates it and resolves it — never twice per sink and sequence", async () => {
     const f = fixture();
     await openCampaign(f.store, ["app", "web"]);
     await update(f.store, "app", 1, { state: "scheduled", runId: "run-1" });
@@ -267,6 +267,42 @@ bases: [{ image: registry.test/base, tags: ["1"], sla: 4h }]
       old: { open: 1, evaluated: 1, settled: 1, deliveries: 0, publishFailures: 0 },
       open: [],
     });
+  });
+});
+
+describe("due times and predictions", () => {
+  it("warns when the dependent's own past durations predict a breach, turns critical when the due time passes, and resolves when done", async () => {
+    const f = fixture();
+    // Its last three rebuilds took 5 h from scheduling to done: past this campaign's 4 h SLA.
+    for (const n of [1, 2, 3]) await f.store.addDuration("registry.test/app:1", `old-${n}|registry.test/app:1`, 5 * 60 * 60_000);
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "scheduled", runId: "run-1" });
+    const steps: string[] = [];
+    for (const [minute, change] of [[2, null], [241, null], [250, "done"]] as const) {
+      if (change === "done") await update(f.store, "app", minute, { state: "done", doneWith: "sha256:a" });
+      f.setTime(minute + 1);
+      await f.tick();
+      await f.deliverAll();
+      const alert = await f.store.getAlert("c1");
+      steps.push(`${minute + 1}: ${alert?.state.status} ${alert?.state.level} [${alert?.state.items.map((item) => item.status).join(",")}]`);
+    }
+    expect({ steps, sent: f.sent.filter((entry) => entry.sink === "pd").map((entry) => `${entry.action} ${entry.sequence}`) }).toEqual({
+      steps: ["3: open warning [predicted-breach]", "242: open critical [overdue]", "251: resolved critical []"],
+      sent: ["trigger 1", "update 2", "resolve 3"],
+    });
+  });
+
+  it("records each done obligation's scheduled-to-done duration once, for the next prediction", async () => {
+    const f = fixture();
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "scheduled", runId: "run-1" });
+    await update(f.store, "app", 61, { state: "done", doneWith: "sha256:a" });
+    for (const minute of [62, 63]) {
+      f.setTime(minute);
+      await f.tick();
+      await f.deliverAll();
+    }
+    expect(await f.store.getDurations("registry.test/app:1")).toEqual({ dependentKey: "registry.test/app:1", samples: [{ obligation: "c1|registry.test/app:1", ms: 60 * 60_000 }] });
   });
 });
 
