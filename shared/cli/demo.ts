@@ -11,7 +11,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { createServices, type Services } from "../composition.js";
-import { loadSettings, type AlertSinkConfig } from "../config.js";
+import { loadSettings, parseConfig, type AlertSinkConfig } from "../config.js";
 import { campaignId as campaignIdOf } from "../domain/campaign.js";
 import type { ReceivedAlert } from "../local/alert-receivers/alert-receivers.js";
 import type { AlertRecord } from "../ports/state-store.js";
@@ -53,6 +53,10 @@ export const DEMO_RUNTIME = "ripple/runtime";
 export const DEMO_RUNTIME_SLA = "20s";
 /** How long an alert stays critical before the escalation route hears of it, in the demo. */
 export const DEMO_ESCALATE_AFTER = "5s";
+/** The configuration's SLA defaults (the demo changes only the at-risk share). */
+const DEFAULT_SLA = parseConfig("version: 1\nregistries: [{ host: demo.invalid }]").sla;
+/** The share of the SLA after which the demo's dependents are at risk. */
+export const DEMO_AT_RISK_SHARE = 0.25;
 
 /**
  * The demo's configuration: the stack's tracked bases, a build recipe for every derived image and, with
@@ -83,6 +87,8 @@ function slaDemoConfig(bases: NonNullable<StackConfigTemplate["bases"]>): StackC
   const alerts = defaultStackConfig.alerts;
   return {
     bases: [...bases, { image: `{{registry}}/${DEMO_RUNTIME}`, tags: ["1"], sla: DEMO_RUNTIME_SLA }],
+    // At risk after a quarter of the budget (5 s): the slow failing build is warned about before it fails.
+    sla: { ...DEFAULT_SLA, atRiskShare: DEMO_AT_RISK_SHARE },
     ...(alerts === undefined ? {} : { alerts: { ...alerts, escalateAfter: DEMO_ESCALATE_AFTER } }),
   };
 }
@@ -292,8 +298,9 @@ export async function buildSlaDemoImages(stack: Stack, services: Services, log: 
   const repository = demoRepositories(stack.dir).legacy;
   const legacyDigest = await buildAndPush(stack, log, "apps/legacy:1", await commitRepository(repository, { Dockerfile: legacyDockerfile(base) }));
   await waitFor("apps/legacy's push processed", () => pushProcessed(services, "apps/legacy", legacyDigest));
-  await commitRepository(repository, { Dockerfile: `${legacyDockerfile(base)}RUN test -f /etc/legacy-ca.pem\n` }, "require the legacy CA bundle");
-  log("apps/legacy's main branch now runs `test -f /etc/legacy-ca.pem`, a file no runtime has: its next build fails");
+  // A slow step first: the rebuild is at risk (a warning) well before it fails (critical).
+  await commitRepository(repository, { Dockerfile: `${legacyDockerfile(base)}RUN sleep 8 && test -f /etc/legacy-ca.pem\n` }, "require the legacy CA bundle");
+  log("apps/legacy's main branch now runs `sleep 8 && test -f /etc/legacy-ca.pem`, a slow step needing a file no runtime has: its next build fails");
   return { base, runtime, legacy: `${stack.registry.host}/apps/legacy:1`, legacyDigest };
 }
 
@@ -302,15 +309,25 @@ export async function buildSlaDemoImages(stack: Stack, services: Services, log: 
  * campaign and the failure's first line.
  */
 export async function failLegacyRebuild(stack: Stack, services: Services, log: (line: string) => void, images: SlaDemoImages): Promise<{ campaignId: string; reason: string }> {
+  const campaignId = await publishPatchedRuntime(stack, log, images);
+  return { campaignId, reason: await legacyFailure(services, images, campaignId) };
+}
+
+/** Publishes a patched runtime (which opens the campaign with apps/legacy's rebuild); returns the campaign id. */
+export async function publishPatchedRuntime(stack: Stack, log: (line: string) => void, images: SlaDemoImages): Promise<string> {
   const context = await stack.buildah.makeBusyboxBaseContext(join(stack.dir, "demo", "runtime-v2"), "runtime 1 (release 2, CVE fix)");
   const digest = await buildAndPush(stack, log, `${DEMO_RUNTIME}:1`, context);
-  const campaignId = campaignIdOf(images.base, digest);
-  const reason = await waitFor(`apps/legacy's rebuild on ${shortDigest(digest)} to fail`, async () => {
+  return campaignIdOf(images.base, digest);
+}
+
+/** Waits until apps/legacy's rebuild in the campaign has failed; returns the failure's first line. */
+export async function legacyFailure(services: Services, images: SlaDemoImages, campaignId: string): Promise<string> {
+  const reason = await waitFor(`apps/legacy's rebuild in campaign ${campaignId} to fail`, async () => {
     const obligation = (await services.store.getCampaign(campaignId))?.obligations.find((candidate) => candidate.dependentKey === images.legacy);
     if (obligation?.state === "done") throw new Error("apps/legacy was rebuilt: its failing step did not fail");
     return obligation?.state === "failed" ? (obligation.reason ?? "no reason recorded") : null;
-  });
-  return { campaignId, reason: reason.split("\n")[0] ?? reason };
+  }, 90_000);
+  return reason.split("\n")[0] ?? reason;
 }
 
 /**
@@ -341,12 +358,16 @@ export async function runSlaDemo(stack: Stack, services: Services): Promise<void
   out(`\n== SLA: dependents of ${DEMO_RUNTIME}:1 are due ${DEMO_RUNTIME_SLA} after its patch; alert sinks: ${sinks.map((sink) => `${sink.id} (${sink.route})`).join(", ") || "none configured"}`);
   const images = await buildSlaDemoImages(stack, services, say);
   say(`publishing a patched ${DEMO_RUNTIME}:1`);
-  const { campaignId, reason } = await failLegacyRebuild(stack, services, say, images);
+  const campaignId = await publishPatchedRuntime(stack, say, images);
+  const warned = await waitForAlert(services, campaignId, "the at-risk warning, delivered", (record) => record.state.status === "open");
+  say(`alert triggered (${warned.state.level}: ${warned.message?.items.map((item) => `${local(item.dependent)} ${item.status}`).join(", ") ?? ""}); campaign page ${warned.message?.campaignUrl ?? `${stack.hostUrl}/api/campaigns/${campaignId}`}`);
+  printDeliveries(stack, warned, "trigger");
+  const reason = await legacyFailure(services, images, campaignId);
   say(`apps/legacy:1's rebuild failed: ${local(reason)}`);
-  const opened = await waitForAlert(services, campaignId, "the alert to be triggered and delivered", (record) => record.state.status === "open");
-  say(`alert triggered (${opened.state.level}); campaign page ${opened.message?.campaignUrl ?? `${stack.hostUrl}/api/campaigns/${campaignId}`}`);
-  for (const item of opened.message?.items ?? []) out(`    item: ${local(item.dependent)} ${item.status}, due ${item.dueAt.slice(11, 19)}; runbook ${item.links.at(-1)?.url ?? "-"}`);
-  printDeliveries(stack, opened, "trigger");
+  const failed = await waitForAlert(services, campaignId, "the failure, delivered", (record) => record.state.level === "critical");
+  say(`alert updated (${failed.state.level})`);
+  for (const item of failed.message?.items ?? []) out(`    item: ${local(item.dependent)} ${item.status}, due ${item.dueAt.slice(11, 19)}; ${item.links.map((link) => `${link.label} ${link.url}`).join("; ")}`);
+  printDeliveries(stack, failed, "update");
   if (escalateAfter !== undefined && sinks.some((sink) => sink.route === "escalation")) {
     const escalated = await waitForAlert(services, campaignId, "the escalation", (record) => record.state.escalatedAt !== null);
     say(`still critical after ${escalateAfter}: escalated`);

@@ -82,7 +82,7 @@ export function alertSummary(campaign: Campaign, standings: readonly ObligationS
   }
   if (attention.length > 0) {
     const soonest = Math.max(...attention.map((standing) => standing.lateByMs));
-    return `${head}: 0 of ${dependents(standings.length)} late; ${attention.length} need attention, the first due ${dueText(soonest)}`;
+    return `${head}: 0 of ${dependents(standings.length)} late; ${attention.length} need${attention.length === 1 ? "s" : ""} attention, the first due ${dueText(soonest)}`;
   }
   return `${head}: all ${dependents(standings.length)} done or waived`;
 }

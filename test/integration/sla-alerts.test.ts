@@ -55,6 +55,8 @@ function alertsSeen(stack: Stack, campaignId: string) {
   };
 }
 
+const atRisk = expect.stringMatching(/^Patch at risk: 127\.0\.0\.1:\d+\/ripple\/runtime:1 patched \(\w{12} → \w{12}\): 0 of 1 dependent late; 1 needs attention, the first due in /);
+const failed = expect.stringMatching(/^Updated: 127\.0\.0\.1:\d+\/ripple\/runtime:1 patched \(\w{12} → \w{12}\): 1 of 1 dependent late \(1 failed, /);
 const late = expect.stringMatching(/^Late patch: 127\.0\.0\.1:\d+\/ripple\/runtime:1 patched \(\w{12} → \w{12}\): 1 of 1 dependent late \(1 failed, /);
 const resolvedTitle = expect.stringMatching(/^Resolved: 127\.0\.0\.1:\d+\/ripple\/runtime:1 patched \(\w{12} → \w{12}\): all 1 dependent done or waived$/);
 
@@ -81,7 +83,7 @@ describe("SLA alerts on the local stack", () => {
 
   const seen = () => alertsSeen(stack, campaignId);
 
-  it("pages every primary sink once for the failed rebuild, and escalates once to the escalation route", async () => {
+  it("warns every primary sink while the slow rebuild is at risk, updates them when it fails, and escalates once", async () => {
     escalated = await waitForAlert(services, campaignId, "the escalation, delivered", (record) => record.state.escalatedAt !== null);
 
     expect({ state: escalated.state.status, level: escalated.state.level, items: escalated.state.items, seen: seen() }).toEqual({
@@ -90,10 +92,13 @@ describe("SLA alerts on the local stack", () => {
       // The step as the alert compares it: state, stuck kind, failure reason, run.
       items: [{ dependentKey: images.legacy, status: "failed", step: expect.stringMatching(/^failed\|\|build local-\S+ failed: buildah build of Dockerfile at main \(\w{12}\) failed \(exit 1\)/) }],
       seen: {
-        incidents: [{ status: "triggered", triggers: 1 }],
-        slack: [{ header: late, edits: 0, threadTs: null }],
-        teams: [late],
-        webhook: [{ type: "com.ripple.alert.escalate", sequence: 2, duplicate: false }],
+        // One incident: the warning's trigger, then the failure's (PagerDuty folds them into it).
+        incidents: [{ status: "triggered", triggers: 2 }],
+        // One Slack message, edited in place from the warning to the failure.
+        slack: [{ header: failed, edits: 1, threadTs: null }],
+        // Teams cannot edit: the warning's card, then the failure's.
+        teams: [atRisk, failed],
+        webhook: [{ type: "com.ripple.alert.escalate", sequence: 3, duplicate: false }],
       },
     });
   });
@@ -158,32 +163,32 @@ describe("SLA alerts on the local stack", () => {
       sinks: SINK_IDS,
       kinds: ["pagerduty", "slack", "teams", "webhook"],
       seen: {
-        incidents: [{ status: "resolved", triggers: 1 }],
-        slack: [{ header: resolvedTitle, edits: 1, threadTs: null }],
-        teams: [late, resolvedTitle],
+        incidents: [{ status: "resolved", triggers: 2 }],
+        slack: [{ header: resolvedTitle, edits: 2, threadTs: null }],
+        teams: [atRisk, failed, resolvedTitle],
         webhook: [
-          { type: "com.ripple.alert.escalate", sequence: 2, duplicate: false },
-          { type: "com.ripple.alert.resolve", sequence: 3, duplicate: false },
+          { type: "com.ripple.alert.escalate", sequence: 3, duplicate: false },
+          { type: "com.ripple.alert.resolve", sequence: 4, duplicate: false },
         ],
       },
     });
   });
 
   it("pages again, as a new incident and a new message, when the waiver ends and the dependent is still failed", async () => {
-    const reopened = await waitForAlert(services, campaignId, "the alert to open again, delivered", (record) => record.state.status === "open" && record.state.sequence > 3, 30_000);
+    const reopened = await waitForAlert(services, campaignId, "the alert to open again, delivered", (record) => record.state.status === "open" && record.state.sequence > 4, 30_000);
     const { incidents, slack, teams } = seen();
 
     expect({ items: reopened.state.items.map((item) => [item.dependentKey, item.status]), incidents, slack, teams }).toEqual({
       items: [[images.legacy, "failed"]],
       incidents: [
-        { status: "resolved", triggers: 1 },
+        { status: "resolved", triggers: 2 },
         { status: "triggered", triggers: 1 },
       ],
       slack: [
-        { header: resolvedTitle, edits: 1, threadTs: null },
+        { header: resolvedTitle, edits: 2, threadTs: null },
         { header: late, edits: 0, threadTs: null },
       ],
-      teams: [late, resolvedTitle, late],
+      teams: [atRisk, failed, resolvedTitle, late],
     });
   });
 

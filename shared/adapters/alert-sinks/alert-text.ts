@@ -13,8 +13,10 @@ const ACTION_LABELS: Readonly<Record<AlertAction, string>> = {
 };
 
 /** The title of a delivery: a chat message cannot be edited by a webhook, so each one says what it is. */
-export function alertTitle(message: Pick<AlertMessage, "action" | "summary">): string {
-  return `${ACTION_LABELS[message.action]}: ${message.summary}`;
+export function alertTitle(message: Pick<AlertMessage, "action" | "summary" | "severity">): string {
+  // A warning's first page is about a patch at risk, not yet late.
+  const label = message.action === "trigger" && message.severity === "warning" ? "Patch at risk" : ACTION_LABELS[message.action];
+  return `${label}: ${message.summary}`;
 }
 
 /** The line under the title: severity, how many are late, and the base digests. */
