@@ -7,13 +7,15 @@ import { receiveEventGridEvent } from "../shared/use-cases/receive-notification.
 
 /**
  * Event Grid trigger for `Microsoft.ContainerRegistry.ImagePushed` / `ImageDeleted`. A malformed event
- * is logged and dropped (redelivery cannot fix it); a storage fault is rethrown so Event Grid retries.
+ * is logged and dropped (redelivery cannot fix it); one dated beyond the allowed clock skew is recorded as
+ * rejected; a storage fault is rethrown so Event Grid retries.
  */
 export async function registryEventGrid(event: EventGridEvent, context: InvocationContext): Promise<void> {
   const services = await getServices();
   try {
     const result = await receiveEventGridEvent({ store: services.store, queue: services.queue, config: services.config, now: services.now }, event);
     context.log("registry event received", { id: event.id, type: event.eventType, result: result.kind });
+    if (result.kind === "recorded" && result.rejected > 0) context.warn("registry event rejected and recorded", { id: event.id, rejections: result.rejections });
     if (result.kind === "recorded") await processRecordedEvents(services, result.acceptedKeys, { budgetMs: 1500 });
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;

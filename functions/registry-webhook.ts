@@ -29,13 +29,17 @@ export async function registryWebhook(request: HttpRequest, context: InvocationC
         return { status: result.status, headers: result.headers, ...(result.body === null ? {} : { jsonBody: result.body }) };
       case "invalid":
         return errorResponse(result.error, context);
+      case "too_many":
+        return json(413, { error: "too_many_events", message: result.message, limit: result.limit });
       case "rejected":
         context.warn("registry envelope rejected and acknowledged", { key: result.key, reason: result.reason });
         return json(202, { status: "rejected", reason: result.reason });
       case "recorded": {
         const inline = await processRecordedEvents(services, result.acceptedKeys, { budgetMs: 1500 });
         if (inline.deferred.length > 0) context.warn("events left to the queue", { deferred: inline.deferred });
-        return json(202, { status: "recorded", accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored });
+        if (result.rejected > 0) context.warn("registry events rejected and acknowledged", { rejections: result.rejections });
+        const rejections = result.rejections.map(({ path, reason }) => ({ path, reason }));
+        return json(202, { status: "recorded", accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, rejected: result.rejected, rejections });
       }
     }
   } catch (error) {

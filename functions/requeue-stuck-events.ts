@@ -3,9 +3,12 @@ import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
 import { requeueStuckEvents } from "../shared/use-cases/requeue-stuck-events.js";
 
-/** Timer: every minute, queue again any recorded event that was never processed (nothing lost). */
+/**
+ * Timer: every minute, queue again any recorded event that was never processed (nothing lost), read
+ * from the unfinished-event index, oldest first, up to 5,000 a tick (the rest wait for the next).
+ */
 export async function requeueStuckEventsTimer(_timer: Timer, context: InvocationContext): Promise<void> {
-  const { requeued, gaveUp } = await requeueStuckEvents(await getServices(), { olderThanMs: 120_000, scanLimit: 5000, maxRequeues: 5 });
+  const { requeued, gaveUp } = await requeueStuckEvents(await getServices(), { olderThanMs: 120_000, batchLimit: 5000, maxRequeues: 5 });
   if (requeued.length > 0) context.warn("requeued stuck registry events", { count: requeued.length, keys: requeued.slice(0, 20) });
   if (gaveUp.length > 0) context.error("registry events given up after repeated requeues", { count: gaveUp.length, keys: gaveUp.slice(0, 20) });
 }

@@ -24,7 +24,8 @@ async function readInput(file: string): Promise<string> {
  * the events are recorded and queued exactly as a delivery would be.
  */
 export async function ingestCommand(file: string, options: { dryRun: boolean; json: boolean }): Promise<number> {
-  const outcome = parseRegistryPayload(await readInput(file));
+  // The same clock check as the webhook: an event dated beyond now plus the allowed skew is refused.
+  const outcome = parseRegistryPayload(await readInput(file), undefined, { now: new Date() });
   const events = outcome.kind === "events" ? outcome.events : [];
   let summary: string | null = null;
   if (!options.dryRun) {

@@ -23,9 +23,11 @@ Usage: ripple <command> [options]
 
 Local stack
   stack up [--config FILE] [--persist] [--identity] [--json]
-                                                  start registry, Azurite, functions host (foreground);
+                                                  start registry, Azurite, functions host; stays in the
+                                                  foreground until Ctrl-C, SIGTERM or 'stack down';
                                                   --identity: storage by managed identity, no account key
-  stack down                                      stop the stack started by 'stack up'
+  stack down                                      stop the stack started by 'stack up' and every server of
+                                                  it (also those a killed 'stack up' left behind)
   demo [--identity] [--no-annotations]            run the whole pipeline on a fresh local stack;
                                                   --no-annotations: images carry no base annotations
                                                   (as ACR Tasks builds them): edges from layers and Dockerfiles

@@ -23,6 +23,26 @@ export interface RegistryEvent {
   readonly occurredAt: string;
 }
 
+/**
+ * How far ahead of the receiver's clock a registry's event time may be (clock skew between hosts).
+ * An event dated later is refused when it arrives, and a recorded tag move dated later than the
+ * clock allows never blocks a move the registry made after it (see `applyTagMove`).
+ */
+export const MAX_EVENT_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/** Whether an event time lies beyond `now` plus {@link MAX_EVENT_CLOCK_SKEW_MS} (an unparsable time counts as not). */
+export function isBeyondClockSkew(occurredAt: string, now: Date | number): boolean {
+  const at = Date.parse(occurredAt);
+  return !Number.isNaN(at) && at > new Date(now).getTime() + MAX_EVENT_CLOCK_SKEW_MS;
+}
+
+/** Why an event time cannot be accepted at `now` (too far in the future), or null when it can. */
+export function describeFutureTime(occurredAt: string, now: Date): string | null {
+  if (!isBeyondClockSkew(occurredAt, now)) return null;
+  const minutes = MAX_EVENT_CLOCK_SKEW_MS / 60_000;
+  return `event time ${new Date(Date.parse(occurredAt)).toISOString()} is more than ${minutes} minutes ahead of the receiver's clock (${now.toISOString()})`;
+}
+
 /** The public JSON shape printed by `ripple ingest`. */
 export function toPublicEvent(event: RegistryEvent): {
   action: RegistryAction;

@@ -39,7 +39,7 @@ const pollIntervalMs = 25;
 
 /**
  * Starts a long-running server detached in its own process group, with stdout/stderr appended to
- * `<dir>/<name>.log` and its pid in `<dir>/<name>.pid`, and resolves once `ready()` passes.
+ * `<dir>/<name>.log` (created owner-only) and its pid in `<dir>/<name>.pid`, and resolves once `ready()` passes.
  *
  * @throws AppError `stack_process_failed` with the log tail when the process cannot start, exits, or is
  *   not ready before the deadline; the process group is stopped before the error is thrown.
@@ -48,7 +48,8 @@ export async function startProcess(opts: StartProcessOptions): Promise<ManagedPr
   await mkdir(opts.dir, { recursive: true });
   const logPath = resolve(opts.dir, `${opts.name}.log`);
   const pidPath = resolve(opts.dir, `${opts.name}.pid`);
-  const logFd = openSync(logPath, "a");
+  // Owner-only: a server's log may carry request details; the stack keeps secrets out of it regardless.
+  const logFd = openSync(logPath, "a", 0o600);
   let child;
   try {
     child = spawn(opts.command, [...opts.args], {
@@ -179,17 +180,28 @@ function parseProcStat(stat: string): { state: string; pgid: number } | undefine
 export async function stopStaleProcess(opts: { dir: string; name: string; command: string; graceMs?: number }): Promise<boolean> {
   const pidPath = join(opts.dir, `${opts.name}.pid`);
   const pid = Number.parseInt(await readFile(pidPath, "utf8").catch(() => ""), 10);
-  let stopped = false;
-  if (Number.isInteger(pid) && pid > 1) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.split("\0").some((arg) => arg === opts.command || arg.endsWith(`/${opts.command}`))) {
-      // The leader leads its own group (pid = pgid), so the group check covers it too.
-      await stopProcessGroup(pid, () => true, opts.graceMs ?? 5_000);
-      stopped = true;
-    }
-  }
+  const stopped = Number.isInteger(pid) && (await stopOrphanedProcess({ pid, command: opts.command, graceMs: opts.graceMs }));
   await rm(pidPath, { force: true });
   return stopped;
+}
+
+/**
+ * Stops the process group led by `pid` — a server `startProcess` started in a process that is gone (a
+ * stack whose `ripple stack up` was killed) — but only while `pid` still leads its own group and
+ * `/proc/<pid>/cmdline` still names `command`, so a recycled pid is never signalled. Returns true when
+ * something was stopped.
+ *
+ * @throws AppError `stack_process_failed` when the group survives SIGKILL.
+ */
+export async function stopOrphanedProcess(opts: { pid: number; command: string; graceMs?: number | undefined }): Promise<boolean> {
+  if (!Number.isInteger(opts.pid) || opts.pid <= 1) return false;
+  const stat = await readFile(`/proc/${opts.pid}/stat`, "utf8").catch(() => undefined);
+  const cmdline = await readFile(`/proc/${opts.pid}/cmdline`, "utf8").catch(() => "");
+  const leadsItsGroup = stat !== undefined && parseProcStat(stat)?.pgid === opts.pid;
+  if (!leadsItsGroup || !cmdline.split("\0").some((arg) => arg === opts.command || arg.endsWith(`/${opts.command}`))) return false;
+  // The leader leads its own group (pid = pgid), so the group check covers it too.
+  await stopProcessGroup(opts.pid, () => true, opts.graceMs ?? 5_000);
+  return true;
 }
 
 async function stopProcessGroup(pgid: number, hasExited: () => boolean, graceMs: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
@@ -53,13 +53,16 @@ export interface StartRegistryOptions {
 /**
  * The Distribution configuration for the local stack: loopback TLS, relative URLs (needed for blob
  * uploads through the Azure SDK), deletes enabled, filesystem storage under `dir`, and at most one
- * notification endpoint that skips blob (octet-stream) events and pulls/mounts; with `auth`, token
- * authentication. Pure.
+ * notification endpoint that skips blob (octet-stream) events and pulls/mounts (then logging at `warn`,
+ * so its bearer secret never reaches the log); with `auth`, token authentication. Pure.
  */
 export function renderRegistryConfig(opts: { dir: string; tls: StackTls; port: number; notify?: RegistryNotifyTarget; auth?: RegistryTokenAuth; httpSecret: string }): string {
   const config = {
     version: 0.1,
-    log: { level: "info", accesslog: { disabled: true } },
+    // Distribution logs every notification endpoint's headers at info level when it starts
+    // ("configuring endpoint … headers=map[Authorization:[Bearer …]]"), and no option hides them: with a
+    // notification secret, log warnings and errors only.
+    log: { level: opts.notify === undefined ? "info" : "warn", accesslog: { disabled: true } },
     http: {
       addr: `127.0.0.1:${opts.port}`,
       secret: opts.httpSecret,
@@ -111,6 +114,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Loca
   const httpSecret = randomBytes(16).toString("hex");
   for (let attempt = 1; ; attempt += 1) {
     const port = opts.port ?? (await findFreePort());
+    // Removed first: writeFile's mode applies only to a file it creates (a persistent stack folder keeps it).
+    await rm(configPath, { force: true });
     await writeFile(configPath, renderRegistryConfig({ ...opts, port, httpSecret }), { mode: 0o600 });
     const url = `https://127.0.0.1:${port}`;
     try {

@@ -8,8 +8,9 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { stringify as stringifyYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { parseConfig, type AlertSinkConfig, type RippleConfig } from "../config.js";
+import { ConfigError } from "../errors.js";
 import { startAzurite, type LocalAzurite } from "./azurite.js";
 import { createBuildah, type Buildah } from "./buildah.js";
 import { findFreePort } from "./free-port.js";
@@ -79,7 +80,20 @@ export interface Stack {
   readonly config: RippleConfig;
   /** App settings the host runs with; the CLI uses the same ones. */
   readonly settings: Readonly<Record<string, string>>;
+  /** The server processes the stack started, each leading its own process group. */
+  readonly processes: readonly StackProcess[];
   stop(): Promise<void>;
+}
+
+/**
+ * A server process of the stack: what `ripple stack down` stops by pid (checking `command`, so a recycled
+ * pid is never signalled) when the `ripple stack up` that started it is gone.
+ */
+export interface StackProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** The executable, as in its command line (`docker-registry`, or Node's own path). */
+  readonly command: string;
 }
 
 /** The values of the `{{name}}` placeholders of a {@link StackConfigTemplate}. */
@@ -124,7 +138,30 @@ export const STACK_SLA_SCHEDULE = "* * * * * *";
 /** The upstream watch's timer on the stack: every second (each tag still waits for its own interval). */
 const STACK_UPSTREAM_SCHEDULE = "*/1 * * * * *";
 
-function stackConfig(template: StackConfigTemplate, hosts: Placeholders & { registry: string; upstream: string }, tls: StackTls): RippleConfig {
+/**
+ * Reads a `--config` file as the README documents it: the shape of `ripple.yaml` without `registries`
+ * (`version: 1` may be given or left out), YAML or JSON, with `{{name}}` placeholders. Validated at once
+ * against the configuration schema with stand-in hosts, so a bad file fails before anything starts. Pure.
+ *
+ * @throws ConfigError naming `origin` and the path of the first bad value.
+ */
+export function parseStackConfigTemplate(text: string, origin: string): StackConfigTemplate {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${origin}: not valid YAML or JSON: ${(error as Error).message.split("\n")[0]}`);
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`${origin}: expected a mapping (the shape of ripple.yaml without registries)`);
+  const { version, ...template } = raw as Record<string, unknown>;
+  if ("registries" in template) throw new ConfigError(`${origin}: registries: leave it out; the stack adds its own registry ({{registry}})`);
+  if (version !== undefined && version !== 1) throw new ConfigError(`${origin}: version: expected 1`);
+  const standIns = { registry: "127.0.0.1:1", upstream: "127.0.0.1:2", pagerduty: "http://127.0.0.1:3/v2/enqueue", slack: "http://127.0.0.1:4/api" };
+  stackConfig(template as StackConfigTemplate, standIns, { caCertPath: "ca.crt" } as StackTls, origin);
+  return template as StackConfigTemplate;
+}
+
+function stackConfig(template: StackConfigTemplate, hosts: Placeholders & { registry: string; upstream: string }, tls: StackTls, origin = "stack configuration"): RippleConfig {
   const filled = fill(template, hosts) as StackConfigTemplate;
   return parseConfig(
     JSON.stringify({
@@ -133,7 +170,7 @@ function stackConfig(template: StackConfigTemplate, hosts: Placeholders & { regi
       registries: [{ host: hosts.registry, kind: "distribution", caFile: tls.caCertPath }],
       upstream: { ...filled.upstream, registries: [...(filled.upstream?.registries ?? []), { host: hosts.upstream, caFile: tls.caCertPath }] },
     }),
-    "stack configuration",
+    origin,
   );
 }
 
@@ -165,6 +202,16 @@ function startFunctionsHost(dir: string, settings: Readonly<Record<string, strin
     ready: async () => (await fetch(`http://127.0.0.1:${port}/api/campaigns`)).status > 0,
     timeoutMs: 30_000,
   });
+}
+
+/** The stack's server processes (the token service, receivers and identity endpoint run in-process). */
+function stackProcesses(servers: { azurite: LocalAzurite; upstream: UpstreamRegistry; host: ManagedProcess; registry: LocalRegistry }): StackProcess[] {
+  return [
+    { name: "azurite", pid: servers.azurite.pid, command: process.execPath },
+    { name: "upstream-registry", pid: servers.upstream.registry.pid, command: "docker-registry" },
+    { name: "functions-host", pid: servers.host.pid, command: process.execPath },
+    { name: "registry", pid: servers.registry.pid, command: "docker-registry" },
+  ];
 }
 
 /**
@@ -214,7 +261,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...alertReceivers.settingsFor(config.alerts.sinks),
       ...(options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
     };
-    started.push(await startFunctionsHost(dir, settings, hostPort));
+    const host = await startFunctionsHost(dir, settings, hostPort);
+    started.push(host);
     const webhookUrl = `${hostUrl}/api/registry/events`;
     const registry = await startRegistry({ dir: join(dir, "registry"), tls, port: registryPort, notify: { url: webhookUrl, secret } });
     started.push(registry);
@@ -235,6 +283,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       configPath,
       config,
       settings,
+      processes: stackProcesses({ azurite, upstream, host, registry }),
       async stop() {
         if (stopped) return;
         stopped = true;

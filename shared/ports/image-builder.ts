@@ -39,6 +39,12 @@ export interface BuildRequest {
   readonly base: { readonly key: string; readonly digest: string };
   /** Stable per (image, base digest): adapters that can tag a run with it do, for traceability. */
   readonly idempotencyKey: string;
+  /**
+   * Set when this claim was held before — an earlier attempt whose outcome is unknown, or a worker that
+   * crashed before it recorded a run id — to the time (ISO) the earlier attempt began: a builder that can
+   * find a run it started for this request since then returns that run instead of starting another.
+   */
+  readonly resumeSince?: string;
 }
 
 export interface BuildRun {
@@ -60,7 +66,10 @@ export interface ImageBuilder {
   /**
    * Starts a build and returns its run. A builder that runs synchronously (buildah) returns the run in
    * its final state. Not idempotent by itself: the rebuild worker claims (image, base digest) before
-   * calling it, so a redelivered job never starts a second run.
+   * calling it, so a redelivered job never starts a second run; with `request.resumeSince` a builder that
+   * can look runs up (ACR Tasks) returns the run an earlier attempt of the claim started, if any. A pull
+   * or push that fails on the network is an UpstreamError (retryable), not a failed run: the build is not
+   * at fault.
    * @throws UpstreamError (retryable for network, 429, 5xx); AppError `build_request_invalid` when the
    * recipe cannot be built by this builder (not retryable).
    */

@@ -288,6 +288,22 @@ export interface StateStore extends SlaRecords {
   setEventStatus(key: string, status: EventStatus, reason: string | null): Promise<void>;
   /** Newest first. */
   listEvents(limit: number): Promise<EventRecord[]>;
+  /**
+   * The unfinished events (status `accepted`, leased or not) received at or before `olderThan`, oldest
+   * first, at most `limit`: read from the unfinished-event index, so an old event is found however many
+   * newer ones arrived after it. The index gains an entry whenever a record becomes `accepted`
+   * ({@link recordEvent}, or {@link updateEvent} replaying a failed one) and loses it when the event ends
+   * (`processed`, `ignored`, `rejected`, `failed`).
+   *
+   * Crash safety (stores whose index and records cannot be written in one transaction): the entry is
+   * written before the record becomes `accepted` (and again after, see below), so a crash never leaves an
+   * accepted event unindexed; it is removed only after the record has ended, so a crash there leaves at
+   * most a stale entry. A stale entry (its event ended, or never recorded because the recorder crashed
+   * in between) is skipped and deleted when read here — guarded by the entry's ETag, and a writer making
+   * a record `accepted` rewrites its entry after the record, so a read racing that writer never deletes
+   * a live entry. Idempotent apart from that cleaning.
+   */
+  listUnfinishedEvents(olderThan: string, limit: number): Promise<EventRecord[]>;
 
   getTag(registry: string, repository: string, tag: string): Promise<TagState | null>;
   /**

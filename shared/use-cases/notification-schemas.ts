@@ -30,6 +30,20 @@ const DIGEST_GRAMMAR = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 const REPOSITORY_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const REPOSITORY_COMPONENT_TEXT = "[a-z0-9]+((.|_|__|-+)[a-z0-9]+)*";
 const MAX_REPOSITORY_LENGTH = 255;
+/** A host name has at most 253 characters (RFC 1035); six more leave room for `:port`. */
+const MAX_HOST_LENGTH = 259;
+
+/** Longest event id accepted (senders use GUIDs or UUIDs); a longer one is refused, never stored or echoed. */
+export const MAX_EVENT_ID_LENGTH = 256;
+/** Longest Event Grid validation code accepted (Event Grid sends a GUID); it is echoed back, so it is bounded. */
+export const MAX_VALIDATION_CODE_LENGTH = 256;
+/** Longest media type accepted (RFC 6838: 127 characters for the type and for the subtype, plus parameters). */
+export const MAX_MEDIA_TYPE_LENGTH = 255;
+
+/** The actions an ACR event or webhook names (Event Grid `data.action`, ACR webhook `action`). */
+export const ACR_ACTIONS = ["push", "delete", "quarantine", "chart_push", "chart_delete"] as const;
+/** The actions a CNCF Distribution notification names. */
+export const DISTRIBUTION_ACTIONS = ["push", "pull", "mount", "delete"] as const;
 const HOST_NAME = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$/;
 const IPV6_HOST = /^\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?$/;
 
@@ -67,6 +81,7 @@ export function describeRepositoryProblem(text: string): string | null {
 
 /** Why `text` is not a registry host (name or IP, optional port), or null when it is one. */
 export function describeHostProblem(text: string): string | null {
+  if (text.length > MAX_HOST_LENGTH) return `registry host is longer than ${MAX_HOST_LENGTH} characters`;
   return HOST_NAME.test(text) || IPV6_HOST.test(text) ? null : `${quote(text)} is not a valid registry host`;
 }
 
@@ -78,6 +93,22 @@ function checkedString(describe: (text: string) => string | null) {
 }
 
 const NonEmptyString = z.string().min(1, "must not be empty");
+
+function boundedString(max: number) {
+  return NonEmptyString.max(max, `longer than ${max} characters`);
+}
+
+/** A sender's event id: non-empty, at most {@link MAX_EVENT_ID_LENGTH} characters. */
+export const EventId = boundedString(MAX_EVENT_ID_LENGTH);
+export type EventId = z.infer<typeof EventId>;
+
+/** A media type as a registry reports it, bounded. */
+export const MediaType = boundedString(MAX_MEDIA_TYPE_LENGTH);
+export type MediaType = z.infer<typeof MediaType>;
+
+/** A size in bytes (`target.size`, `target.length`): a whole number, not negative. */
+export const ByteSize = z.number({ error: "expected a number of bytes" }).int("must be a whole number of bytes").nonnegative("must not be negative");
+export type ByteSize = z.infer<typeof ByteSize>;
 
 /** An OCI content digest with a registered algorithm (`sha256:` + 64 hex, …). */
 export const Digest = checkedString(describeDigestProblem);
@@ -113,8 +144,10 @@ export type Timestamp = z.infer<typeof Timestamp>;
 
 /** The fields of an ACR event's `target` that Ripple reads (Event Grid, CloudEvents and ACR webhooks). */
 export const AcrEventTarget = z.object({
-  mediaType: NonEmptyString.nullish(),
+  mediaType: MediaType.nullish(),
+  size: ByteSize.nullish(),
   digest: Digest.nullish(),
+  length: ByteSize.nullish(),
   repository: RepositoryName,
   tag: Tag.nullish(),
 });
@@ -127,13 +160,15 @@ export type AcrEventRequest = z.infer<typeof AcrEventRequest>;
 /** `data` of `Microsoft.ContainerRegistry.ImagePushed` / `ImageDeleted`, in both Event Grid and CloudEvents schemas. */
 export const AcrImageEventData = z.object({
   timestamp: Timestamp.nullish(),
+  /** Checked against the event type by the parser: an `ImagePushed` naming `delete` is refused. */
+  action: z.enum(ACR_ACTIONS).nullish(),
   target: AcrEventTarget,
   request: AcrEventRequest,
 });
 export type AcrImageEventData = z.infer<typeof AcrImageEventData>;
 
 /** What every Event Grid schema event must carry for Ripple to route it. */
-export const EventGridEventHeader = z.object({ id: NonEmptyString, eventType: NonEmptyString });
+export const EventGridEventHeader = z.object({ id: EventId, eventType: NonEmptyString });
 export type EventGridEventHeader = z.infer<typeof EventGridEventHeader>;
 
 /** An Event Grid schema ACR image event. */
@@ -141,13 +176,13 @@ export const EventGridImageEvent = z.object({ eventTime: Timestamp, data: AcrIma
 export type EventGridImageEvent = z.infer<typeof EventGridImageEvent>;
 
 /** `Microsoft.EventGrid.SubscriptionValidationEvent`: the code to echo back. */
-export const EventGridValidationEvent = z.object({ data: z.object({ validationCode: NonEmptyString }) });
+export const EventGridValidationEvent = z.object({ data: z.object({ validationCode: boundedString(MAX_VALIDATION_CODE_LENGTH) }) });
 export type EventGridValidationEvent = z.infer<typeof EventGridValidationEvent>;
 
 /** What every CloudEvents 1.0 event must carry (the spec's required attributes). */
 export const CloudEventHeader = z.object({
   specversion: z.literal("1.0"),
-  id: NonEmptyString,
+  id: EventId,
   source: NonEmptyString,
   type: NonEmptyString,
 });
@@ -158,7 +193,7 @@ export const CloudImageEvent = z.object({ time: Timestamp.nullish(), data: AcrIm
 export type CloudImageEvent = z.infer<typeof CloudImageEvent>;
 
 /** What every classic ACR webhook payload must carry. */
-export const AcrWebhookHeader = z.object({ id: NonEmptyString, action: NonEmptyString });
+export const AcrWebhookHeader = z.object({ id: EventId, action: z.enum(ACR_ACTIONS) });
 export type AcrWebhookHeader = z.infer<typeof AcrWebhookHeader>;
 
 /** A classic ACR webhook `push` or `delete` payload. */
@@ -171,8 +206,8 @@ export type DistributionEnvelope = z.infer<typeof DistributionEnvelope>;
 
 /** What every Distribution event must carry to be routed (kept loose: pull and blob events are skipped). */
 export const DistributionEventHeader = z.object({
-  id: NonEmptyString,
-  action: NonEmptyString,
+  id: EventId,
+  action: z.enum(DISTRIBUTION_ACTIONS),
   target: z.object({ mediaType: z.string().nullish(), url: z.string().nullish() }),
 });
 export type DistributionEventHeader = z.infer<typeof DistributionEventHeader>;
@@ -181,8 +216,10 @@ export type DistributionEventHeader = z.infer<typeof DistributionEventHeader>;
 export const DistributionImageEvent = z.object({
   timestamp: Timestamp,
   target: z.object({
-    mediaType: NonEmptyString.nullish(),
+    mediaType: MediaType.nullish(),
+    size: ByteSize.nullish(),
     digest: Digest.nullish(),
+    length: ByteSize.nullish(),
     repository: RepositoryName,
     tag: Tag.nullish(),
     url: z.string().nullish(),

@@ -1,10 +1,18 @@
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { findRegistry, findUpstreamRegistry, type RippleConfig } from "../config.js";
 import { dedupeKey, toPublicEvent, type RegistryEvent } from "../domain/registry-event.js";
-import { ValidationError } from "../errors.js";
+import { AppError, ValidationError } from "../errors.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
-import { parseRegistryNotification, parseRegistryPayload, type NotificationRequest } from "./parse-registry-notification.js";
+import {
+  MAX_EVENTS_PER_REQUEST,
+  parseRegistryNotification,
+  parseRegistryPayload,
+  TOO_MANY_EVENTS,
+  type NotificationOutcome,
+  type NotificationRequest,
+  type RejectedNotification,
+} from "./parse-registry-notification.js";
 
 export interface ReceiveDeps {
   readonly store: StateStore;
@@ -18,6 +26,7 @@ export type ReceiveResult =
   | { readonly kind: "unauthorized" }
   | { readonly kind: "handshake"; readonly status: 200; readonly headers: Record<string, string>; readonly body: unknown }
   | { readonly kind: "invalid"; readonly error: ValidationError }
+  | { readonly kind: "too_many"; readonly count: number; readonly limit: number; readonly message: string }
   | { readonly kind: "rejected"; readonly key: string; readonly reason: string }
   | {
       readonly kind: "recorded";
@@ -26,8 +35,21 @@ export type ReceiveResult =
       readonly acceptedKeys: readonly string[];
       readonly duplicates: number;
       readonly ignored: number;
+      /** Events refused one by one and recorded as `rejected` (the others of the delivery are kept). */
+      readonly rejected: number;
+      readonly rejections: readonly Rejection[];
       readonly events: ReturnType<typeof toPublicEvent>[];
     };
+
+/** One event refused on its own: the key it is recorded under, where in the body, and why. */
+export interface Rejection {
+  readonly key: string;
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** Longest reason stored on a rejected record. */
+const MAX_REASON_LENGTH = 1000;
 
 const DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json";
 
@@ -48,11 +70,14 @@ export function presentedSecret(headers: Readonly<Record<string, string | undefi
 
 /**
  * Authenticates, validates and records one registry notification, and queues each new event for
- * processing. Nothing is written for an unauthenticated or malformed request, except that a malformed
- * but authenticated Distribution envelope is recorded as `rejected` (the registry would otherwise retry
- * it forever and hold back every later event). Events from registries not in the configuration are
- * recorded as `ignored` and never fetched. Idempotent: a redelivered event is a duplicate; if it was
- * recorded but never processed, it is queued again.
+ * processing. Nothing is written for an unauthenticated or malformed request, nor for one of more than
+ * {@link MAX_EVENTS_PER_REQUEST} events (`too_many`), except that a malformed but authenticated
+ * Distribution envelope is recorded as `rejected` (the registry would otherwise retry it forever and
+ * hold back every later event). Events are refused one by one, recorded as `rejected` with their path
+ * and reason while the rest of the delivery is recorded: each invalid event of a Distribution envelope,
+ * and an event of any format dated more than the allowed clock skew ahead of `now`. Events from
+ * registries not in the configuration are recorded as `ignored` and never fetched. Idempotent: a
+ * redelivered event (or rejection) is a duplicate; if it was recorded but never processed, it is queued again.
  * @throws UpstreamError (retryable) when storage is unreachable: the sender retries.
  */
 export async function receiveNotification(deps: ReceiveDeps, request: NotificationRequest): Promise<ReceiveResult> {
@@ -64,19 +89,33 @@ export async function receiveNotification(deps: ReceiveDeps, request: Notificati
     return validation ?? { kind: "unauthorized" };
   }
 
-  let outcome;
+  let outcome: NotificationOutcome;
   try {
-    outcome = parseRegistryNotification(request);
+    outcome = parseRegistryNotification(request, { now: deps.now() });
   } catch (error) {
+    const tooMany = tooManyEvents(error);
+    if (tooMany !== null) return tooMany;
     if (!(error instanceof ValidationError)) throw error;
     const contentType = request.headers["content-type"] ?? "";
     if (!contentType.toLowerCase().startsWith(DISTRIBUTION_MEDIA_TYPE)) return { kind: "invalid", error };
-    const key = `rejected|${randomUUID()}`;
-    await deps.store.recordEvent({ key, event: null, status: "rejected", reason: error.message, receivedAt: deps.now().toISOString() });
-    return { kind: "rejected", key, reason: error.message };
+    return rejectEnvelope(deps, request.body, error);
   }
   if (outcome.kind === "handshake") return outcome;
-  return recordEvents(deps, outcome.events, outcome.ignored.length);
+  return recordEvents(deps, outcome.events, outcome.ignored.length, outcome.rejected);
+}
+
+function tooManyEvents(error: unknown): Extract<ReceiveResult, { kind: "too_many" }> | null {
+  if (!(error instanceof AppError) || error.code !== TOO_MANY_EVENTS) return null;
+  const count = typeof error.details["count"] === "number" ? error.details["count"] : 0;
+  return { kind: "too_many", count, limit: MAX_EVENTS_PER_REQUEST, message: error.message };
+}
+
+/** Records a Distribution envelope that cannot be read at all, keyed by its body's hash so a redelivery is a duplicate. */
+async function rejectEnvelope(deps: Omit<ReceiveDeps, "secret">, body: string, error: ValidationError): Promise<ReceiveResult> {
+  const key = `rejected|${createHash("sha256").update(body).digest("hex")}`;
+  const reason = error.message.slice(0, MAX_REASON_LENGTH);
+  await deps.store.recordEvent({ key, event: null, status: "rejected", reason, receivedAt: deps.now().toISOString() });
+  return { kind: "rejected", key, reason };
 }
 
 /** The answer to an Event Grid subscription validation request (`aeg-event-type: SubscriptionValidation`), else null. */
@@ -97,29 +136,55 @@ function eventGridValidation(request: NotificationRequest): Extract<ReceiveResul
  * @throws ValidationError for a malformed event (logged and dropped by the trigger).
  */
 export async function receiveEventGridEvent(deps: Omit<ReceiveDeps, "secret">, event: unknown): Promise<ReceiveResult> {
-  const outcome = parseRegistryPayload(JSON.stringify([event]), "application/json");
+  const outcome = parseRegistryPayload(JSON.stringify([event]), "application/json", { now: deps.now(), keepRejected: true });
   if (outcome.kind === "handshake") return outcome;
-  return recordEvents(deps, outcome.events, outcome.ignored.length);
+  return recordEvents(deps, outcome.events, outcome.ignored.length, outcome.rejected);
 }
 
 /**
  * Records normalized events (dedupe, ignore unconfigured registries) and queues each new one for
- * processing. Idempotent. Used by every entry point after its own validation.
+ * processing, and records each of `rejected` as `rejected`. Idempotent. Used by every entry point after
+ * its own validation.
  */
-export async function recordEvents(deps: Omit<ReceiveDeps, "secret">, events: readonly RegistryEvent[], ignoredByParser: number): Promise<ReceiveResult> {
+export async function recordEvents(
+  deps: Omit<ReceiveDeps, "secret">,
+  events: readonly RegistryEvent[],
+  ignoredByParser: number,
+  rejected: readonly RejectedNotification[] = [],
+): Promise<ReceiveResult> {
   const acceptedKeys: string[] = [];
+  const rejections: Rejection[] = [];
   let duplicates = 0;
   let ignored = ignoredByParser;
   for (const event of events) {
     const result = await recordEvent(deps, event);
     if (result === "accepted") acceptedKeys.push(dedupeKey(event));
     else if (result === "duplicate") duplicates += 1;
-    else ignored += 1;
+    else if (result === "ignored") ignored += 1;
+    else rejections.push(result);
   }
-  return { kind: "recorded", accepted: acceptedKeys.length, acceptedKeys, duplicates, ignored, events: events.map(toPublicEvent) };
+  for (const rejection of rejected) {
+    await recordRejection(deps, rejection);
+    rejections.push({ key: rejection.key, path: rejection.path, reason: rejection.reason });
+  }
+  return {
+    kind: "recorded",
+    accepted: acceptedKeys.length,
+    acceptedKeys,
+    duplicates,
+    ignored,
+    rejected: rejections.length,
+    rejections,
+    events: events.map(toPublicEvent),
+  };
 }
 
-async function recordEvent(deps: Omit<ReceiveDeps, "secret">, event: RegistryEvent): Promise<"accepted" | "duplicate" | "ignored"> {
+async function recordRejection(deps: Omit<ReceiveDeps, "secret">, rejection: RejectedNotification): Promise<boolean> {
+  const reason = `${rejection.path}: ${rejection.reason}`.slice(0, MAX_REASON_LENGTH);
+  return deps.store.recordEvent({ key: rejection.key, event: rejection.event, status: "rejected", reason, receivedAt: deps.now().toISOString() });
+}
+
+async function recordEvent(deps: Omit<ReceiveDeps, "secret">, event: RegistryEvent): Promise<"accepted" | "duplicate" | "ignored" | Rejection> {
   const key = dedupeKey(event);
   const receivedAt = deps.now().toISOString();
   // Upstream registries send nothing; their events come from the watcher, which only watches configured ones.
@@ -128,7 +193,17 @@ async function recordEvent(deps: Omit<ReceiveDeps, "secret">, event: RegistryEve
     const fresh = await deps.store.recordEvent({ key, event, status: "ignored", reason, receivedAt });
     return fresh ? "ignored" : "duplicate";
   }
-  const fresh = await deps.store.recordEvent({ key, event, status: "accepted", reason: null, receivedAt });
+  let fresh: boolean;
+  try {
+    fresh = await deps.store.recordEvent({ key, event, status: "accepted", reason: null, receivedAt });
+  } catch (error) {
+    // The store refused the record itself (too large for one entity): a sender's resend cannot fix it, so
+    // it is recorded as rejected, small, under a key of its own, and the rest of the delivery goes on.
+    if (!(error instanceof ValidationError)) throw error;
+    const rejection = { key: `rejected|${createHash("sha256").update(key).digest("hex")}`, event: null, path: `event ${JSON.stringify(event.id)}`, reason: error.message };
+    await recordRejection(deps, rejection);
+    return { key: rejection.key, path: rejection.path, reason: rejection.reason };
+  }
   if (!fresh) {
     // Recorded before but perhaps never queued (a crash between the two writes): queue it again.
     // Processing is idempotent, so a second message for a processed event changes nothing.

@@ -36,6 +36,8 @@ const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
  * - The rebuild keeps the platforms of the image as it is now (see {@link platformsToKeep}); a builder
  *   that cannot build one of them fails the run, and so the obligation, naming it.
  * - At most `rebuild.concurrencyPerRegistry` runs are active per registry; more wait on the queue.
+ * - A start after an earlier claim of the same run (a retry, a crashed worker's claim) passes the earlier
+ *   claim's time as `resumeSince`, so a builder finds the run that attempt may have started.
  * - Retryable builder failures (and canceled or timed-out runs) are retried with exponential backoff;
  *   after `rebuild.maxAttempts` the obligation fails with the reason and the logs link, and the job goes
  *   to the poison queue. A failed build fails the obligation at once.
@@ -75,7 +77,8 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
   }
   const claim = await claimRun(deps, job, builder.name, existing, request);
   if (claim.kind !== "claimed") return claim.outcome;
-  return startRun(deps, job, obligation, builder.builder, claim.record, request);
+  // A claim held before (a retry, or a crashed worker's) may already have started a run the builder can find.
+  return startRun(deps, job, obligation, builder.builder, claim.record, existing === null ? request : { ...request, resumeSince: existing.claimedAt });
 }
 
 /**

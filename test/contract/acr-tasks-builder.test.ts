@@ -261,18 +261,55 @@ describe("start", () => {
     expect(routes(server)).toEqual(["scheduleRun", "scheduleRun"]);
   });
 
-  it.each([500, 503])("retries a %i once, then schedules the run", async (status) => {
+  it.each([500, 503])("after a %i looks for the run it may have started, finds none, and schedules it once more", async (status) => {
     server.fail("scheduleRun", status, 1);
     expect(await builder.start(taskRequest())).toEqual(QUEUED);
-    expect(routes(server)).toEqual(["scheduleRun", "scheduleRun"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "scheduleRun"]);
+    expect(server.runIds()).toEqual(["cb1"]);
   });
 
-  it("reports a persistent 503 as a retryable upstream failure after the SDK's retries", async () => {
+  it("reports a persistent 503 as a retryable upstream failure after two attempts, each followed by a lookup", async () => {
     server.fail("scheduleRun", 503, Infinity);
     expect(await rejection(builder.start(taskRequest()))).toEqual(
       upstream(`scheduling task rebuild-app for ${REGISTRY}/team/app:1.0 failed with HTTP 503 (ServiceUnavailable)`, 503, true),
     );
-    expect(routes(server)).toEqual(["scheduleRun", "scheduleRun"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "scheduleRun", "listRuns"]);
+  });
+
+  it.each<["reset" | number, string]>([
+    ["reset", "the connection reset"],
+    [502, "a gateway's 502"],
+  ])("starts exactly one run when ARM accepts the run and the answer is lost (%s: %s), and returns that run", async (answer) => {
+    // Runs that are not this request's: another task's, and this task's from before the request.
+    server.addRun("ca1", [{ status: "Running" }], { task: "other-task", createTime: new Date().toISOString() });
+    server.addRun("ca2", [{ status: "Queued" }], { task: "rebuild-app", createTime: new Date(Date.now() - 3_600_000).toISOString() });
+    server.loseAnswers("scheduleRun", 1, answer);
+    expect(await builder.start(taskRequest())).toEqual(QUEUED);
+    expect(server.runIds()).toEqual(["ca1", "ca2", "cb1"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns"]);
+  });
+
+  it("finds a lost build's run by its platform, not another build's", async () => {
+    server.addRun("ca1", [{ status: "Queued" }], { platform: { os: "linux", architecture: "amd64" }, createTime: new Date().toISOString() });
+    server.loseAnswers("scheduleRun", 1);
+    expect(await builder.start(sourceRequest())).toEqual(QUEUED);
+    expect(server.runIds()).toEqual(["ca1", "cb1"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns"]);
+  });
+
+  it("returns the run an earlier attempt of the claim started, without scheduling another", async () => {
+    const since = new Date(Date.now() - 60_000).toISOString();
+    server.addRun("cb7", [{ status: "Running", startTime: new Date().toISOString() }], { task: "rebuild-app", createTime: new Date().toISOString() });
+    expect(await builder.start({ ...taskRequest(), resumeSince: since })).toEqual({ ...QUEUED, runId: "cb7", status: "running", startedAt: expect.any(String) as unknown });
+    expect(routes(server)).toEqual(["listRuns"]);
+    expect(server.runIds()).toEqual(["cb7"]);
+  });
+
+  it("schedules again for a claim whose earlier run was canceled, or which started none", async () => {
+    const since = new Date(Date.now() - 60_000).toISOString();
+    server.addRun("cb7", [{ status: "Canceled" }], { task: "rebuild-app", createTime: new Date().toISOString() });
+    expect(await builder.start({ ...taskRequest(), resumeSince: since })).toEqual(QUEUED);
+    expect(routes(server)).toEqual(["listRuns", "scheduleRun"]);
   });
 
   it.each([
@@ -523,6 +560,21 @@ describe("ARM contract server", () => {
   ])("answers 400 to %s, as ARM does", async (_name, query, expected) => {
     server.addRun("ca1", [{ status: "Queued" }]);
     expect(await rawGet(`${server.url}${REGISTRY_PATH}/runs/ca1${query}`)).toEqual({ status: 400, body: expected });
+  });
+
+  it("lists runs newest first, filtered and limited as az acr task list-runs asks", async () => {
+    server.addRun("ca1", [{ status: "Succeeded" }], { task: "rebuild-app", createTime: "2024-07-22T18:00:00.000Z" });
+    server.addRun("ca2", [{ status: "Queued" }], { task: "rebuild-app", createTime: "2024-07-22T18:05:00.000Z" });
+    server.addRun("ca3", [{ status: "Queued" }], { task: "other", createTime: "2024-07-22T18:10:00.000Z" });
+    const list = async (query: string): Promise<unknown> => {
+      const answer = await rawGet(`${server.url}${REGISTRY_PATH}/runs?api-version=${ARM_TASKS_API_VERSION}${query}`);
+      return answer.status === 200 ? (answer.body as { value: Array<{ name: string }> }).value.map((run) => run.name) : answer;
+    };
+    expect(await list("")).toEqual(["ca3", "ca2", "ca1"]);
+    expect(await list(`&$filter=${encodeURIComponent("TaskName eq 'rebuild-app'")}`)).toEqual(["ca2", "ca1"]);
+    expect(await list(`&$filter=${encodeURIComponent("TaskName eq 'rebuild-app' and Status eq 'Queued'")}&$top=5`)).toEqual(["ca2"]);
+    expect(await list("&$top=1")).toEqual(["ca3"]);
+    expect(await list(`&$filter=${encodeURIComponent("CreateTime gt 2024")}`)).toEqual({ status: 400, body: { error: { code: "InvalidFilter", message: "The filter 'CreateTime gt 2024' is invalid." } } });
   });
 });
 

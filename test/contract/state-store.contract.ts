@@ -507,6 +507,73 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
       });
     });
 
+    describe("unfinished events", () => {
+      const keysOf = (records: readonly EventRecord[]) => records.map((record) => record.key);
+
+      it("lists the accepted events received by the cutoff, leased or not, oldest first, up to the limit", async () => {
+        await store.recordEvent(event("late", time(50)));
+        await store.recordEvent({ ...event(AWKWARD_KEYS[1], time(20)), leaseUntil: time(90), requeues: 2 });
+        await store.recordEvent(event("first", time(10)));
+        await store.recordEvent(event("at-cutoff", time(30)));
+        await store.recordEvent(event("ignored", time(5), "ignored"));
+        await store.recordEvent({ ...event("rejected", time(6), "rejected"), event: null });
+        expect({
+          two: await store.listUnfinishedEvents(time(30), 2),
+          all: keysOf(await store.listUnfinishedEvents(time(30), 100)),
+          none: await store.listUnfinishedEvents(time(30), 0),
+          before: await store.listUnfinishedEvents(time(9), 100),
+        }).toEqual({
+          two: [event("first", time(10)), { ...event(AWKWARD_KEYS[1], time(20)), leaseUntil: time(90), requeues: 2 }],
+          all: ["first", AWKWARD_KEYS[1], "at-cutoff"],
+          none: [],
+          before: [],
+        });
+      });
+
+      it.each(["processed", "ignored", "rejected", "failed"] as const)("drops an event that ends %s, and takes it back when replayed", async (status) => {
+        await store.recordEvent(event("a", time(1)));
+        await store.recordEvent(event("b", time(2)));
+        await store.setEventStatus("a", status, "ended");
+        await store.updateEvent("b", (current) => ({ ...current, status, reason: "ended" }));
+        const ended = await store.listUnfinishedEvents(time(60), 10);
+        await store.updateEvent("a", (current) => ({ ...current, status: "accepted", reason: "replayed", requeues: 0 }));
+        expect({ ended, replayed: await store.listUnfinishedEvents(time(60), 10) }).toEqual({
+          ended: [],
+          replayed: [{ ...event("a", time(1)), reason: "replayed", requeues: 0 }],
+        });
+      });
+
+      it("keeps an event while its lease and requeue count change", async () => {
+        await store.recordEvent(event("a", time(1)));
+        await store.leaseEvent("a", time(61), time(1));
+        await store.updateEvent("a", (current) => ({ ...current, leaseUntil: null, requeues: 1 }));
+        expect(await store.listUnfinishedEvents(time(60), 10)).toEqual([{ ...event("a", time(1)), leaseUntil: null, requeues: 1 }]);
+      });
+
+      it("adds nothing for a duplicate delivery, accepted or not", async () => {
+        await store.recordEvent(event("a", time(1)));
+        await store.recordEvent(event("b", time(2)));
+        await store.setEventStatus("b", "processed", null);
+        await store.recordEvent(event("a", time(3)));
+        await store.recordEvent(event("b", time(4)));
+        expect(await store.listUnfinishedEvents(time(60), 10)).toEqual([event("a", time(1))]);
+      });
+
+      it("finds an old unfinished event behind many newer finished and fresh ones", async () => {
+        await store.recordEvent(event("old", time(0)));
+        for (let n = 0; n < 300; n += 1) await store.recordEvent(event(`done-${n}`, new Date(Date.parse(time(10)) + n).toISOString(), "processed"));
+        for (let n = 0; n < 5; n += 1) await store.recordEvent(event(`fresh-${n}`, time(50 + n)));
+        expect({
+          swept: keysOf(await store.listUnfinishedEvents(time(40), 10)),
+          newest: (await store.listEvents(300)).some((record) => record.key === "old"),
+        }).toEqual({ swept: ["old"], newest: false });
+      });
+
+      it("rejects a cutoff that is not an ISO date-time", async () => {
+        await expect(store.listUnfinishedEvents("yesterday", 10)).rejects.toMatchObject({ code: "validation_failed" });
+      });
+    });
+
     describe("event leases and single obligations", () => {
       it("gives the lease of an accepted event to one caller until it expires", async () => {
         await store.recordEvent(event("e1", time(1)));

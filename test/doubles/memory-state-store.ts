@@ -46,6 +46,13 @@ import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst 
  */
 export function createMemoryStateStore(): StateStore {
   const events = new Map<string, EventRecord>();
+  // The unfinished-event index: keys of the `accepted` events, kept in step with every event write.
+  const unfinished = new Set<string>();
+  const storeEvent = (record: EventRecord) => {
+    events.set(record.key, copy(record));
+    if (record.status === "accepted") unfinished.add(record.key);
+    else unfinished.delete(record.key);
+  };
   const tags = new Map<string, TagState>();
   const manifests = new Map<string, StoredManifest>();
   // Edge id → edge; the id is the same identity the table adapter uses for its RowKeys.
@@ -75,7 +82,7 @@ export function createMemoryStateStore(): StateStore {
     async recordEvent(record) {
       assertInstant(record.receivedAt);
       if (events.has(record.key)) return false;
-      events.set(record.key, copy(record));
+      storeEvent(record);
       return true;
     },
 
@@ -88,7 +95,7 @@ export function createMemoryStateStore(): StateStore {
       if (record === undefined) throw notFound(`event "${key}"`);
       const next = patch(copy(record));
       if (next.key !== record.key) throw new AppError("state_corrupt", "an event patch may not change its key");
-      events.set(key, copy(next));
+      storeEvent(next);
       return copy(next);
     },
 
@@ -103,11 +110,17 @@ export function createMemoryStateStore(): StateStore {
     async setEventStatus(key: string, status: EventStatus, reason: string | null) {
       const record = events.get(key);
       if (record === undefined) throw notFound(`event "${key}"`);
-      events.set(key, { ...record, status, reason });
+      storeEvent({ ...record, status, reason });
     },
 
     async listEvents(limit) {
       return copy([...events.values()].sort(compareEventsNewestFirst).slice(0, Math.max(0, limit)));
+    },
+
+    async listUnfinishedEvents(olderThan, limit) {
+      const cutoff = instantMs(olderThan);
+      const due = [...unfinished].map((key) => events.get(key)!).filter((record) => instantMs(record.receivedAt) <= cutoff);
+      return copy(due.sort(compareEventsOldestFirst).slice(0, Math.max(0, limit)));
     },
 
     async getTag(registry, repository, tag) {
@@ -384,6 +397,11 @@ function compareUpstreamTags(a: UpstreamTagRecord, b: UpstreamTagRecord): number
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The order of the Table Storage unfinished-event index: receipt (to the millisecond), then key. */
+function compareEventsOldestFirst(a: EventRecord, b: EventRecord): number {
+  return instantMs(a.receivedAt) - instantMs(b.receivedAt) || compareText(a.key, b.key);
 }
 
 function copy<T>(value: T): T {

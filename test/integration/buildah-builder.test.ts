@@ -10,6 +10,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBuildahBuilder } from "../../shared/adapters/buildah-builder/buildah-builder.js";
+import { findNetworkFailure } from "../../shared/adapters/buildah-builder/network-failure.js";
+import { findFreePort } from "../../shared/local/free-port.js";
+import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import type { BuildRecipe, BuildRequest, BuildRun, ImageBuilder } from "../../shared/ports/image-builder.js";
 
@@ -35,6 +38,8 @@ describe("buildah builder on the local stack", () => {
   let otherBaseDigest: string;
   let builder: ImageBuilder;
   let repoStatusBefore: string;
+  /** The stack's registry once a test has stopped and started it again (stopped with the stack). */
+  let restartedRegistry: LocalRegistry | undefined;
 
   const git = (...args: string[]): string =>
     execFileSync("git", ["-C", repo, "-c", "user.name=Ripple test", "-c", "user.email=ripple@example.test", ...args], { encoding: "utf8" }).trim();
@@ -137,6 +142,9 @@ describe("buildah builder on the local stack", () => {
           "",
         ].join("\n"),
         "broken/Dockerfile": `FROM ${registry}/ripple/busybox:1\nRUN echo about to fail && false\n`,
+        "fresh/Dockerfile": `FROM ${registry}/ripple/busybox:2\nLABEL app.revision=fresh\n`,
+        // A step that fails with the words of a network failure in its output is still a failed build.
+        "offline/Dockerfile": `FROM ${registry}/ripple/busybox:1\nRUN echo "dial tcp 10.0.0.1:443: connect: connection refused" && exit 3\n`,
       },
       "second",
     );
@@ -148,6 +156,7 @@ describe("buildah builder on the local stack", () => {
   });
 
   afterAll(async () => {
+    await restartedRegistry?.stop();
     await stack?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -233,6 +242,52 @@ describe("buildah builder on the local stack", () => {
     expect(await runFolder(run)).toEqual(["build.log", "run.json"]);
   });
 
+  it("reports a RUN step that fails with network words in its output as a failed run, not a retryable one", async () => {
+    const run = await builder.start(sourceRequest("apps/offline:2", { dockerfile: "offline/Dockerfile" }));
+    const main = git("rev-parse", "main").slice(0, 12);
+    expect(run).toEqual(finalRun(run, "failed", await reasonFrom(run, `buildah build of offline/Dockerfile at main (${main}) failed (exit 3)`)));
+  });
+
+  it("reports a push the registry refuses on the network as a retryable upstream failure, not a failed build", async () => {
+    const closed = `127.0.0.1:${await findFreePort()}`;
+    const runsBefore = await readdir(join(workDir, "runs"));
+    const failure = await builder.start(sourceRequest("apps/unpushed:2", { tags: [`${closed}/apps/unpushed:2`] })).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    const runId = (await readdir(join(workDir, "runs"))).find((name) => !runsBefore.includes(name))!;
+    const logFile = join(workDir, "runs", runId, "build.log");
+    expect(failure).toMatchObject({
+      name: "UpstreamError",
+      code: "upstream_failed",
+      retryable: true,
+      service: "registry",
+      status: null,
+      message: `registry: buildah push of ${registry}/apps/unpushed:2 to ${closed}/apps/unpushed:2 failed on the network (connection refused); logs: ${logFile}`,
+    });
+    expect(await builder.get(runId)).toMatchObject({ runId, status: "failed", logsUrl: logFile, reason: expect.stringMatching(/^buildah push .* failed on the network \(connection refused\)\n/) as unknown });
+  });
+
+  it("rides out a registry outage: the base pull fails as retryable while it is down, and the same build succeeds once it is back", async () => {
+    // Release 2 by tag was never pulled here: the build must pull it from the registry.
+    const request = sourceRequest("apps/outage:2", { dockerfile: "fresh/Dockerfile" });
+    const port = Number(registry.split(":")[1]);
+    await stack.registry.stop();
+    try {
+      await expect(builder.start(request)).rejects.toMatchObject({
+        name: "UpstreamError",
+        retryable: true,
+        service: "registry",
+        message: expect.stringMatching(new RegExp(`^registry: buildah build of fresh/Dockerfile at main \\([0-9a-f]{12}\\) failed on the network \\(connection refused\\); logs: `)) as unknown,
+      });
+    } finally {
+      restartedRegistry = await startRegistry({ dir: join(dir, "stack", "registry"), tls: stack.tls, port, notify: { url: stack.webhookUrl, secret: stack.settings["RIPPLE_WEBHOOK_SECRET"]! } });
+    }
+    const run = await builder.start(request);
+    expect(run).toEqual(finalRun(run, "succeeded"));
+    expect((await getManifest("apps/outage", "2")).status).toBe(200);
+  });
+
   it.each([
     ["a task recipe", (request: BuildRequest): BuildRequest => ({ ...request, recipe: { kind: "task", task: "patch-web" } }), "ACR task patch-web cannot run on the local builder"],
     ["a repository not allowed", (request: BuildRequest) => ({ ...request, recipe: { ...source(request), repository: "/srv/repos/other" } }), "repository /srv/repos/other is not a local git repository this builder may build from"],
@@ -248,6 +303,31 @@ describe("buildah builder on the local stack", () => {
 
   it.each(["local-20000101000000-abcdef", "../runs", ""])("answers run_unknown for run id %j", async (runId) => {
     await expect(builder.get(runId)).rejects.toMatchObject({ name: "AppError", code: "run_unknown", message: `no local build run ${runId}` });
+  });
+});
+
+describe("findNetworkFailure reads buildah's closing error only", () => {
+  const tag = "127.0.0.1:5000/apps/web:2";
+  it.each([
+    [`Error: pushing image "x" to "docker://${tag}": trying to reuse blob sha256:1 at destination: pinging container registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused`, { cause: "connection refused", status: null }],
+    [`Error: creating build container: initializing source docker://${tag}: reading manifest 2 in 127.0.0.1:5000/apps/web: received unexpected HTTP status: 503 Service Unavailable`, { cause: "503 Service Unavailable", status: 503 }],
+    [`Error: writing blob: uploading layer chunked: StatusCode: 502, "<html>bad gateway</html>"`, { cause: "502", status: 502 }],
+    [`Error: initializing source docker://${tag}: reading manifest 2 in apps/web: toomanyrequests: You have reached your pull rate limit.`, { cause: "toomanyrequests", status: 429 }],
+    [`Error: initializing source docker://registry.invalid/a:1: pinging container registry registry.invalid: Get "https://registry.invalid/v2/": dial tcp: lookup registry.invalid on 127.0.0.53:53: no such host`, { cause: "no such host", status: null }],
+    [`Error: pushing image: writing blob: Patch "https://r/v2/a/blobs/uploads/1": read tcp 127.0.0.1:4->127.0.0.1:5000: read: connection reset by peer`, { cause: "connection reset by peer", status: null }],
+    [`Error: copying system image from manifest list: net/http: TLS handshake timeout`, { cause: "TLS handshake timeout", status: null }],
+  ])("%s is a network failure", (line, expected) => {
+    expect(findNetworkFailure(`STEP 1/2: FROM ${tag}\nTrying to pull...\n${line}\n`)).toEqual(expected);
+  });
+
+  it.each([
+    ["a RUN step exiting non-zero, whatever its text", 'STEP 2/2: RUN curl https://x\ncurl: (7) connection refused\nError: building at STEP "RUN curl https://x || echo connection refused": while running runtime: exit status 7'],
+    ["a base that does not exist", `Error: creating build container: initializing source docker://${tag}: reading manifest 2 in 127.0.0.1:5000/apps/web: manifest unknown: manifest unknown`],
+    ["a Dockerfile error", 'Error: building at STEP "COPY missing /": checking on sources under "/src": copier: stat: "/missing": no such file or directory'],
+    ["an authentication failure", `Error: initializing source docker://${tag}: reading manifest 2 in apps/web: unauthorized: authentication required`],
+    ["network words in earlier output only", "connection refused\ntime=x level=warning msg=\"Failed, retrying\"\nError: no such image"],
+  ])("%s is not", (_, output) => {
+    expect(findNetworkFailure(output)).toBeNull();
   });
 });
 

@@ -120,10 +120,10 @@ describe("pipeline on the local stack", () => {
     const runsBefore = await services.store.listRuns();
     const original = (await services.store.listEvents(500)).find((record) => record.event?.digest === patched && record.event.tag === "1")!;
     const duplicate = await post(envelope(patched, original.event!.occurredAt), headers);
-    expect(await duplicate.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0 });
+    expect(await duplicate.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 1, ignored: 0, rejected: 0, rejections: [] });
     // The old digest again, stamped before the patched push: a new fact, recorded, but older than the tag's move.
     const reordered = await post(envelope(images.busybox, "2020-01-01T00:00:00Z"), headers);
-    expect(await reordered.json()).toEqual({ status: "recorded", accepted: 1, duplicates: 0, ignored: 0 });
+    expect(await reordered.json()).toEqual({ status: "recorded", accepted: 1, duplicates: 0, ignored: 0, rejected: 0, rejections: [] });
     await waitFor("the queue to drain", async () => ((await services.store.listEvents(100)).every((record) => record.status !== "accepted") ? true : null));
     expect((await services.store.getTag(reg, "ripple/busybox", "1"))?.digest).toBe(patched);
     expect(await services.store.listCampaigns()).toHaveLength(2);
@@ -158,7 +158,7 @@ describe("pipeline on the local stack", () => {
   it("records an event naming an unconfigured registry as ignored and never fetches it", async () => {
     const body = JSON.stringify([{ id: "evil", eventType: "Microsoft.ContainerRegistry.ImagePushed", subject: "s", eventTime: "2026-11-23T00:00:00Z", dataVersion: "1.0", data: { id: "evil", timestamp: "2026-11-23T00:00:00Z", action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest: images.busybox, length: 1, repository: "x/y", tag: "1" }, request: { id: "r", host: "169.254.169.254", method: "PUT", useragent: "u" } } }]);
     const response = await post(body, { "content-type": "application/json", ...secretHeader() });
-    expect(await response.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 0, ignored: 1 });
+    expect(await response.json()).toEqual({ status: "recorded", accepted: 0, duplicates: 0, ignored: 1, rejected: 0, rejections: [] });
     const records = await services.store.listEvents(500);
     expect(records.find((record) => record.event?.registry === "169.254.169.254")).toMatchObject({ status: "ignored", reason: "registry 169.254.169.254 is not in the configuration" });
   });
@@ -197,5 +197,7 @@ describe("pipeline on the local stack", () => {
     expect(await runCli(["campaign", "no-such-campaign"], env)).toEqual({ code: 1, stdout: "", stderr: "ripple: no campaign no-such-campaign (see ripple campaigns)\n" });
     const bad = await runCli(["ingest", "--dry-run", "-"], env, '{"events":[{"id":"1"}]}');
     expect(bad).toEqual({ code: 2, stdout: "", stderr: "ripple: Distribution notification: events.0.action: required\n  also events.0.target: required\n" });
+    const future = await runCli(["ingest", "--dry-run", "-"], env, JSON.stringify({ events: [{ id: "cli-9", timestamp: "9999-01-01T00:00:00Z", action: "push", target: { mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest: images.web, length: 1, repository: "apps/web", tag: "1" }, request: { id: "r", addr: "a", host: reg, method: "PUT", useragent: "u" }, actor: {}, source: { addr: "a", instanceID: "i" } }] }));
+    expect({ code: future.code, stderr: future.stderr.replace(/\(.*\)/, "(now)") }).toEqual({ code: 2, stderr: "ripple: Distribution notification: events.0.timestamp: event time 9999-01-01T00:00:00.000Z is more than 5 minutes ahead of the receiver's clock (now)\n" });
   });
 });

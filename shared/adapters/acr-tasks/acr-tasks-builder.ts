@@ -30,6 +30,11 @@ export const BASE_DIGEST_ARGUMENT = "RIPPLE_BASE_DIGEST";
 /** The task value and argument carrying the rebuilt image's tag key (task recipes only). */
 export const IMAGE_ARGUMENT = "RIPPLE_IMAGE";
 
+/** How far ARM's clock may be behind ours when a run it created is looked up by its creation time. */
+const SCHEDULE_CLOCK_SKEW_MS = 60_000;
+/** `scheduleRun` requests per `start` (per platform): a second only once a lookup found no run of the first. */
+const SCHEDULE_ATTEMPTS = 2;
+
 /** Seconds a source build may take before ACR Tasks stops it (ACR's own default). */
 const BUILD_TIMEOUT_SECONDS = 3600;
 const DEFAULT_PLATFORM: PlatformProperties = { os: "linux", architecture: "amd64" };
@@ -97,6 +102,14 @@ interface ArmRun {
  * follows the long-running operation until ARM has accepted the run, and returns the run as ARM reports
  * it, usually queued. `get` reads the run and, once it is final, a SAS link to its log.
  *
+ * `scheduleRun` is not idempotent, so a request whose answer was lost (network, 408, 5xx) is never sent
+ * again blindly, neither by the SDK's retries nor by this adapter: the run it may have started is looked
+ * up with `runs.list` and returned, and the request is sent again (once) only when there is none. With
+ * `request.resumeSince` (a retry or a taken-over claim) `start` looks first. ARM's runs do not carry the
+ * request's arguments, so a run is recognized by its task, or its platform and pushed images, and its
+ * creation time (see `findScheduledRun`); when several runs could be the one, none is taken and the
+ * request is sent, as before.
+ *
  * A `DockerBuildRequest` builds one platform. A source recipe of several platforms is one run per
  * platform, each pushing to a scratch tag of its own ({@link platformTag}); the build's run id joins
  * theirs (`cb1+cb2`). `get` (given the request) pushes the index over the platforms' images to the
@@ -141,12 +154,12 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
       if (platforms === null) {
         const action = request.recipe.kind === "task" ? `scheduling task ${request.recipe.task} for ${request.image}` : `scheduling a build of ${request.image}`;
         const [body] = await prepareSource(request, [createRunRequest(request, options, extras)]);
-        return withLogs((await schedule(body!, action)).run);
+        return withLogs((await schedule(body!, action, request.resumeSince)).run);
       }
       requireManifests(request);
       const bodies = await prepareSource(request, platforms.map((platform) => platformRunRequest(request, platform, extras)));
       const runs: ArmRun[] = [];
-      for (const [index, body] of bodies.entries()) runs.push(await schedule(body, `scheduling the ${platforms[index]!.name} build of ${request.image}`));
+      for (const [index, body] of bodies.entries()) runs.push(await schedule(body, `scheduling the ${platforms[index]!.name} build of ${request.image}`, request.resumeSince));
       return settlePlatforms(request, platforms, runs);
     },
 
@@ -193,11 +206,35 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
   const withLogs = async (run: BuildRun, logsOf: string | null = run.runId): Promise<BuildRun> =>
     FINAL_RUN_STATUSES.includes(run.status) && logsOf !== null ? { ...run, logsUrl: `${LOGS_SCHEME}${registryName}/${logsOf}` } : run;
 
-  const schedule = async (runRequest: RunRequestUnion, action: string): Promise<ArmRun> => {
-    try {
-      return toArmRun(await client.registries.beginScheduleRunAndWait(resourceGroup, registryName, runRequest, { updateIntervalInMs: pollIntervalMs }), action);
-    } catch (error) {
-      throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action });
+  guardScheduleRun(client);
+
+  /** The run ARM holds for `runRequest`, scheduled since `sinceMs`; null when there is none, or no telling which. */
+  const lookUp = async (runRequest: RunRequestUnion, sinceMs: number, action: string): Promise<ArmRun | null> => {
+    const found = await findScheduledRun({ client, resourceGroup, registryName }, runRequest, sinceMs);
+    return found === null ? null : toArmRun(found, action);
+  };
+
+  /**
+   * Schedules `runRequest` once, never twice: ARM's `scheduleRun` is not idempotent, so the SDK may not
+   * send it again ({@link guardScheduleRun}). When an attempt's outcome is unknown (network, 408, 5xx)
+   * the run it may have started is looked up and returned; only when there is none is it sent again
+   * (once). With `resumeSince` (the claim was held before) the lookup comes first.
+   */
+  const schedule = async (runRequest: RunRequestUnion, action: string, resumeSince?: string): Promise<ArmRun> => {
+    const resumed = resumeSince === undefined ? null : await lookUp(runRequest, Date.parse(resumeSince), action);
+    if (resumed !== null) return resumed;
+    for (let attempt = 1; ; attempt += 1) {
+      const sentAt = Date.now();
+      try {
+        return toArmRun(await client.registries.beginScheduleRunAndWait(resourceGroup, registryName, runRequest, { updateIntervalInMs: pollIntervalMs }), action);
+      } catch (error) {
+        const failure = toUpstreamError(error instanceof ScheduleRunNotResent ? error.first : error, { service: ACR_TASKS_SERVICE, action });
+        if (!failure.retryable) throw failure;
+        // A failed lookup leaves the scheduling failure to report; the caller retries, looking up first.
+        const found = await lookUp(runRequest, sentAt - SCHEDULE_CLOCK_SKEW_MS, action).catch(() => undefined);
+        if (found !== null && found !== undefined) return found;
+        if (found === undefined || attempt >= SCHEDULE_ATTEMPTS) throw failure;
+      }
     }
   };
 
@@ -211,6 +248,94 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
   };
 
   return { schedule, read, withLogs, signLogs };
+}
+
+// The SDK's pipeline types, as the client exposes them (no dependency on its core packages of our own).
+type PipelinePolicy = Parameters<ContainerRegistryManagementClient["pipeline"]["addPolicy"]>[0];
+type PipelineRequest = Parameters<PipelinePolicy["sendRequest"]>[0];
+type PipelineResponse = Awaited<ReturnType<PipelinePolicy["sendRequest"]>>;
+
+/** The name of the pipeline policy that keeps the SDK from sending a `scheduleRun` twice. */
+const SCHEDULE_RUN_GUARD = "rippleScheduleRunSentOnce";
+/** Runs a lookup reads, newest first: far more than could start for one registry within the clock skew window. */
+const LOOKUP_TOP = 50;
+const NOT_ADOPTED: ReadonlySet<RunStatus> = new Set(["canceled", "timed-out"]);
+
+/** The SDK wanted to send a `scheduleRun` again after an attempt whose outcome is unknown; `first` is that attempt's error or answer. */
+class ScheduleRunNotResent extends Error {
+  constructor(readonly first: unknown) {
+    super("scheduleRun was not sent again: the first attempt may have started a run");
+    this.name = "ScheduleRunNotResent";
+  }
+}
+
+/**
+ * Adds (once per client) a policy behind the SDK's retry policy that lets each `scheduleRun` request
+ * through once, and again only after a 429 (ARM refused it: nothing started). After a network error,
+ * 408 or 5xx ARM may have started the run and lost the answer, so a resend is refused with
+ * {@link ScheduleRunNotResent} — not a RestError, so the retry policy gives up at once — and the adapter
+ * looks the run up instead. Every other request keeps the SDK's retries.
+ */
+function guardScheduleRun(client: ContainerRegistryManagementClient): void {
+  if (client.pipeline.getOrderedPolicies().some((policy) => policy.name === SCHEDULE_RUN_GUARD)) return;
+  const firstOutcome = new WeakMap<PipelineRequest, unknown>();
+  const policy: PipelinePolicy = {
+    name: SCHEDULE_RUN_GUARD,
+    async sendRequest(request, next) {
+      if (request.method !== "POST" || !/\/scheduleRun$/i.test(new URL(request.url).pathname)) return next(request);
+      if (firstOutcome.has(request)) throw new ScheduleRunNotResent(firstOutcome.get(request));
+      let response: PipelineResponse;
+      try {
+        response = await next(request);
+      } catch (error) {
+        firstOutcome.set(request, error);
+        throw error;
+      }
+      if (response.status === 408 || response.status >= 500) firstOutcome.set(request, { statusCode: response.status, code: armErrorCode(response.bodyAsText) });
+      return response;
+    },
+  };
+  client.pipeline.addPolicy(policy, { afterPhase: "Retry" });
+}
+
+function armErrorCode(body: string | null | undefined): string | undefined {
+  try {
+    const code = (JSON.parse(body ?? "") as { error?: { code?: unknown } }).error?.code;
+    return typeof code === "string" ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The run ARM created for `runRequest` since `sinceMs`, found with `runs.list` (newest first,
+ * `$filter` on `TaskName` for a task run, `RunType` for a build, at most {@link LOOKUP_TOP}). ARM's runs
+ * do not report a request's arguments, so a run is recognized by what they do report: created since
+ * then, the same task — or a build of the same platform whose pushed images, once it reports them, are
+ * the request's. A canceled or timed-out run is never taken: it is to be run again. Null when no run
+ * matches, or when several do and there is no telling which.
+ */
+async function findScheduledRun(target: Pick<AcrTasksBuilderOptions, "client" | "resourceGroup" | "registryName">, runRequest: RunRequestUnion, sinceMs: number): Promise<Run | null> {
+  const task = runRequest.type === "TaskRunRequest" ? (runRequest as TaskRunRequest).taskId.split("/").pop() ?? "" : null;
+  const filter = task === null ? "RunType eq 'QuickBuild'" : `TaskName eq '${task}'`;
+  const matches: Run[] = [];
+  let read = 0;
+  for await (const run of target.client.runs.list(target.resourceGroup, target.registryName, { filter, top: LOOKUP_TOP })) {
+    if (isRunOf(run, runRequest, task, sinceMs)) matches.push(run);
+    read += 1;
+    if (read >= LOOKUP_TOP) break;
+  }
+  return matches.length === 1 ? matches[0]! : null;
+}
+
+function isRunOf(run: Run, runRequest: RunRequestUnion, task: string | null, sinceMs: number): boolean {
+  const status = mapRunStatus(run.status);
+  if (run.createTime === undefined || run.createTime.getTime() < sinceMs || status === null || NOT_ADOPTED.has(status)) return false;
+  if (task !== null) return run.task?.toLowerCase() === task.toLowerCase();
+  const build = runRequest as DockerBuildRequest;
+  const samePlatform = (["os", "architecture", "variant"] as const).every((key) => (run.platform?.[key] ?? "").toLowerCase() === (build.platform[key] ?? "").toLowerCase());
+  const names = new Set(build.imageNames ?? []);
+  return samePlatform && (run.outputImages ?? []).every((image) => names.has(`${image.repository ?? ""}:${image.tag ?? ""}`));
 }
 
 /** Uploads of private repositories' sources (see {@link AcrTasksBuilderOptions.sourceArchives}). */

@@ -1,10 +1,11 @@
-import { appendFile, mkdir, realpath, rm, stat } from "node:fs/promises";
+import { appendFile, mkdir, readFile, realpath, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { AppError } from "../../errors.js";
+import { AppError, UpstreamError } from "../../errors.js";
 import type { BuildRequest, BuildRun, ImageBuilder } from "../../ports/image-builder.js";
 import type { Buildah } from "../../local/buildah.js";
 import { readLogTail, runCommand } from "../../local/run-command.js";
 import { checkSourceRequest, type SourceBuildPlan } from "./check-source-request.js";
+import { findNetworkFailure, type NetworkFailure } from "./network-failure.js";
 import { createLocalRunId, isLocalRunId, readRunRecord, writeRunRecord } from "./run-record.js";
 
 export interface CreateBuildahBuilderOptions {
@@ -29,6 +30,16 @@ const reasonTailLines = 20;
 /** A step that failed in an expected way (bad revision, missing Dockerfile, buildah exit): its one-line summary. */
 class StepFailure extends Error {}
 
+/** A pull or push that failed on the network: the run failed, but building again later may well succeed. */
+class NetworkStepFailure extends StepFailure {
+  constructor(message: string, readonly network: NetworkFailure, options: { cause: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The service named in the upstream error of a pull or push that failed on the network. */
+export const BUILDAH_REGISTRY_SERVICE = "registry";
+
 /**
  * The local ImageBuilder: checks a source recipe's revision out of an allowed local git repository,
  * builds it with buildah (several platforms make a manifest list) with the base image as build args,
@@ -39,9 +50,12 @@ class StepFailure extends Error {}
  *
  * `start()` throws AppError `build_request_invalid` (not retryable) only for a request this builder can
  * never run (task recipe, repository not allowed, option-like revision, path leaving the checkout, bad
- * tag); everything that goes wrong once the run exists (unknown revision, missing Dockerfile, buildah or
- * git failing) is a `failed` run whose `reason` is a one-line summary plus the log's last lines. Not
- * idempotent: each call is a new run. `get()` reads `run.json`, is idempotent and throws AppError
+ * tag). A pull or push that fails on the network (connection refused or reset, timeout, DNS, the
+ * registry's 429 or 5xx; see {@link findNetworkFailure}) ends the run `failed` on disk and throws a
+ * retryable UpstreamError of service `registry` naming the step, the cause and the log, so the caller
+ * builds again later. Everything else that goes wrong once the run exists (unknown revision, missing
+ * Dockerfile, a RUN step exiting non-zero, buildah or git failing) is a `failed` run whose `reason` is a
+ * one-line summary plus the log's last lines. Not idempotent: each call is a new run. `get()` reads `run.json`, is idempotent and throws AppError
  * `run_unknown` for an id without a record.
  */
 export function createBuildahBuilder(options: CreateBuildahBuilderOptions): ImageBuilder {
@@ -106,18 +120,11 @@ export function createBuildahBuilder(options: CreateBuildahBuilderOptions): Imag
     const dockerfile = await checkInsideCheckout(src, plan.dockerfile, "file", "Dockerfile", at);
     const context = await checkInsideCheckout(src, plan.context, "directory", "build context", at);
 
-    try {
-      await buildah.build({ context, dockerfile, tag: localImage, platforms: plan.platforms, buildArgs: plan.buildArgs, logFile, annotations: options.annotations ?? true });
-    } catch (error) {
-      throw new StepFailure(`buildah build of ${plan.dockerfile} at ${at} failed${exitOf(error)}`, { cause: error });
-    }
+    await runBuildah(logFile, `buildah build of ${plan.dockerfile} at ${at}`, () =>
+      buildah.build({ context, dockerfile, tag: localImage, platforms: plan.platforms, buildArgs: plan.buildArgs, logFile, annotations: options.annotations ?? true }),
+    );
     for (const tag of plan.tags) {
-      let digest: string;
-      try {
-        digest = await buildah.push({ image: localImage, destination: tag, manifestList: multiPlatform, logFile });
-      } catch (error) {
-        throw new StepFailure(`buildah push of ${request.image} to ${tag} failed${exitOf(error)}`, { cause: error });
-      }
+      const digest = await runBuildah(logFile, `buildah push of ${request.image} to ${tag}`, () => buildah.push({ image: localImage, destination: tag, manifestList: multiPlatform, logFile }));
       await log(logFile, `# pushed ${tag} ${digest}`);
     }
   };
@@ -142,20 +149,25 @@ export function createBuildahBuilder(options: CreateBuildahBuilderOptions): Imag
       );
       await writeRunRecord(runDir, running);
 
-      let summary: string | null = null;
+      let failure: unknown = null;
       try {
         await runBuild(request, plan, runId, runDir, logFile);
       } catch (error) {
-        summary = error instanceof StepFailure ? error.message : `local build failed unexpectedly: ${firstLine(error)}`;
+        failure = error;
       } finally {
         await rm(join(runDir, "src"), { recursive: true, force: true });
       }
 
+      const summary = failure === null ? null : failure instanceof StepFailure ? failure.message : `local build failed unexpectedly: ${firstLine(failure)}`;
       const finishedAt = new Date().toISOString();
       const reason = summary === null ? null : `${summary}\n${await readLogTail(logFile, reasonTailLines)}`;
       await log(logFile, summary === null ? `# run ${runId} succeeded ${finishedAt}` : `# run ${runId} failed ${finishedAt}: ${summary}`);
       const final: BuildRun = { ...running, status: summary === null ? "succeeded" : "failed", finishedAt, reason };
       await writeRunRecord(runDir, final);
+      // This run is over, but the build is not at fault: the caller retries it (a new run) later.
+      if (failure instanceof NetworkStepFailure) {
+        throw new UpstreamError(BUILDAH_REGISTRY_SERVICE, `${failure.message}; logs: ${logFile}`, { status: failure.network.status, retryable: true, cause: failure });
+      }
       return final;
     },
 
@@ -165,6 +177,27 @@ export function createBuildahBuilder(options: CreateBuildahBuilderOptions): Imag
       return run;
     },
   };
+}
+
+/**
+ * Runs one buildah command whose output goes to `logFile`. A failure is a StepFailure named `what`; one
+ * whose closing error shows a pull or push failing on the network is a NetworkStepFailure.
+ */
+async function runBuildah<T>(logFile: string, what: string, command: () => Promise<T>): Promise<T> {
+  const logged = (await stat(logFile)).size;
+  try {
+    return await command();
+  } catch (error) {
+    const network = findNetworkFailure(await readLogSince(logFile, logged));
+    if (network !== null) throw new NetworkStepFailure(`${what} failed on the network (${network.cause})`, network, { cause: error });
+    throw new StepFailure(`${what} failed${exitOf(error)}`, { cause: error });
+  }
+}
+
+/** What `logFile` gained after its first `offset` bytes: one command's output. */
+async function readLogSince(logFile: string, offset: number): Promise<string> {
+  const text = await readFile(logFile).catch(() => Buffer.alloc(0));
+  return text.subarray(offset).toString("utf8");
 }
 
 function exitOf(error: unknown): string {

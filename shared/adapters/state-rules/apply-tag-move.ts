@@ -1,3 +1,4 @@
+import { isBeyondClockSkew } from "../../domain/registry-event.js";
 import { ValidationError } from "../../errors.js";
 import type { TagMove, TagState } from "../../ports/state-store.js";
 
@@ -46,15 +47,20 @@ function parseInstant(text: string): { ms: number; subMs: string } {
  * tag. History lists applied moves to a digest, oldest first, capped at {@link TAG_HISTORY_LIMIT};
  * a move to the digest the tag already points at updates `at` without a new history entry.
  * `next` is null when nothing is to be written.
+ *
+ * One event's clock never outranks the registry's own order for good: a recorded move dated beyond
+ * `now` plus `MAX_EVENT_CLOCK_SKEW_MS` (which the receiver refuses, so it predates that check or came
+ * from a clock gone wrong) does not block a move dated within it; the first such move replaces it.
  */
 export function applyTagMove(
   recorded: TagState | null,
   target: { registry: string; repository: string; tag: string },
   digest: string | null,
   at: string,
+  now: Date | number = Date.now(),
 ): { next: TagState | null; move: TagMove } {
   assertInstant(at);
-  if (recorded !== null && compareInstants(at, recorded.at) <= 0) {
+  if (recorded !== null && !outranks(at, recorded.at, now)) {
     return { next: null, move: { applied: false, previous: recorded.digest, current: recorded.digest } };
   }
   const previous = recorded?.digest ?? null;
@@ -65,4 +71,10 @@ export function applyTagMove(
     next: { registry: target.registry, repository: target.repository, tag: target.tag, digest, at, history: nextHistory },
     move: { applied: true, previous, current: digest },
   };
+}
+
+/** Whether a move at `at` replaces one recorded at `recordedAt`: it is newer, or the recorded one is dated impossibly far ahead and it is not. */
+function outranks(at: string, recordedAt: string, now: Date | number): boolean {
+  if (isBeyondClockSkew(recordedAt, now) && !isBeyondClockSkew(at, now)) return true;
+  return compareInstants(at, recordedAt) > 0;
 }

@@ -11,6 +11,7 @@
  * |-----------|---------------------------------|-----------------------------------------------|-------|
  * | events    | esc(key)                        | `record`                                      | the EventRecord; dedupe = createEntity, 409 → duplicate |
  * | events    | `~recent`                       | (10^16 − receivedAt ms, 16 digits) `\|` esc(key) | `key`: the newest-first index listEvents reads |
+ * | events    | `~unfinished`                   | (receivedAt ms, 16 digits) `\|` esc(key)      | `key`: the oldest-first index of accepted events listUnfinishedEvents reads |
  * | tags      | esc(registry) `\|` esc(repository) | esc(tag)                                    | TagState incl. history (≤ 100 moves, ~12 KB) |
  * | manifests | esc(registry)                   | esc(digest)                                   | StoredManifest |
  * | edges     | `b\|` esc(base)                  | esc(dependentKey) `\|` evidence `\|` esc(platform) or `~` | the edge, by base |
@@ -25,11 +26,20 @@
  * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; guarded write, a later sighting replaces it |
  * | sla       | `~open`, `a\|`…, `~waivers`, `d\|`…     | see sla-records.ts                            | open-campaign index, alerts, waivers, durations |
  *
- * - `~recent` and `~listing` cannot collide with an escaped key: an escape is `~` plus two uppercase
- *   hex digits (upstream-records.ts covers shortened keys too). `~recent` is one partition, which
- *   Table Storage serves at roughly 2 000 writes per second; the events index is written after the
- *   record, and a duplicate delivery rewrites it (upsert) so a crash between the two writes heals on
- *   redelivery.
+ * - `~recent`, `~unfinished` and `~listing` cannot collide with an escaped key: an escape is `~` plus
+ *   two uppercase hex digits (upstream-records.ts covers shortened keys too). `~recent` is one
+ *   partition, which Table Storage serves at roughly 2 000 writes per second; the events index is
+ *   written after the record, and a duplicate delivery rewrites it (upsert) so a crash between the two
+ *   writes heals on redelivery.
+ * - `~unfinished` holds one row per `accepted` event (the stuck-event sweep reads it, oldest first, up
+ *   to its cutoff: a key-range read however many events arrived since). A write that makes a record
+ *   `accepted` (recordEvent, a replay through updateEvent) upserts the row before the record — a crash
+ *   never leaves an accepted event unindexed — and again after it. A write that ends the event deletes
+ *   the row after the record, so a crash leaves at most a stale row, and then re-reads the record: a
+ *   replay racing the delete gets its row back. listUnfinishedEvents deletes a stale row (event ended,
+ *   never recorded, or recorded at another time) with the ETag it listed: a writer that made the event
+ *   accepted meanwhile rewrote the row after its record, so the delete either fails (412) or the record
+ *   read already saw `accepted`. Three writes per accepted event on one partition (~650 events/s).
  * - Edges: listDependents reads one `b|` partition; listBasesOf / removeEdgesOf read one `d|`
  *   partition. putEdge writes the by-dependent copy first and removeEdgesOf deletes the by-base copies
  *   first, so a crash can leave at most a by-dependent row whose retry (or the next removal) completes.
@@ -105,6 +115,7 @@ export interface TableStateStore extends StateStore {
 
 const RECORD_ROW = "record";
 const RECENT_PARTITION = "~recent";
+const UNFINISHED_PARTITION = "~unfinished";
 const CAMPAIGN_ROW = "campaign";
 const OBLIGATION_PREFIX = "ob|";
 const BY_BASE = "b|";
@@ -203,6 +214,46 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     return readValue<EventRecord>(events, escapeKey(key), RECORD_ROW, "read event");
   }
 
+  /**
+   * Deletes the row of an event that just ended; a replay that made it accepted again between the
+   * record write and this delete gets its row back (the replay's own rewrite may have come first).
+   */
+  async function unindexFinished(key: string, ended: EventRecord): Promise<void> {
+    await unindexUnfinished(events, unfinishedRow(ended));
+    const current = await getEvent(key);
+    if (current?.status === "accepted") await indexUnfinished(events, current);
+  }
+
+  /**
+   * An ETag-guarded write of an event record that keeps `~unfinished` in step: a record becoming
+   * `accepted` has its row written before the record (and again after); a record leaving `accepted`
+   * has its row deleted after the record. `compute` may run more than once (a lost race, the row
+   * written first).
+   */
+  async function writeEvent<R>(key: string, operation: string, compute: (current: EventRecord) => { write: EventRecord | null; result: R }): Promise<R> {
+    type Step = { index: EventRecord } | { result: R; before: EventRecord; after: EventRecord | null };
+    let indexedRow: string | null = null;
+    for (;;) {
+      const step = await guardedWrite<EventRecord, Step>(events, escapeKey(key), RECORD_ROW, operation, (current) => {
+        if (current === null) throw notFound(`event "${key}"`);
+        const { write, result } = compute(current);
+        if (write !== null && write.key !== current.key) throw new AppError("state_corrupt", "an event patch may not change its key");
+        const entering = write !== null && write.status === "accepted" && current.status !== "accepted";
+        if (entering && indexedRow !== unfinishedRow(write)) return { write: null, result: { index: write } };
+        return { write, result: { result, before: current, after: write } };
+      });
+      if ("index" in step) {
+        await indexUnfinished(events, step.index);
+        indexedRow = unfinishedRow(step.index);
+        continue;
+      }
+      const { before, after } = step;
+      if (after?.status === "accepted" && before.status !== "accepted") await indexUnfinished(events, after);
+      if (after !== null && after.status !== "accepted" && before.status === "accepted") await unindexFinished(key, before);
+      return step.result;
+    }
+  }
+
   async function readCampaign(id: string): Promise<{ campaign: Campaign; obligations: Obligation[] } | null> {
     const rows = await queryValues<Campaign | Obligation>(campaigns, odata`PartitionKey eq ${escapeKey(id)}`, "read campaign");
     const header = rows.find((row) => row.rowKey === CAMPAIGN_ROW);
@@ -260,20 +311,22 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     async recordEvent(record) {
       assertInstant(record.receivedAt);
+      // The unfinished-index row goes first: a crash before the create leaves a stale row, never an
+      // accepted event the sweep cannot find.
+      if (record.status === "accepted") await indexUnfinished(events, record);
       const entity: Entity = { partitionKey: escapeKey(record.key), rowKey: RECORD_ROW, ...packJson(record) };
       const created = await createOnce(events, entity, "record event");
       const stored = created ? record : await getEvent(record.key);
       if (stored !== null) await writeRecentIndex(stored.key, stored.receivedAt);
+      await settleUnfinished(events, record, stored);
       return created;
     },
 
     getEvent,
 
     async updateEvent(key, patch) {
-      return guardedWrite<EventRecord, EventRecord>(events, escapeKey(key), RECORD_ROW, "update event", (current) => {
-        if (current === null) throw notFound(`event "${key}"`);
+      return writeEvent<EventRecord>(key, "update event", (current) => {
         const next = patch(current);
-        if (next.key !== current.key) throw new AppError("state_corrupt", "an event patch may not change its key");
         return { write: next, result: next };
       });
     },
@@ -287,10 +340,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     },
 
     async setEventStatus(key: string, status: EventStatus, reason: string | null) {
-      await guardedWrite<EventRecord, void>(events, escapeKey(key), RECORD_ROW, "set event status", (current) => {
-        if (current === null) throw notFound(`event "${key}"`);
-        return { write: { ...current, status, reason }, result: undefined };
-      });
+      await writeEvent<void>(key, "set event status", (current) => ({ write: { ...current, status, reason }, result: undefined }));
     },
 
     async listEvents(limit) {
@@ -311,6 +361,22 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
         for (const record of found) if (record !== null) records.push(record);
       }
       return records.sort(compareEventsNewestFirst);
+    },
+
+    async listUnfinishedEvents(olderThan, limit) {
+      if (limit <= 0) return [];
+      const below = String(instantMs(olderThan) + 1).padStart(16, "0");
+      const live: EventRecord[] = [];
+      await call("list unfinished events", async () => {
+        const pages = events
+          .listEntities<{ key: string }>({ queryOptions: { filter: odata`PartitionKey eq ${UNFINISHED_PARTITION} and RowKey lt ${below}` } })
+          .byPage({ maxPageSize: Math.min(limit, 1000) });
+        for await (const page of pages) {
+          live.push(...(await readUnfinishedPage(events, getEvent, page, limit - live.length)));
+          if (live.length >= limit) break;
+        }
+      });
+      return live.sort(compareEventsOldestFirst);
     },
 
     async getTag(registry, repository, tag) {
@@ -511,6 +577,70 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
 function tagPartition(registry: string, repository: string): string {
   return `${escapeKey(registry)}|${escapeKey(repository)}`;
+}
+
+/** The `~unfinished` row of an event: oldest first, by receipt (to the millisecond), then key. */
+function unfinishedRow(record: EventRecord): string {
+  return `${String(instantMs(record.receivedAt)).padStart(16, "0")}|${escapeKey(record.key)}`;
+}
+
+async function indexUnfinished(events: TableClient, record: EventRecord): Promise<void> {
+  try {
+    await events.upsertEntity({ partitionKey: UNFINISHED_PARTITION, rowKey: unfinishedRow(record), key: record.key }, "Replace");
+  } catch (error) {
+    throw toStorageError(error, "index unfinished event");
+  }
+}
+
+/** Deletes an unfinished-index row; with `etag`, only if nobody rewrote it since it was read. */
+async function unindexUnfinished(events: TableClient, rowKey: string, etag?: string): Promise<void> {
+  try {
+    await events.deleteEntity(UNFINISHED_PARTITION, rowKey, etag === undefined ? {} : { etag });
+  } catch (error) {
+    // 404: already gone; 412: a writer made its event accepted again and rewrote the row.
+    const status = statusOf(error);
+    if (status !== 404 && status !== 412) throw toStorageError(error, "unindex finished event");
+  }
+}
+
+/** Records of one page of `~unfinished` rows that are still accepted (at most `room`); stale rows are deleted. */
+async function readUnfinishedPage(
+  events: TableClient,
+  getEvent: (key: string) => Promise<EventRecord | null>,
+  rows: ReadonlyArray<{ rowKey?: string; etag: string; key: string }>,
+  room: number,
+): Promise<EventRecord[]> {
+  const live: EventRecord[] = [];
+  for (let start = 0; start < rows.length && live.length < room; start += 20) {
+    const chunk = rows.slice(start, start + 20);
+    const records = await Promise.all(chunk.map((row) => getEvent(row.key)));
+    for (const [index, record] of records.entries()) {
+      const row = chunk[index]!;
+      if (record?.status === "accepted" && unfinishedRow(record) === row.rowKey) {
+        if (live.length < room) live.push(record);
+      } else {
+        await unindexUnfinished(events, row.rowKey ?? "", row.etag);
+      }
+    }
+  }
+  return live;
+}
+
+/**
+ * After recordEvent's create: the stored record's row is (re)written while it is accepted — after a
+ * new record, or healing a duplicate delivery — and a row written for a duplicate that does not match
+ * the stored record is removed.
+ */
+async function settleUnfinished(events: TableClient, record: EventRecord, stored: EventRecord | null): Promise<void> {
+  if (stored?.status === "accepted") await indexUnfinished(events, stored);
+  if (record.status === "accepted" && (stored?.status !== "accepted" || unfinishedRow(stored) !== unfinishedRow(record))) {
+    await unindexUnfinished(events, unfinishedRow(record));
+  }
+}
+
+/** The order of `~unfinished` (the memory store lists the same way). */
+function compareEventsOldestFirst(a: EventRecord, b: EventRecord): number {
+  return instantMs(a.receivedAt) - instantMs(b.receivedAt) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
 async function deleteIfPresent(client: TableClient, partitionKey: string, rowKey: string): Promise<void> {

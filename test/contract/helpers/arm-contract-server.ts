@@ -111,6 +111,7 @@ export interface ImportImageScript {
 export type ArmRoute =
   | "scheduleRun"
   | "getRun"
+  | "listRuns"
   | "listLogSasUrl"
   | "listBuildSourceUploadUrl"
   | "uploadSource"
@@ -156,7 +157,11 @@ export interface ArmRequest {
  * (the SDK's empty `parentResourcePath`) is ignored, as ARM ignores it. ARM's async-operation pattern for `scheduleRun` and `importImage`,
  * Bearer authentication with one expected token, and ARM error bodies (`{"error":{"code","message"}}`).
  * A `DockerBuildRequest`'s run reports its platform; its build can be played by the test
- * ({@link ArmContractServerOptions.build}). Faults can be queued per route.
+ * ({@link ArmContractServerOptions.build}). `GET …/registries/{reg}/runs` lists runs newest first with
+ * `$top` and the `$filter` clauses `az acr task list-runs` sends (`TaskName eq '…'`, `Status eq '…'`,
+ * plus `RunType`, `RunId` and `AgentPoolName` with `eq`, and `contains(OutputImageManifests, '…')`,
+ * joined by `and`); any other filter is a 400 `InvalidFilter`. Faults can be queued per route, and
+ * `scheduleRun` can act and then lose its answer ({@link ArmContractServer.loseAnswers}).
  */
 export interface ArmContractServer {
   /** `https://127.0.0.1:<port>`, the client's `endpoint`. */
@@ -167,7 +172,15 @@ export interface ArmContractServer {
   /** Queues how the next valid `importImage` is answered; with an empty queue it answers 200 at once. */
   importNext(script: ImportImageScript): void;
   /** Adds a run whose `runs.get` answers walk through `states`, one per GET, staying on the last. */
-  addRun(runId: string, states: readonly RunState[]): void;
+  addRun(runId: string, states: readonly RunState[], run?: { readonly task?: string; readonly platform?: RunPlatform; readonly createTime?: string }): void;
+  /** The ids of the runs ARM holds, in the order they were created. */
+  runIds(): string[];
+  /**
+   * Lets the next `times` valid `scheduleRun` requests be accepted — the run is created and, with a
+   * played build, built — and then loses the answer: the connection is reset (`reset`, a gateway dying
+   * mid-answer) or answered with `status` and an ARM error (a gateway's 5xx after ARM acted).
+   */
+  loseAnswers(route: "scheduleRun", times: number, answer?: "reset" | number): void;
   /** The PUTs to build-source upload URLs, kept apart from {@link requests} (they carry a SAS). */
   readonly uploads: SourceUpload[];
   /** The uploaded build sources by the relative path `listBuildSourceUploadUrl` answered (only stored ones). */
@@ -229,6 +242,11 @@ interface Operation {
   remainingInProgress: number;
 }
 
+interface LostAnswer {
+  readonly answer: "reset" | number;
+  remaining: number;
+}
+
 interface Fault {
   readonly route: ArmRoute;
   readonly status: number;
@@ -249,6 +267,7 @@ interface ServerState {
   readonly runs: Map<string, StoredRun>;
   readonly operations: Map<string, Operation>;
   readonly faults: Fault[];
+  readonly lostAnswers: LostAnswer[];
   readonly tasks: ReadonlySet<string>;
   readonly uploads: SourceUpload[];
   /** Upload locations handed out, by blob path: the relative path and the signature, until the PUT. */
@@ -300,6 +319,7 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     runs: new Map(),
     operations: new Map(),
     faults: [],
+    lostAnswers: [],
     tasks: new Set((options.tasks ?? []).map((task) => task.toLowerCase())),
     uploads: [],
     uploadSlots: new Map(),
@@ -328,8 +348,20 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     sources: state.sources,
     scheduleNext: (script) => void state.runScripts.push(script),
     importNext: (script) => void state.importScripts.push(script),
-    addRun(runId, states) {
-      state.runs.set(runId, { runId, states, runType: "QuickBuild", task: undefined, platform: undefined, createTime: "2024-07-22T18:00:00.000Z", cursor: 0 });
+    addRun(runId, states, run = {}) {
+      state.runs.set(runId, {
+        runId,
+        states,
+        runType: run.task === undefined ? "QuickBuild" : "QuickRun",
+        task: run.task,
+        platform: run.platform,
+        createTime: run.createTime ?? "2024-07-22T18:00:00.000Z",
+        cursor: 0,
+      });
+    },
+    runIds: () => [...state.runs.keys()],
+    loseAnswers(_route, times, answer = "reset") {
+      state.lostAnswers.push({ answer, remaining: times });
     },
     setPermissions: (permissions) => void (state.permissions = permissions),
     setSystemTopics: (topics) => void (state.systemTopics = topics),
@@ -432,6 +464,9 @@ async function answerRoute(state: ServerState, match: RouteMatch, res: ServerRes
     case "listLogSasUrl":
       answerRun(state, match, res);
       return;
+    case "listRuns":
+      answerRunList(state, res, requestUrl);
+      return;
     case "operationStatus":
       answerOperationStatus(state, match.id, res);
       return;
@@ -465,6 +500,13 @@ async function scheduleRun(state: ServerState, res: ServerResponse, body: unknow
     cursor: 1,
   };
   state.runs.set(run.runId, run);
+  const lost = state.lostAnswers.find((candidate) => candidate.remaining > 0);
+  if (lost !== undefined) {
+    lost.remaining -= 1;
+    if (lost.answer === "reset") res.socket?.destroy();
+    else sendError(res, lost.answer, "The gateway did not get an answer in time.");
+    return;
+  }
   if (script.mode === "sync") {
     sendJson(res, 200, runJson(state, run, run.states[0] ?? { status: "Queued" }));
     return;
@@ -622,6 +664,66 @@ function answerList(state: ServerState, match: RouteMatch, res: ServerResponse, 
   sendJson(res, 200, { value: items.slice(skip, next), ...(nextLink === undefined ? {} : { nextLink }) });
 }
 
+/** One `$filter` clause: a run property compared with `eq`, or `contains(OutputImageManifests, …)`. */
+type RunFilterClause = { readonly property: "runid" | "runtype" | "status" | "taskname" | "agentpoolname" | "outputimagemanifests"; readonly value: string };
+
+/** The clauses of a runs `$filter` ARM takes here; null when it is not one. */
+function parseRunFilter(filter: string): RunFilterClause[] | null {
+  const clauses: RunFilterClause[] = [];
+  for (const part of filter.split(/\s+and\s+/i)) {
+    const eq = /^\s*(RunId|RunType|Status|TaskName|AgentPoolName)\s+eq\s+'([^']*)'\s*$/i.exec(part);
+    const contains = /^\s*contains\(\s*OutputImageManifests\s*,\s*'([^']*)'\s*\)\s*$/i.exec(part);
+    if (eq !== null) clauses.push({ property: eq[1]!.toLowerCase() as RunFilterClause["property"], value: eq[2]! });
+    else if (contains !== null) clauses.push({ property: "outputimagemanifests", value: contains[1]! });
+    else return null;
+  }
+  return clauses;
+}
+
+/** A run's state as a list shows it: the last one `runs.get` answered, without moving on. */
+function listedState(run: StoredRun): RunState {
+  return run.states[Math.max(0, Math.min(run.cursor - 1, run.states.length - 1))] ?? { status: "Queued" };
+}
+
+function matchesRunFilter(run: StoredRun, clauses: readonly RunFilterClause[]): boolean {
+  const current = listedState(run);
+  const manifests = (current.outputImages ?? []).map((image) => `${image.repository}:${image.tag ?? ""}@${image.digest ?? ""}`).join(",");
+  const values: Record<RunFilterClause["property"], string> = {
+    runid: run.runId,
+    runtype: run.runType,
+    status: current.status,
+    taskname: run.task ?? "",
+    agentpoolname: "",
+    outputimagemanifests: manifests,
+  };
+  return clauses.every((clause) =>
+    clause.property === "outputimagemanifests" ? values.outputimagemanifests.includes(clause.value) : values[clause.property].toLowerCase() === clause.value.toLowerCase(),
+  );
+}
+
+/** `runs.list`: the registry's runs newest first, filtered, at most `$top`, paged with an absolute `nextLink`. */
+function answerRunList(state: ServerState, res: ServerResponse, requestUrl: URL): void {
+  const filterText = requestUrl.searchParams.get("$filter");
+  const clauses = filterText === null ? [] : parseRunFilter(filterText);
+  if (clauses === null) {
+    sendError(res, 400, `The filter '${filterText ?? ""}' is invalid.`, "InvalidFilter");
+    return;
+  }
+  const topText = requestUrl.searchParams.get("$top");
+  const top = topText === null ? Infinity : Number(topText);
+  if (topText !== null && (!Number.isInteger(top) || top < 1)) {
+    sendError(res, 400, `The $top value '${topText ?? ""}' is invalid.`, "InvalidParameter");
+    return;
+  }
+  const newestFirst = [...state.runs.values()].reverse().sort((a, b) => Date.parse(b.createTime) - Date.parse(a.createTime));
+  const items = newestFirst.filter((run) => matchesRunFilter(run, clauses)).slice(0, top).map((run) => runJson(state, run, listedState(run)));
+  const pageSize = state.options.pageSize ?? 20;
+  const skip = Number(requestUrl.searchParams.get("$skipToken") ?? "0");
+  const next = new URL(requestUrl.href);
+  next.searchParams.set("$skipToken", String(skip + pageSize));
+  sendJson(res, 200, { value: items.slice(skip, skip + pageSize), ...(skip + pageSize < items.length ? { nextLink: next.href } : {}) });
+}
+
 /** The path under which the server plays the registry's build-source blob container. */
 const BLOB_PREFIX = "/_blobs/";
 
@@ -713,6 +815,7 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
   if (method === "POST" && rest.length === 1 && rest[0] === "importimage") return { route: "importImage", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "listbuildsourceuploadurl") return { route: "listBuildSourceUploadUrl", id: "", scope };
   if (method === "GET" && rest.join("/") === "providers/microsoft.authorization/permissions") return { route: "permissions", id: "", scope };
+  if (method === "GET" && rest.length === 1 && rest[0] === "runs") return { route: "listRuns", id: "", scope };
   if (rest[0] !== "runs" || segments[9] === undefined) return null;
   if (method === "GET" && rest.length === 2) return { route: "getRun", id: segments[9], scope };
   if (method === "POST" && rest.length === 3 && rest[2] === "listlogsasurl") return { route: "listLogSasUrl", id: segments[9], scope };

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { RegistryEvent } from "../../../shared/domain/registry-event.js";
-import { ValidationError } from "../../../shared/errors.js";
+import { createHash } from "node:crypto";
+import { dedupeKey, MAX_EVENT_CLOCK_SKEW_MS, type RegistryEvent } from "../../../shared/domain/registry-event.js";
+import { AppError, ValidationError } from "../../../shared/errors.js";
 import {
   describeDigestProblem,
   describeHostProblem,
@@ -10,11 +11,14 @@ import {
   describeTagProblem,
 } from "../../../shared/use-cases/notification-schemas.js";
 import {
+  MAX_EVENTS_PER_REQUEST,
   MAX_NOTIFICATION_BYTES,
   parseRegistryNotification,
   parseRegistryPayload,
+  TOO_MANY_EVENTS,
   type NotificationOutcome,
   type NotificationRequest,
+  type RejectedNotification,
 } from "../../../shared/use-cases/parse-registry-notification.js";
 import { formatZodIssues, parseWith } from "../../../shared/validation.js";
 
@@ -38,8 +42,8 @@ function event(fields: Partial<RegistryEvent> & Pick<RegistryEvent, "id" | "sour
   return { action: "push", registry: ACR, repository: "base/alpine", tag: null, digest: null, mediaType: null, ...fields };
 }
 
-function events(list: RegistryEvent[], ignored: { id: string; type: string; reason: string }[] = []): NotificationOutcome {
-  return { kind: "events", events: list, ignored };
+function events(list: RegistryEvent[], ignored: { id: string; type: string; reason: string }[] = [], rejected: RejectedNotification[] = []): NotificationOutcome {
+  return { kind: "events", events: list, ignored, rejected };
 }
 
 /** Runs `parse` and returns the ValidationError it throws, as plain data. */
@@ -358,6 +362,199 @@ describe("parseRegistryNotification", () => {
         { path: "source", message: "required" },
         { path: "type", message: "required" },
       ],
+    });
+  });
+});
+
+describe("refusing hostile corners (issue #10)", () => {
+  const validation = (JSON.parse(fixture("eventgrid-subscription-validation.json")) as unknown[])[0] as Record<string, unknown>;
+  const LONG = "x".repeat(100_000);
+
+  it.each<[string, string, string, string]>([
+    [
+      "a push that precedes a subscription validation event in the same batch",
+      JSON.stringify([eventGridPush, validation]),
+      "1.eventType",
+      "a subscription validation event must be the only event of its delivery (this one has 2)",
+    ],
+    [
+      "a push that follows a subscription validation event in the same batch",
+      JSON.stringify([validation, eventGridPush]),
+      "0.eventType",
+      "a subscription validation event must be the only event of its delivery (this one has 2)",
+    ],
+    ["a 100 KB validation code", JSON.stringify([{ ...validation, data: { validationCode: LONG } }]), "0.data.validationCode", "longer than 256 characters"],
+    ["a 100 KB Event Grid id", JSON.stringify([{ ...eventGridPush, id: LONG }]), "0.id", "longer than 256 characters"],
+    ["an id of 257 characters", JSON.stringify([{ ...eventGridPush, id: "i".repeat(257) }]), "0.id", "longer than 256 characters"],
+    [
+      "an ImagePushed whose data.action is delete",
+      eventGridPushWith((copy) => {
+        (copy.data as Record<string, unknown>).action = "delete";
+      }),
+      "0.data.action",
+      '"delete" contradicts the event type Microsoft.ContainerRegistry.ImagePushed (expected "push")',
+    ],
+    [
+      "an unknown data.action",
+      eventGridPushWith((copy) => {
+        (copy.data as Record<string, unknown>).action = "explode";
+      }),
+      "0.data.action",
+      'Invalid option: expected one of "push"|"delete"|"quarantine"|"chart_push"|"chart_delete"',
+    ],
+    [
+      "a non-numeric size",
+      eventGridPushWith((copy) => {
+        copy.data.target.size = "9218";
+      }),
+      "0.data.target.size",
+      "expected a number of bytes",
+    ],
+    [
+      "a negative length",
+      eventGridPushWith((copy) => {
+        copy.data.target.length = -1;
+      }),
+      "0.data.target.length",
+      "must not be negative",
+    ],
+    [
+      "a fractional size",
+      eventGridPushWith((copy) => {
+        copy.data.target.size = 1.5;
+      }),
+      "0.data.target.size",
+      "must be a whole number of bytes",
+    ],
+    [
+      "a media type over 255 characters",
+      eventGridPushWith((copy) => {
+        copy.data.target.mediaType = `application/${"x".repeat(250)}`;
+      }),
+      "0.data.target.mediaType",
+      "longer than 255 characters",
+    ],
+    [
+      "a registry host over 259 characters",
+      eventGridPushWith((copy) => {
+        copy.data.request = { host: `${"a".repeat(63)}.`.repeat(5) + "io" };
+      }),
+      "0.data.request.host",
+      "registry host is longer than 259 characters",
+    ],
+  ])("refuses %s with the path (Event Grid)", (_name, body, path, message) => {
+    expect(validationErrorOf(() => parseRegistryNotification(post(body, { "aeg-event-type": "Notification" })))).toEqual({
+      message: `Event Grid notification: ${path}: ${message}`,
+      issues: [{ path, message }],
+    });
+  });
+
+});
+
+describe("refusing hostile corners of the other formats, the per-request limit and future times (issue #10)", () => {
+  const SKEWED = new Date(Date.parse("2026-11-26T10:00:00Z") + MAX_EVENT_CLOCK_SKEW_MS + 1000).toISOString();
+  const LONG = "x".repeat(100_000);
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ["an unknown action", { action: "explode" }, "action", 'Invalid option: expected one of "push"|"delete"|"quarantine"|"chart_push"|"chart_delete"'],
+    ["a 100 KB id", { id: LONG }, "id", "longer than 256 characters"],
+    ["a negative size", { target: { ...(JSON.parse(fixture("acr-webhook-push.json")) as { target: object }).target, size: -524 } }, "target.size", "must not be negative"],
+  ])("refuses an ACR webhook with %s", (_name, change, path, message) => {
+    const body = JSON.stringify({ ...(JSON.parse(fixture("acr-webhook-push.json")) as Record<string, unknown>), ...change });
+    expect(validationErrorOf(() => parseRegistryNotification(post(body)))).toEqual({ message: `ACR webhook notification: ${path}: ${message}`, issues: [{ path, message }] });
+  });
+
+  it("refuses a CloudEvent whose data.action contradicts its type", () => {
+    const cloud = JSON.parse(fixture("cloudevents-image-pushed.json")) as { data: Record<string, unknown> } & Record<string, unknown>;
+    const body = JSON.stringify({ ...cloud, data: { ...cloud.data, action: "delete" } });
+    const message = '"delete" contradicts the event type Microsoft.ContainerRegistry.ImagePushed (expected "push")';
+    expect(validationErrorOf(() => parseRegistryNotification(post(body, { "content-type": "application/cloudevents+json" })))).toEqual({
+      message: `CloudEvents notification: data.action: ${message}`,
+      issues: [{ path: "data.action", message }],
+    });
+  });
+
+  it("accepts a data.action that agrees with the event type, and sizes of zero", () => {
+    const body = eventGridPushWith((copy) => {
+      (copy.data as Record<string, unknown>).action = "push";
+      copy.data.target.size = 0;
+    });
+    expect(parseRegistryNotification(post(body))).toEqual(events([pushedFromEventGrid]));
+  });
+
+  it.each<[string, string, (count: number) => string]>([
+    ["an Event Grid batch", "application/json", (n) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ ...eventGridPush, id: `e${i}` })))],
+    ["a CloudEvents batch", "application/cloudevents-batch+json", (n) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ ...(JSON.parse(fixture("cloudevents-image-pushed.json")) as object), id: `c${i}` })))],
+    ["a Distribution envelope", "application/vnd.docker.distribution.events.v1+json", (n) => JSON.stringify({ events: Array.from({ length: n }, (_, i) => ({ ...manifestPush, id: `d${i}` })) })],
+  ])("refuses %s of more than the per-request limit, and takes one of exactly the limit", (_name, contentType, body) => {
+    let thrown: unknown = null;
+    try {
+      parseRegistryNotification(post(body(MAX_EVENTS_PER_REQUEST + 1), { "content-type": contentType }));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown instanceof AppError ? { code: thrown.code, message: thrown.message, details: thrown.details } : thrown).toEqual({
+      code: TOO_MANY_EVENTS,
+      message: "501 events in one request, over the limit of 500",
+      details: { count: 501, limit: 500 },
+    });
+    const outcome = parseRegistryNotification(post(body(MAX_EVENTS_PER_REQUEST), { "content-type": contentType }));
+    expect(outcome.kind === "events" ? outcome.events.length : outcome.kind).toBe(MAX_EVENTS_PER_REQUEST);
+  });
+
+  it("rejects on its own an event dated beyond the clock skew, keeping the rest of the batch (Event Grid)", () => {
+    const now = new Date("2026-11-26T10:00:00Z");
+    const future = { ...eventGridPush, id: "future", eventTime: "9999-01-01T00:00:00Z", data: { ...(eventGridPush.data as object), timestamp: undefined } };
+    const skewed = { ...eventGridPush, id: "skewed", data: { ...(eventGridPush.data as object), timestamp: SKEWED } };
+    const withinSkew = new Date(now.getTime() + MAX_EVENT_CLOCK_SKEW_MS).toISOString();
+    const onTheEdge = { ...eventGridPush, id: "edge", data: { ...(eventGridPush.data as object), timestamp: withinSkew } };
+    const outcome = parseRegistryNotification(post(JSON.stringify([eventGridPush, future, skewed, onTheEdge])), { now });
+    const futureEvent = { ...pushedFromEventGrid, id: "future", occurredAt: "9999-01-01T00:00:00.000Z" };
+    const skewedEvent = { ...pushedFromEventGrid, id: "skewed", occurredAt: SKEWED };
+    expect(outcome).toEqual(
+      events([pushedFromEventGrid, { ...pushedFromEventGrid, id: "edge", occurredAt: withinSkew }], [], [
+        { key: dedupeKey(futureEvent), event: futureEvent, path: "1.eventTime", reason: "event time 9999-01-01T00:00:00.000Z is more than 5 minutes ahead of the receiver's clock (2026-11-26T10:00:00.000Z)" },
+        { key: dedupeKey(skewedEvent), event: skewedEvent, path: "2.data.timestamp", reason: `event time ${SKEWED} is more than 5 minutes ahead of the receiver's clock (2026-11-26T10:00:00.000Z)` },
+      ]),
+    );
+  });
+
+  it("checks no clock when none is given (the CLI's own files), and then reports a future event as invalid only if asked to", () => {
+    const body = eventGridPushWith((copy) => {
+      copy.data.timestamp = "9999-01-01T00:00:00Z";
+    });
+    expect(parseRegistryPayload(body)).toEqual(events([{ ...pushedFromEventGrid, occurredAt: "9999-01-01T00:00:00.000Z" }]));
+    expect(validationErrorOf(() => parseRegistryPayload(body, undefined, { now: new Date("2026-11-26T10:00:00Z") }))).toEqual({
+      message: "Event Grid notification: 0.data.timestamp: event time 9999-01-01T00:00:00.000Z is more than 5 minutes ahead of the receiver's clock (2026-11-26T10:00:00.000Z)",
+      issues: [{ path: "0.data.timestamp", message: "event time 9999-01-01T00:00:00.000Z is more than 5 minutes ahead of the receiver's clock (2026-11-26T10:00:00.000Z)" }],
+    });
+  });
+});
+
+describe("a Distribution envelope is read event by event (issue #10, defect 6)", () => {
+  const DISTRIBUTION = { "content-type": "application/vnd.docker.distribution.events.v1+json" };
+  const good = structuredClone(manifestPush);
+  const goodEvent = event({ id: "2a0d4e6c-8f0b-4c2d-9e4a-6b8c0d2e4a6c", source: "distribution", registry: LOCAL, tag: "3.20", digest: ALPINE, mediaType: OCI_INDEX, occurredAt: "2024-06-10T10:30:05.512Z" });
+  const keyOf = (value: unknown) => `rejected|${createHash("sha256").update(JSON.stringify(value)).digest("hex")}`;
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ["a bad digest", { ...good, id: "bad", target: { ...good.target, digest: "sha256:nope" } }, "events.1.target.digest", NOT_HEX],
+    ["an unknown action", { ...good, id: "bad", action: "explode" }, "events.1.action", 'Invalid option: expected one of "push"|"pull"|"mount"|"delete"'],
+    ["a 100 KB id", { ...good, id: "i".repeat(100_000) }, "events.1.id", "longer than 256 characters"],
+    ["a negative size", { ...good, id: "bad", target: { ...good.target, size: -1 } }, "events.1.target.size", "must not be negative"],
+    ["a string length", { ...good, id: "bad", target: { ...good.target, length: "1" } }, "events.1.target.length", "expected a number of bytes"],
+    ["no host", { ...good, id: "bad", request: undefined, target: { ...good.target, url: undefined } }, "events.1.request.host", "required (and there is no target.url to take the host from)"],
+    ["not an object", 42 as unknown as Record<string, unknown>, "events.1", "Invalid input: expected object, received number"],
+  ])("keeps the valid event and rejects one with %s, with its path", (_name, bad, path, reason) => {
+    const body = JSON.stringify({ events: [good, bad] });
+    expect(parseRegistryNotification(post(body, DISTRIBUTION))).toEqual(events([goodEvent], [], [{ key: keyOf(bad), event: null, path, reason }]));
+  });
+
+  it("reports the first bad event as a ValidationError to the CLI, which reads files, not deliveries", () => {
+    const bad = { ...good, id: "bad", target: { ...good.target, digest: "sha256:nope" } };
+    expect(validationErrorOf(() => parseRegistryPayload(JSON.stringify({ events: [good, bad] })))).toEqual({
+      message: `Distribution notification: events.1.target.digest: ${NOT_HEX}`,
+      issues: [{ path: "events.1.target.digest", message: NOT_HEX }],
     });
   });
 });

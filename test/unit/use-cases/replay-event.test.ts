@@ -24,6 +24,35 @@ describe("replayEvent", () => {
     expect((await env.store.getTag(event.registry, "ripple/busybox", "1"))?.digest).toBe(busybox.digest);
   });
 
+  it("puts the replayed event back in the unfinished-event index until it is processed", async () => {
+    const env = createDeps();
+    const busybox = image("busybox", ["l1"]);
+    const event = pushEvent("ripple/busybox", "1", busybox.digest, "2026-11-23T09:00:00Z");
+    await recordEvents(env.deps, [event], 0);
+    const unfinished = async () => (await env.store.listUnfinishedEvents("2100-01-01T00:00:00.000Z", 10)).map((record) => record.key);
+    const recorded = await unfinished();
+    await processRegistryEvent(env.deps, dedupeKey(event));
+    const failed = await unfinished();
+
+    env.registry.put("ripple/busybox", busybox);
+    await replayEvent(env.deps, dedupeKey(event));
+    const replayed = await unfinished();
+    await processRegistryEvent(env.deps, dedupeKey(event));
+    expect({ recorded, failed, replayed, processed: await unfinished() }).toEqual({ recorded: [dedupeKey(event)], failed: [], replayed: [dedupeKey(event)], processed: [] });
+  });
+
+  it("turns a failed event back to accepted once when two replays race", async () => {
+    const env = createDeps();
+    const event = pushEvent("ripple/busybox", "1", image("busybox", ["l1"]).digest, "2026-11-23T09:00:00Z");
+    await recordEvents(env.deps, [event], 0);
+    await processRegistryEvent(env.deps, dedupeKey(event));
+    env.queue.take("registry-events");
+    const results = await Promise.allSettled([replayEvent(env.deps, dedupeKey(event)), replayEvent(env.deps, dedupeKey(event))]);
+    expect(results.map((result) => result.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(results.find((result) => result.status === "rejected")).toMatchObject({ reason: { code: "not_replayable" } });
+    expect(env.queue.take("registry-events")).toEqual([{ v: 1, eventKey: dedupeKey(event) }]);
+  });
+
   it("refuses an unknown event and one that did not fail, changing nothing", async () => {
     const env = createDeps();
     const busybox = image("busybox", ["l1"]);

@@ -148,6 +148,20 @@ describe("runRebuildJob", () => {
     expect((await t.obligation()).state).toBe("failed");
   });
 
+  it("retries a build whose push failed on the network after the promised backoff, leaving the obligation open", async () => {
+    const outage = new UpstreamError("registry", `buildah push of ${COMPANY} to ${COMPANY} failed on the network (connection refused); logs: /runs/local-1/build.log`, { retryable: true });
+    const t = await campaignWithJob({ maxAttempts: 3 }, scriptedBuilder([outage, run("succeeded", "run-2")]));
+    expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 2, reason: `attempt 1 of 3 failed: ${outage.message}` });
+    expect(await t.obligation()).toMatchObject({ state: "pending", runId: null });
+    expect(t.env.queue.messages.filter((entry) => entry.queue === "rebuild")).toEqual([{ queue: "rebuild", message: { ...t.job, attempt: 1, poll: false }, delaySeconds: 2 }]);
+    const [retry] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(t.env.queue.poisoned).toEqual([]);
+
+    expect(await runRebuildJob(t.deps, retry!)).toEqual({ kind: "started", run: run("succeeded", "run-2") });
+    expect(await t.obligation()).toMatchObject({ state: "scheduled", runId: "run-2" });
+    expect(await t.env.store.listRuns(REGISTRY)).toEqual([expect.objectContaining({ status: "succeeded", runId: "run-2", attempts: 2 })]);
+  });
+
   it("does not retry a request the builder refuses", async () => {
     const t = await campaignWithJob({}, scriptedBuilder([new AppError("build_request_invalid", "ACR task x cannot run on the local builder")]));
     expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "failed", reason: "ACR task x cannot run on the local builder" });
@@ -200,6 +214,19 @@ describe("runRebuildJob", () => {
     expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "started", run: run("succeeded", "run-2") });
     expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "skipped" });
     expect(builder.started).toHaveLength(2);
+    // The crashed worker may have started a run before it died: the builder is told to look for it first.
+    expect(builder.started.map((request) => request.resumeSince)).toEqual([undefined, "2026-11-23T10:00:00.000Z"]);
+  });
+
+  it("tells the builder, on a retry, since when the claim's earlier attempt may have started a run", async () => {
+    const lost = new UpstreamError("acr-tasks", "scheduling a build failed: network error ECONNRESET", { status: null });
+    const t = await campaignWithJob({}, scriptedBuilder([lost, run("queued", "run-5")]));
+    expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "requeued", delaySeconds: 2 });
+    t.advance(2);
+    const [retry] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(await runRebuildJob(t.deps, retry!)).toEqual({ kind: "started", run: run("queued", "run-5") });
+    expect(t.builder.started.map((request) => request.resumeSince)).toEqual([undefined, "2026-11-23T10:00:00.000Z"]);
+    expect(await t.obligation()).toMatchObject({ state: "scheduled", runId: "run-5" });
   });
 
   it("polls a running run until it finishes, and retries a canceled one", async () => {
