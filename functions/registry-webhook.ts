@@ -2,15 +2,17 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { getServices } from "../shared/composition.js";
 import { register } from "../shared/function-definitions.js";
 import { errorResponse, headersOf, json, MAX_BODY_BYTES } from "../shared/http.js";
-import { processRecordedEvents } from "../shared/use-cases/process-registry-event.js";
+import { INLINE_BUDGET_MS, INLINE_MAX_EVENTS, processRecordedEvents } from "../shared/use-cases/process-registry-event.js";
 import { receiveNotification } from "../shared/use-cases/receive-notification.js";
 
 /**
  * One endpoint for every registry notification: Event Grid (webhook delivery, Event Grid or CloudEvents
  * schema, with both validation handshakes), ACR webhooks and CNCF Distribution notification envelopes.
- * Recorded events are queued, then processed at once (the queued copy is the retry path).
+ * Recorded events are queued, then the first {@link INLINE_MAX_EVENTS} processed at once, until
+ * {@link INLINE_BUDGET_MS} after the request arrived (the queued copies are the retry path and carry the rest).
  */
 export async function registryWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const receivedAt = Date.now();
   try {
     const length = Number(request.headers.get("content-length") ?? "0");
     if (length > MAX_BODY_BYTES) return json(413, { error: "payload_too_large", message: `body over ${MAX_BODY_BYTES} bytes` });
@@ -35,8 +37,11 @@ export async function registryWebhook(request: HttpRequest, context: InvocationC
         context.warn("registry envelope rejected and acknowledged", { key: result.key, reason: result.reason });
         return json(202, { status: "rejected", reason: result.reason });
       case "recorded": {
-        const inline = await processRecordedEvents(services, result.acceptedKeys, { budgetMs: 1500 });
+        // The budget counts from the request's arrival: a batch that took long to record is left to the queue.
+        const budgetMs = INLINE_BUDGET_MS - (Date.now() - receivedAt);
+        const inline = await processRecordedEvents(services, result.acceptedKeys, { budgetMs, maxEvents: INLINE_MAX_EVENTS });
         if (inline.deferred.length > 0) context.warn("events left to the queue", { deferred: inline.deferred });
+        if (inline.leftQueued > 0) context.log("events left to the queue unprocessed", { processed: inline.processed, leftQueued: inline.leftQueued, timedOut: inline.timedOut });
         if (result.rejected > 0) context.warn("registry events rejected and acknowledged", { rejections: result.rejections });
         const rejections = result.rejections.map(({ path, reason }) => ({ path, reason }));
         return json(202, { status: "recorded", accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, rejected: result.rejected, rejections });

@@ -221,10 +221,24 @@ export const RippleConfig = z.strictObject({
       pollSeconds: z.number().positive().default(15),
       /** Pushes of one base tag within this window make one campaign, on the last digest; 0 opens at once. */
       debounceSeconds: z.number().min(0).default(0),
-      /** A claim whose builder never answered (a crashed worker) is taken over after this long. */
+      /** How often a worker waiting on the builder renews its claim (the run record's `heartbeatAt`). */
+      heartbeatSeconds: z.number().positive().default(10),
+      /**
+       * A claim not renewed for this long (its worker died before the builder answered) is taken over by the
+       * next delivery of the job; at least twice `heartbeatSeconds`, so one late renewal does not lose it.
+       */
+      claimTimeoutSeconds: z.number().positive().default(30),
+      /**
+       * A started run nobody has heard of for this long (its poll job was lost) no longer counts toward
+       * `concurrencyPerRegistry`. Claims no longer use it: see `claimTimeoutSeconds` (before, claims were taken over after this).
+       */
       staleClaimSeconds: z.number().positive().default(600),
     })
-    .default({ concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 }),
+    .refine((rebuild) => rebuild.claimTimeoutSeconds >= 2 * rebuild.heartbeatSeconds, {
+      message: "claimTimeoutSeconds must be at least twice heartbeatSeconds",
+      path: ["claimTimeoutSeconds"],
+    })
+    .default({ concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, heartbeatSeconds: 10, claimTimeoutSeconds: 30, staleClaimSeconds: 600 }),
 }).superRefine(checkUpstreamBases).superRefine(checkAlertSinks);
 export type RippleConfig = z.infer<typeof RippleConfig>;
 

@@ -1,15 +1,17 @@
 import type { Services } from "../composition.js";
-import { toPublicEvent } from "../domain/registry-event.js";
+import { listFailedEvents, toEventListing } from "../use-cases/list-failed-events.js";
 import { replayEvent } from "../use-cases/replay-event.js";
 import { printJson, printTable, shortDigest } from "./output.js";
 
-/** How many of the newest events `ripple events` reads. */
+/** How many of the newest events (or of the newest failed ones) `ripple events` reads. */
 const EVENTS_READ = 2000;
 
-/** `ripple events [--failed]`: the newest recorded events (or only the failed ones), with what Ripple did. */
+/**
+ * `ripple events [--failed]`: the newest recorded events with what Ripple did, or the failed ones
+ * however old (from the store's failed-event index, not a filter over the newest events).
+ */
 export async function eventsCommand(services: Services, options: { failed: boolean; json: boolean }): Promise<number> {
-  const records = (await services.store.listEvents(EVENTS_READ)).filter((record) => !options.failed || record.status === "failed");
-  const events = records.map((record) => ({ key: record.key, status: record.status, reason: record.reason, receivedAt: record.receivedAt, event: record.event === null ? null : toPublicEvent(record.event) }));
+  const events = options.failed ? await listFailedEvents(services, EVENTS_READ) : (await services.store.listEvents(EVENTS_READ)).map(toEventListing);
   if (options.json) return printJson(events), 0;
   if (events.length === 0) {
     process.stdout.write(options.failed ? "no failed events\n" : "no events yet\n");

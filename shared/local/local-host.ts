@@ -1,14 +1,17 @@
 /**
  * A small local stand-in for the Azure Functions host (Core Tools cannot be installed here). It serves
  * the definitions `functions/` registered through the real `app.*` calls:
- * - HTTP triggers under `/api/<route>` (route templates with `{name}` and `{name?}`);
- * - Event Grid triggers at `/runtime/webhooks/EventGrid?functionName=…` with the `aeg-event-type`
- *   handshake, Event Grid and CloudEvents schemas, one invocation per event, 500 on failure;
+ * - HTTP triggers under `/api/<route>` (route templates with `{name}` and `{name?}`), with Azure's key
+ *   check per `authLevel`: `anonymous` none, `function` a host key (or the master key), `admin` the master key;
+ * - Event Grid triggers at `/runtime/webhooks/EventGrid?functionName=…` behind the `eventgrid_extension`
+ *   system key, with the `aeg-event-type` handshake, Event Grid and CloudEvents schemas, one invocation
+ *   per event, 500 on failure;
  * - storage-queue triggers polling Azurite with the Functions semantics: batch, visibility timeout,
  *   dequeue count, `<queue>-poison` after `maxDequeueCount`, backoff to `maxPollingInterval`;
  * - timer triggers on six-field NCRONTAB schedules.
  */
 import { PRINCIPAL_HEADERS } from "../http.js";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -50,11 +53,68 @@ export interface LocalHostOptions {
    * `WEBSITE_AUTH_ENABLED` is set. Default `local-user`; null turns sign-in off (pages answer 401).
    */
   readonly signedInUser?: string | null;
+  /** The access keys requests must present; default: those named by {@link HOST_KEY_SETTINGS} in `settings`, else fresh random ones. */
+  readonly keys?: HostKeys;
+}
+
+/**
+ * The Functions host's access keys, as Azure keeps them for an app: the host key `default` (opens every
+ * `authLevel: "function"` route), the master key `_master` (`admin` routes, and every other level too) and
+ * the Event Grid extension's system key `eventgrid_extension` (its webhook, `/runtime/webhooks/EventGrid`).
+ * A request presents one as `?code=…` or in the `x-functions-key` header.
+ */
+export interface HostKeys {
+  readonly host: string;
+  readonly master: string;
+  readonly eventGrid: string;
+}
+
+/** The app settings the local stack hands the host its keys in (secrets, like the webhook secret). */
+export const HOST_KEY_SETTINGS = { host: "RIPPLE_LOCAL_HOST_KEY", master: "RIPPLE_LOCAL_MASTER_KEY", eventGrid: "RIPPLE_LOCAL_EVENTGRID_KEY" } as const satisfies Record<keyof HostKeys, string>;
+
+/** Fresh random keys (32 bytes each, base64url, as long as Azure's). */
+export function generateHostKeys(): HostKeys {
+  const key = (): string => randomBytes(32).toString("base64url");
+  return { host: key(), master: key(), eventGrid: key() };
+}
+
+/** The keys named by {@link HOST_KEY_SETTINGS} in `settings`; null when none is set. @throws Error when only some are. */
+export function hostKeysOf(settings: Readonly<Record<string, string | undefined>>): HostKeys | null {
+  const entries = Object.entries(HOST_KEY_SETTINGS).map(([name, setting]) => [name, settings[setting] ?? ""] as const);
+  if (entries.every(([, value]) => value === "")) return null;
+  const missing = entries.filter(([, value]) => value === "").map(([name]) => HOST_KEY_SETTINGS[name as keyof HostKeys]);
+  if (missing.length > 0) throw new Error(`app setting ${missing.join(", ")} is not set (the local host needs all its keys)`);
+  return Object.fromEntries(entries) as unknown as HostKeys;
+}
+
+/** The key a request presents: the `x-functions-key` header, else the `code` query parameter (as the Functions host reads it). */
+function presentedKey(headers: IncomingMessage["headers"], url: URL): string | null {
+  const header = headers["x-functions-key"];
+  if (typeof header === "string" && header !== "") return header;
+  return url.searchParams.get("code");
+}
+
+/** Whether `presented` is one of `accepted`, compared in constant time (hashing first equalizes lengths). */
+function keyMatches(presented: string | null, accepted: readonly string[]): boolean {
+  if (presented === null || presented === "") return false;
+  const digest = createHash("sha256").update(presented).digest();
+  let matched = false;
+  for (const key of accepted) matched = timingSafeEqual(digest, createHash("sha256").update(key).digest()) || matched;
+  return matched;
+}
+
+/** The keys that open an HTTP route of this `authLevel` (null: anonymous, no key needed). */
+function keysFor(authLevel: string | undefined, keys: HostKeys): readonly string[] | null {
+  if (authLevel === "function") return [keys.host, keys.master];
+  if (authLevel === "admin") return [keys.master];
+  return null;
 }
 
 export interface LocalHost {
   readonly url: string;
   readonly functions: readonly FunctionDefinition[];
+  /** The keys it enforces (tests present them; the local stack generated them). */
+  readonly keys: HostKeys;
   stop(): Promise<void>;
 }
 
@@ -173,6 +233,96 @@ async function writeHttpResult(response: ServerResponse, result: HttpResponseIni
   }
 }
 
+type HttpDefinition = Extract<FunctionDefinition, { kind: "http" }>;
+type EventGridDefinition = Extract<FunctionDefinition, { kind: "eventGrid" }>;
+
+/** What the HTTP side of the host serves, and with which keys. */
+interface Router {
+  readonly httpRoutes: readonly { readonly definition: HttpDefinition; readonly match: (path: string) => Record<string, string> | null }[];
+  /** Event Grid triggers by lower-case name. */
+  readonly eventGrid: ReadonlyMap<string, EventGridDefinition>;
+  readonly keys: HostKeys;
+  readonly signedInUser: string | null;
+  readonly log: (line: string) => void;
+}
+
+/** Routes one request as the Functions host does: the Event Grid webhook and `/api/` routes, each behind its key, else 404. */
+async function routeRequest(router: Router, request: IncomingMessage, response: ServerResponse, baseUrl: string): Promise<void> {
+  const url = new URL(request.url ?? "/", baseUrl);
+  const method = (request.method ?? "GET").toUpperCase();
+  const key = presentedKey(request.headers, url);
+  if (url.pathname.toLowerCase() === "/runtime/webhooks/eventgrid") {
+    // Azure checks the extension's system key before it looks for the function (and before the body).
+    if (!keyMatches(key, [router.keys.eventGrid, router.keys.master])) return send(response, 401, undefined);
+    const definition = router.eventGrid.get((url.searchParams.get("functionName") ?? "").toLowerCase());
+    if (!definition) return send(response, 404, { error: "no such Event Grid function" });
+    const body = await readBody(request);
+    if (body === null) return send(response, 413, { error: "payload_too_large" });
+    return serveEventGrid(router.log, definition, method, request.headers, body, response);
+  }
+  const found = url.pathname.startsWith("/api/") ? matchHttpRoute(router.httpRoutes, url.pathname.slice(4), method) : null;
+  if (found === null) return send(response, 404, { error: "not_found" });
+  const accepted = keysFor(found.definition.options.authLevel, router.keys);
+  if (accepted !== null && !keyMatches(key, accepted)) return send(response, 401, undefined);
+  const body = await readBody(request);
+  if (body === null) return send(response, 413, { error: "payload_too_large" });
+  const httpRequest = new HttpRequest({
+    method,
+    url: url.href,
+    headers: signedIn(request.headers, router.signedInUser),
+    params: found.params,
+    query: Object.fromEntries(url.searchParams),
+    ...(body.length > 0 ? { body: { bytes: body } } : {}),
+  });
+  const result = await found.definition.options.handler(httpRequest, createContext(found.definition.name, router.log));
+  return writeHttpResult(response, result as HttpResponseInit);
+}
+
+/** The first HTTP trigger whose route template and methods match, with its route parameters. */
+function matchHttpRoute(routes: Router["httpRoutes"], path: string, method: string): { definition: HttpDefinition; params: Record<string, string> } | null {
+  for (const route of routes) {
+    const params = route.match(path);
+    if (params === null) continue;
+    const methods = (route.definition.options.methods ?? ["GET", "POST"]).map((m) => m.toUpperCase());
+    if (methods.includes(method)) return { definition: route.definition, params };
+  }
+  return null;
+}
+
+/** One Event Grid delivery: the OPTIONS and validation handshakes, else one invocation per event (500 when one fails). */
+async function serveEventGrid(
+  log: (line: string) => void,
+  definition: EventGridDefinition,
+  method: string,
+  headers: IncomingMessage["headers"],
+  body: Buffer,
+  response: ServerResponse,
+): Promise<void> {
+  if (method === "OPTIONS") {
+    const origin = headers["webhook-request-origin"];
+    return send(response, 200, undefined, typeof origin === "string" ? { "WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*" } : {});
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body.toString("utf8"));
+  } catch {
+    return send(response, 400, { error: "body is not JSON" });
+  }
+  const events = Array.isArray(payload) ? payload : [payload];
+  if (headers["aeg-event-type"] === "SubscriptionValidation") {
+    const code = (events[0] as { data?: { validationCode?: unknown } } | undefined)?.data?.validationCode;
+    if (typeof code !== "string") return send(response, 400, { error: "no validationCode" });
+    return send(response, 200, { validationResponse: code });
+  }
+  try {
+    for (const event of events) await definition.options.handler(event as never, createContext(definition.name, log));
+    send(response, 202, undefined);
+  } catch (error) {
+    log(`[error] ${definition.name}: ${error instanceof Error ? error.message : String(error)}`);
+    send(response, 500, { error: "function failed" });
+  }
+}
+
 /** Starts the local host: imports every compiled entry point, then serves HTTP, queues and timers. */
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -182,90 +332,22 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const queueSettings = { ...(await readQueueSettings(options.hostJsonPath)), ...options.queue };
 
   const httpRoutes = definitions
-    .filter((definition): definition is Extract<FunctionDefinition, { kind: "http" }> => definition.kind === "http")
+    .filter((definition): definition is HttpDefinition => definition.kind === "http")
     .map((definition) => ({ definition, match: compileRoute(definition.options.route ?? definition.name) }));
   const eventGrid = new Map(
     definitions
-      .filter((definition): definition is Extract<FunctionDefinition, { kind: "eventGrid" }> => definition.kind === "eventGrid")
+      .filter((definition): definition is EventGridDefinition => definition.kind === "eventGrid")
       .map((definition) => [definition.name.toLowerCase(), definition]),
   );
 
   const signedInUser = options.signedInUser === undefined ? "local-user" : options.signedInUser;
   if (signedInUser !== null) process.env.WEBSITE_AUTH_ENABLED = "True";
+  const keys = options.keys ?? hostKeysOf(options.settings) ?? generateHostKeys();
+  const router: Router = { httpRoutes, eventGrid, keys, signedInUser, log };
 
   let baseUrl = "";
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? "/", baseUrl);
-    const method = (request.method ?? "GET").toUpperCase();
-    const body = await readBody(request);
-    if (body === null) return send(response, 413, { error: "payload_too_large" });
-
-    if (url.pathname.toLowerCase() === "/runtime/webhooks/eventgrid") {
-      const definition = eventGrid.get((url.searchParams.get("functionName") ?? "").toLowerCase());
-      if (!definition) return send(response, 404, { error: "no such Event Grid function" });
-      return handleEventGrid(definition, method, request.headers, body, response);
-    }
-    if (url.pathname.startsWith("/api/")) {
-      const path = url.pathname.slice(4);
-      for (const route of httpRoutes) {
-        const params = route.match(path);
-        if (params === null) continue;
-        const methods = (route.definition.options.methods ?? ["GET", "POST"]).map((m) => m.toUpperCase());
-        if (!methods.includes(method)) continue;
-        const headers = signedIn(request.headers, signedInUser);
-        const httpRequest = new HttpRequest({
-          method,
-          url: url.href,
-          headers,
-          params,
-          query: Object.fromEntries(url.searchParams),
-          ...(body.length > 0 ? { body: { bytes: body } } : {}),
-        });
-        const context = createContext(route.definition.name, log);
-        const result = await route.definition.options.handler(httpRequest, context);
-        return writeHttpResult(response, result as HttpResponseInit);
-      }
-    }
-    send(response, 404, { error: "not_found" });
-  }
-
-  async function handleEventGrid(
-    definition: Extract<FunctionDefinition, { kind: "eventGrid" }>,
-    method: string,
-    headers: IncomingMessage["headers"],
-    body: Buffer,
-    response: ServerResponse,
-  ): Promise<void> {
-    if (method === "OPTIONS") {
-      const origin = headers["webhook-request-origin"];
-      return send(response, 200, undefined, typeof origin === "string" ? { "WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*" } : {});
-    }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(body.toString("utf8"));
-    } catch {
-      return send(response, 400, { error: "body is not JSON" });
-    }
-    const events = Array.isArray(payload) ? payload : [payload];
-    if (headers["aeg-event-type"] === "SubscriptionValidation") {
-      const code = (events[0] as { data?: { validationCode?: unknown } } | undefined)?.data?.validationCode;
-      if (typeof code !== "string") return send(response, 400, { error: "no validationCode" });
-      return send(response, 200, { validationResponse: code });
-    }
-    try {
-      for (const event of events) {
-        const context = createContext(definition.name, log);
-        await definition.options.handler(event as never, context);
-      }
-      send(response, 202, undefined);
-    } catch (error) {
-      log(`[error] ${definition.name}: ${error instanceof Error ? error.message : String(error)}`);
-      send(response, 500, { error: "function failed" });
-    }
-  }
-
   const server: Server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
+    routeRequest(router, request, response, baseUrl).catch((error: unknown) => {
       log(`[error] host: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
       if (!response.headersSent) send(response, 500, { error: "internal" });
       else response.end();
@@ -289,6 +371,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   return {
     url: baseUrl,
     functions: definitions,
+    keys,
     async stop() {
       await Promise.all(stoppers.map((stop) => stop()));
       await new Promise<void>((resolve) => {

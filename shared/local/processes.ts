@@ -40,6 +40,8 @@ const pollIntervalMs = 25;
 /**
  * Starts a long-running server detached in its own process group, with stdout/stderr appended to
  * `<dir>/<name>.log` (created owner-only) and its pid in `<dir>/<name>.pid`, and resolves once `ready()` passes.
+ * When the server exits on its own (a crash, SIGKILL), the rest of its group (its children) is stopped
+ * too and its pid file removed, as by `stop()`.
  *
  * @throws AppError `stack_process_failed` with the log tail when the process cannot start, exits, or is
  *   not ready before the deadline; the process group is stopped before the error is thrown.
@@ -105,6 +107,9 @@ export async function startProcess(opts: StartProcessOptions): Promise<ManagedPr
       return stopping;
     },
   };
+  // A leader that dies on its own (a crash, SIGKILL) leaves its children — the local host's buildah
+  // builds — running in its group, reparented to init: stop what is left of the group at once.
+  void exited.then(() => managed.stop()).catch(() => undefined);
 
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;

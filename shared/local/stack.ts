@@ -14,6 +14,7 @@ import { ConfigError } from "../errors.js";
 import { startAzurite, type LocalAzurite } from "./azurite.js";
 import { createBuildah, type Buildah } from "./buildah.js";
 import { findFreePort } from "./free-port.js";
+import { generateHostKeys, HOST_KEY_SETTINGS, type HostKeys } from "./local-host.js";
 import { ensureStackPackages } from "./packages.js";
 import { startProcess, type ManagedProcess } from "./processes.js";
 import { startRegistry, type LocalRegistry } from "./registry.js";
@@ -75,13 +76,25 @@ export interface Stack {
   readonly baseAnnotations: boolean;
   /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
   readonly hostUrl: string;
+  /**
+   * The local host's access keys, generated at start: the Event Grid system key for
+   * `/runtime/webhooks/EventGrid` and the host key for `authLevel: "function"` routes (`?code=` or
+   * `x-functions-key`). Secrets: only in {@link settings} (and so the owner-only `stack.json`), never logged.
+   */
+  readonly hostKeys: HostKeys;
   readonly webhookUrl: string;
   readonly configPath: string;
   readonly config: RippleConfig;
   /** App settings the host runs with; the CLI uses the same ones. */
   readonly settings: Readonly<Record<string, string>>;
-  /** The server processes the stack started, each leading its own process group. */
+  /** The server processes the stack started, each leading its own process group (the current host's pid after a restart). */
   readonly processes: readonly StackProcess[];
+  /**
+   * Stops the local Functions host's process group — what is left of it when the host died: its buildah
+   * builds — and starts a new host with the same settings on the same port (the registry's notification
+   * URL stays valid). For fault tests: a killed worker, then its restart.
+   */
+  restartHost(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -190,6 +203,14 @@ function storageSettings(azurite: LocalAzurite, identity: LocalIdentityEndpoint 
   };
 }
 
+/**
+ * The app settings that hand the local host its access keys ({@link HOST_KEY_SETTINGS}): secrets, like the
+ * webhook secret (Azure keeps them in the app's key store; the local host reads them from its settings).
+ */
+function hostKeySettings(keys: HostKeys): Record<string, string> {
+  return Object.fromEntries(Object.entries(HOST_KEY_SETTINGS).map(([name, setting]) => [setting, keys[name as keyof HostKeys]]));
+}
+
 /** The local Functions host serving `dist/functions` on `port` with `settings` as its app settings. */
 function startFunctionsHost(dir: string, settings: Readonly<Record<string, string>>, port: number): Promise<ManagedProcess> {
   return startProcess({
@@ -202,6 +223,22 @@ function startFunctionsHost(dir: string, settings: Readonly<Record<string, strin
     ready: async () => (await fetch(`http://127.0.0.1:${port}/api/campaigns`)).status > 0,
     timeoutMs: 30_000,
   });
+}
+
+/** The local Functions host, restartable on its port: `current` is the one running now. */
+async function startRestartableHost(dir: string, settings: Readonly<Record<string, string>>, port: number): Promise<{ readonly current: ManagedProcess; restart(): Promise<void>; stop(): Promise<void> }> {
+  let host = await startFunctionsHost(dir, settings, port);
+  return {
+    get current() {
+      return host;
+    },
+    async restart() {
+      // Stops what is left of the old host's group (a killed host's buildah builds) before the new one starts.
+      await host.stop();
+      host = await startFunctionsHost(dir, settings, port);
+    },
+    stop: () => host.stop(),
+  };
 }
 
 /** The stack's server processes (the token service, receivers and identity endpoint run in-process). */
@@ -247,6 +284,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const hostPort = await findFreePort();
     const hostUrl = `http://127.0.0.1:${hostPort}`;
     const secret = randomBytes(24).toString("hex");
+    const hostKeys = generateHostKeys();
     const settings: Record<string, string> = {
       ...storageSettings(azurite, identity, tls),
       RIPPLE_CONFIG: configPath,
@@ -260,8 +298,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       // The sinks' routing key, token, webhook URLs and signing secret: secrets, like the webhook secret above.
       ...alertReceivers.settingsFor(config.alerts.sinks),
       ...(options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
+      ...hostKeySettings(hostKeys),
     };
-    const host = await startFunctionsHost(dir, settings, hostPort);
+    const host = await startRestartableHost(dir, settings, hostPort);
     started.push(host);
     const webhookUrl = `${hostUrl}/api/registry/events`;
     const registry = await startRegistry({ dir: join(dir, "registry"), tls, port: registryPort, notify: { url: webhookUrl, secret } });
@@ -269,21 +308,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const buildah = createBuildah({ dir: join(dir, "buildah"), tls, log });
     let stopped = false;
     return {
-      dir,
-      tls,
-      registry,
-      upstream,
-      azurite,
-      identity,
-      buildah,
-      alertReceivers,
+      ...{ dir, tls, registry, upstream, azurite, identity, buildah, alertReceivers },
       baseAnnotations: options.baseAnnotations ?? true,
-      hostUrl,
-      webhookUrl,
-      configPath,
-      config,
-      settings,
-      processes: stackProcesses({ azurite, upstream, host, registry }),
+      ...{ hostUrl, hostKeys, webhookUrl, configPath, config, settings },
+      get processes() { return stackProcesses({ azurite, upstream, host: host.current, registry }); },
+      restartHost: host.restart,
       async stop() {
         if (stopped) return;
         stopped = true;

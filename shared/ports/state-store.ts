@@ -83,6 +83,12 @@ export interface RunRecord {
   /** Builder calls made so far (retryable failures start again). */
   readonly attempts: number;
   readonly claimedAt: string;
+  /**
+   * While `claimed`: when the claiming worker last said it is still waiting on the builder (renewed every
+   * `rebuild.heartbeatSeconds`). A claim whose heartbeat (else `claimedAt`) is older than
+   * `rebuild.claimTimeoutSeconds` belongs to a dead worker and is taken over. Absent on older records.
+   */
+  readonly heartbeatAt?: string | null;
   readonly startedAt: string | null;
   readonly finishedAt: string | null;
   readonly updatedAt: string;
@@ -304,6 +310,17 @@ export interface StateStore extends SlaRecords {
    * a live entry. Idempotent apart from that cleaning.
    */
   listUnfinishedEvents(olderThan: string, limit: number): Promise<EventRecord[]>;
+  /**
+   * The `failed` events, newest first (by receipt, then key, as {@link listEvents}), at most `limit`:
+   * read from the failed-event index, so a failure is listed however many newer events arrived after
+   * it. The index gains an entry whenever a record becomes `failed` ({@link setEventStatus},
+   * {@link updateEvent}, {@link recordEvent}) and loses it when the record leaves `failed` (a replay,
+   * a later processing). Kept with the same crash care as the unfinished-event index: the entry is
+   * written before the record becomes `failed` and again after, removed only after the record left it,
+   * and a stale entry is skipped and deleted (ETag-guarded) when read here. Idempotent apart from that
+   * cleaning.
+   */
+  listFailedEvents(limit: number): Promise<EventRecord[]>;
 
   getTag(registry: string, repository: string, tag: string): Promise<TagState | null>;
   /**

@@ -86,23 +86,43 @@ export async function processRegistryEvent(deps: ProcessDeps, eventKey: string):
   }
 }
 
+/** Most events one request processes inline; the rest wait on the queue (which holds a copy of each). */
+export const INLINE_MAX_EVENTS = 16;
+/** Longest a request waits on inline processing: Distribution gives up after 2 s, Event Grid after 30 s. */
+export const INLINE_BUDGET_MS = 1500;
+
+/** What {@link processRecordedEvents} did inline and what it left to the queue. */
+export interface InlineOutcome {
+  readonly processed: number;
+  /** Events it started that failed or were busy: their queued copy retries them. */
+  readonly deferred: { key: string; reason: string }[];
+  /** Events it never started (over `maxEvents`, or the budget ran out): their queued copy processes them. */
+  readonly leftQueued: number;
+  readonly timedOut: boolean;
+}
+
 /**
  * The fast path: processes just-recorded events right away, in order, so a campaign opens within
  * milliseconds of the notification. Each event is also on the `registry-events` queue, which stays the
- * guarantee: a failure here is left to the queued message (processing is idempotent). Returns after
- * `budgetMs` at the latest, so a slow registry never delays the sender's acknowledgement (Distribution
- * gives up after 2 s and holds back later events); work still running then may finish or be cut off.
+ * guarantee: a failure here is left to the queued message (processing is idempotent). Bounded so a
+ * large delivery is acknowledged within seconds (Event Grid gives up after 30 s, Distribution after 2 s):
+ * at most `maxEvents` (default {@link INLINE_MAX_EVENTS}) are started, none after `budgetMs` (none at all
+ * when it is 0 or less), and it returns after `budgetMs` at the latest — the one event still running then
+ * may finish or be cut off.
  * Never throws.
  */
-export async function processRecordedEvents(
-  deps: ProcessDeps,
-  keys: readonly string[],
-  options: { budgetMs: number },
-): Promise<{ processed: number; deferred: { key: string; reason: string }[]; timedOut: boolean }> {
+export async function processRecordedEvents(deps: ProcessDeps, keys: readonly string[], options: { budgetMs: number; maxEvents?: number }): Promise<InlineOutcome> {
+  if (options.budgetMs <= 0) return { processed: 0, deferred: [], leftQueued: keys.length, timedOut: true };
+  const inline = keys.slice(0, Math.max(0, options.maxEvents ?? INLINE_MAX_EVENTS));
   let processed = 0;
+  let started = 0;
+  let expired = false;
   const deferred: { key: string; reason: string }[] = [];
   const work = (async () => {
-    for (const key of keys) {
+    for (const key of inline) {
+      // Past the budget the request has been answered: what is left belongs to the queue.
+      if (expired) break;
+      started += 1;
       try {
         const outcome = await processRegistryEvent(deps, key);
         if (outcome.kind === "processed") processed += 1;
@@ -117,8 +137,40 @@ export async function processRecordedEvents(
     timer = setTimeout(() => resolve(true), options.budgetMs);
   });
   const timedOut = await Promise.race([work, budget]);
+  expired = true;
   clearTimeout(timer);
-  return { processed, deferred: [...deferred], timedOut };
+  return { processed, deferred: [...deferred], leftQueued: keys.length - started, timedOut };
+}
+
+/**
+ * A process-wide allowance of inline processing for a trigger that sees one event per invocation (the Event
+ * Grid trigger: a delivery of 500 events is 500 invocations, answered after the last one): within any
+ * `windowMs`, at most `maxEvents` events and `budgetMs` of inline work in all; past that, events are left
+ * to their queued copies. Not persisted: each worker has its own.
+ */
+export function createInlineAllowance(limits: { maxEvents: number; budgetMs: number; windowMs: number; now?: () => number }) {
+  const now = limits.now ?? Date.now;
+  const grants: { at: number; events: number; spentMs: number }[] = [];
+  function take(wanted: number): { grant: (typeof grants)[number]; budgetMs: number } | null {
+    const at = now();
+    while (grants.length > 0 && grants[0]!.at <= at - limits.windowMs) grants.shift();
+    const events = Math.min(wanted, limits.maxEvents - grants.reduce((sum, grant) => sum + grant.events, 0));
+    const budgetMs = limits.budgetMs - grants.reduce((sum, grant) => sum + grant.spentMs, 0);
+    if (events <= 0 || budgetMs <= 0) return null;
+    const grant = { at, events, spentMs: 0 };
+    grants.push(grant);
+    return { grant, budgetMs };
+  }
+  return {
+    /** {@link processRecordedEvents} within what is left of the allowance. Never throws. */
+    async process(deps: ProcessDeps, keys: readonly string[]): Promise<InlineOutcome> {
+      const taken = keys.length > 0 ? take(keys.length) : null;
+      if (taken === null) return { processed: 0, deferred: [], leftQueued: keys.length, timedOut: false };
+      const outcome = await processRecordedEvents(deps, keys, { budgetMs: taken.budgetMs, maxEvents: taken.grant.events });
+      taken.grant.spentMs = now() - taken.grant.at;
+      return outcome;
+    },
+  };
 }
 
 async function processPush(deps: ProcessDeps, event: RegistryEvent, eventKey: string): Promise<Extract<ProcessOutcome, { kind: "processed" }>> {

@@ -4,9 +4,11 @@ import type { WorkQueue } from "../ports/work-queue.js";
 
 /**
  * Replays a permanently failed registry event (on-call fixed the cause: a registry's permissions, an
- * identity's role): the event goes back to `accepted` with a fresh requeue count and no lease — which puts
- * it back in the store's unfinished-event index, so the stuck-event sweep finds it again if this queued
- * copy is lost too — and is queued for processing, which is idempotent. Returns the record as replayed.
+ * identity's role): the event goes back to `accepted` with a fresh requeue count and no lease — which moves
+ * it from the store's failed-event index (`ripple events --failed`) back to its unfinished-event index, so
+ * the stuck-event sweep finds it again if this queued copy is lost too (with the sweep's backoff counted
+ * from its receipt: one received over a day ago gets the policy's last few tries, a minute apart) — and
+ * is queued for processing, which is idempotent. Returns the record as replayed.
  * @throws AppError `not_found` for an unknown key; AppError `not_replayable` for an event that did not fail
  *   (an accepted one is still on its way; a processed, ignored or rejected one has nothing to replay).
  */

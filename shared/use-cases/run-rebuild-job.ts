@@ -30,8 +30,11 @@ const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
 /**
  * Runs one rebuild job: rebuilds the obligation's image on the campaign's new base digest.
  * - Idempotent per (image, base digest): the first delivery claims a run record; a redelivered or
- *   duplicated job finds it and never starts a second run. A claim whose builder never answered (a
- *   crashed worker) is taken over after `rebuild.staleClaimSeconds`.
+ *   duplicated job finds it and never starts a second run. While the builder works, the claiming worker
+ *   renews the claim's `heartbeatAt` every `rebuild.heartbeatSeconds`; a claim not renewed for
+ *   `rebuild.claimTimeoutSeconds` (its worker died before the builder answered) is taken over by the
+ *   next delivery of the job, and no longer holds a concurrency slot. A delivery that finds a live claim
+ *   comes back by the time it would go stale (at most `rebuild.pollSeconds` later).
  * - Skips obligations already settled, and supersedes the obligation when the base tag has moved on.
  * - The rebuild keeps the platforms of the image as it is now (see {@link platformsToKeep}); a builder
  *   that cannot build one of them fails the run, and so the obligation, naming it.
@@ -122,8 +125,8 @@ async function pollRun(
 type Claim = { readonly kind: "claimed"; readonly record: RunRecord } | { readonly kind: "not-claimed"; readonly outcome: RebuildOutcome };
 
 /**
- * Claims the run record of (image, base digest) for this worker: a new one, a stale claim of a crashed
- * worker, or this job's own retry; within the registry's concurrency limit.
+ * Claims the run record of (image, base digest) for this worker: a new one, a claim its worker stopped
+ * renewing (it died; see {@link isClaimLive}), or this job's own retry; within the registry's concurrency limit.
  */
 async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: string, existing: RunRecord | null, request: BuildRequest): Promise<Claim> {
   const { registry, idempotencyKey: key } = request;
@@ -131,17 +134,13 @@ async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: stri
   const notClaimed = (outcome: RebuildOutcome): Claim => ({ kind: "not-claimed", outcome });
   const nowMs = deps.now().getTime();
   if (existing !== null) {
-    const stale = existing.status === "claimed" && nowMs - Date.parse(existing.claimedAt) > rules.staleClaimSeconds * 1000;
+    const live = existing.status === "claimed" && isClaimLive(existing, nowMs, rules);
     const ownRetry = existing.status === "retrying" && (job.attempt ?? 0) === existing.attempts;
-    if (!stale && !ownRetry) {
-      if (existing.status === "claimed") return notClaimed(await requeue(deps, job, rules.pollSeconds, `run ${key} is being started by another worker`));
-      return notClaimed({ kind: "skipped", reason: `run ${key} is ${existing.status}` });
-    }
+    if (live) return notClaimed(await requeue(deps, job, recheckSeconds(existing, nowMs, rules), `run ${key} is being started by another worker`));
+    if (existing.status !== "claimed" && !ownRetry) return notClaimed({ kind: "skipped", reason: `run ${key} is ${existing.status}` });
   }
 
-  // A run nobody has heard of for `staleClaimSeconds` (its poll job was lost) no longer holds a slot.
-  const lostBefore = nowMs - rules.staleClaimSeconds * 1000;
-  const active = (await deps.store.listRuns(registry)).filter((run) => ACTIVE.has(run.status) && run.key !== key && Date.parse(run.updatedAt) > lostBefore);
+  const active = (await deps.store.listRuns(registry)).filter((run) => run.key !== key && holdsSlot(run, nowMs, rules));
   if (active.length >= rules.concurrencyPerRegistry) {
     return notClaimed(await requeue(deps, job, rules.backoffSeconds, `${active.length} runs active on ${registry} (limit ${rules.concurrencyPerRegistry})`));
   }
@@ -162,6 +161,7 @@ async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: stri
       reason: null,
       attempts: 0,
       claimedAt,
+      heartbeatAt: claimedAt,
       startedAt: null,
       finishedAt: null,
       updatedAt: claimedAt,
@@ -171,18 +171,74 @@ async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: stri
   }
   let tookOver = false;
   const record = await deps.store.updateRun(registry, key, (current) => {
-    tookOver = current.runId === null && current.status === existing.status && current.claimedAt === existing.claimedAt;
-    return tookOver ? { ...current, status: "claimed", claimedAt, updatedAt: claimedAt } : current;
+    // A renewal landing since the read means the claim's worker is alive after all: leave it.
+    tookOver = current.runId === null && current.status === existing.status && current.claimedAt === existing.claimedAt && (current.heartbeatAt ?? null) === (existing.heartbeatAt ?? null);
+    return tookOver ? { ...current, status: "claimed", claimedAt, heartbeatAt: claimedAt, updatedAt: claimedAt } : current;
   });
   if (!tookOver) return notClaimed({ kind: "skipped", reason: `run ${key} was taken over by another worker` });
   return { kind: "claimed", record };
+}
+
+type RebuildRules = RippleConfig["rebuild"];
+
+/** Since when a claim's worker was last heard of: its newest heartbeat, else the claim itself. */
+function claimHeardAtMs(run: RunRecord): number {
+  return Date.parse(run.heartbeatAt ?? run.claimedAt);
+}
+
+/** Whether a `claimed` run's worker renewed it within `claimTimeoutSeconds` (else it died: take the claim over). */
+function isClaimLive(run: RunRecord, nowMs: number, rules: RebuildRules): boolean {
+  return nowMs - claimHeardAtMs(run) <= rules.claimTimeoutSeconds * 1000;
+}
+
+/** When to look at a live claim again: just after it would go stale without a renewal, and within `pollSeconds`. */
+function recheckSeconds(run: RunRecord, nowMs: number, rules: RebuildRules): number {
+  const untilStaleMs = claimHeardAtMs(run) + rules.claimTimeoutSeconds * 1000 - nowMs;
+  return Math.min(rules.pollSeconds, Math.max(1, Math.ceil(untilStaleMs / 1000) + 1));
+}
+
+/**
+ * Whether a run counts toward `concurrencyPerRegistry`: a claim while its worker is alive; a started run
+ * until nobody has heard of it for `staleClaimSeconds` (its poll job was lost).
+ */
+function holdsSlot(run: RunRecord, nowMs: number, rules: RebuildRules): boolean {
+  if (run.status === "claimed") return isClaimLive(run, nowMs, rules);
+  return ACTIVE.has(run.status) && Date.parse(run.updatedAt) > nowMs - rules.staleClaimSeconds * 1000;
+}
+
+/**
+ * Runs `work` (the builder's answer to a claimed run) while renewing the claim's `heartbeatAt` every
+ * `heartbeatSeconds`, so other deliveries of the job see this worker is alive. Renewing stops once `work`
+ * settles (a renewal in flight is waited for). A renewal that fails (a storage hiccup) is tried again at
+ * the next beat: a claim outlives one missed beat (`claimTimeoutSeconds` ≥ 2 × `heartbeatSeconds`).
+ */
+async function withHeartbeat<T>(deps: RebuildDeps, claimed: RunRecord, work: () => Promise<T>): Promise<T> {
+  let renewal: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewal = renewal.then(() => renewClaim(deps, claimed)).catch(() => undefined);
+  }, deps.config.rebuild.heartbeatSeconds * 1000);
+  timer.unref?.();
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    await renewal;
+  }
+}
+
+/** Sets `heartbeatAt` on the run record while it is still this worker's claim (ETag-guarded by the store). */
+async function renewClaim(deps: RebuildDeps, claimed: RunRecord): Promise<void> {
+  const at = deps.now().toISOString();
+  await deps.store.updateRun(claimed.registry, claimed.key, (current) =>
+    current.status === "claimed" && current.runId === null && current.claimedAt === claimed.claimedAt ? { ...current, heartbeatAt: at } : current,
+  );
 }
 
 /** Starts the claimed run, records it on the run record and the obligation, and acts on its first state. */
 async function startRun(deps: RebuildDeps, job: ObligationJob, obligation: Obligation, builder: ImageBuilder, claimed: RunRecord, request: BuildRequest): Promise<RebuildOutcome> {
   let run: BuildRun;
   try {
-    run = await builder.start(request);
+    run = await withHeartbeat(deps, claimed, () => builder.start(request));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return retryOrFail(deps, job, obligation, claimed, reason, isRetryable(error), null);

@@ -5,7 +5,8 @@
  * upstream_detect_ms.p95 ≤ 2 500 (a 1 s interval + 1 500 ms) and upstream_requests_per_tag_hour ≤ 61 (issue #7).
  * sla_tick_ms ≤ 500 (one SLA monitor tick over 10,000 open obligations in 1,000 campaigns) and
  * breach_to_sink_ms.p95 ≤ 1 000 (from the tick that finds a breach to the local sink receiving it), issue #9.
- * `node --expose-gc dist/test/bench/run.js upstream` (or `sla`) runs only those benchmarks.
+ * webhook_500_events_ms ≤ 2 000 (one request of 500 events through the registry webhook on Azurite), issue #10.
+ * `node --expose-gc dist/test/bench/run.js upstream` (or `sla`, `webhook`) runs only those benchmarks.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { benchPipeline } from "./pipeline-bench.js";
 import { benchBreachToSink } from "./alert-bench.js";
 import { benchSlaTick } from "./sla-bench.js";
 import { benchUpstream } from "./upstream-bench.js";
+import { benchWebhook } from "./webhook-bench.js";
 
 let peakRss = process.memoryUsage().rss;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
@@ -70,8 +72,11 @@ const results = only === "upstream"
   ? await benchUpstream()
   : only === "sla"
   ? { ...(await benchSlaTick()), ...(await benchBreachToSink()) }
+  : only === "webhook"
+  ? await benchWebhook()
   : {
       ...(await benchIngest()),
+      ...(await benchWebhook()),
       ...(await benchPipeline()),
       ...(await benchUpstream()),
       ...(await benchSlaTick()),

@@ -574,6 +574,67 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
       });
     });
 
+    describe("failed events", () => {
+      const keysOf = (records: readonly EventRecord[]) => records.map((record) => record.key);
+      const failedEvent = (key: string, receivedAt: string, reason = "gave up"): EventRecord => ({ ...event(key, receivedAt, "failed"), reason });
+
+      it("lists the failed events, however they failed, newest first up to the limit", async () => {
+        await store.recordEvent(event("by-status", time(10)));
+        await store.recordEvent({ ...event(AWKWARD_KEYS[1], time(30)), requeues: 4 });
+        await store.recordEvent(failedEvent("recorded", time(20)));
+        await store.recordEvent(event("processed", time(40)));
+        await store.recordEvent(event("accepted", time(50)));
+        await store.setEventStatus("by-status", "failed", "gave up");
+        await store.updateEvent(AWKWARD_KEYS[1], (current) => ({ ...current, status: "failed", reason: "gave up" }));
+        await store.setEventStatus("processed", "processed", null);
+        expect({
+          two: await store.listFailedEvents(2),
+          all: keysOf(await store.listFailedEvents(100)),
+          none: await store.listFailedEvents(0),
+        }).toEqual({
+          two: [{ ...failedEvent(AWKWARD_KEYS[1], time(30)), requeues: 4 }, failedEvent("recorded", time(20))],
+          all: [AWKWARD_KEYS[1], "recorded", "by-status"],
+          none: [],
+        });
+      });
+
+      it("drops an event once replayed, keeps it out once processed, and takes it back when it fails again", async () => {
+        await store.recordEvent(event("a", time(1)));
+        await store.recordEvent(event("b", time(2)));
+        await store.setEventStatus("a", "failed", "gave up");
+        await store.setEventStatus("b", "failed", "gave up");
+        const failed = keysOf(await store.listFailedEvents(10));
+        await store.updateEvent("a", (current) => ({ ...current, status: "accepted", reason: "replayed", requeues: 0 }));
+        await store.updateEvent("b", (current) => ({ ...current, status: "accepted", reason: "replayed", requeues: 0 }));
+        const replayed = keysOf(await store.listFailedEvents(10));
+        await store.setEventStatus("a", "processed", null);
+        await store.setEventStatus("b", "failed", "gave up again");
+        expect({ failed, replayed, after: await store.listFailedEvents(10), unfinished: await store.listUnfinishedEvents(time(60), 10) }).toEqual({
+          failed: ["b", "a"],
+          replayed: [],
+          after: [{ ...failedEvent("b", time(2), "gave up again"), requeues: 0 }],
+          unfinished: [],
+        });
+      });
+
+      it("adds nothing for a duplicate delivery and leaves a failure listed when its reason changes", async () => {
+        await store.recordEvent(failedEvent("a", time(1)));
+        await store.recordEvent(event("a", time(3)));
+        await store.recordEvent(failedEvent("b", time(2)));
+        await store.setEventStatus("b", "failed", "still failing");
+        expect(await store.listFailedEvents(10)).toEqual([failedEvent("b", time(2), "still failing"), failedEvent("a", time(1))]);
+      });
+
+      it("finds an old failed event behind many newer ones", async () => {
+        await store.recordEvent(failedEvent("old", time(0)));
+        for (let n = 0; n < 300; n += 1) await store.recordEvent(event(`done-${n}`, new Date(Date.parse(time(10)) + n).toISOString(), "processed"));
+        expect({
+          failed: keysOf(await store.listFailedEvents(10)),
+          newest: (await store.listEvents(300)).some((record) => record.key === "old"),
+        }).toEqual({ failed: ["old"], newest: false });
+      });
+    });
+
     describe("event leases and single obligations", () => {
       it("gives the lease of an accepted event to one caller until it expires", async () => {
         await store.recordEvent(event("e1", time(1)));

@@ -46,12 +46,16 @@ import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst 
  */
 export function createMemoryStateStore(): StateStore {
   const events = new Map<string, EventRecord>();
-  // The unfinished-event index: keys of the `accepted` events, kept in step with every event write.
+  // The unfinished- and failed-event indexes: keys of the `accepted` and of the `failed` events, kept
+  // in step with every event write.
   const unfinished = new Set<string>();
+  const failed = new Set<string>();
   const storeEvent = (record: EventRecord) => {
     events.set(record.key, copy(record));
-    if (record.status === "accepted") unfinished.add(record.key);
-    else unfinished.delete(record.key);
+    for (const [index, status] of [[unfinished, "accepted"], [failed, "failed"]] as const) {
+      if (record.status === status) index.add(record.key);
+      else index.delete(record.key);
+    }
   };
   const tags = new Map<string, TagState>();
   const manifests = new Map<string, StoredManifest>();
@@ -121,6 +125,11 @@ export function createMemoryStateStore(): StateStore {
       const cutoff = instantMs(olderThan);
       const due = [...unfinished].map((key) => events.get(key)!).filter((record) => instantMs(record.receivedAt) <= cutoff);
       return copy(due.sort(compareEventsOldestFirst).slice(0, Math.max(0, limit)));
+    },
+
+    async listFailedEvents(limit) {
+      const all = [...failed].map((key) => events.get(key)!);
+      return copy(all.sort(compareEventsNewestFirst).slice(0, Math.max(0, limit)));
     },
 
     async getTag(registry, repository, tag) {

@@ -194,4 +194,101 @@ describe("registryWebhook (HTTP trigger)", () => {
       });
     });
   });
+
+  describe("bounded work per request (issue #10, defect 9)", () => {
+    type RegistryFor = Services["registryFor"];
+    let reads: string[];
+    let original: RegistryFor;
+    let pushed: Record<string, unknown> & { data: Record<string, unknown> & { target: Record<string, unknown> } };
+
+    beforeAll(async () => {
+      pushed = (JSON.parse(await fixture("eventgrid-image-pushed.json")) as (typeof pushed)[])[0]!;
+      original = services.registryFor;
+      // Every registry read of inline processing is counted; the manifest is gone, so each event ends `failed` after one read.
+      const registryFor: RegistryFor = (host) => ({
+        host,
+        readManifest: async (repository, reference) => {
+          reads.push(`${host}/${repository}@${reference}`);
+          return null;
+        },
+        listRepositories: async () => [],
+        listTags: async () => [],
+      });
+      Object.assign(services, { registryFor });
+    });
+
+    afterAll(() => {
+      Object.assign(services, { registryFor: original });
+    });
+
+    /** `count` Event Grid pushes of distinct tags of bulk/app (`prefix` keeps each test's events apart). */
+    function batch(prefix: string, count: number) {
+      return Array.from({ length: count }, (_, index) => {
+        const copy = structuredClone(pushed);
+        delete copy.data.timestamp;
+        return { ...copy, id: `${prefix}-${index}`, subject: `bulk/app:${prefix}-${index}`, eventTime: "2024-07-01T10:00:00Z", data: { ...copy.data, target: { ...copy.data.target, repository: "bulk/app", tag: `${prefix}-${index}` } } };
+      });
+    }
+
+    async function queuedMessages(): Promise<number> {
+      const { QueueServiceClient } = await import("@azure/storage-queue");
+      const queue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient("fn-registry-events");
+      await queue.createIfNotExists();
+      return (await queue.getProperties()).approximateMessagesCount ?? 0;
+    }
+
+    /** How many of the batch's events are still `accepted` (left to their queued copies) and how many finished. */
+    async function statuses(prefix: string) {
+      const records = (await services.store.listEvents(10_000)).filter((record) => record.event?.id.startsWith(`${prefix}-`));
+      return { total: records.length, accepted: records.filter((record) => record.status === "accepted").length };
+    }
+
+    it.each([
+      // Recorded quickly: the first INLINE_MAX_EVENTS are processed before the answer.
+      ["20", 20, 1],
+      // Recording 500 takes longer than the budget: all may be left to the queue, never more than the cap read.
+      ["500", 500, 0],
+    ])("records and queues all %s events of one request but reads the registry for at most INLINE_MAX_EVENTS of them", async (prefix, count, leastReads) => {
+      const { INLINE_MAX_EVENTS } = await import("../../shared/use-cases/process-registry-event.js");
+      reads = [];
+      const queuedBefore = await queuedMessages();
+      const response = await call(JSON.stringify(batch(`webhook${prefix}`, count)), { "content-type": "application/json", ...auth });
+      const readsAtAnswer = reads.length;
+      expect(response).toMatchObject({ status: 202, body: { status: "recorded", accepted: count, duplicates: 0, ignored: 0, rejected: 0 } });
+      expect(readsAtAnswer).toBeGreaterThanOrEqual(leastReads);
+      expect(readsAtAnswer).toBeLessThanOrEqual(INLINE_MAX_EVENTS);
+      expect(await queuedMessages()).toBe(queuedBefore + count);
+      expect(await statuses(`webhook${prefix}`)).toEqual({ total: count, accepted: count - reads.length });
+      // Nothing carries on processing behind the answer.
+      expect(reads.length).toBe(readsAtAnswer);
+    });
+
+    it("shares the Event Grid trigger's allowance within its window and renews it after", async () => {
+      const { createInlineAllowance } = await import("../../shared/use-cases/process-registry-event.js");
+      let clock = 0;
+      const allowance = createInlineAllowance({ maxEvents: 2, budgetMs: 1500, windowMs: 30_000, now: () => clock });
+      // Keys never recorded: a granted one is started (and skipped), a refused one is left to the queue.
+      const leftQueued = async (key: string) => (await allowance.process(services, [key])).leftQueued;
+      const first = [await leftQueued("none-1"), await leftQueued("none-2"), await leftQueued("none-3")];
+      clock = 29_999;
+      const late = await leftQueued("none-4");
+      clock = 30_001;
+      expect({ first, late, renewed: await leftQueued("none-5") }).toEqual({ first: [0, 0, 1], late: 1, renewed: 0 });
+    });
+
+    it("bounds the Event Grid trigger across the invocations of one delivery: 500 events, at most INLINE_MAX_EVENTS read inline", async () => {
+      const { INLINE_MAX_EVENTS } = await import("../../shared/use-cases/process-registry-event.js");
+      const { registryEventGrid } = await import("../../functions/registry-event-grid.js");
+      reads = [];
+      const queuedBefore = await queuedMessages();
+      // As the Functions host delivers a batch: one invocation per event, in order.
+      for (const event of batch("trigger", 500)) {
+        await registryEventGrid(event as never, new functions.InvocationContext({ functionName: "registryEventGrid", logHandler: () => undefined }));
+      }
+      expect(reads.length).toBeGreaterThan(0);
+      expect(reads.length).toBeLessThanOrEqual(INLINE_MAX_EVENTS);
+      expect(await queuedMessages()).toBe(queuedBefore + 500);
+      expect(await statuses("trigger")).toEqual({ total: 500, accepted: 500 - reads.length });
+    });
+  });
 });

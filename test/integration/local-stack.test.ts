@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from "node:crypto";
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -14,6 +14,8 @@ import { createSystemPackageHost, ensureStackPackages, isStaticExecutable, stack
 import { isProcessAlive, isProcessRunning, startProcess, stopStaleProcess } from "../../shared/local/processes.js";
 import { type LocalRegistry, startRegistry } from "../../shared/local/registry.js";
 import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import { HOST_KEY_SETTINGS } from "../../shared/local/local-host.js";
+import { startStack, type Stack } from "../../shared/local/stack.js";
 
 const ociManifest = "application/vnd.oci.image.manifest.v1+json";
 const ociIndex = "application/vnd.oci.image.index.v1+json";
@@ -368,5 +370,70 @@ describe("local stack on real components", () => {
     await Promise.all(running.map((server) => server.stop()));
     expect(running.map((server) => ({ alive: isProcessAlive(server.pid) }))).toEqual([{ alive: false }, { alive: false }]);
     expect(await Promise.all([join(root, "stack", "registry", "registry.pid"), join(root, "stack", "azurite.pid")].map(exists))).toEqual([false, false]);
+  });
+});
+
+describe("the stack's local host keys (issue #10, defect 8)", () => {
+  let dir: string;
+  let stack: Stack | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ripple-stack-keys-"));
+    stack = await startStack({ dir });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  const running = (): Stack => {
+    if (stack === undefined) throw new Error("the stack did not start");
+    return stack;
+  };
+
+  /** Every file under `folder`, with its permission bits. */
+  async function files(folder: string): Promise<{ path: string; mode: number }[]> {
+    const entries = await readdir(folder, { withFileTypes: true, recursive: true });
+    const found = entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+    return Promise.all(found.map(async (path) => ({ path, mode: (await stat(path)).mode & 0o777 })));
+  }
+
+  it("generates distinct random keys at start and hands them to the host only through its settings", () => {
+    const { hostKeys, settings } = running();
+    expect(new Set([hostKeys.host, hostKeys.master, hostKeys.eventGrid]).size).toBe(3);
+    expect([hostKeys.host, hostKeys.master, hostKeys.eventGrid].every((key) => /^[A-Za-z0-9_-]{43}$/.test(key))).toBe(true);
+    expect({ host: settings[HOST_KEY_SETTINGS.host], master: settings[HOST_KEY_SETTINGS.master], eventGrid: settings[HOST_KEY_SETTINGS.eventGrid] }).toEqual(hostKeys);
+  });
+
+  it("has the running host refuse the Event Grid endpoint without the system key, and serve it with the key", async () => {
+    const { hostUrl, hostKeys } = running();
+    const url = `${hostUrl}/runtime/webhooks/EventGrid?functionName=registryEventGrid`;
+    const handshake = { method: "POST", headers: { "aeg-event-type": "SubscriptionValidation" }, body: JSON.stringify([{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", subject: "", eventTime: "2026-11-23T00:00:00Z", dataVersion: "1", data: { validationCode: "code-1" } }]) };
+    const delivery = { method: "POST", headers: { "aeg-event-type": "Notification" }, body: JSON.stringify([{ id: "no-key" }]) };
+    expect([(await fetch(url, handshake)).status, (await fetch(url, delivery)).status, (await fetch(`${url}&code=${hostKeys.host}`, delivery)).status]).toEqual([401, 401, 401]);
+    const answered = await fetch(`${url}&code=${hostKeys.eventGrid}`, handshake);
+    expect({ status: answered.status, body: await answered.json() }).toEqual({ status: 200, body: { validationResponse: "code-1" } });
+    const withHeader = await fetch(url, { ...handshake, headers: { ...handshake.headers, "x-functions-key": hostKeys.eventGrid } });
+    expect(withHeader.status).toBe(200);
+  });
+
+  it("keeps the anonymous routes (pages, webhooks) open without a key", async () => {
+    const { hostUrl } = running();
+    expect((await fetch(`${hostUrl}/api/campaigns`)).status).toBe(200);
+    // The registry webhook is anonymous at the Functions level: its own shared secret decides (an empty delivery is then a 400).
+    const post = (headers: Record<string, string>) => fetch(`${hostUrl}/api/registry/events`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: "[]" });
+    expect([(await post({})).status, (await post({ authorization: `Bearer ${running().settings["RIPPLE_WEBHOOK_SECRET"]}` })).status]).toEqual([401, 400]);
+  });
+
+  it("writes the keys into no log and no file others can read", async () => {
+    const { hostKeys } = running();
+    const leaks: string[] = [];
+    for (const file of await files(dir)) {
+      const text = await readFile(file.path, "latin1");
+      const holds = [hostKeys.host, hostKeys.master, hostKeys.eventGrid].some((key) => text.includes(key));
+      if (holds && (file.path.endsWith(".log") || (file.mode & 0o077) !== 0)) leaks.push(`${file.path} (${file.mode.toString(8)})`);
+    }
+    expect(leaks).toEqual([]);
   });
 });

@@ -164,7 +164,7 @@ describe("pipeline on the local stack", () => {
   });
 
   it("serves the Event Grid trigger endpoint with its validation handshake", async () => {
-    const url = `${stack.hostUrl}/runtime/webhooks/EventGrid?functionName=registryEventGrid`;
+    const url = `${stack.hostUrl}/runtime/webhooks/EventGrid?functionName=registryEventGrid&code=${stack.hostKeys.eventGrid}`;
     const handshake = await fetch(url, { method: "POST", headers: { "aeg-event-type": "SubscriptionValidation" }, body: JSON.stringify([{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", subject: "", eventTime: "2026-11-23T00:00:00Z", dataVersion: "1", data: { validationCode: "code-1" } }]) });
     expect(await handshake.json()).toEqual({ validationResponse: "code-1" });
   });

@@ -40,7 +40,7 @@ describe("parseConfig", () => {
       github: { installationRepositories: false },
       pullRequests: { labels: ["dependencies", "ripple"] },
       upstream: { registries: [], intervalSeconds: 60, listTagsMinutes: 15, concurrency: 16, maxBackoffSeconds: 900, bringInTimeoutSeconds: 120 },
-      rebuild: { concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, staleClaimSeconds: 600 },
+      rebuild: { concurrencyPerRegistry: 4, maxAttempts: 5, backoffSeconds: 5, pollSeconds: 15, debounceSeconds: 0, heartbeatSeconds: 10, claimTimeoutSeconds: 30, staleClaimSeconds: 600 },
     });
     expect(Object.isFrozen(config.bases[0])).toBe(true);
   });

@@ -12,6 +12,7 @@
  * | events    | esc(key)                        | `record`                                      | the EventRecord; dedupe = createEntity, 409 → duplicate |
  * | events    | `~recent`                       | (10^16 − receivedAt ms, 16 digits) `\|` esc(key) | `key`: the newest-first index listEvents reads |
  * | events    | `~unfinished`                   | (receivedAt ms, 16 digits) `\|` esc(key)      | `key`: the oldest-first index of accepted events listUnfinishedEvents reads |
+ * | events    | `~failed`                       | (10^16 − receivedAt ms, 16 digits) `\|` esc(key) | `key`: the newest-first index of failed events listFailedEvents reads |
  * | tags      | esc(registry) `\|` esc(repository) | esc(tag)                                    | TagState incl. history (≤ 100 moves, ~12 KB) |
  * | manifests | esc(registry)                   | esc(digest)                                   | StoredManifest |
  * | edges     | `b\|` esc(base)                  | esc(dependentKey) `\|` evidence `\|` esc(platform) or `~` | the edge, by base |
@@ -26,7 +27,7 @@
  * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; guarded write, a later sighting replaces it |
  * | sla       | `~open`, `a\|`…, `~waivers`, `d\|`…     | see sla-records.ts                            | open-campaign index, alerts, waivers, durations |
  *
- * - `~recent`, `~unfinished` and `~listing` cannot collide with an escaped key: an escape is `~` plus
+ * - `~recent`, `~unfinished`, `~failed` and `~listing` cannot collide with an escaped key: an escape is `~` plus
  *   two uppercase hex digits (upstream-records.ts covers shortened keys too). `~recent` is one
  *   partition, which Table Storage serves at roughly 2 000 writes per second; the events index is
  *   written after the record, and a duplicate delivery rewrites it (upsert) so a crash between the two
@@ -40,6 +41,10 @@
  *   never recorded, or recorded at another time) with the ETag it listed: a writer that made the event
  *   accepted meanwhile rewrote the row after its record, so the delete either fails (412) or the record
  *   read already saw `accepted`. Three writes per accepted event on one partition (~650 events/s).
+ * - `~failed` holds one row per `failed` event (`ripple events --failed` reads it, newest first) and is
+ *   kept by the same code as `~unfinished` (an {@link EventIndex} per status): written before and after
+ *   a record becomes `failed`, deleted after it leaves `failed` (replayed, processed), stale rows
+ *   deleted with their ETag when listFailedEvents reads them.
  * - Edges: listDependents reads one `b|` partition; listBasesOf / removeEdgesOf read one `d|`
  *   partition. putEdge writes the by-dependent copy first and removeEdgesOf deletes the by-base copies
  *   first, so a crash can leave at most a by-dependent row whose retry (or the next removal) completes.
@@ -116,6 +121,7 @@ export interface TableStateStore extends StateStore {
 const RECORD_ROW = "record";
 const RECENT_PARTITION = "~recent";
 const UNFINISHED_PARTITION = "~unfinished";
+const FAILED_PARTITION = "~failed";
 const CAMPAIGN_ROW = "campaign";
 const OBLIGATION_PREFIX = "ob|";
 const BY_BASE = "b|";
@@ -206,7 +212,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
   const sla = createSlaRecords(clients.sla, { call, readValue, queryValues, guardedWrite, deleteIfPresent });
 
   async function writeRecentIndex(key: string, receivedAt: string): Promise<void> {
-    const rowKey = `${String(INVERTED_EPOCH - instantMs(receivedAt)).padStart(16, "0")}|${escapeKey(key)}`;
+    const rowKey = newestFirstRow({ key, receivedAt });
     await call("index event", () => events.upsertEntity({ partitionKey: RECENT_PARTITION, rowKey, key }, "Replace"));
   }
 
@@ -215,20 +221,40 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
   }
 
   /**
-   * Deletes the row of an event that just ended; a replay that made it accepted again between the
-   * record write and this delete gets its row back (the replay's own rewrite may have come first).
+   * Deletes the index row of an event that just left the index's status; a writer that put it back
+   * in that status between the record write and this delete (a replay, a second failure) gets its row
+   * back (that writer's own rewrite may have come first).
    */
-  async function unindexFinished(key: string, ended: EventRecord): Promise<void> {
-    await unindexUnfinished(events, unfinishedRow(ended));
+  async function unindexLeft(key: string, left: EventRecord): Promise<void> {
+    const index = eventIndexOf(left.status);
+    if (index === null) return;
+    await unindexRow(events, index, index.row(left));
     const current = await getEvent(key);
-    if (current?.status === "accepted") await indexUnfinished(events, current);
+    if (current !== null && eventIndexOf(current.status) === index) await indexEvent(events, current);
   }
 
   /**
-   * An ETag-guarded write of an event record that keeps `~unfinished` in step: a record becoming
-   * `accepted` has its row written before the record (and again after); a record leaving `accepted`
-   * has its row deleted after the record. `compute` may run more than once (a lost race, the row
-   * written first).
+   * The live records of an event index (read oldest row first, `filter` narrowing the rows), at most
+   * `limit`; stale rows met on the way are deleted.
+   */
+  async function readIndex(index: EventIndex, filter: string, limit: number): Promise<EventRecord[]> {
+    if (limit <= 0) return [];
+    const live: EventRecord[] = [];
+    await call(`list ${index.name} events`, async () => {
+      const pages = events.listEntities<{ key: string }>({ queryOptions: { filter } }).byPage({ maxPageSize: Math.min(limit, 1000) });
+      for await (const page of pages) {
+        live.push(...(await readIndexPage(events, index, getEvent, page, limit - live.length)));
+        if (live.length >= limit) break;
+      }
+    });
+    return live;
+  }
+
+  /**
+   * An ETag-guarded write of an event record that keeps the status indexes (`~unfinished`, `~failed`)
+   * in step: a record entering an indexed status has its row written before the record (and again
+   * after); a record leaving one has its row deleted after the record. `compute` may run more than
+   * once (a lost race, the row written first).
    */
   async function writeEvent<R>(key: string, operation: string, compute: (current: EventRecord) => { write: EventRecord | null; result: R }): Promise<R> {
     type Step = { index: EventRecord } | { result: R; before: EventRecord; after: EventRecord | null };
@@ -238,18 +264,20 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
         if (current === null) throw notFound(`event "${key}"`);
         const { write, result } = compute(current);
         if (write !== null && write.key !== current.key) throw new AppError("state_corrupt", "an event patch may not change its key");
-        const entering = write !== null && write.status === "accepted" && current.status !== "accepted";
-        if (entering && indexedRow !== unfinishedRow(write)) return { write: null, result: { index: write } };
+        const entering = write !== null && write.status !== current.status && eventIndexOf(write.status) !== null;
+        if (entering && indexedRow !== indexRowId(write)) return { write: null, result: { index: write } };
         return { write, result: { result, before: current, after: write } };
       });
       if ("index" in step) {
-        await indexUnfinished(events, step.index);
-        indexedRow = unfinishedRow(step.index);
+        await indexEvent(events, step.index);
+        indexedRow = indexRowId(step.index);
         continue;
       }
       const { before, after } = step;
-      if (after?.status === "accepted" && before.status !== "accepted") await indexUnfinished(events, after);
-      if (after !== null && after.status !== "accepted" && before.status === "accepted") await unindexFinished(key, before);
+      if (after !== null && after.status !== before.status) {
+        await indexEvent(events, after);
+        await unindexLeft(key, before);
+      }
       return step.result;
     }
   }
@@ -311,14 +339,14 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     async recordEvent(record) {
       assertInstant(record.receivedAt);
-      // The unfinished-index row goes first: a crash before the create leaves a stale row, never an
-      // accepted event the sweep cannot find.
-      if (record.status === "accepted") await indexUnfinished(events, record);
+      // The index row (unfinished, failed) goes first: a crash before the create leaves a stale row,
+      // never an accepted event the sweep cannot find or a failed one `events --failed` cannot list.
+      await indexEvent(events, record);
       const entity: Entity = { partitionKey: escapeKey(record.key), rowKey: RECORD_ROW, ...packJson(record) };
       const created = await createOnce(events, entity, "record event");
       const stored = created ? record : await getEvent(record.key);
       if (stored !== null) await writeRecentIndex(stored.key, stored.receivedAt);
-      await settleUnfinished(events, record, stored);
+      await settleIndexes(events, record, stored);
       return created;
     },
 
@@ -364,19 +392,14 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
     },
 
     async listUnfinishedEvents(olderThan, limit) {
-      if (limit <= 0) return [];
       const below = String(instantMs(olderThan) + 1).padStart(16, "0");
-      const live: EventRecord[] = [];
-      await call("list unfinished events", async () => {
-        const pages = events
-          .listEntities<{ key: string }>({ queryOptions: { filter: odata`PartitionKey eq ${UNFINISHED_PARTITION} and RowKey lt ${below}` } })
-          .byPage({ maxPageSize: Math.min(limit, 1000) });
-        for await (const page of pages) {
-          live.push(...(await readUnfinishedPage(events, getEvent, page, limit - live.length)));
-          if (live.length >= limit) break;
-        }
-      });
+      const live = await readIndex(UNFINISHED_INDEX, odata`PartitionKey eq ${UNFINISHED_PARTITION} and RowKey lt ${below}`, limit);
       return live.sort(compareEventsOldestFirst);
+    },
+
+    async listFailedEvents(limit) {
+      const live = await readIndex(FAILED_INDEX, odata`PartitionKey eq ${FAILED_PARTITION}`, limit);
+      return live.sort(compareEventsNewestFirst);
     },
 
     async getTag(registry, repository, tag) {
@@ -584,28 +607,62 @@ function unfinishedRow(record: EventRecord): string {
   return `${String(instantMs(record.receivedAt)).padStart(16, "0")}|${escapeKey(record.key)}`;
 }
 
-async function indexUnfinished(events: TableClient, record: EventRecord): Promise<void> {
+/** The `~recent` and `~failed` row of an event: newest first, by receipt (to the millisecond), then key. */
+function newestFirstRow(record: Pick<EventRecord, "key" | "receivedAt">): string {
+  return `${String(INVERTED_EPOCH - instantMs(record.receivedAt)).padStart(16, "0")}|${escapeKey(record.key)}`;
+}
+
+/** An index of the events in one status: one row per such event, in `partition`, at `row(record)`. */
+interface EventIndex {
+  readonly name: string;
+  readonly status: EventStatus;
+  readonly partition: string;
+  readonly row: (record: EventRecord) => string;
+}
+
+const UNFINISHED_INDEX: EventIndex = { name: "unfinished", status: "accepted", partition: UNFINISHED_PARTITION, row: unfinishedRow };
+const FAILED_INDEX: EventIndex = { name: "failed", status: "failed", partition: FAILED_PARTITION, row: newestFirstRow };
+
+/** The index that holds events in `status`, or null for a status nothing indexes. */
+function eventIndexOf(status: EventStatus): EventIndex | null {
+  return [UNFINISHED_INDEX, FAILED_INDEX].find((index) => index.status === status) ?? null;
+}
+
+/** Where a record's index row is (partition and row), or null when its status is not indexed. */
+function indexRowId(record: EventRecord): string | null {
+  const index = eventIndexOf(record.status);
+  return index === null ? null : `${index.partition}/${index.row(record)}`;
+}
+
+/** Writes the index row of a record in an indexed status (upsert); a no-op for other statuses. */
+async function indexEvent(events: TableClient, record: EventRecord): Promise<void> {
+  const index = eventIndexOf(record.status);
+  if (index === null) return;
   try {
-    await events.upsertEntity({ partitionKey: UNFINISHED_PARTITION, rowKey: unfinishedRow(record), key: record.key }, "Replace");
+    await events.upsertEntity({ partitionKey: index.partition, rowKey: index.row(record), key: record.key }, "Replace");
   } catch (error) {
-    throw toStorageError(error, "index unfinished event");
+    throw toStorageError(error, `index ${index.name} event`);
   }
 }
 
-/** Deletes an unfinished-index row; with `etag`, only if nobody rewrote it since it was read. */
-async function unindexUnfinished(events: TableClient, rowKey: string, etag?: string): Promise<void> {
+/** Deletes an index row; with `etag`, only if nobody rewrote it since it was read. */
+async function unindexRow(events: TableClient, index: EventIndex, rowKey: string, etag?: string): Promise<void> {
   try {
-    await events.deleteEntity(UNFINISHED_PARTITION, rowKey, etag === undefined ? {} : { etag });
+    await events.deleteEntity(index.partition, rowKey, etag === undefined ? {} : { etag });
   } catch (error) {
-    // 404: already gone; 412: a writer made its event accepted again and rewrote the row.
+    // 404: already gone; 412: a writer put its event back in the index's status and rewrote the row.
     const status = statusOf(error);
-    if (status !== 404 && status !== 412) throw toStorageError(error, "unindex finished event");
+    if (status !== 404 && status !== 412) throw toStorageError(error, `unindex ${index.name} event`);
   }
 }
 
-/** Records of one page of `~unfinished` rows that are still accepted (at most `room`); stale rows are deleted. */
-async function readUnfinishedPage(
+/**
+ * Records of one page of index rows that are still in the index's status at that row (at most
+ * `room`); stale rows are deleted.
+ */
+async function readIndexPage(
   events: TableClient,
+  index: EventIndex,
   getEvent: (key: string) => Promise<EventRecord | null>,
   rows: ReadonlyArray<{ rowKey?: string; etag: string; key: string }>,
   room: number,
@@ -614,12 +671,12 @@ async function readUnfinishedPage(
   for (let start = 0; start < rows.length && live.length < room; start += 20) {
     const chunk = rows.slice(start, start + 20);
     const records = await Promise.all(chunk.map((row) => getEvent(row.key)));
-    for (const [index, record] of records.entries()) {
-      const row = chunk[index]!;
-      if (record?.status === "accepted" && unfinishedRow(record) === row.rowKey) {
+    for (const [position, record] of records.entries()) {
+      const row = chunk[position]!;
+      if (record?.status === index.status && index.row(record) === row.rowKey) {
         if (live.length < room) live.push(record);
       } else {
-        await unindexUnfinished(events, row.rowKey ?? "", row.etag);
+        await unindexRow(events, index, row.rowKey ?? "", row.etag);
       }
     }
   }
@@ -627,15 +684,14 @@ async function readUnfinishedPage(
 }
 
 /**
- * After recordEvent's create: the stored record's row is (re)written while it is accepted — after a
- * new record, or healing a duplicate delivery — and a row written for a duplicate that does not match
- * the stored record is removed.
+ * After recordEvent's create: the stored record's row is (re)written while it is in an indexed status
+ * — after a new record, or healing a duplicate delivery — and a row written for a duplicate that does
+ * not match the stored record is removed.
  */
-async function settleUnfinished(events: TableClient, record: EventRecord, stored: EventRecord | null): Promise<void> {
-  if (stored?.status === "accepted") await indexUnfinished(events, stored);
-  if (record.status === "accepted" && (stored?.status !== "accepted" || unfinishedRow(stored) !== unfinishedRow(record))) {
-    await unindexUnfinished(events, unfinishedRow(record));
-  }
+async function settleIndexes(events: TableClient, record: EventRecord, stored: EventRecord | null): Promise<void> {
+  if (stored !== null) await indexEvent(events, stored);
+  const index = eventIndexOf(record.status);
+  if (index !== null && (stored === null || indexRowId(stored) !== indexRowId(record))) await unindexRow(events, index, index.row(record));
 }
 
 /** The order of `~unfinished` (the memory store lists the same way). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { dedupeKey } from "../../../shared/domain/registry-event.js";
+import { dedupeKey, toPublicEvent } from "../../../shared/domain/registry-event.js";
+import { listFailedEvents } from "../../../shared/use-cases/list-failed-events.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
 import { replayEvent } from "../../../shared/use-cases/replay-event.js";
@@ -65,5 +66,39 @@ describe("replayEvent", () => {
     await expect(replayEvent(env.deps, dedupeKey(event))).rejects.toMatchObject({ code: "not_replayable", message: `event ${dedupeKey(event)} is processed: only a failed event is replayed` });
     expect(env.queue.take("registry-events")).toEqual([]);
     expect(await env.store.getEvent(dedupeKey(event))).toMatchObject({ status: "processed" });
+  });
+});
+
+describe("listFailedEvents", () => {
+  it("lists a failed event behind 6,000 newer ones, newest failure first, until it is replayed and processed", async () => {
+    const env = createDeps();
+    const busybox = image("busybox", ["l1"]);
+    const event = pushEvent("ripple/busybox", "1", busybox.digest, "2026-11-23T09:00:00Z");
+    await recordEvents(env.deps, [event], 0);
+    const outcome = await processRegistryEvent(env.deps, dedupeKey(event));
+    const receivedAt = (await env.store.getEvent(dedupeKey(event)))?.receivedAt ?? "";
+    const newer = Date.parse(receivedAt) + 1000;
+    for (let n = 0; n < 6000; n += 1) {
+      await env.store.recordEvent({ key: `noise-${n}`, event: null, status: "rejected", reason: "bad envelope", receivedAt: new Date(newer + n * 6).toISOString() });
+    }
+    await env.store.recordEvent({ key: "later", event: null, status: "failed", reason: "later failure", receivedAt: new Date(newer + 60_000).toISOString() });
+
+    const listed = await listFailedEvents(env.deps, 2000);
+    const inNewest = (await env.store.listEvents(2000)).some((record) => record.key === dedupeKey(event));
+    env.registry.put("ripple/busybox", busybox);
+    await replayEvent(env.deps, dedupeKey(event));
+    const replayed = await listFailedEvents(env.deps, 2000);
+    await processRegistryEvent(env.deps, dedupeKey(event));
+
+    expect({ outcome, listed, inNewest, replayed, processed: await listFailedEvents(env.deps, 2000) }).toEqual({
+      outcome: { kind: "failed", reason: expect.any(String) },
+      listed: [
+        { key: "later", status: "failed", reason: "later failure", receivedAt: new Date(newer + 60_000).toISOString(), event: null },
+        { key: dedupeKey(event), status: "failed", reason: (outcome as { reason: string }).reason, receivedAt, event: toPublicEvent(event) },
+      ],
+      inNewest: false,
+      replayed: [{ key: "later", status: "failed", reason: "later failure", receivedAt: new Date(newer + 60_000).toISOString(), event: null }],
+      processed: [{ key: "later", status: "failed", reason: "later failure", receivedAt: new Date(newer + 60_000).toISOString(), event: null }],
+    });
   });
 });

@@ -1,9 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
 import type { ManifestFacts } from "../../../shared/domain/image-facts.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import { AppError, UpstreamError } from "../../../shared/errors.js";
 import type { BuildRequest, BuildRun, ImageBuilder } from "../../../shared/ports/image-builder.js";
+import type { RunRecord } from "../../../shared/ports/state-store.js";
 import type { ObligationJob } from "../../../shared/ports/work-queue.js";
 import { openDebouncedCampaign } from "../../../shared/use-cases/open-campaign.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
@@ -93,6 +94,10 @@ async function campaignWithJob(rebuild: Record<string, number> = {}, builder = s
   const obligation = async () => (await env.store.getCampaign(job!.campaignId))!.obligations[0]!;
   return { env, deps, job: job!, builder, deliver, obligation, advance: (seconds: number) => (clock += seconds * 1000) };
 }
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("runRebuildJob", () => {
   it("starts one run per image and base digest; a duplicated or redelivered job never starts another", async () => {
@@ -203,14 +208,15 @@ describe("runRebuildJob", () => {
     expect(await runRebuildJob(t.deps, again!)).toMatchObject({ kind: "requeued", delaySeconds: 2, reason: "attempt 1 of 5 failed: no run run-5" });
   });
 
-  it("picks up a job whose worker crashed mid-start only after the claim is stale, and runs it once", async () => {
+  it("picks up a job whose worker crashed mid-start once its claim's heartbeat is stale, and runs it once", async () => {
     const builder = scriptedBuilder(["hang", run("succeeded", "run-2")]);
     const t = await campaignWithJob({}, builder);
-    void runRebuildJob(t.deps, t.job); // the worker "crashes": its build call never returns
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    vi.useFakeTimers(); // the crashed worker's heartbeat never beats: its timers never run
+    void runRebuildJob(t.deps, t.job);
+    await vi.waitFor(() => expect(builder.started).toHaveLength(1));
     expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 10, reason: `run ${COMPANY}|${busyboxB.digest} is being started by another worker` });
     expect(builder.started).toHaveLength(1);
-    t.advance(61);
+    t.advance(31);
     expect(await runRebuildJob(t.deps, t.job)).toEqual({ kind: "started", run: run("succeeded", "run-2") });
     expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "skipped" });
     expect(builder.started).toHaveLength(2);
@@ -294,5 +300,95 @@ describe("debounced campaigns", () => {
     const campaigns = await env.store.listCampaigns();
     expect(campaigns.map((campaign) => [campaign.fromDigest, campaign.toDigest])).toEqual([[busyboxA.digest, busyboxC.digest]]);
     expect(env.queue.take("rebuild")).toHaveLength(1);
+  });
+});
+
+const KEY = `${COMPANY}|${busyboxB.digest}`;
+const CLAIMED_AT = "2026-11-23T09:59:00.000Z";
+const HEARD_AT = "2026-11-23T09:59:40.000Z";
+
+/** The claim a worker left when it died waiting on the builder: last heard of at {@link HEARD_AT}. */
+function deadClaim(job: ObligationJob): RunRecord {
+  return { key: KEY, image: COMPANY, registry: REGISTRY, base: BASE, baseDigest: busyboxB.digest, campaignId: job.campaignId, builder: "fake", status: "claimed", runId: null, logsUrl: null, reason: null, attempts: 0, claimedAt: CLAIMED_AT, heartbeatAt: HEARD_AT, startedAt: null, finishedAt: null, updatedAt: CLAIMED_AT };
+}
+
+/** A builder whose start() answers only when the test says so. */
+function slowBuilder() {
+  let answer: (run: BuildRun) => void = () => undefined;
+  let called: () => void = () => undefined;
+  const calledOnce = new Promise<void>((resolve) => (called = resolve));
+  const builder = scriptedBuilder([]);
+  builder.start = async (request) => {
+    builder.started.push(request);
+    called();
+    return new Promise<BuildRun>((resolve) => (answer = resolve));
+  };
+  return { builder, called: calledOnce, answer: (value: BuildRun) => answer(value) };
+}
+
+describe("runRebuildJob takes a dead worker's claim over", () => {
+  it.each([
+    { name: "a fresh heartbeat (29 s old) is not taken over", seconds: 29, outcome: { kind: "requeued", delaySeconds: 2, reason: `run ${KEY} is being started by another worker` }, started: 0 },
+    { name: "the claim timeout to the second (30 s) is not taken over yet", seconds: 30, outcome: { kind: "requeued", delaySeconds: 1, reason: `run ${KEY} is being started by another worker` }, started: 0 },
+    { name: "an old heartbeat (31 s) is taken over", seconds: 31, outcome: { kind: "started", run: run("succeeded") }, started: 1 },
+  ])("a claim with $name", async ({ seconds, outcome, started }) => {
+    const t = await campaignWithJob();
+    await t.env.store.claimRun(deadClaim(t.job));
+    const deps = { ...t.deps, now: () => new Date(Date.parse(HEARD_AT) + seconds * 1000) };
+    expect(await runRebuildJob(deps, t.job)).toEqual(outcome);
+    expect(t.builder.started).toHaveLength(started);
+  });
+
+  it("takes a dead worker's claim over within the claim timeout: the redelivered job comes back just after it goes stale", async () => {
+    const t = await campaignWithJob();
+    await t.env.store.claimRun(deadClaim(t.job));
+    let now = Date.parse(HEARD_AT) + 5_000; // the job redelivered 5 s after the last heartbeat
+    const deps = { ...t.deps, now: () => new Date(now) };
+    const outcomes = [];
+    for (;;) {
+      const outcome = await runRebuildJob(deps, t.job);
+      outcomes.push(outcome.kind);
+      if (outcome.kind !== "requeued") break;
+      now += outcome.delaySeconds * 1000;
+    }
+    expect({ outcomes, secondsAfterHeartbeat: (now - Date.parse(HEARD_AT)) / 1000 }).toEqual({ outcomes: ["requeued", "requeued", "requeued", "started"], secondsAfterHeartbeat: 31 });
+    expect(t.builder.started.map((request) => request.resumeSince)).toEqual([CLAIMED_AT]);
+    expect(await t.env.store.getRun(REGISTRY, KEY)).toMatchObject({ status: "succeeded", claimedAt: "2026-11-23T10:00:11.000Z", heartbeatAt: "2026-11-23T10:00:11.000Z" });
+  });
+
+  it("does not count a dead worker's claim toward the concurrency limit", async () => {
+    const t = await campaignWithJob({ concurrencyPerRegistry: 1, staleClaimSeconds: 600 });
+    await t.env.store.claimRun({ ...deadClaim(t.job), key: "other|x", image: `${REGISTRY}/apps/other:1` });
+    const at = (seconds: number) => ({ ...t.deps, now: () => new Date(Date.parse(HEARD_AT) + seconds * 1000) });
+    expect(await runRebuildJob(at(20), t.job)).toEqual({ kind: "requeued", delaySeconds: 2, reason: `1 runs active on ${REGISTRY} (limit 1)` });
+    expect(await runRebuildJob(at(31), t.job)).toMatchObject({ kind: "started" });
+  });
+});
+
+describe("runRebuildJob claim heartbeat", () => {
+  it("renews the heartbeat while a slow builder works, keeps another delivery off the claim, and stops once the builder answers", async () => {
+    const slow = slowBuilder();
+    const t = await campaignWithJob({}, slow.builder);
+    vi.useFakeTimers({ now: Date.parse("2026-11-23T10:00:00Z") });
+    const deps = { ...t.deps, now: () => new Date() };
+    const heartbeat = async () => (await t.env.store.getRun(REGISTRY, KEY))?.heartbeatAt;
+    const first = runRebuildJob(deps, t.job);
+    await slow.called;
+    expect(await heartbeat()).toBe("2026-11-23T10:00:00.000Z");
+    const beats = [];
+    for (let beat = 0; beat < 6; beat++) {
+      await vi.advanceTimersByTimeAsync(10_000);
+      beats.push(await heartbeat());
+    }
+    expect(beats).toEqual(["10:00:10", "10:00:20", "10:00:30", "10:00:40", "10:00:50", "10:01:00"].map((time) => `2026-11-23T${time}.000Z`));
+    // A minute into the build, a redelivered job finds the claim alive and does not start a second run.
+    expect(await runRebuildJob(deps, t.job)).toEqual({ kind: "requeued", delaySeconds: 10, reason: `run ${KEY} is being started by another worker` });
+    expect(slow.builder.started).toHaveLength(1);
+
+    slow.answer(run("succeeded", "run-1"));
+    expect(await first).toEqual({ kind: "started", run: run("succeeded", "run-1") });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await t.env.store.getRun(REGISTRY, KEY)).toMatchObject({ status: "succeeded", runId: "run-1", heartbeatAt: "2026-11-23T10:01:00.000Z" });
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
