@@ -4,6 +4,7 @@ import { dedupeKey, toPublicEvent, type RegistryEvent } from "../domain/registry
 import { AppError, ValidationError } from "../errors.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
+import { inParallel } from "./in-parallel.js";
 import {
   MAX_EVENTS_PER_REQUEST,
   parseRegistryNotification,
@@ -141,6 +142,9 @@ export async function receiveEventGridEvent(deps: Omit<ReceiveDeps, "secret">, e
   return recordEvents(deps, outcome.events, outcome.ignored.length, outcome.rejected);
 }
 
+/** Events of one delivery recorded at once. */
+const RECORD_CONCURRENCY = 32;
+
 /**
  * Records normalized events (dedupe, ignore unconfigured registries) and queues each new one for
  * processing, and records each of `rejected` as `rejected`. Idempotent. Used by every entry point after
@@ -156,9 +160,13 @@ export async function recordEvents(
   const rejections: Rejection[] = [];
   let duplicates = 0;
   let ignored = ignoredByParser;
-  for (const event of events) {
-    const result = await recordEvent(deps, event);
-    if (result === "accepted") acceptedKeys.push(dedupeKey(event));
+  // Recorded a few at a time (each is its own guarded write), the results read back in the delivery's order.
+  const results = new Array<Awaited<ReturnType<typeof recordEvent>>>(events.length);
+  await inParallel(events.map((_, index) => index), RECORD_CONCURRENCY, async (index) => {
+    results[index] = await recordEvent(deps, events[index]!);
+  });
+  for (const [index, result] of results.entries()) {
+    if (result === "accepted") acceptedKeys.push(dedupeKey(events[index]!));
     else if (result === "duplicate") duplicates += 1;
     else if (result === "ignored") ignored += 1;
     else rejections.push(result);
