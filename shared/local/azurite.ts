@@ -1,4 +1,4 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createRequire } from "node:module";
@@ -83,6 +83,8 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<LocalA
     for (const service of serviceNames) args.push(`--${service}Host`, "127.0.0.1", `--${service}Port`, String(ports[service]));
     const debugLogPath = opts.oauth === undefined ? null : join(opts.dir, "azurite-debug.log");
     if (opts.oauth !== undefined) args.push("--oauth", "basic", "--cert", opts.oauth.certPath, "--key", opts.oauth.keyPath, "--debug", debugLogPath!);
+    // The debug log records request headers, bearer tokens included: created for the owner alone.
+    if (debugLogPath !== null) await writeFile(debugLogPath, "", { mode: 0o600 });
     const protocol = opts.oauth === undefined ? "http" : "https";
     // Azurite refuses --location together with --inMemoryPersistence; in memory it still keeps its
     // workspace in the current folder, which is why that folder is `<dir>/azurite` either way.

@@ -4,6 +4,7 @@
  * ManagedIdentityCredential (answered by the local managed identity endpoint), no account key at all.
  * Azurite's debug log records every request's headers: the last test shows none carried a shared key.
  */
+import { stat } from "node:fs/promises";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:https";
 import { tmpdir } from "node:os";
@@ -102,5 +103,9 @@ describe("what the requests carried", () => {
     expect(counts["SharedKey"]).toBeUndefined();
     expect(counts["Bearer"]).toBeGreaterThan(100);
     expect(identity.issued.get("https://storage.azure.com")).toBeGreaterThan(0);
+  });
+
+  it("keeps Azurite's debug log, which holds those tokens, readable by its owner alone", async () => {
+    expect(((await stat(azurite.debugLogPath!)).mode & 0o777).toString(8)).toEqual("600");
   });
 });
