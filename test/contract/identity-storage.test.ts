@@ -4,8 +4,7 @@
  * ManagedIdentityCredential (answered by the local managed identity endpoint), no account key at all.
  * Azurite's debug log records every request's headers: the last test shows none carried a shared key.
  */
-import { stat } from "node:fs/promises";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { Agent } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
