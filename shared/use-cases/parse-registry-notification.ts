@@ -371,10 +371,19 @@ function parseDistributionEvent(value: unknown, at: Path): LocatedEvent | Ignore
   };
 }
 
-/** An invalid event refused on its own, keyed by a hash of its JSON so a redelivery is a duplicate. */
+/**
+ * An invalid event refused on its own, keyed by a hash of its JSON so a redelivery is a duplicate. An event
+ * too deeply nested to serialize (JSON.parse takes more depth than JSON.stringify) is keyed by its path.
+ */
 function rejectionOf(value: unknown, error: ValidationError): RejectedNotification {
   const first = error.issues[0] ?? { path: ROOT_PATH, message: error.message };
-  const fingerprint = createHash("sha256").update(JSON.stringify(value) ?? "undefined").digest("hex");
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? "undefined";
+  } catch {
+    text = `unserializable event at ${first.path}`;
+  }
+  const fingerprint = createHash("sha256").update(text).digest("hex");
   return { key: `rejected|${fingerprint}`, event: null, path: first.path, reason: first.message };
 }
 

@@ -52,7 +52,8 @@ export interface Rejection {
 /** Longest reason stored on a rejected record. */
 const MAX_REASON_LENGTH = 1000;
 
-const DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json";
+/** Distribution's envelope media types (v1; v2 as some registries send it): an unreadable envelope is recorded, not refused. */
+const DISTRIBUTION_MEDIA_TYPE = /^application\/vnd\.docker\.distribution\.events\.v[12]\+json\s*(?:;|$)/i;
 
 /** Compares the presented secret with the expected one in constant time (hashing first equalizes lengths). */
 export function secretMatches(presented: string | undefined, expected: string): boolean {
@@ -98,7 +99,7 @@ export async function receiveNotification(deps: ReceiveDeps, request: Notificati
     if (tooMany !== null) return tooMany;
     if (!(error instanceof ValidationError)) throw error;
     const contentType = request.headers["content-type"] ?? "";
-    if (!contentType.toLowerCase().startsWith(DISTRIBUTION_MEDIA_TYPE)) return { kind: "invalid", error };
+    if (!DISTRIBUTION_MEDIA_TYPE.test(contentType)) return { kind: "invalid", error };
     return rejectEnvelope(deps, request.body, error);
   }
   if (outcome.kind === "handshake") return outcome;

@@ -23,6 +23,7 @@ import { benchBreachToSink } from "./alert-bench.js";
 import { benchSlaTick } from "./sla-bench.js";
 import { benchUpstream } from "./upstream-bench.js";
 import { benchWebhook } from "./webhook-bench.js";
+import { benchHostile } from "./hostile-bench.js";
 
 let peakRss = process.memoryUsage().rss;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
@@ -77,6 +78,7 @@ const results = only === "upstream"
   : {
       ...(await benchIngest()),
       ...(await benchWebhook()),
+      ...(await benchHostile()),
       ...(await benchPipeline()),
       ...(await benchUpstream()),
       ...(await benchSlaTick()),
