@@ -1,4 +1,4 @@
-import { loadConfigFile, storageConnectionOf, upstreamRegistriesOf, type RippleConfig } from "../config.js";
+import { loadConfigFile, storageConnectionOf, upstreamRegistriesOf, type AlertSinkConfig, type RippleConfig } from "../config.js";
 import { gitHubName } from "../composition.js";
 import { parseImageRef } from "../domain/image-ref.js";
 import { watchedBases } from "../use-cases/watch-upstream.js";
@@ -49,7 +49,41 @@ export function checkConfig(config: RippleConfig, env: NodeJS.ProcessEnv): Confi
   for (const repository of config.repositories.filter((entry) => !entry.url.startsWith("/") && gitHubName(entry.url) === null)) {
     add(`repository ${repository.url}: served by a forge`, false, "name a GitHub repository as owner/name or https://github.com/owner/name (other forges are not supported)");
   }
+  checkAlertSinks(config, env, app, add);
   return findings;
+}
+
+/** The app settings each kind of sink reads its secret from. */
+function sinkSettings(sink: AlertSinkConfig): string[] {
+  switch (sink.kind) {
+    case "pagerduty":
+      return [sink.routingKeySetting];
+    case "teams":
+      return [sink.webhookUrlSetting];
+    case "slack":
+      return sink.webhookUrlSetting !== undefined ? [sink.webhookUrlSetting] : [sink.tokenSetting!];
+    case "webhook":
+      return [sink.urlSetting, sink.secretSetting];
+    case "event-grid":
+      return sink.keySetting === undefined ? [] : [sink.keySetting];
+    case "github-issue":
+      return [];
+  }
+}
+
+/** Every alert sink's secrets set (a sink without them fails every delivery), and what each sink needs besides. */
+function checkAlertSinks(config: RippleConfig, env: NodeJS.ProcessEnv, gitHubApp: boolean, add: (check: string, ok: boolean, fix?: string | null) => void): void {
+  if (config.alerts.sinks.length === 0) add("alerts: no sinks configured (alerts are recorded only: ripple alerts, the campaign page)", true);
+  for (const sink of config.alerts.sinks) {
+    for (const name of sinkSettings(sink)) {
+      add(`alert sink ${sink.id} (${sink.kind}): app setting ${name} set`, (env[name] ?? "") !== "", `set ${name} (a Key Vault reference: infra parameter alertSinkSecrets)`);
+    }
+    if (sink.kind === "github-issue") add(`alert sink ${sink.id} (github-issue): the GitHub App is configured`, gitHubApp, "set RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY; the installation needs Issues: read and write on " + sink.repository);
+    if (sink.kind === "event-grid" && sink.keySetting === undefined) add(`alert sink ${sink.id} (event-grid): managed identity (the app needs EventGrid Data Sender on the topic; infra rippleEventsTopic grants it on its own topic)`, true);
+  }
+  if (config.alerts.sinks.some((sink) => sink.route === "escalation") && config.alerts.escalateAfter === undefined) {
+    add("alerts: an escalation sink is configured, so alerts.escalateAfter should be set", false, "set alerts.escalateAfter (e.g. 1h): without it nothing is ever escalated");
+  }
 }
 
 /** `ripple config check FILE`: validates the file (exit 2 with the path of the first bad value), then the findings above (exit 1 if any fails). */

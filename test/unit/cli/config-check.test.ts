@@ -44,6 +44,26 @@ describe("checkConfig", () => {
       { check: "registry other.azurecr.io: no ACR Tasks resource (registries[].tasks), so its images are not rebuilt", ok: false, fix: "add tasks: {subscriptionId, resourceGroup, registryName} for other.azurecr.io" },
       { check: "GitHub App settings set for 1 GitHub repository", ok: false, fix: "set RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY (infra: githubAppId, githubInstallationId, githubPrivateKey)" },
       { check: "repository https://gitlab.example/contoso/app: served by a forge", ok: false, fix: "name a GitHub repository as owner/name or https://github.com/owner/name (other forges are not supported)" },
+      { check: "alerts: no sinks configured (alerts are recorded only: ripple alerts, the campaign page)", ok: true, fix: null },
+    ]);
+  });
+
+  it("checks every alert sink's secret settings and what each sink needs besides", () => {
+    const withSinks = `${CONFIG}alerts:
+  sinks:
+    - { id: pd, kind: pagerduty, routingKeySetting: PD_KEY }
+    - { id: hook, kind: webhook, urlSetting: HOOK_URL, secretSetting: HOOK_SECRET, route: escalation }
+    - { id: issues, kind: github-issue, repository: contoso/oncall }
+    - { id: events, kind: event-grid, endpoint: "https://t.westeurope-1.eventgrid.azure.net/api/events" }
+`;
+    const findings = checkConfig(parseConfig(withSinks), { ...goodEnv, PD_KEY: "k", HOOK_URL: "https://hook.example" }).filter((finding) => finding.check.startsWith("alert"));
+    expect(findings).toEqual([
+      { check: "alert sink pd (pagerduty): app setting PD_KEY set", ok: true, fix: null },
+      { check: "alert sink hook (webhook): app setting HOOK_URL set", ok: true, fix: null },
+      { check: "alert sink hook (webhook): app setting HOOK_SECRET set", ok: false, fix: "set HOOK_SECRET (a Key Vault reference: infra parameter alertSinkSecrets)" },
+      { check: "alert sink issues (github-issue): the GitHub App is configured", ok: true, fix: null },
+      { check: "alert sink events (event-grid): managed identity (the app needs EventGrid Data Sender on the topic; infra rippleEventsTopic grants it on its own topic)", ok: true, fix: null },
+      { check: "alerts: an escalation sink is configured, so alerts.escalateAfter should be set", ok: false, fix: "set alerts.escalateAfter (e.g. 1h): without it nothing is ever escalated" },
     ]);
   });
 });
