@@ -1,12 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent, request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
 import type { TokenCredential } from "@azure/identity";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAcrImportMirror, type SourceCredentials } from "../../shared/adapters/acr-import/acr-import-mirror.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { ImageMirror, MirrorRequest, MirrorResult } from "../../shared/ports/image-mirror.js";
 import { ARM_IMPORT_API_VERSION, ARM_TASKS_API_VERSION, startArmContractServer, type ArmContractServer, type ArmRequest, type ArmRoute } from "./helpers/arm-contract-server.js";
 import { rejection as rejectionOf, type ErrorShape } from "./helpers/rejection.js";
@@ -54,7 +52,6 @@ function upstream(message: string, status: number | null, retryable: boolean): E
   return { name: "UpstreamError", code: "upstream_failed", message: `acr-import: ${message}`, retryable, details: { service: "acr-import", status } };
 }
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let server: ArmContractServer;
@@ -83,16 +80,7 @@ function createMirror(options: { client?: ContainerRegistryManagementClient; sou
 
 const withPassword = (): SourceCredentials => ({ username: "ripplebot", password: PASSWORD });
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-acr-import-contract-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-acr-import-contract-", (scratch) => ({ tls, agent } = scratch), { keepAlive: false });
 
 beforeEach(async () => {
   server = await startArmContractServer({ tls, subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME, token: TOKEN });

@@ -1,13 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContainerRegistryContentClient } from "@azure/container-registry";
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
 import { createAcrManifestStore, type ManifestStore } from "../../shared/adapters/acr/acr-manifest-store.js";
 import { anonymousCredential } from "../../shared/adapters/distribution/distribution-registry.js";
 import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import { ACR_ACCESS_TOKEN, ACR_API_VERSION, AAD_TOKEN, createFakeAadCredential, startFakeAcrServer, type FakeAcrServer } from "./helpers/fake-acr-server.js";
 import { DOCKER_MANIFEST, buildImage, buildIndex, pushImage, sha256, type ImageContent } from "./helpers/image-content.js";
 import { rejection, type ErrorShape } from "./helpers/rejection.js";
@@ -27,16 +26,7 @@ let dir: string;
 let tls: StackTls;
 let agent: Agent;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-acr-manifest-store-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-acr-manifest-store-", (scratch) => ({ dir, tls, agent } = scratch), { keepAlive: false });
 
 function upstream(message: string, status: number | null, retryable: boolean): ErrorShape {
   return { name: "UpstreamError", code: "upstream_failed", message: `registry: ${message}`, retryable, details: { service: "registry", status } };

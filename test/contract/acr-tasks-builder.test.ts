@@ -1,6 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent, request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
 import type { TokenCredential } from "@azure/identity";
@@ -11,7 +10,7 @@ import { createAcrTasksBuilder } from "../../shared/adapters/acr-tasks/acr-tasks
 import { platformTag } from "../../shared/adapters/acr-tasks/platform-index.js";
 import { anonymousCredential } from "../../shared/adapters/distribution/distribution-registry.js";
 import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { BuildRecipe, BuildRequest, BuildRun, ImageBuilder } from "../../shared/ports/image-builder.js";
 import type { RawManifest } from "../../shared/ports/registry-content.js";
 import {
@@ -121,16 +120,7 @@ function createClient(token = TOKEN): ContainerRegistryManagementClient {
   });
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-acr-tasks-contract-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-acr-tasks-contract-", (scratch) => ({ dir, tls, agent } = scratch), { keepAlive: false });
 
 beforeEach(async () => {
   server = await startArmContractServer({

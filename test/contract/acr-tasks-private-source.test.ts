@@ -1,11 +1,9 @@
+import { useContractTls } from "./helpers/contract-tls.js";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
 import type { TokenCredential } from "@azure/identity";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAcrTasksBuilder, type AcrTasksBuilderOptions } from "../../shared/adapters/acr-tasks/acr-tasks-builder.js";
 import { keyVaultSecretUri, passwordCredentials } from "../../shared/adapters/acr-tasks/custom-registries.js";
 import { repackSourceArchive } from "../../shared/adapters/acr-tasks/source-archive.js";
@@ -14,7 +12,7 @@ import { createGitHubOctokit } from "../../shared/adapters/github/github-client.
 import { createGitHubSourceArchives } from "../../shared/adapters/github/github-source-archive.js";
 import { customRegistriesFor } from "../../shared/composition.js";
 import { parseConfig } from "../../shared/config.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { BuildRecipe, BuildRequest, BuildRun, ImageBuilder, SourceArchives } from "../../shared/ports/image-builder.js";
 import { ARM_TASKS_API_VERSION, startArmContractServer, type ArmContractServer, type ArmRequest } from "./helpers/arm-contract-server.js";
 import { startGitHubContractServer, type GitHubContractServer } from "./helpers/github-contract-server.js";
@@ -53,7 +51,6 @@ const FILES = {
 const QUIET = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const QUEUED: BuildRun = { runId: "cb1", status: "queued", logsUrl: null, startedAt: null, finishedAt: null, reason: null };
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let arm: ArmContractServer;
@@ -103,16 +100,7 @@ function dockerBuildBody(sourceLocation: string, overrides: Record<string, unkno
   };
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-acr-private-source-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem, keepAlive: true });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-acr-private-source-", (scratch) => ({ tls, agent } = scratch));
 
 beforeEach(async () => {
   arm = await startArmContractServer({ tls, subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME, token: ARM_TOKEN });

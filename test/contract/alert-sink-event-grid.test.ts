@@ -3,17 +3,15 @@
  * HTTPS topic that follows the documented publish contract, with a token credential (the app's managed
  * identity, as the stack's identity endpoint mints its tokens) and with the topic key.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent, request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { AzureKeyCredential } from "@azure/eventgrid";
 import type { TokenCredential } from "@azure/identity";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createEventGridPublisher, createEventGridSink, type EventGridPublisherOptions } from "../../shared/adapters/alert-sinks/event-grid/event-grid-publisher.js";
 import { ConfigError } from "../../shared/errors.js";
 import { localAccessToken } from "../../shared/local/identity-endpoint.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { AlertMessage, RippleEvent } from "../../shared/ports/alert-sink.js";
 import { sampleAlert } from "./helpers/alert-message.js";
 import { startEventGridContractServer, type EventGridContractServer } from "./helpers/event-grid-contract-server.js";
@@ -23,7 +21,6 @@ const TOPIC_KEY = "topic-key-0123456789abcdef0123456789abcdef=";
 const PUBLISH_PATH = "/api/events?api-version=2018-01-01";
 const BATCH_CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8";
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let topic: EventGridContractServer;
@@ -70,16 +67,7 @@ function post(body: string, headers: Record<string, string>): Promise<{ status: 
   });
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-event-grid-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem, keepAlive: true });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-event-grid-", (scratch) => ({ tls, agent } = scratch));
 
 beforeEach(async () => {
   scopes = [];

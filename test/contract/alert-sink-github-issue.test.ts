@@ -2,16 +2,14 @@
  * The GitHub issue alert sink against the GitHub contract server, through the app's real Octokit (GitHub
  * App installation auth over HTTPS with the stack CA, retry and throttling plugins).
  */
+import { useContractTls } from "./helpers/contract-tls.js";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createGitHubIssueSink } from "../../shared/adapters/alert-sinks/github-issue/github-issue-sink.js";
 import { createGitHubOctokit, type GitHubOctokit } from "../../shared/adapters/github/github-client.js";
 import { ConfigError } from "../../shared/errors.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { AlertMessage, AlertSink } from "../../shared/ports/alert-sink.js";
 import { sampleAlert } from "./helpers/alert-message.js";
 import { startGitHubContractServer, type GitHubContractServer } from "./helpers/github-contract-server.js";
@@ -48,7 +46,6 @@ const BODY = [
   "",
 ].join("\n");
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let server: GitHubContractServer;
@@ -77,16 +74,7 @@ function deliver(message: Partial<AlertMessage>, previous: string | null): Promi
   return sink.deliver(sampleAlert(message), previous);
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-github-issue-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem, keepAlive: true });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-github-issue-", (scratch) => ({ tls, agent } = scratch));
 
 beforeEach(async () => {
   server = await startGitHubContractServer({ tls, appId: APP_ID, appPublicKey: publicKey, installationId: INSTALLATION_ID });

@@ -1,14 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { EventGridManagementClient } from "@azure/arm-eventgrid";
 import type { TokenCredential } from "@azure/identity";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createArmDeploymentCheck, createCredentialIdentity } from "../../shared/adapters/arm-deployment/arm-deployment-check.js";
 import { parseConfig } from "../../shared/config.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { DeploymentCheck } from "../../shared/ports/deployment-check.js";
 import { runDoctor, type DoctorCheck } from "../../shared/use-cases/doctor.js";
 import { createMemoryStateStore } from "../doubles/memory-state-store.js";
@@ -58,7 +56,6 @@ const ripple: EventSubscriptionFixture = {
   includedEventTypes: ["Microsoft.ContainerRegistry.ImagePushed", "Microsoft.ContainerRegistry.ImageDeleted"],
 };
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let server: ArmContractServer;
@@ -94,16 +91,7 @@ const passed = (name: string, detail: string): DoctorCheck => ({ check: name, ok
 const failed = (name: string, detail: string, fix: string): DoctorCheck => ({ check: name, ok: false, detail, fix });
 const get = (route: ArmRequest["route"], path: string, apiVersion: string): Omit<ArmRequest, "body"> => ({ method: "GET", route, path, apiVersion, authorization: `Bearer ${TOKEN}` });
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-arm-deployment-contract-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-arm-deployment-contract-", (scratch) => ({ tls, agent } = scratch), { keepAlive: false });
 
 beforeEach(async () => {
   server = await startArmContractServer({ tls, subscriptionId: SUBSCRIPTION, resourceGroup: RESOURCE_GROUP, registryName: REGISTRY_NAME, token: TOKEN, pageSize: 2 });

@@ -1,14 +1,12 @@
+import { useContractTls } from "./helpers/contract-tls.js";
 import { createHmac, generateKeyPairSync } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createGitHubOctokit, type GitHubOctokit, type GitHubOctokitOptions } from "../../shared/adapters/github/github-client.js";
 import { createGitHubForge, listInstallationRepositories } from "../../shared/adapters/github/github-forge.js";
 import { verifyGitHubWebhook } from "../../shared/adapters/github/verify-webhook.js";
 import { AppError, ConfigError } from "../../shared/errors.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { ChangeRequest, PullRequest } from "../../shared/ports/forge.js";
 import { RATE_LIMIT_LIMIT, SECONDARY_RATE_LIMIT_MESSAGE, startGitHubContractServer, type GitHubContractServer, type GitHubRequest } from "./helpers/github-contract-server.js";
 
@@ -30,7 +28,6 @@ const DOCKERFILE = "FROM docker.io/library/alpine:3.20@sha256:" + "1".repeat(64)
 const PATCHED = DOCKERFILE.replace("1".repeat(64), "2".repeat(64));
 const COMPOSE = "services:\n  web:\n    image: docker.io/library/nginx:1.27\n";
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let server: GitHubContractServer;
@@ -73,16 +70,7 @@ async function rejection(promise: Promise<unknown>): Promise<{ name: string; cod
   throw new Error("expected a rejection");
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-github-contract-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem, keepAlive: true });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-github-contract-", (scratch) => ({ tls, agent } = scratch));
 
 beforeEach(async () => {
   server = await startGitHubContractServer({ tls, appId: APP_ID, appPublicKey: publicKey, installationId: INSTALLATION_ID });

@@ -1,13 +1,11 @@
+import { useContractTls } from "./helpers/contract-tls.js";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createGitHubOctokit } from "../../shared/adapters/github/github-client.js";
 import { createGitHubSource } from "../../shared/adapters/github/github-source.js";
 import { AppError } from "../../shared/errors.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { SourceRepositories } from "../../shared/ports/source-repository.js";
 import { startGitHubContractServer, type GitHubContractServer } from "./helpers/github-contract-server.js";
 
@@ -22,23 +20,13 @@ const { privateKey, publicKey } = generateKeyPairSync("rsa", {
 });
 const DOCKERFILE = "FROM 127.0.0.1:5000/ripple/company-base:1\nRUN echo web > /app/web\n";
 
-let dir: string;
 let tls: StackTls;
 let agent: Agent;
 let server: GitHubContractServer;
 let source: SourceRepositories;
 let first: string;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-github-source-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem, keepAlive: true });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-github-source-", (scratch) => ({ tls, agent } = scratch));
 
 beforeEach(async () => {
   server = await startGitHubContractServer({ tls, appId: APP_ID, appPublicKey: publicKey, installationId: INSTALLATION_ID });

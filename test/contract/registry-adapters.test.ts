@@ -1,6 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { ContainerRegistryContentClient } from "@azure/container-registry";
@@ -10,7 +9,7 @@ import { anonymousCredential, createDistributionRegistry } from "../../shared/ad
 import type { ManifestFacts } from "../../shared/domain/image-facts.js";
 import { UpstreamError } from "../../shared/errors.js";
 import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { ImageRegistry } from "../../shared/ports/image-registry.js";
 import { AAD_TOKEN, ACR_ACCESS_TOKEN, ACR_API_VERSION, createFakeAadCredential, startFakeAcrServer, type FakeAcrServer } from "./helpers/fake-acr-server.js";
 import { DOCKER_MANIFEST, OCI_MANIFEST, buildImage, buildIndex, pushImage, pushIndex, sha256, type ImageContent } from "./helpers/image-content.js";
@@ -83,16 +82,7 @@ let dir: string;
 let tls: StackTls;
 let agent: Agent;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-registry-contract-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-registry-contract-", (scratch) => ({ dir, tls, agent } = scratch), { keepAlive: false });
 
 describe("Distribution adapter against docker-registry", () => {
   let server: LocalRegistry;

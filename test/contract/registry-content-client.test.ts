@@ -1,6 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { useContractTls } from "./helpers/contract-tls.js";
 import { Agent } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -15,7 +14,7 @@ import {
 } from "../../shared/adapters/oci/registry-content-client.js";
 import type { Platform } from "../../shared/domain/image-facts.js";
 import { startRegistry, type LocalRegistry } from "../../shared/local/registry.js";
-import { ensureStackTls, type StackTls } from "../../shared/local/tls.js";
+import type { StackTls } from "../../shared/local/tls.js";
 import type { RawManifest, RegistryContent } from "../../shared/ports/registry-content.js";
 import { OCI_INDEX, OCI_MANIFEST, buildImage, buildIndex, sha256, type ImageContent } from "./helpers/image-content.js";
 import { OCI_TOKEN_SERVICE, startOciContractServer, type OciContractServer, type OciRoute, type OciServerSettings } from "./helpers/oci-contract-server.js";
@@ -46,16 +45,7 @@ let dir: string;
 let tls: StackTls;
 let agent: Agent;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ripple-registry-content-"));
-  tls = await ensureStackTls(dir);
-  agent = new Agent({ ca: tls.caPem });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+useContractTls("ripple-registry-content-", (scratch) => ({ dir, tls, agent } = scratch), { keepAlive: false });
 
 function upstream(message: string, status: number | null, retryable: boolean, details: Record<string, unknown> = {}): ErrorShape {
   return { name: "UpstreamError", code: "upstream_failed", message: `registry: ${message}`, retryable, details: { service: "registry", status, ...details } };
