@@ -90,6 +90,8 @@ export async function processRegistryEvent(deps: ProcessDeps, eventKey: string):
 export const INLINE_MAX_EVENTS = 16;
 /** Longest a request waits on inline processing: Distribution gives up after 2 s, Event Grid after 30 s. */
 export const INLINE_BUDGET_MS = 1500;
+/** Past the budget, how long the event still running may take to write its outcome (store writes only). */
+const INLINE_SETTLE_MS = 250;
 
 /** What {@link processRecordedEvents} did inline and what it left to the queue. */
 export interface InlineOutcome {
@@ -107,8 +109,10 @@ export interface InlineOutcome {
  * guarantee: a failure here is left to the queued message (processing is idempotent). Bounded so a
  * large delivery is acknowledged within seconds (Event Grid gives up after 30 s, Distribution after 2 s):
  * at most `maxEvents` (default {@link INLINE_MAX_EVENTS}) are started, none after `budgetMs` (none at all
- * when it is 0 or less), and it returns after `budgetMs` at the latest — the one event still running then
- * may finish or be cut off.
+ * when it is 0 or less), and it returns 250 ms after `budgetMs` at the latest. The one event still running
+ * then reads nothing more upstream: its next registry or source read fails retryable, which hands the event
+ * back to its queued copy, and it is given those 250 ms to write that down (so no work goes on behind the
+ * answer, where Azure may freeze the instance).
  * Never throws.
  */
 export async function processRecordedEvents(deps: ProcessDeps, keys: readonly string[], options: { budgetMs: number; maxEvents?: number }): Promise<InlineOutcome> {
@@ -118,13 +122,14 @@ export async function processRecordedEvents(deps: ProcessDeps, keys: readonly st
   let started = 0;
   let expired = false;
   const deferred: { key: string; reason: string }[] = [];
+  const budgeted = withinBudget(deps, () => expired);
   const work = (async () => {
     for (const key of inline) {
       // Past the budget the request has been answered: what is left belongs to the queue.
       if (expired) break;
       started += 1;
       try {
-        const outcome = await processRegistryEvent(deps, key);
+        const outcome = await processRegistryEvent(budgeted, key);
         if (outcome.kind === "processed") processed += 1;
       } catch (error) {
         deferred.push({ key, reason: error instanceof Error ? error.message : String(error) });
@@ -139,7 +144,29 @@ export async function processRecordedEvents(deps: ProcessDeps, keys: readonly st
   const timedOut = await Promise.race([work, budget]);
   expired = true;
   clearTimeout(timer);
+  // The event still running reads nothing more; let it write its outcome (or give its lease back) first.
+  if (timedOut) await Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, INLINE_SETTLE_MS).unref())]);
   return { processed, deferred: [...deferred], leftQueued: keys.length - started, timedOut };
+}
+
+/** `deps` whose registry and source reads fail retryable once `spent()` is true (see {@link processRecordedEvents}). */
+function withinBudget(deps: ProcessDeps, spent: () => boolean): ProcessDeps {
+  const guard = <T>(read: () => Promise<T>): Promise<T> =>
+    spent() ? Promise.reject(new AppError("inline_budget_spent", "the request's inline budget is spent: left to the queued copy", { retryable: true })) : read();
+  return {
+    ...deps,
+    registryFor: (host) => {
+      const registry = deps.registryFor(host);
+      if (registry === null) return null;
+      return {
+        host: registry.host,
+        readManifest: (repository, reference) => guard(() => registry.readManifest(repository, reference)),
+        listRepositories: () => guard(() => registry.listRepositories()),
+        listTags: (repository) => guard(() => registry.listTags(repository)),
+      };
+    },
+    sources: { canRead: (repository) => deps.sources.canRead(repository), readFile: (repository, revision, path) => guard(() => deps.sources.readFile(repository, revision, path)) },
+  };
 }
 
 /**

@@ -3,7 +3,7 @@ import { parseConfig } from "../../../shared/config.js";
 import { AppError, UpstreamError } from "../../../shared/errors.js";
 import { campaignId, pushRoot } from "../../../shared/domain/campaign.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
-import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
+import { processRecordedEvents, processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
 import { createDeps, digestOf, image, index, pushEvent, REGISTRY } from "./pipeline-helpers.js";
 
@@ -336,5 +336,37 @@ describe("processRegistryEvent", () => {
     expect(outcome).toMatchObject({ kind: "processed", tagMoved: false, edges: [], campaign: null });
     expect(await env.store.getTag(REGISTRY, "apps/web", "ripple-platform-0123456789abcdef-linux-arm64")).toBeNull();
     expect((await env.store.listEdges()).some((edge) => edge.dependent.kind === "image" && edge.dependent.tag.startsWith("ripple-platform-"))).toBe(false);
+  });
+
+  describe("processRecordedEvents (the inline fast path)", () => {
+    it("reads nothing upstream once its budget is spent: the event still running goes back to its queued copy", async () => {
+      const env = createDeps();
+      // An index: its children are read after it, so the event needs more than one read.
+      const arm64 = image("busybox-arm64", ["l1-arm"], {}, { os: "linux", architecture: "arm64", variant: null });
+      const multi = index("busybox-multi", [busyboxA, arm64]);
+      for (const facts of [busyboxA, arm64, multi]) env.registry.put("ripple/busybox", facts);
+      const events = [pushEvent("ripple/busybox", "1", multi.digest, "2026-11-23T09:00:00Z"), pushEvent("ripple/busybox", "2", multi.digest, "2026-11-23T09:00:01Z")];
+      await recordEvents(env.deps, events, 0);
+      // The first read outlasts the budget; the event's later reads would come after the answer.
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const reads: string[] = [];
+      const slow = { ...env.registry, readManifest: async (repository: string, reference: string) => {
+        reads.push(reference);
+        if (reads.length === 1) await gate;
+        return env.registry.readManifest(repository, reference);
+      } };
+      const deps = { ...env.deps, registryFor: (host: string) => (host === REGISTRY ? slow : null) };
+      const outcome = await processRecordedEvents(deps, events.map(dedupeKey), { budgetMs: 20 });
+      expect(outcome).toMatchObject({ processed: 0, leftQueued: 1, timedOut: true });
+      release();
+      // Let the cut-off event run to its end.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(reads).toEqual([multi.digest]);
+      const first = await env.store.getEvent(dedupeKey(events[0]!));
+      expect(first).toMatchObject({ status: "accepted", leaseUntil: null });
+      expect((await env.store.getEvent(dedupeKey(events[1]!)))?.status).toBe("accepted");
+      expect(await env.store.listCampaigns()).toEqual([]);
+    });
   });
 });
