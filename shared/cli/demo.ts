@@ -121,7 +121,7 @@ export async function mergeDeployPullRequests(stack: Stack, services: Services, 
 }
 
 /** Writes `files` into the repository at `dir` (created on first use) and commits them on `main`. */
-async function commitRepository(dir: string, files: Record<string, string>, message = "initial version"): Promise<string> {
+export async function commitRepository(dir: string, files: Record<string, string>, message = "initial version"): Promise<string> {
   const git = promisify(execFile);
   await mkdir(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
@@ -192,7 +192,7 @@ async function buildAndPush(stack: Stack, log: (line: string) => void, name: str
 }
 
 /** Whether the tagged push of `repository@digest` is processed: every edge written, not just the first one shown. */
-async function pushProcessed(services: Services, repository: string, digest: string): Promise<true | null> {
+export async function pushProcessed(services: Services, repository: string, digest: string): Promise<true | null> {
   const events = await services.store.listEvents(500);
   return events.some((record) => record.status === "processed" && record.event?.repository === repository && record.event.digest === digest && record.event.tag !== null) ? true : null;
 }

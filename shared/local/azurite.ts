@@ -35,6 +35,8 @@ export interface StartAzuriteOptions {
    * logged to `debugLogPath` (Azurite's debug log), so a test can check what authentication each carried.
    */
   oauth?: { certPath: string; keyPath: string };
+  /** Fixed ports (a restart on the ports the app was given); by default free ones are chosen. */
+  ports?: { blob: number; queue: number; table: number };
 }
 
 /** Azurite's published development account; not a secret. */
@@ -78,7 +80,7 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<LocalA
   await mkdir(location, { recursive: true });
   const entry = resolveAzuriteEntry();
   for (let attempt = 1; ; attempt += 1) {
-    const ports = { blob: await findFreePort(), queue: await findFreePort(), table: await findFreePort() };
+    const ports = opts.ports ?? { blob: await findFreePort(), queue: await findFreePort(), table: await findFreePort() };
     const args = [entry, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"];
     for (const service of serviceNames) args.push(`--${service}Host`, "127.0.0.1", `--${service}Port`, String(ports[service]));
     const debugLogPath = opts.oauth === undefined ? null : join(opts.dir, "azurite-debug.log");
@@ -114,7 +116,7 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<LocalA
         stop: () => server.stop(),
       };
     } catch (error) {
-      if (attempt >= portAttempts || !(error instanceof AppError) || !/EADDRINUSE/.test(error.message)) throw error;
+      if (opts.ports !== undefined || attempt >= portAttempts || !(error instanceof AppError) || !/EADDRINUSE/.test(error.message)) throw error;
     }
   }
 }

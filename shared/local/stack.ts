@@ -57,6 +57,14 @@ export interface StackOptions {
    * True by default.
    */
   readonly baseAnnotations?: boolean;
+  /**
+   * Local Functions hosts serving the app on the same storage (default 1): more than one plays Azure's
+   * scale-out — competing queue consumers, each host's own timers, two workers claiming the same rebuild.
+   * The registry notifies the first host (or {@link notifyUrl}).
+   */
+  readonly hosts?: number;
+  /** Where the registry sends its notifications instead of the first host's webhook (a fault test's relay). */
+  readonly notifyUrl?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -74,8 +82,10 @@ export interface Stack {
   readonly alertReceivers: AlertReceivers;
   /** Whether local builds write manifest annotations ({@link StackOptions.baseAnnotations}). */
   readonly baseAnnotations: boolean;
-  /** Base URL of the local Functions host (`http://127.0.0.1:PORT`). */
+  /** Base URL of the (first) local Functions host (`http://127.0.0.1:PORT`). */
   readonly hostUrl: string;
+  /** Base URL of every local Functions host, the first one first ({@link StackOptions.hosts}). */
+  readonly hostUrls: readonly string[];
   /**
    * The local host's access keys, generated at start: the Event Grid system key for
    * `/runtime/webhooks/EventGrid` and the host key for `authLevel: "function"` routes (`?code=` or
@@ -90,11 +100,20 @@ export interface Stack {
   /** The server processes the stack started, each leading its own process group (the current host's pid after a restart). */
   readonly processes: readonly StackProcess[];
   /**
-   * Stops the local Functions host's process group — what is left of it when the host died: its buildah
-   * builds — and starts a new host with the same settings on the same port (the registry's notification
-   * URL stays valid). For fault tests: a killed worker, then its restart.
+   * Stops a local Functions host's process group (`index` into {@link hostUrls}, default the first) — what is
+   * left of it when the host died: its buildah builds — and starts a new host with the same settings on the
+   * same port (the registry's notification URL stays valid). For fault tests: a killed worker, then its restart.
    */
-  restartHost(): Promise<void>;
+  restartHost(index?: number): Promise<void>;
+  /** Stops the registry (an outage: pushes, pulls and notifications fail); its storage stays. For fault tests. */
+  stopRegistry(): Promise<void>;
+  /** Starts the registry again on its port, with its storage and notifications, after {@link stopRegistry}. */
+  startRegistry(): Promise<void>;
+  /**
+   * Stops Azurite and starts it again on the same ports after `downMs` (a storage outage). Needs
+   * {@link StackOptions.persist}: in memory, the data would be gone.
+   */
+  restartAzurite(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -225,30 +244,107 @@ function startFunctionsHost(dir: string, settings: Readonly<Record<string, strin
   });
 }
 
-/** The local Functions host, restartable on its port: `current` is the one running now. */
-async function startRestartableHost(dir: string, settings: Readonly<Record<string, string>>, port: number): Promise<{ readonly current: ManagedProcess; restart(): Promise<void>; stop(): Promise<void> }> {
-  let host = await startFunctionsHost(dir, settings, port);
+/** A component that can be stopped and started again in place; `current` is the one running now (or last). */
+interface Restartable<T extends { stop(): Promise<void> }> {
+  readonly current: T;
+  /** Stops it (idempotent) until {@link start}. */
+  halt(): Promise<void>;
+  /** Starts it again after {@link halt} (nothing when it runs). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function restartable<T extends { stop(): Promise<void> }>(launch: () => Promise<T>): Promise<Restartable<T>> {
+  let last = await launch();
+  let running = true;
   return {
     get current() {
-      return host;
+      return last;
     },
-    async restart() {
-      // Stops what is left of the old host's group (a killed host's buildah builds) before the new one starts.
-      await host.stop();
-      host = await startFunctionsHost(dir, settings, port);
+    async halt() {
+      if (running) await last.stop();
+      running = false;
     },
-    stop: () => host.stop(),
+    async start() {
+      if (running) return;
+      last = await launch();
+      running = true;
+    },
+    async stop() {
+      if (running) await last.stop();
+      running = false;
+    },
   };
 }
 
+/** The ports of a started Azurite, to start it again on them. */
+function azuritePorts(azurite: LocalAzurite): { blob: number; queue: number; table: number } {
+  const port = (endpoint: string) => Number(new URL(endpoint).port);
+  return { blob: port(azurite.blobEndpoint), queue: port(azurite.queueEndpoint), table: port(azurite.tableEndpoint) };
+}
+
 /** The stack's server processes (the token service, receivers and identity endpoint run in-process). */
-function stackProcesses(servers: { azurite: LocalAzurite; upstream: UpstreamRegistry; host: ManagedProcess; registry: LocalRegistry }): StackProcess[] {
+function stackProcesses(servers: { azurite: LocalAzurite; upstream: UpstreamRegistry; hosts: readonly ManagedProcess[]; registry: LocalRegistry }): StackProcess[] {
   return [
     { name: "azurite", pid: servers.azurite.pid, command: process.execPath },
     { name: "upstream-registry", pid: servers.upstream.registry.pid, command: "docker-registry" },
-    { name: "functions-host", pid: servers.host.pid, command: process.execPath },
+    ...servers.hosts.map((host, index) => ({ name: index === 0 ? "functions-host" : `functions-host-${index + 1}`, pid: host.pid, command: process.execPath })),
     { name: "registry", pid: servers.registry.pid, command: "docker-registry" },
   ];
+}
+
+/** The app settings the stack's hosts (and the CLI) run with. */
+function appSettings(parts: {
+  dir: string;
+  configPath: string;
+  secret: string;
+  hostUrl: string;
+  hostKeys: HostKeys;
+  options: StackOptions;
+  alerts: Record<string, string>;
+  storage: Record<string, string>;
+}): Record<string, string> {
+  return {
+    ...parts.storage,
+    RIPPLE_CONFIG: parts.configPath,
+    RIPPLE_WEBHOOK_SECRET: parts.secret,
+    RIPPLE_TABLE_PREFIX: "ripple",
+    RIPPLE_QUEUE_PREFIX: "ripple",
+    RIPPLE_LOCAL_STACK_DIR: parts.dir,
+    RIPPLE_UPSTREAM_SCHEDULE: STACK_UPSTREAM_SCHEDULE,
+    RIPPLE_SLA_SCHEDULE: STACK_SLA_SCHEDULE,
+    RIPPLE_PUBLIC_URL: parts.hostUrl,
+    // The sinks' routing key, token, webhook URLs and signing secret: secrets, like the webhook secret above.
+    ...parts.alerts,
+    ...(parts.options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
+    ...hostKeySettings(parts.hostKeys),
+  };
+}
+
+/** The stack's fault controls ({@link Stack.restartHost}, {@link Stack.stopRegistry}, …) over its restartable parts. */
+function faultControls(parts: {
+  hosts: readonly Restartable<ManagedProcess>[];
+  registry: Restartable<LocalRegistry>;
+  storage: Restartable<LocalAzurite>;
+  persist: boolean;
+}): Pick<Stack, "restartHost" | "stopRegistry" | "startRegistry" | "restartAzurite"> {
+  return {
+    // Halting a host stops what is left of the old host's group (a killed host's buildah builds) before the new one starts.
+    restartHost: async (index = 0) => {
+      const host = parts.hosts[index];
+      if (host === undefined) throw new RangeError(`no local host ${index}: the stack has ${parts.hosts.length}`);
+      await host.halt();
+      await host.start();
+    },
+    stopRegistry: () => parts.registry.halt(),
+    startRegistry: () => parts.registry.start(),
+    restartAzurite: async (downMs) => {
+      if (!parts.persist) throw new ConfigError("restartAzurite needs a stack started with persist: its data is in memory");
+      await parts.storage.halt();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await parts.storage.start();
+    },
+  };
 }
 
 /**
@@ -265,12 +361,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     const identity = options.identity === true ? await startLocalIdentityEndpoint() : null;
     if (identity !== null) started.push(identity);
-    const azurite = await startAzurite({
-      dir: join(dir, "azurite"),
-      persist: options.persist ?? false,
-      ...(identity === null ? {} : { oauth: { certPath: tls.certPath, keyPath: tls.keyPath } }),
+    let ports: ReturnType<typeof azuritePorts> | undefined;
+    const storage = await restartable(async () => {
+      const oauth = identity === null ? {} : { oauth: { certPath: tls.certPath, keyPath: tls.keyPath } };
+      const running = await startAzurite({ dir: join(dir, "azurite"), persist: options.persist ?? false, ...oauth, ...(ports === undefined ? {} : { ports }) });
+      ports ??= azuritePorts(running);
+      return running;
     });
-    started.push(azurite);
+    started.push(storage);
+    const azurite = storage.current;
     const upstream = await startUpstreamRegistry({ dir: join(dir, "upstream"), tls, log });
     started.push(upstream);
     const alertReceivers = await startAlertReceivers();
@@ -281,38 +380,32 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const configPath = join(dir, "ripple.yaml");
     await writeFile(configPath, stringifyYaml(config));
 
-    const hostPort = await findFreePort();
-    const hostUrl = `http://127.0.0.1:${hostPort}`;
+    const hostPorts: number[] = [];
+    for (let index = 0; index < (options.hosts ?? 1); index += 1) hostPorts.push(await findFreePort());
+    const hostUrls = hostPorts.map((port) => `http://127.0.0.1:${port}`);
+    const hostUrl = hostUrls[0]!;
     const secret = randomBytes(24).toString("hex");
     const hostKeys = generateHostKeys();
-    const settings: Record<string, string> = {
-      ...storageSettings(azurite, identity, tls),
-      RIPPLE_CONFIG: configPath,
-      RIPPLE_WEBHOOK_SECRET: secret,
-      RIPPLE_TABLE_PREFIX: "ripple",
-      RIPPLE_QUEUE_PREFIX: "ripple",
-      RIPPLE_LOCAL_STACK_DIR: dir,
-      RIPPLE_UPSTREAM_SCHEDULE: STACK_UPSTREAM_SCHEDULE,
-      RIPPLE_SLA_SCHEDULE: STACK_SLA_SCHEDULE,
-      RIPPLE_PUBLIC_URL: hostUrl,
-      // The sinks' routing key, token, webhook URLs and signing secret: secrets, like the webhook secret above.
-      ...alertReceivers.settingsFor(config.alerts.sinks),
-      ...(options.baseAnnotations === false ? { RIPPLE_LOCAL_BUILD_ANNOTATIONS: "false" } : {}),
-      ...hostKeySettings(hostKeys),
-    };
-    const host = await startRestartableHost(dir, settings, hostPort);
-    started.push(host);
+    const settings = appSettings({ dir, configPath, secret, hostUrl, hostKeys, options, alerts: alertReceivers.settingsFor(config.alerts.sinks), storage: storageSettings(azurite, identity, tls) });
+    const hosts: Restartable<ManagedProcess>[] = [];
+    for (const port of hostPorts) {
+      hosts.push(await restartable(() => startFunctionsHost(dir, settings, port)));
+      started.push(hosts.at(-1)!);
+    }
     const webhookUrl = `${hostUrl}/api/registry/events`;
-    const registry = await startRegistry({ dir: join(dir, "registry"), tls, port: registryPort, notify: { url: webhookUrl, secret } });
+    const notify = { url: options.notifyUrl ?? webhookUrl, secret };
+    const registry = await restartable(() => startRegistry({ dir: join(dir, "registry"), tls, port: registryPort, notify }));
     started.push(registry);
     const buildah = createBuildah({ dir: join(dir, "buildah"), tls, log });
     let stopped = false;
     return {
-      ...{ dir, tls, registry, upstream, azurite, identity, buildah, alertReceivers },
+      ...{ dir, tls, upstream, identity, buildah, alertReceivers },
+      get registry() { return registry.current; },
+      get azurite() { return storage.current; },
       baseAnnotations: options.baseAnnotations ?? true,
-      ...{ hostUrl, hostKeys, webhookUrl, configPath, config, settings },
-      get processes() { return stackProcesses({ azurite, upstream, host: host.current, registry }); },
-      restartHost: host.restart,
+      ...{ hostUrl, hostUrls, hostKeys, webhookUrl, configPath, config, settings },
+      get processes() { return stackProcesses({ azurite: storage.current, upstream, hosts: hosts.map((host) => host.current), registry: registry.current }); },
+      ...faultControls({ hosts, registry, storage, persist: options.persist === true }),
       async stop() {
         if (stopped) return;
         stopped = true;

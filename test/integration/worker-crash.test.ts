@@ -4,7 +4,7 @@
  * must be taken over (heartbeat gone stale) so the obligation completes within a minute of the restart.
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,29 +13,9 @@ import { waitFor } from "../../shared/cli/demo.js";
 import { createServices, type Services } from "../../shared/composition.js";
 import { loadSettings } from "../../shared/config.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
+import { listProcesses } from "../chaos/process-table.js";
 
 const git = promisify(execFile);
-
-interface ProcessInfo {
-  readonly pid: number;
-  readonly pgid: number;
-  readonly cmdline: string;
-  readonly environ: string;
-}
-
-/** Every live (non-zombie) process with its process group, command line and environment. */
-async function listProcesses(): Promise<ProcessInfo[]> {
-  const found: ProcessInfo[] = [];
-  for (const entry of (await readdir("/proc")).filter((name) => /^\d+$/.test(name))) {
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (stat === "" || fields[0] === "Z") continue;
-    const cmdline = (await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")).replaceAll("\0", " ");
-    const environ = (await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "")).replaceAll("\0", " ");
-    found.push({ pid: Number(entry), pgid: Number(fields[2]), cmdline, environ });
-  }
-  return found;
-}
 
 describe("a worker killed mid-build on the local stack", () => {
   let dir: string;

@@ -1,0 +1,50 @@
+/**
+ * `npm run chaos`: the fault suite (issue #10). Runs every scenario with one local Functions host and with
+ * two on the same storage, and prints one JSON object: per scenario `lost_obligations`,
+ * `duplicate_runs`, `duplicate_pull_requests`, `stuck_after_recovery` (targets 0) and `recovery_s`
+ * (target ≤ 60), plus `targets_met`. Exits 1 when a target is missed.
+ * `node dist/test/chaos/run.js --hosts 2 host-killed-mid-build` runs a selection.
+ */
+import { meetsTargets, type ScenarioResult } from "./result.js";
+import { startChaosStack } from "./stack-fixture.js";
+import { runStackScenario, STACK_FAULTS } from "./stack-faults.js";
+
+function parseArguments(argv: readonly string[]): { hosts: number[]; scenarios: string[] } {
+  let hosts = [1, 2];
+  const scenarios: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const argument = argv[index]!;
+    if (argument === "--hosts") hosts = (argv[(index += 1)] ?? "").split(",").map(Number);
+    else scenarios.push(argument);
+  }
+  const unknown = scenarios.filter((name) => !(name in STACK_FAULTS));
+  if (unknown.length > 0 || hosts.some((count) => count !== 1 && count !== 2)) {
+    throw new Error(`usage: run.js [--hosts 1,2] [${Object.keys(STACK_FAULTS).join(" | ")} ...]${unknown.length > 0 ? ` (unknown: ${unknown.join(", ")})` : ""}`);
+  }
+  return { hosts, scenarios: scenarios.length > 0 ? scenarios : Object.keys(STACK_FAULTS) };
+}
+
+async function main(): Promise<number> {
+  const { hosts, scenarios } = parseArguments(process.argv.slice(2));
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const results: ScenarioResult[] = [];
+  for (const count of hosts) {
+    const chaos = await startChaosStack(count, log);
+    try {
+      for (const name of scenarios) results.push(await runStackScenario(chaos, name, count, log));
+    } finally {
+      await chaos.stop();
+    }
+  }
+  const targetsMet = results.every(meetsTargets);
+  process.stdout.write(`${JSON.stringify({ scenarios: results, targets_met: targetsMet }, null, 2)}\n`);
+  return targetsMet ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
