@@ -119,8 +119,13 @@ export interface LocalHost {
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
-/** How long a received message stays invisible between renewals while its handler runs. */
-const LEASE_SECONDS = 30;
+/**
+ * How long a received message stays invisible between renewals while its handler runs: Azure's queue
+ * trigger uses 10 minutes, so a message a dead host held comes back only after that — here too, so the
+ * local stack shows what a killed worker costs in Azure (Ripple's sweeps, not the message's return,
+ * take such work over).
+ */
+const LEASE_SECONDS = 600;
 
 /** A request's headers as App Service Authentication passes them on: client-sent principal headers dropped, the signed-in user's added. */
 function signedIn(incoming: IncomingMessage["headers"], user: string | null): Record<string, string> {

@@ -230,10 +230,15 @@ function hostKeySettings(keys: HostKeys): Record<string, string> {
   return Object.fromEntries(Object.entries(HOST_KEY_SETTINGS).map(([name, setting]) => [setting, keys[name as keyof HostKeys]]));
 }
 
-/** The local Functions host serving `dist/functions` on `port` with `settings` as its app settings. */
-function startFunctionsHost(dir: string, settings: Readonly<Record<string, string>>, port: number): Promise<ManagedProcess> {
+/** The name of the `index`th local Functions host (its log `<dir>/<name>.log`, and in {@link Stack.processes}). */
+function hostName(index: number): string {
+  return index === 0 ? "functions-host" : `functions-host-${index + 1}`;
+}
+
+/** The `index`th local Functions host serving `dist/functions` on `port` with `settings` as its app settings. */
+function startFunctionsHost(dir: string, settings: Readonly<Record<string, string>>, port: number, index: number): Promise<ManagedProcess> {
   return startProcess({
-    name: "functions-host",
+    name: hostName(index),
     command: process.execPath,
     args: [join(projectRoot, "dist", "shared", "local", "local-host-main.js")],
     cwd: projectRoot,
@@ -288,7 +293,7 @@ function stackProcesses(servers: { azurite: LocalAzurite; upstream: UpstreamRegi
   return [
     { name: "azurite", pid: servers.azurite.pid, command: process.execPath },
     { name: "upstream-registry", pid: servers.upstream.registry.pid, command: "docker-registry" },
-    ...servers.hosts.map((host, index) => ({ name: index === 0 ? "functions-host" : `functions-host-${index + 1}`, pid: host.pid, command: process.execPath })),
+    ...servers.hosts.map((host, index) => ({ name: hostName(index), pid: host.pid, command: process.execPath })),
     { name: "registry", pid: servers.registry.pid, command: "docker-registry" },
   ];
 }
@@ -388,8 +393,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const hostKeys = generateHostKeys();
     const settings = appSettings({ dir, configPath, secret, hostUrl, hostKeys, options, alerts: alertReceivers.settingsFor(config.alerts.sinks), storage: storageSettings(azurite, identity, tls) });
     const hosts: Restartable<ManagedProcess>[] = [];
-    for (const port of hostPorts) {
-      hosts.push(await restartable(() => startFunctionsHost(dir, settings, port)));
+    for (const [index, port] of hostPorts.entries()) {
+      hosts.push(await restartable(() => startFunctionsHost(dir, settings, port, index)));
       started.push(hosts.at(-1)!);
     }
     const webhookUrl = `${hostUrl}/api/registry/events`;

@@ -42,6 +42,8 @@ const Digest = z.string().regex(/^[a-z0-9]+:[a-f0-9]{32,}$/);
 export const RegistryEventJob = z.strictObject({
   v: z.literal(1),
   eventKey: z.string().min(1),
+  /** Set on a copy queued again after a retryable failure: how many such retries came before (see retryRegistryEventLater). */
+  retry: z.number().int().min(1).max(1000).optional(),
 });
 export type RegistryEventJob = z.infer<typeof RegistryEventJob>;
 

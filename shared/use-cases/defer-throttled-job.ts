@@ -5,11 +5,11 @@ import type { QueueName, WorkQueue } from "../ports/work-queue.js";
 const MAX_DELAY_SECONDS = 7 * 24 * 3600;
 
 /**
- * When a job failed on a rate limit that names how long to wait (`details.retryAfterMs`, e.g. GitHub's
- * primary limit resetting within the hour), puts the same job back on its queue for that long and returns
- * how long: the caller then acknowledges the message. The queue's own redelivery would instead burn its
- * dequeue count in minutes and poison a job that only had to wait. Jobs are idempotent, so the copy is
- * safe. Returns null for any other error (the caller rethrows it).
+ * When a job failed retryable with a time to wait (`details.retryAfterMs`: a rate limit's reset, e.g.
+ * GitHub's primary limit within the hour, or another worker's lease on the same work), puts the same job
+ * back on its queue for that long and returns how long: the caller then acknowledges the message. The
+ * queue's own redelivery would instead burn its dequeue count in seconds and poison a job that only had
+ * to wait. Jobs are idempotent, so the copy is safe. Returns null for any other error (the caller rethrows it).
  * @throws the queue's own errors (the caller's rethrow then redelivers the original message).
  */
 export async function deferThrottledJob(queue: WorkQueue, name: QueueName, job: unknown, error: unknown): Promise<{ deferredSeconds: number } | null> {

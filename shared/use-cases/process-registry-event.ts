@@ -35,8 +35,14 @@ export interface ProcessDeps {
   readonly now: () => Date;
 }
 
-/** How long one processor holds an event; longer than any processing, shorter than the stuck-event timer's wait. */
-const LEASE_MS = 60_000;
+/**
+ * How long one processor holds an event: longer than any processing (registry reads retried included),
+ * shorter than the stuck-event timer's wait, and short enough that a dead worker's event is taken over
+ * well within a minute.
+ */
+export const EVENT_LEASE_MS = 30_000;
+/** How soon a copy of an event another worker holds looks again (at most). */
+const BUSY_RECHECK_MS = 5_000;
 
 export type ProcessOutcome =
   | { readonly kind: "skipped"; readonly reason: string }
@@ -65,10 +71,15 @@ export async function processRegistryEvent(deps: ProcessDeps, eventKey: string):
   if (record.status !== "accepted") return { kind: "skipped", reason: `event already ${record.status}` };
   // One processor at a time (the fast path and the queued copy race for it); a crashed one's lease expires.
   const now = deps.now();
-  if (!(await deps.store.leaseEvent(eventKey, new Date(now.getTime() + LEASE_MS).toISOString(), now.toISOString()))) {
-    // Retryable: the queued copy comes back after the visibility timeout and finds the work done, or
-    // takes over once a crashed holder's lease has expired. It is never acknowledged unprocessed.
-    throw new AppError("event_busy", `event ${eventKey} is being processed by another worker`, { retryable: true });
+  if (!(await deps.store.leaseEvent(eventKey, new Date(now.getTime() + EVENT_LEASE_MS).toISOString(), now.toISOString()))) {
+    // Retryable, and says when to look again (`retryAfterMs`): the queued copy is deferred, not
+    // redelivered, so a dead holder's lease never spends its dequeue count; it looks again every few
+    // seconds (a live holder is usually done by then) and takes over once the lease has run out. It is
+    // never acknowledged unprocessed.
+    const heldUntil = (await deps.store.getEvent(eventKey))?.leaseUntil ?? null;
+    const untilFree = (heldUntil === null ? EVENT_LEASE_MS : Date.parse(heldUntil) - now.getTime()) + 1_000;
+    const retryAfterMs = Math.min(BUSY_RECHECK_MS, Math.max(1_000, untilFree));
+    throw new AppError("event_busy", `event ${eventKey} is being processed by another worker${heldUntil === null ? "" : ` (its lease ends ${heldUntil})`}`, { retryable: true, details: { retryAfterMs } });
   }
   try {
     const outcome = record.event.action === "push" ? await processPush(deps, record.event, eventKey) : await processDelete(deps, record.event);

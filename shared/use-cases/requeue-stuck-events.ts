@@ -1,5 +1,6 @@
 import type { EventRecord, StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
+import { EVENT_LEASE_MS } from "./process-registry-event.js";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -24,10 +25,10 @@ export const REQUEUE_POLICY: RequeuePolicy = { firstDelayMs: 2 * MINUTE_MS, maxD
 
 /**
  * Heals the gaps between recording an event and processing it (a crash after the record, a message
- * that went to the poison queue during a registry outage): every event still `accepted`, not held by
- * a live processing lease, whose next requeue is due ({@link requeueDueAt}: the waits double from
- * `policy.firstDelayMs` after receipt up to `policy.maxDelayMs`) is queued again and its `requeues`
- * counted. A requeue that comes due `policy.giveUpAfterMs` after receipt (and after at least
+ * that went to the poison queue during a registry outage, a worker that died holding the event): every
+ * event still `accepted`, not held by a live processing lease, whose next requeue is due
+ * ({@link requeueDueAt}: the waits double from `policy.firstDelayMs` after receipt up to
+ * `policy.maxDelayMs`) or whose lease ran out is queued again and its `requeues` counted. A requeue that comes due `policy.giveUpAfterMs` after receipt (and after at least
  * `policy.minRequeues`) marks the event `failed` with the reason instead, for on-call to see
  * (`ripple events --failed`) and to replay (`ripple replay`, which puts it back in the index).
  * Reads the store's unfinished-event index, oldest first, at most `batchLimit` events per call (those
@@ -43,7 +44,8 @@ export async function requeueStuckEvents(
 ): Promise<{ requeued: string[]; gaveUp: string[] }> {
   const policy = options.policy ?? REQUEUE_POLICY;
   const now = deps.now();
-  const olderThan = new Date(now.getTime() - policy.firstDelayMs).toISOString();
+  // Events younger than the first wait are listed too once a lease could have run out on them.
+  const olderThan = new Date(now.getTime() - Math.min(policy.firstDelayMs, EVENT_LEASE_MS)).toISOString();
   const requeued: string[] = [];
   const gaveUp: string[] = [];
   for (const record of await deps.store.listUnfinishedEvents(olderThan, options.batchLimit)) {
@@ -78,10 +80,15 @@ export function requeueDueAt(receivedAt: string, requeues: number, policy: Reque
   return due;
 }
 
-/** What the sweep does with a listed event now: leave it, queue it again, or give it up. */
+/**
+ * What the sweep does with a listed event now: leave it, queue it again, or give it up. An event whose
+ * processing lease ran out while it is still `accepted` lost its processor (a worker that died mid-way,
+ * whose queue message Azure keeps invisible for 10 minutes): it is queued again at once.
+ */
 function stuckAction(record: EventRecord, now: Date, policy: RequeuePolicy): "wait" | "requeue" | "give-up" {
   const requeues = record.requeues ?? 0;
-  if (!isStuck(record, now) || now.getTime() < requeueDueAt(record.receivedAt, requeues, policy)) return "wait";
+  if (!isStuck(record, now)) return "wait";
+  if (!leaseRanOut(record, now) && now.getTime() < requeueDueAt(record.receivedAt, requeues, policy)) return "wait";
   const age = now.getTime() - Date.parse(record.receivedAt);
   return age >= policy.giveUpAfterMs && requeues >= policy.minRequeues ? "give-up" : "requeue";
 }
@@ -97,9 +104,16 @@ async function settleStuckEvent(store: StateStore, listed: EventRecord, now: Dat
   await store.updateEvent(listed.key, (current) => {
     changed = isStuck(current, now) && (current.requeues ?? 0) === (listed.requeues ?? 0);
     if (!changed) return current;
-    return failReason !== null ? { ...current, status: "failed", reason: failReason } : { ...current, requeues: (current.requeues ?? 0) + 1 };
+    // The lease is cleared: a lease that ran out is acted on once, not at every tick.
+    if (failReason !== null) return { ...current, status: "failed", reason: failReason };
+    return { ...current, requeues: (current.requeues ?? 0) + 1, ...(current.leaseUntil == null ? {} : { leaseUntil: null }) };
   });
   return changed;
+}
+
+/** A processing lease was taken and ran out without the processor finishing or giving it back. */
+function leaseRanOut(record: EventRecord, now: Date): boolean {
+  return record.leaseUntil != null && Date.parse(record.leaseUntil) <= now.getTime();
 }
 
 /** Still `accepted` and not held by a live processing lease. */

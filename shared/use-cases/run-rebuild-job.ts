@@ -187,7 +187,7 @@ function claimHeardAtMs(run: RunRecord): number {
 }
 
 /** Whether a `claimed` run's worker renewed it within `claimTimeoutSeconds` (else it died: take the claim over). */
-function isClaimLive(run: RunRecord, nowMs: number, rules: RebuildRules): boolean {
+export function isClaimLive(run: RunRecord, nowMs: number, rules: RebuildRules): boolean {
   return nowMs - claimHeardAtMs(run) <= rules.claimTimeoutSeconds * 1000;
 }
 

@@ -3,29 +3,32 @@
  * two on the same storage, and prints one JSON object: per scenario `lost_obligations`,
  * `duplicate_runs`, `duplicate_pull_requests`, `stuck_after_recovery` (targets 0) and `recovery_s`
  * (target ≤ 60), plus `targets_met`. Exits 1 when a target is missed.
- * `node dist/test/chaos/run.js --hosts 2 host-killed-mid-build` runs a selection.
+ * `node dist/test/chaos/run.js --hosts 2 host-killed-mid-build` runs a selection; `--keep` keeps each
+ * stack's folder (the hosts', registry's and Azurite's logs) and prints where.
  */
 import { meetsTargets, type ScenarioResult } from "./result.js";
 import { startChaosStack } from "./stack-fixture.js";
 import { runStackScenario, STACK_FAULTS } from "./stack-faults.js";
 
-function parseArguments(argv: readonly string[]): { hosts: number[]; scenarios: string[] } {
+function parseArguments(argv: readonly string[]): { hosts: number[]; scenarios: string[]; keep: boolean } {
   let hosts = [1, 2];
+  let keep = false;
   const scenarios: string[] = [];
   for (let index = 0; index < argv.length; index += 1) {
     const argument = argv[index]!;
     if (argument === "--hosts") hosts = (argv[(index += 1)] ?? "").split(",").map(Number);
+    else if (argument === "--keep") keep = true;
     else scenarios.push(argument);
   }
   const unknown = scenarios.filter((name) => !(name in STACK_FAULTS));
   if (unknown.length > 0 || hosts.some((count) => count !== 1 && count !== 2)) {
-    throw new Error(`usage: run.js [--hosts 1,2] [${Object.keys(STACK_FAULTS).join(" | ")} ...]${unknown.length > 0 ? ` (unknown: ${unknown.join(", ")})` : ""}`);
+    throw new Error(`usage: run.js [--hosts 1,2] [--keep] [${Object.keys(STACK_FAULTS).join(" | ")} ...]${unknown.length > 0 ? ` (unknown: ${unknown.join(", ")})` : ""}`);
   }
-  return { hosts, scenarios: scenarios.length > 0 ? scenarios : Object.keys(STACK_FAULTS) };
+  return { hosts, keep, scenarios: scenarios.length > 0 ? scenarios : Object.keys(STACK_FAULTS) };
 }
 
 async function main(): Promise<number> {
-  const { hosts, scenarios } = parseArguments(process.argv.slice(2));
+  const { hosts, scenarios, keep } = parseArguments(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const results: ScenarioResult[] = [];
   for (const count of hosts) {
@@ -33,7 +36,8 @@ async function main(): Promise<number> {
     try {
       for (const name of scenarios) results.push(await runStackScenario(chaos, name, count, log));
     } finally {
-      await chaos.stop();
+      await chaos.stop({ keep });
+      if (keep) log(`chaos: kept ${chaos.stack.dir}`);
     }
   }
   const targetsMet = results.every(meetsTargets);

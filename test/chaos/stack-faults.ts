@@ -13,8 +13,11 @@ import { forgePullRequests, REBUILT, SLOW_SECONDS, type ChaosStack } from "./sta
 
 /** How long after a fault's end the scenario waits for every obligation before counting what is left. */
 const WAIT_AFTER_FAULT_MS = 90_000;
-/** How long the registry is down in the outage scenario. */
-const REGISTRY_OUTAGE_MS = 15_000;
+/**
+ * How long the registry is down in the outage scenario: longer than the queue's own redeliveries last
+ * (5 × 5 s), so an event failing throughout would reach the poison queue without its retries on the queue.
+ */
+const REGISTRY_OUTAGE_MS = 40_000;
 /** How long Azurite is down in its restart scenario. */
 const STORAGE_OUTAGE_MS = 5_000;
 
@@ -46,12 +49,16 @@ export const STACK_FAULTS: Readonly<Record<string, Fault>> = {
     return { digest, endedAt: Date.now(), detail: { killed: host.name } };
   },
   "registry-outage-mid-campaign": async (chaos, push) => {
+    // The company base's rebuilt push is announced while the registry is down: reading it fails throughout.
+    chaos.relay.hold(["ripple/company-base"]);
     const digest = await push("registry outage slow");
     await slowBuildRunning(chaos);
+    await waitFor("the company base's rebuilt push announced", async () => (chaos.relay.held() > 0 ? true : null), 120_000);
     await chaos.stack.stopRegistry();
+    const announced = await chaos.relay.release();
     await new Promise((resolve) => setTimeout(resolve, REGISTRY_OUTAGE_MS));
     await chaos.stack.startRegistry();
-    return { digest, endedAt: Date.now(), detail: { outage_s: REGISTRY_OUTAGE_MS / 1000 } };
+    return { digest, endedAt: Date.now(), detail: { outage_s: REGISTRY_OUTAGE_MS / 1000, announced_during_outage: announced } };
   },
   "storage-restart-mid-campaign": async (chaos, push) => {
     const digest = await push("storage restart slow");

@@ -31,7 +31,8 @@ export interface ChaosStack {
   readonly base: string;
   /** Builds a base marked `marker` and pushes it as `ripple/busybox:1`; its digest (not waiting for Ripple). */
   pushBase(marker: string): Promise<string>;
-  stop(): Promise<void>;
+  /** Stops the stack; its folder (the hosts' logs, the registry's, Azurite's) is removed unless `keep`. */
+  stop(options?: { keep?: boolean }): Promise<void>;
 }
 
 /** Starts the stack with `hosts` hosts and builds the cascade's first version, waiting until Ripple knows it. */
@@ -80,10 +81,10 @@ function fixture(stack: Stack, services: Services, relay: NotificationRelay, dir
       await stack.buildah.build({ context, tag: "localhost/ripple/busybox:1" });
       return stack.buildah.push({ image: "localhost/ripple/busybox:1", destination: `${registry}/ripple/busybox:1` });
     },
-    async stop() {
+    async stop(options = {}) {
       await stack.stop();
       await relay.stop();
-      await rm(dir, { recursive: true, force: true });
+      if (options.keep !== true) await rm(dir, { recursive: true, force: true });
     },
   };
 }

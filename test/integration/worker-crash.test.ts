@@ -11,11 +11,12 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../shared/cli/demo.js";
 import { createServices, type Services } from "../../shared/composition.js";
-import { loadSettings } from "../../shared/config.js";
+import { loadSettings, parseConfig } from "../../shared/config.js";
 import { startStack, type Stack } from "../../shared/local/stack.js";
 import { listProcesses } from "../chaos/process-table.js";
 
 const git = promisify(execFile);
+const DEFAULT_REBUILD = parseConfig("version: 1\nregistries: [{ host: defaults.invalid }]").rebuild;
 
 describe("a worker killed mid-build on the local stack", () => {
   let dir: string;
@@ -43,6 +44,9 @@ describe("a worker killed mid-build on the local stack", () => {
       dir,
       config: {
         bases: [{ image: "{{registry}}/ripple/busybox", tags: ["*"] }],
+        // A claim goes stale 15 s after its last heartbeat (5 s apart): with the 15 s sweep and the 20 s
+        // rebuild, done within 60 s of the restart whatever the sweep's phase.
+        rebuild: { ...DEFAULT_REBUILD, heartbeatSeconds: 5, claimTimeoutSeconds: 15 },
         recipes: [{ image: "{{registry}}/apps/slow:1", repository, revision: "main", dockerfile: "Dockerfile", context: ".", args: {}, tags: [], platforms: [] }],
       },
     });

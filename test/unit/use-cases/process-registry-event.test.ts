@@ -213,6 +213,25 @@ describe("processRegistryEvent", () => {
     expect(env.queue.messages.filter((message) => message.queue === "rebuild")).toHaveLength(1);
   });
 
+  it("says when to look again at an event another worker holds, so its queued copy waits instead of spending its redeliveries", async () => {
+    const env = await seeded();
+    const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");
+    await recordEvents(env.deps, [move], 0);
+    // A worker leased the event and died: its lease runs 20 s past the deps' clock.
+    const clock = env.deps.now().getTime();
+    expect(await env.store.leaseEvent(dedupeKey(move), new Date(clock + 20_000).toISOString(), new Date(clock).toISOString())).toBe(true);
+    const error = await processRegistryEvent(env.deps, dedupeKey(move)).then(() => null, (reason: unknown) => reason as AppError);
+    expect(error).toMatchObject({ code: "event_busy", retryable: true });
+    // Every 5 s while the lease runs (a live holder is usually done by then)…
+    expect(error!.details["retryAfterMs"]).toBe(5_000);
+    expect(error!.message).toContain(new Date(clock + 20_000).toISOString());
+    // …and just after it ends: 2 s left (the clock ticks 1 s per read) plus a second's margin.
+    await env.store.updateEvent(dedupeKey(move), (current) => ({ ...current, leaseUntil: new Date(clock + 4_000).toISOString() }));
+    const late = await processRegistryEvent(env.deps, dedupeKey(move)).then(() => null, (reason: unknown) => reason as AppError);
+    expect(late!.details["retryAfterMs"]).toBe(3_000);
+    expect(env.queue.messages.filter((message) => message.queue === "rebuild")).toHaveLength(0);
+  });
+
   it("gives the lease back when processing fails with a retryable error, so the redelivery can retry at once", async () => {
     const env = await seeded();
     const move = pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z");

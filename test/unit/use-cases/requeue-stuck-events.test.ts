@@ -85,6 +85,20 @@ describe("requeueStuckEvents", () => {
     });
   });
 
+  it("queues at once, and once, an event whose processor died holding it: its lease ran out before the first wait", async () => {
+    const store = createMemoryStateStore();
+    const queue = createRecordingQueue();
+    // Received 45 s ago; a worker leased it (30 s) and died: Azure keeps its queue message invisible for 10 minutes.
+    await store.recordEvent(record("orphaned", "2026-11-23T10:00:00.000Z", { leaseUntil: "2026-11-23T10:00:35.000Z" }));
+    await store.recordEvent(record("held", "2026-11-23T10:00:00.000Z", { leaseUntil: "2026-11-23T10:01:00.000Z" }));
+    await store.recordEvent(record("retrying", "2026-11-23T10:00:00.000Z", { leaseUntil: null }));
+    const sweep = (seconds: number) => requeueStuckEvents({ store, queue, now: () => new Date(Date.parse("2026-11-23T10:00:00.000Z") + seconds * 1000) }, { batchLimit: 100 });
+    expect(await sweep(45)).toEqual({ requeued: ["orphaned"], gaveUp: [] });
+    expect(await store.getEvent("orphaned")).toEqual(record("orphaned", "2026-11-23T10:00:00.000Z", { leaseUntil: null, requeues: 1 }));
+    // The next tick leaves it to the copy just queued (and to the usual waits).
+    expect(await sweep(75)).toEqual({ requeued: ["held"], gaveUp: [] });
+    expect(queue.take("registry-events")).toEqual([{ v: 1, eventKey: "orphaned" }, { v: 1, eventKey: "held" }]);
+  });
 });
 
 describe("requeueStuckEvents over outages, backlogs and concurrent sweeps", () => {

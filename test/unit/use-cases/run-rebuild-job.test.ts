@@ -9,6 +9,7 @@ import type { ObligationJob } from "../../../shared/ports/work-queue.js";
 import { openDebouncedCampaign } from "../../../shared/use-cases/open-campaign.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
+import { requeueOrphanedClaims } from "../../../shared/use-cases/requeue-orphaned-claims.js";
 import { runRebuildJob, type RebuildDeps } from "../../../shared/use-cases/run-rebuild-job.js";
 import { createDeps, image, index, pushEvent, REGISTRY } from "./pipeline-helpers.js";
 
@@ -222,6 +223,26 @@ describe("runRebuildJob", () => {
     expect(builder.started).toHaveLength(2);
     // The crashed worker may have started a run before it died: the builder is told to look for it first.
     expect(builder.started.map((request) => request.resumeSince)).toEqual([undefined, "2026-11-23T10:00:00.000Z"]);
+  });
+
+  it("has the sweep queue a dead worker's claim again once it is stale (its own message may stay invisible for 10 minutes), and only then", async () => {
+    const builder = scriptedBuilder(["hang", run("succeeded", "run-2")]);
+    const t = await campaignWithJob({}, builder);
+    vi.useFakeTimers(); // the dead worker's heartbeat never beats
+    void runRebuildJob(t.deps, t.job);
+    await vi.waitFor(() => expect(builder.started).toHaveLength(1));
+    // Alive as far as anyone can tell: nothing is queued.
+    t.advance(29);
+    expect(await requeueOrphanedClaims(t.deps, [REGISTRY])).toEqual([]);
+    t.advance(2);
+    expect(await requeueOrphanedClaims(t.deps, [REGISTRY])).toEqual([KEY]);
+    const [queued] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(queued).toEqual({ v: 1, campaignId: t.job.campaignId, dependentKey: COMPANY, base: BASE, fromDigest: busyboxA.digest, toDigest: busyboxB.digest });
+    expect(await runRebuildJob(t.deps, queued!)).toEqual({ kind: "started", run: run("succeeded", "run-2") });
+    // Started: nothing more to queue, on any registry.
+    t.advance(60);
+    expect(await requeueOrphanedClaims(t.deps, [REGISTRY, "other.test"])).toEqual([]);
+    expect(builder.started).toHaveLength(2);
   });
 
   it("tells the builder, on a retry, since when the claim's earlier attempt may have started a run", async () => {
