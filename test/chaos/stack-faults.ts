@@ -17,7 +17,7 @@ const WAIT_AFTER_FAULT_MS = 90_000;
  * How long the registry is down in the outage scenario: longer than the queue's own redeliveries last
  * (5 × 5 s), so an event failing throughout would reach the poison queue without its retries on the queue.
  */
-const REGISTRY_OUTAGE_MS = 40_000;
+const REGISTRY_OUTAGE_MS = 30_000;
 /** How long Azurite is down in its restart scenario. */
 const STORAGE_OUTAGE_MS = 5_000;
 
@@ -33,6 +33,14 @@ async function slowBuildRunning(chaos: ChaosStack): Promise<number> {
   }, 120_000);
 }
 
+/** The processes a killed host left behind: its process group's, or buildah builds of this stack outside every live host's group. */
+async function leftovers(chaos: ChaosStack, deadHost: number): Promise<string[]> {
+  const live = chaos.stack.processes.filter((process) => process.name.startsWith("functions-host")).map((process) => process.pid);
+  return (await listProcesses())
+    .filter((p) => p.pgid === deadHost || (!live.includes(p.pgid) && /buildah/.test(p.cmdline) && `${p.cmdline} ${p.environ}`.includes(chaos.stack.dir)))
+    .map((p) => `${p.pid} ${p.cmdline}`);
+}
+
 export const STACK_FAULTS: Readonly<Record<string, Fault>> = {
   "triple-shuffled-delivery": async (chaos, push) => {
     // Every notification of the cascade (the base's and each rebuild's) delivered three times, shuffled, spread over the hosts.
@@ -44,9 +52,10 @@ export const STACK_FAULTS: Readonly<Record<string, Fault>> = {
     const digest = await push("host killed slow");
     const index = await slowBuildRunning(chaos);
     const host = chaos.stack.processes.filter((process) => process.name.startsWith("functions-host"))[index]!;
+    const claim = (await chaos.services.store.listRuns(chaos.stack.registry.host)).find((run) => run.image.endsWith("/apps/slow:1") && run.baseDigest === digest);
     process.kill(host.pid, "SIGKILL");
     await chaos.stack.restartHost(index);
-    return { digest, endedAt: Date.now(), detail: { killed: host.name } };
+    return { digest, endedAt: Date.now(), detail: { killed: host.name, killed_claim: claim === undefined ? null : { status: claim.status, claimedAt: claim.claimedAt }, leftover_processes: await leftovers(chaos, host.pid) } };
   },
   "registry-outage-mid-campaign": async (chaos, push) => {
     // The company base's rebuilt push is announced while the registry is down: reading it fails throughout.
@@ -136,6 +145,9 @@ export async function runStackScenario(chaos: ChaosStack, name: string, hosts: n
     detail: {
       ...outcome.detail,
       notifications_delivered: chaos.relay.deliveries.length - delivered,
+      slow_runs: (await chaos.services.store.listRuns(chaos.stack.registry.host))
+        .filter((run) => run.image.endsWith("/apps/slow:1") && run.baseDigest === outcome.digest)
+        .map((run) => ({ status: run.status, attempts: run.attempts, claimedAt: run.claimedAt })),
       builds: Object.fromEntries(REBUILT.map((repository, index) => [repository, builds[index]])),
       pull_requests: newPulls.length,
       obligations: Object.fromEntries(states.map(({ name: key, obligation }) => [key, obligation === null ? "missing" : `${obligation.state}${obligation.reason ? `: ${obligation.reason}` : ""}`])),
