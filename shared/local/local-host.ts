@@ -400,6 +400,77 @@ function queueServiceOf(definition: Extract<FunctionDefinition, { kind: "storage
   return queueServiceFor(options.queues({}));
 }
 
+/** A received queue message, as the poller hands it to {@link runQueueMessage}. */
+interface ReceivedMessage {
+  readonly messageId: string;
+  readonly popReceipt: string;
+  readonly messageText: string;
+  readonly dequeueCount: number;
+  readonly insertedOn?: Date;
+}
+
+/** One queue trigger's queue, its poison queue and settings, as {@link runQueueMessage} needs them. */
+interface QueueTarget {
+  readonly definition: Extract<FunctionDefinition, { kind: "storageQueue" }>;
+  readonly queueName: string;
+  readonly poison: QueueClient;
+  readonly queueSettings: QueueSettings;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * Keeps a message invisible while its handler runs, as the Functions host does (a long build must not be
+ * delivered a second time); each renewal hands out a new pop receipt, which `popReceipt()` answers.
+ */
+function keepInvisible(client: QueueClient, message: ReceivedMessage): { popReceipt(): string; stop(): void } {
+  let popReceipt = message.popReceipt;
+  const renewal = setInterval(() => {
+    client.updateMessage(message.messageId, popReceipt, undefined, LEASE_SECONDS).then(
+      (renewed) => {
+        if (renewed.popReceipt) popReceipt = renewed.popReceipt;
+      },
+      () => undefined,
+    );
+  }, (LEASE_SECONDS * 1000) / 3);
+  return { popReceipt: () => popReceipt, stop: () => clearInterval(renewal) };
+}
+
+/**
+ * Runs one message's handler: deletes the message when it succeeds; when it throws, makes it visible
+ * again after the visibility timeout, or moves it to the poison queue after `maxDequeueCount` deliveries.
+ */
+async function runQueueMessage(target: QueueTarget, client: QueueClient, message: ReceivedMessage): Promise<void> {
+  const { definition, queueSettings, log } = target;
+  const text = queueSettings.messageEncoding === "base64" ? Buffer.from(message.messageText, "base64").toString("utf8") : message.messageText;
+  let input: unknown = text;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    // Not JSON: the handler receives the string, as in Azure.
+  }
+  const context = createContext(definition.name, log, { id: message.messageId, dequeueCount: message.dequeueCount, insertionTime: message.insertedOn?.toISOString(), queueTrigger: text });
+  const invisible = keepInvisible(client, message);
+  try {
+    try {
+      await definition.options.handler(input, context);
+    } finally {
+      invisible.stop();
+    }
+    await client.deleteMessage(message.messageId, invisible.popReceipt());
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (message.dequeueCount >= queueSettings.maxDequeueCount) {
+      log(`[error] ${definition.name}: message ${message.messageId} failed ${message.dequeueCount} times, moved to ${target.queueName}-poison: ${reason}`);
+      await target.poison.createIfNotExists();
+      await target.poison.sendMessage(message.messageText);
+      await client.deleteMessage(message.messageId, invisible.popReceipt());
+    } else {
+      log(`[warning] ${definition.name}: message ${message.messageId} failed (dequeue ${message.dequeueCount}), will retry: ${reason}`);
+      await client.updateMessage(message.messageId, invisible.popReceipt(), undefined, Math.ceil(queueSettings.visibilityTimeoutMs / 1000));
+    }
+  }
+}
+
 function startQueuePoller(
   definition: Extract<FunctionDefinition, { kind: "storageQueue" }>,
   settings: Readonly<Record<string, string | undefined>>,
@@ -409,51 +480,10 @@ function startQueuePoller(
   const queueName = resolveBindingExpression(definition.options.queueName, settings);
   const service = queueServiceOf(definition, settings);
   const queue = service.getQueueClient(queueName);
-  const poison = service.getQueueClient(`${queueName}-poison`);
+  const target: QueueTarget = { definition, queueName, poison: service.getQueueClient(`${queueName}-poison`), queueSettings, log };
   let stopped = false;
   let wake: (() => void) | null = null;
   let delayMs = 0;
-
-  async function runOne(client: QueueClient, message: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number; insertedOn?: Date }): Promise<void> {
-    const text = queueSettings.messageEncoding === "base64" ? Buffer.from(message.messageText, "base64").toString("utf8") : message.messageText;
-    let input: unknown = text;
-    try {
-      input = JSON.parse(text);
-    } catch {
-      // Not JSON: the handler receives the string, as in Azure.
-    }
-    const context = createContext(definition.name, log, { id: message.messageId, dequeueCount: message.dequeueCount, insertionTime: message.insertedOn?.toISOString(), queueTrigger: text });
-    // Like the Functions host, keep the message invisible while its handler runs (a long build must not
-    // be delivered a second time); each renewal hands out a new pop receipt.
-    let popReceipt = message.popReceipt;
-    const renewal = setInterval(() => {
-      client.updateMessage(message.messageId, popReceipt, undefined, LEASE_SECONDS).then(
-        (renewed) => {
-          if (renewed.popReceipt) popReceipt = renewed.popReceipt;
-        },
-        () => undefined,
-      );
-    }, (LEASE_SECONDS * 1000) / 3);
-    try {
-      try {
-        await definition.options.handler(input, context);
-      } finally {
-        clearInterval(renewal);
-      }
-      await client.deleteMessage(message.messageId, popReceipt);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      if (message.dequeueCount >= queueSettings.maxDequeueCount) {
-        log(`[error] ${definition.name}: message ${message.messageId} failed ${message.dequeueCount} times, moved to ${queueName}-poison: ${reason}`);
-        await poison.createIfNotExists();
-        await poison.sendMessage(message.messageText);
-        await client.deleteMessage(message.messageId, popReceipt);
-      } else {
-        log(`[warning] ${definition.name}: message ${message.messageId} failed (dequeue ${message.dequeueCount}), will retry: ${reason}`);
-        await client.updateMessage(message.messageId, popReceipt, undefined, Math.ceil(queueSettings.visibilityTimeoutMs / 1000));
-      }
-    }
-  }
 
   const loop = (async () => {
     await queue.createIfNotExists();
@@ -465,7 +495,7 @@ function startQueuePoller(
           visibilityTimeout: LEASE_SECONDS,
         });
         received = batch.receivedMessageItems.length;
-        await Promise.all(batch.receivedMessageItems.map((message) => runOne(queue, message)));
+        await Promise.all(batch.receivedMessageItems.map((message) => runQueueMessage(target, queue, message)));
       } catch (error) {
         if (!stopped) log(`[warning] ${definition.name}: queue poll failed: ${error instanceof Error ? error.message : String(error)}`);
       }
