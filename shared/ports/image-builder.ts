@@ -43,8 +43,16 @@ export interface BuildRequest {
    * Set when this claim was held before — an earlier attempt whose outcome is unknown, or a worker that
    * crashed before it recorded a run id — to the time (ISO) the earlier attempt began: a builder that can
    * find a run it started for this request since then returns that run instead of starting another.
+   * A builder that cannot yet tell whether such a run exists throws `run_outcome_unknown` (see
+   * {@link ImageBuilder.start}); the caller asks again later with the same `resumeSince`.
    */
   readonly resumeSince?: string;
+  /**
+   * Run ids Ripple has recorded for other requests (other (image, base digest) keys) of the registry:
+   * none of them is this request's run, whatever a builder's lookup of runs since `resumeSince` finds.
+   * Absent when there are none.
+   */
+  readonly knownRunIds?: readonly string[];
 }
 
 export interface BuildRun {
@@ -71,7 +79,10 @@ export interface ImageBuilder {
    * or push that fails on the network is an UpstreamError (retryable), not a failed run: the build is not
    * at fault.
    * @throws UpstreamError (retryable for network, 429, 5xx); AppError `build_request_invalid` when the
-   * recipe cannot be built by this builder (not retryable).
+   * recipe cannot be built by this builder (not retryable); AppError `run_outcome_unknown` (retryable,
+   * `details.retryAfterMs`, `details.candidates`: the run ids in question) when an earlier request of
+   * this build may have started a run that cannot be told apart yet from other requests' runs: nothing
+   * was started, and starting now could start a second run — ask again later with the same `resumeSince`.
    */
   start(request: BuildRequest): Promise<BuildRun>;
   /**

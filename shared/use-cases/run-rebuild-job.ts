@@ -3,7 +3,7 @@ import type { Obligation } from "../domain/campaign.js";
 import type { Dependent } from "../domain/dependency.js";
 import { formatPlatform, type ImageManifestFacts } from "../domain/image-facts.js";
 import { splitTagKey } from "../domain/image-ref.js";
-import { isRetryable } from "../errors.js";
+import { AppError, isRetryable } from "../errors.js";
 import { FINAL_RUN_STATUSES, type BuildRequest, type BuildRun, type ImageBuilder } from "../ports/image-builder.js";
 import { runKey, type RunRecord, type StateStore } from "../ports/state-store.js";
 import type { ObligationJob, WorkQueue } from "../ports/work-queue.js";
@@ -25,6 +25,13 @@ export type RebuildOutcome =
   | { readonly kind: "failed"; readonly reason: string };
 
 const ACTIVE = new Set<RunRecord["status"]>(["claimed", "queued", "running"]);
+
+/**
+ * How long a start may find the outcome of an earlier one unknown (the builder's `run_outcome_unknown`)
+ * before each further unknown counts as a failed attempt. An ACR Tasks run reports its images when it
+ * ends, and a source build ends within its one-hour timeout: beyond that, something else is wrong.
+ */
+export const OUTCOME_UNKNOWN_LIMIT_SECONDS = 3600;
 const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
 
 /**
@@ -40,7 +47,12 @@ const SETTLED = new Set<Obligation["state"]>(["done", "failed", "superseded"]);
  *   that cannot build one of them fails the run, and so the obligation, naming it.
  * - At most `rebuild.concurrencyPerRegistry` runs are active per registry; more wait on the queue.
  * - A start after an earlier claim of the same run (a retry, a crashed worker's claim) passes the earlier
- *   claim's time as `resumeSince`, so a builder finds the run that attempt may have started.
+ *   claim's time as `resumeSince`, so a builder finds the run that attempt may have started, and every
+ *   start passes the run ids recorded for the registry's other keys as `knownRunIds`.
+ * - A builder that cannot tell yet whether an earlier attempt started a run (`run_outcome_unknown`)
+ *   spends no attempt: the job comes back after `pollSeconds` (or the builder's `retryAfterMs`) and looks
+ *   again from the same `resumeSince`, kept as the record's `claimedAt`. After
+ *   {@link OUTCOME_UNKNOWN_LIMIT_SECONDS} each further unknown is a failed attempt, naming the runs in question.
  * - Retryable builder failures (and canceled or timed-out runs) are retried with exponential backoff;
  *   after `rebuild.maxAttempts` the obligation fails with the reason and the logs link, and the job goes
  *   to the poison queue. A failed build fails the obligation at once.
@@ -80,8 +92,10 @@ export async function runRebuildJob(deps: RebuildDeps, job: ObligationJob): Prom
   }
   const claim = await claimRun(deps, job, builder.name, existing, request);
   if (claim.kind !== "claimed") return claim.outcome;
+  const known = claim.knownRunIds.length === 0 ? {} : { knownRunIds: claim.knownRunIds };
   // A claim held before (a retry, or a crashed worker's) may already have started a run the builder can find.
-  return startRun(deps, job, obligation, builder.builder, claim.record, existing === null ? request : { ...request, resumeSince: existing.claimedAt });
+  const resume = existing === null ? {} : { resumeSince: existing.claimedAt };
+  return startRun(deps, job, obligation, builder.builder, claim.record, { ...request, ...resume, ...known });
 }
 
 /**
@@ -122,11 +136,14 @@ async function pollRun(
   return follow(deps, job, obligation, started.record, current);
 }
 
-type Claim = { readonly kind: "claimed"; readonly record: RunRecord } | { readonly kind: "not-claimed"; readonly outcome: RebuildOutcome };
+type Claim =
+  | { readonly kind: "claimed"; readonly record: RunRecord; readonly knownRunIds: readonly string[] }
+  | { readonly kind: "not-claimed"; readonly outcome: RebuildOutcome };
 
 /**
  * Claims the run record of (image, base digest) for this worker: a new one, a claim its worker stopped
- * renewing (it died; see {@link isClaimLive}), or this job's own retry; within the registry's concurrency limit.
+ * renewing (it died; see {@link isClaimLive}), or this job's own retry; within the registry's concurrency
+ * limit. A claim comes with the run ids recorded for the registry's other keys.
  */
 async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: string, existing: RunRecord | null, request: BuildRequest): Promise<Claim> {
   const { registry, idempotencyKey: key } = request;
@@ -140,7 +157,9 @@ async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: stri
     if (existing.status !== "claimed" && !ownRetry) return notClaimed({ kind: "skipped", reason: `run ${key} is ${existing.status}` });
   }
 
-  const active = (await deps.store.listRuns(registry)).filter((run) => run.key !== key && holdsSlot(run, nowMs, rules));
+  const others = (await deps.store.listRuns(registry)).filter((run) => run.key !== key);
+  const knownRunIds = others.flatMap((run) => (run.runId === null ? [] : [run.runId]));
+  const active = others.filter((run) => holdsSlot(run, nowMs, rules));
   if (active.length >= rules.concurrencyPerRegistry) {
     return notClaimed(await requeue(deps, job, rules.backoffSeconds, `${active.length} runs active on ${registry} (limit ${rules.concurrencyPerRegistry})`));
   }
@@ -167,7 +186,7 @@ async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: stri
       updatedAt: claimedAt,
     });
     if (!claim.claimed) return notClaimed(await requeue(deps, job, rules.pollSeconds, `run ${key} was claimed by another worker`));
-    return { kind: "claimed", record: claim.record };
+    return { kind: "claimed", record: claim.record, knownRunIds };
   }
   let tookOver = false;
   const record = await deps.store.updateRun(registry, key, (current) => {
@@ -176,7 +195,7 @@ async function claimRun(deps: RebuildDeps, job: ObligationJob, builderName: stri
     return tookOver ? { ...current, status: "claimed", claimedAt, heartbeatAt: claimedAt, updatedAt: claimedAt } : current;
   });
   if (!tookOver) return notClaimed({ kind: "skipped", reason: `run ${key} was taken over by another worker` });
-  return { kind: "claimed", record };
+  return { kind: "claimed", record, knownRunIds };
 }
 
 type RebuildRules = RippleConfig["rebuild"];
@@ -240,6 +259,7 @@ async function startRun(deps: RebuildDeps, job: ObligationJob, obligation: Oblig
   try {
     run = await withHeartbeat(deps, claimed, () => builder.start(request));
   } catch (error) {
+    if (error instanceof AppError && error.code === "run_outcome_unknown") return lookAgainLater(deps, job, obligation, claimed, request, error);
     const reason = error instanceof Error ? error.message : String(error);
     return retryOrFail(deps, job, obligation, claimed, reason, isRetryable(error), null);
   }
@@ -252,6 +272,32 @@ async function startRun(deps: RebuildDeps, job: ObligationJob, obligation: Oblig
   const followed = await follow(deps, job, obligation, record, run);
   // A failed build, or a canceled / timed-out one being retried, is the outcome; otherwise the run started.
   return followed.kind === "failed" || (followed.kind === "requeued" && FINAL_RUN_STATUSES.includes(run.status)) ? followed : { kind: "started", run };
+}
+
+/**
+ * The builder could not tell whether an earlier attempt of the claim started a run: not a failed
+ * attempt. The claim goes back to `retrying` with its `claimedAt` set to the start of the lookup window
+ * (`resumeSince`, else this claim's own time), so the requeued job — whose `attempt` still equals the
+ * record's `attempts` — takes it over and looks from there again, however many unknowns come in a row.
+ * Once the window is older than {@link OUTCOME_UNKNOWN_LIMIT_SECONDS}, an unknown counts as a failed attempt.
+ */
+async function lookAgainLater(deps: RebuildDeps, job: ObligationJob, obligation: Obligation, claimed: RunRecord, request: BuildRequest, unknown: AppError): Promise<RebuildOutcome> {
+  const since = request.resumeSince ?? claimed.claimedAt;
+  const unknownSeconds = Math.floor((deps.now().getTime() - Date.parse(since)) / 1000);
+  if (unknownSeconds > OUTCOME_UNKNOWN_LIMIT_SECONDS) {
+    const reason = `no run could be told to be this build's for ${unknownSeconds} s: ${unknown.message}`;
+    return retryOrFail(deps, job, obligation, claimed, reason, true, null, since);
+  }
+  let ours = false;
+  await deps.store.updateRun(claimed.registry, claimed.key, (current) => {
+    // Only this worker's claim: one taken over meanwhile (a missed heartbeat) is the other worker's now.
+    ours = current.status === "claimed" && current.runId === null && current.claimedAt === claimed.claimedAt;
+    return ours ? { ...current, status: "retrying", claimedAt: since, reason: unknown.message, updatedAt: deps.now().toISOString() } : current;
+  });
+  if (!ours) return { kind: "skipped", reason: `run ${claimed.key} was taken over by another worker` };
+  const retryAfterMs = typeof unknown.details.retryAfterMs === "number" ? unknown.details.retryAfterMs : 0;
+  const delaySeconds = Math.max(deps.config.rebuild.pollSeconds, Math.ceil(retryAfterMs / 1000));
+  return requeue(deps, { ...job, attempt: claimed.attempts, poll: false }, delaySeconds, `outcome unknown, no attempt spent: ${unknown.message}`);
 }
 
 function runFields(run: BuildRun): Pick<RunRecord, "runId" | "status" | "logsUrl" | "startedAt" | "finishedAt" | "reason"> {
@@ -285,12 +331,14 @@ async function retryOrFail(
   reason: string,
   retryable: boolean,
   logsUrl: string | null,
+  /** Where the retry's lookup window starts, when it is not this claim's own time (an outcome still unknown). */
+  claimedAt?: string,
 ): Promise<RebuildOutcome> {
   const rules = deps.config.rebuild;
   const attempts = record.attempts + (record.runId === null ? 1 : 0);
   const at = deps.now().toISOString();
   if (retryable && attempts < rules.maxAttempts) {
-    await deps.store.updateRun(record.registry, record.key, (current) => ({ ...current, status: "retrying", runId: null, attempts, reason, updatedAt: at }));
+    await deps.store.updateRun(record.registry, record.key, (current) => ({ ...current, status: "retrying", runId: null, attempts, reason, updatedAt: at, claimedAt: claimedAt ?? current.claimedAt }));
     const delaySeconds = rules.backoffSeconds * 2 ** (attempts - 1);
     await deps.queue.enqueue("rebuild", { ...job, attempt: attempts, poll: false }, { delaySeconds });
     return { kind: "requeued", delaySeconds, reason: `attempt ${attempts} of ${rules.maxAttempts} failed: ${reason}` };

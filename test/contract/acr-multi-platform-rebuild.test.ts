@@ -143,6 +143,25 @@ describe("a multi-platform image rebuilt by ACR Tasks", () => {
     ]);
   });
 
+  it("spends no attempt while the run of a platform whose answer was lost has not reported its image, then takes that run and builds the other platform once", async () => {
+    const t = await campaignWithJob();
+    arm.loseAnswers("scheduleRun", 1);
+    const unknown = await runRebuildJob(t.deps, t.job);
+    expect(unknown).toEqual({
+      kind: "requeued",
+      delaySeconds: 10,
+      reason: `outcome unknown, no attempt spent: scheduling the linux/amd64 build of ${REGISTRY}/ripple/company:1: the outcome of an earlier request is unknown until run cb1 reports its images`,
+    });
+    expect(arm.runIds()).toEqual(["cb1"]);
+    expect(await t.poll()).toMatchObject({ kind: "started", run: { runId: "cb1+cb2", status: "running" } });
+    expect(await t.poll()).toEqual({ kind: "requeued", delaySeconds: 10, reason: "run cb1+cb2 is running" });
+    expect(await t.poll()).toEqual({ kind: "skipped", reason: "run cb1+cb2 succeeded; the obligation completes when the rebuilt image is pushed" });
+    expect(arm.runIds()).toEqual(["cb1", "cb2"]);
+    expect(await t.deps.store.listRuns(REGISTRY)).toEqual([expect.objectContaining({ runId: "cb1+cb2", status: "succeeded", attempts: 1 })]);
+    const pushed = (await content.getManifest("1")).manifest as { manifests: Array<{ digest: string }> };
+    expect(pushed.manifests.map((entry) => entry.digest)).toEqual([rebuilt["linux/amd64"]!.facts.digest, rebuilt["linux/arm64/v8"]!.facts.digest]);
+  });
+
   it("fails the obligation naming the platform and its run when one platform cannot be built, and leaves the tag as it was", async () => {
     failing = "linux/arm64/v8";
     const t = await campaignWithJob();

@@ -45,6 +45,14 @@ const BASE_ARGUMENTS = [
 ];
 
 const QUEUED: BuildRun = { runId: "cb1", status: "queued", logsUrl: null, startedAt: null, finishedAt: null, reason: null };
+/** The platform of {@link sourceRequest}'s run. */
+const ARM64 = { os: "linux", architecture: "arm64", variant: "v8" };
+/** An image a run reports in `outputImages`. */
+const pushedImage = (repository: string, tag: string) => ({ registry: REGISTRY, repository, tag, digest: `sha256:${"d".repeat(64)}` });
+/** The images {@link sourceRequest}'s run pushes, as it reports them once it has succeeded. */
+const API_IMAGES = [pushedImage("team/api", "1.0"), pushedImage("team/api", "1.0-patched")];
+/** A build of another image, as it reports its images once it has succeeded. */
+const OTHER_IMAGE_DONE: RunState = { status: "Succeeded", outputImages: [pushedImage("team/web", "2.0")] };
 
 function taskRequest(task = "rebuild-app"): BuildRequest {
   return { image: `${REGISTRY}/team/app:1.0`, registry: REGISTRY, recipe: { kind: "task", task }, base: BASE, idempotencyKey: "team/app:1.0@base" };
@@ -93,6 +101,15 @@ function rejection(promise: Promise<unknown>): Promise<ErrorShape> {
 function upstream(message: string, status: number | null, retryable: boolean): ErrorShape {
   return { name: "UpstreamError", code: "upstream_failed", message: `acr-tasks: ${message}`, retryable, details: { service: "acr-tasks", status } };
 }
+
+/** `start`'s answer while the runs that may be an earlier request's have not reported their images. */
+function outcomeUnknown(action: string, candidates: string[]): ErrorShape {
+  const which = candidates.length === 1 ? `run ${candidates[0]} reports its` : `runs ${candidates.join(", ")} report their`;
+  return { name: "AppError", code: "run_outcome_unknown", message: `${action}: the outcome of an earlier request is unknown until ${which} images`, retryable: true, details: { retryAfterMs: 10, candidates } };
+}
+
+const SCHEDULING_APP = `scheduling task rebuild-app for ${REGISTRY}/team/app:1.0`;
+const SCHEDULING_API = `scheduling a build of ${REGISTRY}/team/api:1.0`;
 
 /** A request as the adapter must send it: every one authenticated, on ACR Tasks' api-version. */
 function armRequest(method: string, route: ArmRoute, path: string, body: unknown = null): ArmRequest {
@@ -269,30 +286,105 @@ describe("start", () => {
   it.each<["reset" | number, string]>([
     ["reset", "the connection reset"],
     [502, "a gateway's 502"],
-  ])("starts exactly one run when ARM accepts the run and the answer is lost (%s: %s), and returns that run", async (answer) => {
+  ])("starts exactly one run when ARM accepts the run and the answer is lost (%s: %s): unknown until the run reports the image, then that run", async (answer) => {
     // Runs that are not this request's: another task's, and this task's from before the request.
     server.addRun("ca1", [{ status: "Running" }], { task: "other-task", createTime: new Date().toISOString() });
     server.addRun("ca2", [{ status: "Queued" }], { task: "rebuild-app", createTime: new Date(Date.now() - 3_600_000).toISOString() });
     server.loseAnswers("scheduleRun", 1, answer);
-    expect(await builder.start(taskRequest())).toEqual(QUEUED);
+    const since = new Date().toISOString();
+    expect(await rejection(builder.start(taskRequest()))).toEqual(outcomeUnknown(SCHEDULING_APP, ["cb1"]));
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun"]);
+
+    server.setRunState("cb1", { status: "Succeeded", outputImages: [pushedImage("team/app", "1.0")] });
+    expect(await builder.start({ ...taskRequest(), resumeSince: since })).toEqual({ ...QUEUED, status: "succeeded", logsUrl: logsOf("cb1") });
     expect(server.runIds()).toEqual(["ca1", "ca2", "cb1"]);
-    expect(routes(server)).toEqual(["scheduleRun", "listRuns"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun", "listRuns"]);
   });
 
-  it("finds a lost build's run by its platform, not another build's", async () => {
+  // Before, a unique candidate of the platform was taken at once, images or not; now only once it reports the request's images.
+  it("tells a lost build's run by its platform and, once it reports them, its images; another platform's run is no candidate", async () => {
     server.addRun("ca1", [{ status: "Queued" }], { platform: { os: "linux", architecture: "amd64" }, createTime: new Date().toISOString() });
     server.loseAnswers("scheduleRun", 1);
-    expect(await builder.start(sourceRequest())).toEqual(QUEUED);
+    const since = new Date().toISOString();
+    expect(await rejection(builder.start(sourceRequest()))).toEqual(outcomeUnknown(SCHEDULING_API, ["cb1"]));
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun"]);
+
+    server.setRunState("cb1", { status: "Succeeded", outputImages: API_IMAGES });
+    expect(await builder.start({ ...sourceRequest(), resumeSince: since })).toEqual({ ...QUEUED, status: "succeeded", logsUrl: logsOf("cb1") });
     expect(server.runIds()).toEqual(["ca1", "cb1"]);
-    expect(routes(server)).toEqual(["scheduleRun", "listRuns"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun", "listRuns"]);
   });
 
-  it("returns the run an earlier attempt of the claim started, without scheduling another", async () => {
+  it("never takes another image's queued run for a lost answer's: unknown while both are in flight, then its own run once it reports its images, and no second run", async () => {
+    server.addRun("ca1", [{ status: "Queued" }], { platform: ARM64, createTime: new Date().toISOString() });
+    server.loseAnswers("scheduleRun", 1);
+    const since = new Date().toISOString();
+    expect(await rejection(builder.start(sourceRequest()))).toEqual(outcomeUnknown(SCHEDULING_API, ["cb1", "ca1"]));
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun", "getRun"]);
+
+    // The other image's build ends; this one's still runs: still no telling, and nothing scheduled.
+    server.setRunState("ca1", OTHER_IMAGE_DONE);
+    server.setRunState("cb1", { status: "Running", startTime: new Date().toISOString() });
+    expect(await rejection(builder.start({ ...sourceRequest(), resumeSince: since }))).toEqual(outcomeUnknown(SCHEDULING_API, ["cb1"]));
+
+    server.setRunState("cb1", { status: "Succeeded", outputImages: API_IMAGES });
+    expect(await builder.start({ ...sourceRequest(), resumeSince: since })).toEqual({ ...QUEUED, status: "succeeded", logsUrl: logsOf("cb1") });
+    expect(server.runIds()).toEqual(["ca1", "cb1"]);
+    expect(routes(server).filter((route) => route === "scheduleRun")).toEqual(["scheduleRun"]);
+  });
+
+  it("after a 503 that started nothing, does not take another image's run in flight, and schedules once that run has ended naming its own images", async () => {
+    server.addRun("ca1", [{ status: "Running" }], { platform: ARM64, createTime: new Date().toISOString() });
+    server.fail("scheduleRun", 503, 1);
+    const since = new Date().toISOString();
+    expect(await rejection(builder.start(sourceRequest()))).toEqual(outcomeUnknown(SCHEDULING_API, ["ca1"]));
+    expect(server.runIds()).toEqual(["ca1"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun"]);
+
+    server.setRunState("ca1", OTHER_IMAGE_DONE);
+    expect(await builder.start({ ...sourceRequest(), resumeSince: since })).toEqual(QUEUED);
+    expect(server.runIds()).toEqual(["ca1", "cb1"]);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "getRun", "listRuns", "scheduleRun"]);
+  });
+
+  it.each([
+    ["a single-platform build's", ["ca1"]],
+    ["one platform's of a multi-platform build", ["ca0+ca1"]],
+  ])("does not wait on a run Ripple recorded for another request (%s), nor take it", async (_name, knownRunIds) => {
+    server.addRun("ca1", [{ status: "Running" }], { platform: ARM64, createTime: new Date().toISOString() });
+    server.fail("scheduleRun", 503, 1);
+    expect(await builder.start({ ...sourceRequest(), knownRunIds })).toEqual(QUEUED);
+    expect(routes(server)).toEqual(["scheduleRun", "listRuns", "scheduleRun"]);
+  });
+
+  it("returns the run an earlier attempt of the claim started once it reports the image, without scheduling another", async () => {
     const since = new Date(Date.now() - 60_000).toISOString();
-    server.addRun("cb7", [{ status: "Running", startTime: new Date().toISOString() }], { task: "rebuild-app", createTime: new Date().toISOString() });
-    expect(await builder.start({ ...taskRequest(), resumeSince: since })).toEqual({ ...QUEUED, runId: "cb7", status: "running", startedAt: expect.any(String) as unknown });
+    const state: RunState = { status: "Succeeded", startTime: "2024-07-22T18:05:00Z", finishTime: "2024-07-22T18:09:30Z", outputImages: [pushedImage("team/app", "1.0")] };
+    server.addRun("cb7", [state], { task: "rebuild-app", createTime: new Date().toISOString() });
+    expect(await builder.start({ ...taskRequest(), resumeSince: since })).toEqual({
+      runId: "cb7",
+      status: "succeeded",
+      logsUrl: logsOf("cb7"),
+      startedAt: "2024-07-22T18:05:00.000Z",
+      finishedAt: "2024-07-22T18:09:30.000Z",
+      reason: null,
+    });
     expect(routes(server)).toEqual(["listRuns"]);
     expect(server.runIds()).toEqual(["cb7"]);
+  });
+
+  it("schedules nothing while the claim's earlier run may still be running without images", async () => {
+    const since = new Date(Date.now() - 60_000).toISOString();
+    server.addRun("cb7", [{ status: "Running", startTime: new Date().toISOString() }], { task: "rebuild-app", createTime: new Date().toISOString() });
+    expect(await rejection(builder.start({ ...taskRequest(), resumeSince: since }))).toEqual(outcomeUnknown(SCHEDULING_APP, ["cb7"]));
+    expect(routes(server)).toEqual(["listRuns", "getRun"]);
+    expect(server.runIds()).toEqual(["cb7"]);
+  });
+
+  it("looks from a minute before the earlier claim: ARM's clock may be behind", async () => {
+    server.addRun("cb7", [{ status: "Succeeded", outputImages: [pushedImage("team/app", "1.0")] }], { task: "rebuild-app", createTime: new Date(Date.now() - 30_000).toISOString() });
+    expect(await builder.start({ ...taskRequest(), resumeSince: new Date().toISOString() })).toMatchObject({ runId: "cb7", status: "succeeded" });
+    expect(routes(server)).toEqual(["listRuns"]);
   });
 
   it("schedules again for a claim whose earlier run was canceled, or which started none", async () => {

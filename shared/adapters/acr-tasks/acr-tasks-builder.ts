@@ -11,7 +11,7 @@ import type {
   SetValue,
   TaskRunRequest,
 } from "@azure/arm-containerregistry";
-import { normalizeRegistryHost, parseImageRef } from "../../domain/image-ref.js";
+import { normalizeRegistryHost, parseImageRef, splitTagKey } from "../../domain/image-ref.js";
 import { AppError, ConfigError, UpstreamError } from "../../errors.js";
 import { FINAL_RUN_STATUSES, type BuildRecipe, type BuildRequest, type BuildRun, type ImageBuilder, type RunStatus, type SourceArchives } from "../../ports/image-builder.js";
 import type { ManifestStore } from "../acr/acr-manifest-store.js";
@@ -106,9 +106,10 @@ interface ArmRun {
  * again blindly, neither by the SDK's retries nor by this adapter: the run it may have started is looked
  * up with `runs.list` and returned, and the request is sent again (once) only when there is none. With
  * `request.resumeSince` (a retry or a taken-over claim) `start` looks first. ARM's runs do not carry the
- * request's arguments, so a run is recognized by its task, or its platform and pushed images, and its
- * creation time (see `findScheduledRun`); when several runs could be the one, none is taken and the
- * request is sent, as before.
+ * request's arguments, so a run is taken only once it is attributed: created since then, of the same
+ * task or platform, and reporting in `outputImages` the request's images (see `findScheduledRun`); runs
+ * of `request.knownRunIds` are never taken. While a run that may be the request's is queued or running
+ * without images, `start` starts nothing and throws `run_outcome_unknown` (retryable).
  *
  * A `DockerBuildRequest` builds one platform. A source recipe of several platforms is one run per
  * platform, each pushing to a scratch tag of its own ({@link platformTag}); the build's run id joins
@@ -154,12 +155,12 @@ export function createAcrTasksBuilder(options: AcrTasksBuilderOptions): ImageBui
       if (platforms === null) {
         const action = request.recipe.kind === "task" ? `scheduling task ${request.recipe.task} for ${request.image}` : `scheduling a build of ${request.image}`;
         const [body] = await prepareSource(request, [createRunRequest(request, options, extras)]);
-        return withLogs((await schedule(body!, action, request.resumeSince)).run);
+        return withLogs((await schedule(body!, action, request)).run);
       }
       requireManifests(request);
       const bodies = await prepareSource(request, platforms.map((platform) => platformRunRequest(request, platform, extras)));
       const runs: ArmRun[] = [];
-      for (const [index, body] of bodies.entries()) runs.push(await schedule(body, `scheduling the ${platforms[index]!.name} build of ${request.image}`, request.resumeSince));
+      for (const [index, body] of bodies.entries()) runs.push(await schedule(body, `scheduling the ${platforms[index]!.name} build of ${request.image}`, request));
       return settlePlatforms(request, platforms, runs);
     },
 
@@ -208,21 +209,32 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
 
   guardScheduleRun(client);
 
-  /** The run ARM holds for `runRequest`, scheduled since `sinceMs`; null when there is none, or no telling which. */
-  const lookUp = async (runRequest: RunRequestUnion, sinceMs: number, action: string): Promise<ArmRun | null> => {
-    const found = await findScheduledRun({ client, resourceGroup, registryName }, runRequest, sinceMs);
-    return found === null ? null : toArmRun(found, action);
+  /** What ARM holds for the request since `sinceMs` (see {@link findScheduledRun}), its run as an {@link ArmRun}. */
+  const lookUp = async (identity: RunIdentity, sinceMs: number, action: string): Promise<Lookup<ArmRun>> => {
+    let found: Lookup<Run>;
+    try {
+      found = await findScheduledRun({ client, resourceGroup, registryName }, identity, sinceMs);
+    } catch (error) {
+      throw toUpstreamError(error, { service: ACR_TASKS_SERVICE, action: `looking up runs for ${action}` });
+    }
+    return found.kind === "found" ? { kind: "found", run: toArmRun(found.run, action) } : found;
   };
 
   /**
    * Schedules `runRequest` once, never twice: ARM's `scheduleRun` is not idempotent, so the SDK may not
    * send it again ({@link guardScheduleRun}). When an attempt's outcome is unknown (network, 408, 5xx)
    * the run it may have started is looked up and returned; only when there is none is it sent again
-   * (once). With `resumeSince` (the claim was held before) the lookup comes first.
+   * (once). With `request.resumeSince` (the claim was held before) the lookup comes first. A lookup that
+   * cannot tell yet throws `run_outcome_unknown` and sends nothing.
    */
-  const schedule = async (runRequest: RunRequestUnion, action: string, resumeSince?: string): Promise<ArmRun> => {
-    const resumed = resumeSince === undefined ? null : await lookUp(runRequest, Date.parse(resumeSince), action);
-    if (resumed !== null) return resumed;
+  const schedule = async (runRequest: RunRequestUnion, action: string, request: BuildRequest): Promise<ArmRun> => {
+    const identity = runIdentity(runRequest, request);
+    if (request.resumeSince !== undefined) {
+      // The window starts where the earlier attempt's run could have, by ARM's clock.
+      const resumed = await lookUp(identity, Date.parse(request.resumeSince) - SCHEDULE_CLOCK_SKEW_MS, action);
+      if (resumed.kind === "found") return resumed.run;
+      if (resumed.kind === "unknown") throw outcomeUnknown(action, resumed.candidates, pollIntervalMs);
+    }
     for (let attempt = 1; ; attempt += 1) {
       const sentAt = Date.now();
       try {
@@ -231,8 +243,9 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
         const failure = toUpstreamError(error instanceof ScheduleRunNotResent ? error.first : error, { service: ACR_TASKS_SERVICE, action });
         if (!failure.retryable) throw failure;
         // A failed lookup leaves the scheduling failure to report; the caller retries, looking up first.
-        const found = await lookUp(runRequest, sentAt - SCHEDULE_CLOCK_SKEW_MS, action).catch(() => undefined);
-        if (found !== null && found !== undefined) return found;
+        const found = await lookUp(identity, sentAt - SCHEDULE_CLOCK_SKEW_MS, action).catch(() => undefined);
+        if (found?.kind === "found") return found.run;
+        if (found?.kind === "unknown") throw outcomeUnknown(action, found.candidates, pollIntervalMs, failure);
         if (found === undefined || attempt >= SCHEDULE_ATTEMPTS) throw failure;
       }
     }
@@ -257,7 +270,11 @@ type PipelineResponse = Awaited<ReturnType<PipelinePolicy["sendRequest"]>>;
 
 /** The name of the pipeline policy that keeps the SDK from sending a `scheduleRun` twice. */
 const SCHEDULE_RUN_GUARD = "rippleScheduleRunSentOnce";
-/** Runs a lookup reads, newest first: far more than could start for one registry within the clock skew window. */
+/**
+ * Runs a lookup reads, newest first: more than a registry starts in a lookup window (the clock skew, or
+ * the minutes since an attempt whose outcome is still unknown) but for the busiest; a run pushed past
+ * this many newer ones is not found.
+ */
 const LOOKUP_TOP = 50;
 const NOT_ADOPTED: ReadonlySet<RunStatus> = new Set(["canceled", "timed-out"]);
 
@@ -307,35 +324,99 @@ function armErrorCode(body: string | null | undefined): string | undefined {
   }
 }
 
+/** What ARM's runs can tell of a run request: the task or platform it runs, and the images it pushes. */
+interface RunIdentity {
+  /** A `TaskRunRequest`'s task; null for a build. */
+  readonly task: string | null;
+  /** A build's platform; null for a task run. */
+  readonly platform: PlatformProperties | null;
+  /** `repository:tag` names the request's run pushes: a build's `imageNames`, the image a task rebuilds. */
+  readonly images: ReadonlySet<string>;
+  /** Runs Ripple recorded for other requests ({@link BuildRequest.knownRunIds}, multi-platform ids split). */
+  readonly known: ReadonlySet<string>;
+}
+
 /**
- * The run ARM created for `runRequest` since `sinceMs`, found with `runs.list` (newest first,
- * `$filter` on `TaskName` for a task run, `RunType` for a build, at most {@link LOOKUP_TOP}). ARM's runs
- * do not report a request's arguments, so a run is recognized by what they do report: created since
- * then, the same task — or a build of the same platform whose pushed images, once it reports them, are
- * the request's. A canceled or timed-out run is never taken: it is to be run again. Null when no run
- * matches, or when several do and there is no telling which.
+ * What a lookup found: the request's run; runs that may be it but have not reported their images yet
+ * (`candidates`, newest first); or none, so that scheduling cannot start a second run.
  */
-async function findScheduledRun(target: Pick<AcrTasksBuilderOptions, "client" | "resourceGroup" | "registryName">, runRequest: RunRequestUnion, sinceMs: number): Promise<Run | null> {
-  const task = runRequest.type === "TaskRunRequest" ? (runRequest as TaskRunRequest).taskId.split("/").pop() ?? "" : null;
-  const filter = task === null ? "RunType eq 'QuickBuild'" : `TaskName eq '${task}'`;
-  const matches: Run[] = [];
+type Lookup<T> = { readonly kind: "found"; readonly run: T } | { readonly kind: "unknown"; readonly candidates: readonly string[] } | { readonly kind: "none" };
+
+function runIdentity(runRequest: RunRequestUnion, request: BuildRequest): RunIdentity {
+  const known = new Set((request.knownRunIds ?? []).flatMap((runId) => splitRunId(runId) ?? [runId]));
+  if (runRequest.type === "TaskRunRequest") {
+    // A task that rebuilds the image pushes its tag, or the rebuild could never complete its obligation.
+    const image = splitTagKey(request.image);
+    return { task: (runRequest as TaskRunRequest).taskId.split("/").pop() ?? "", platform: null, images: new Set(image === null ? [] : [`${image.repository}:${image.tag}`]), known };
+  }
+  const build = runRequest as DockerBuildRequest;
+  return { task: null, platform: build.platform, images: new Set(build.imageNames ?? []), known };
+}
+
+/**
+ * The run ARM created for the request since `sinceMs`, looked up with `runs.list` (newest first,
+ * `$filter` on `TaskName` for a task run, `RunType` for a build, at most {@link LOOKUP_TOP}). ARM's runs
+ * do not report a request's arguments: a run is the request's only when it is attributed — created since
+ * then, of the same task or platform, not one of `identity.known`, and reporting the request's images in
+ * its `outputImages`. A canceled or timed-out run is never taken: it is to be run again. A candidate
+ * that is queued or running without images is read again (`runs.get`, the run as it is now); one still
+ * in flight makes the outcome unknown. Runs that ended without naming the request's images are other
+ * requests' (or a failed one of its own, which a new run replaces).
+ */
+async function findScheduledRun(target: Pick<AcrTasksBuilderOptions, "client" | "resourceGroup" | "registryName">, identity: RunIdentity, sinceMs: number): Promise<Lookup<Run>> {
+  const { client, resourceGroup, registryName } = target;
+  const filter = identity.task === null ? "RunType eq 'QuickBuild'" : `TaskName eq '${identity.task}'`;
+  const candidates: Run[] = [];
   let read = 0;
-  for await (const run of target.client.runs.list(target.resourceGroup, target.registryName, { filter, top: LOOKUP_TOP })) {
-    if (isRunOf(run, runRequest, task, sinceMs)) matches.push(run);
+  for await (const run of client.runs.list(resourceGroup, registryName, { filter, top: LOOKUP_TOP })) {
+    if (isCandidate(run, identity, sinceMs)) candidates.push(run);
     read += 1;
     if (read >= LOOKUP_TOP) break;
   }
-  return matches.length === 1 ? matches[0]! : null;
+  const attributed = candidates.find((run) => attribute(run, identity) === "ours");
+  if (attributed !== undefined) return { kind: "found", run: attributed };
+  const unresolved: string[] = [];
+  for (const listed of candidates.filter((run) => attribute(run, identity) === "unresolved")) {
+    const run = await client.runs.get(resourceGroup, registryName, armRunId(listed));
+    const verdict = attribute(run, identity);
+    if (verdict === "ours") return { kind: "found", run };
+    if (verdict === "unresolved") unresolved.push(armRunId(run));
+  }
+  return unresolved.length === 0 ? { kind: "none" } : { kind: "unknown", candidates: unresolved };
 }
 
-function isRunOf(run: Run, runRequest: RunRequestUnion, task: string | null, sinceMs: number): boolean {
+/**
+ * `start` cannot tell yet whether an earlier request started a run: retryable, with the runs in question
+ * and when to ask again (as often as this adapter polls an operation).
+ */
+function outcomeUnknown(action: string, candidates: readonly string[], retryAfterMs: number, cause?: unknown): AppError {
+  const which = candidates.length === 1 ? `run ${candidates[0]} reports its` : `runs ${candidates.join(", ")} report their`;
+  return new AppError("run_outcome_unknown", `${action}: the outcome of an earlier request is unknown until ${which} images`, {
+    retryable: true,
+    cause,
+    details: { retryAfterMs, candidates },
+  });
+}
+
+function armRunId(run: Run): string {
+  return run.runId ?? run.name ?? "";
+}
+
+/** A run created since `sinceMs` of the request's task or platform, which no other request of Ripple's holds. */
+function isCandidate(run: Run, identity: RunIdentity, sinceMs: number): boolean {
   const status = mapRunStatus(run.status);
-  if (run.createTime === undefined || run.createTime.getTime() < sinceMs || status === null || NOT_ADOPTED.has(status)) return false;
-  if (task !== null) return run.task?.toLowerCase() === task.toLowerCase();
-  const build = runRequest as DockerBuildRequest;
-  const samePlatform = (["os", "architecture", "variant"] as const).every((key) => (run.platform?.[key] ?? "").toLowerCase() === (build.platform[key] ?? "").toLowerCase());
-  const names = new Set(build.imageNames ?? []);
-  return samePlatform && (run.outputImages ?? []).every((image) => names.has(`${image.repository ?? ""}:${image.tag ?? ""}`));
+  if (run.createTime === undefined || run.createTime.getTime() < sinceMs || status === null || NOT_ADOPTED.has(status) || identity.known.has(armRunId(run))) return false;
+  if (identity.task !== null) return run.task?.toLowerCase() === identity.task.toLowerCase();
+  return (["os", "architecture", "variant"] as const).every((key) => (run.platform?.[key] ?? "").toLowerCase() === (identity.platform?.[key] ?? "").toLowerCase());
+}
+
+/** Whether a candidate is the request's run: it reports the request's images; unresolved while it is queued or running without any. */
+function attribute(run: Run, identity: RunIdentity): "ours" | "not-ours" | "unresolved" {
+  const status = mapRunStatus(run.status);
+  if (status === null || NOT_ADOPTED.has(status)) return "not-ours";
+  const pushed = (run.outputImages ?? []).map((image) => `${image.repository ?? ""}:${image.tag ?? ""}`);
+  if (pushed.some((name) => identity.images.has(name))) return "ours";
+  return pushed.length === 0 && (status === "queued" || status === "running") ? "unresolved" : "not-ours";
 }
 
 /** Uploads of private repositories' sources (see {@link AcrTasksBuilderOptions.sourceArchives}). */

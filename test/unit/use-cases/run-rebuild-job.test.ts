@@ -10,7 +10,7 @@ import { openDebouncedCampaign } from "../../../shared/use-cases/open-campaign.j
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
 import { requeueOrphanedClaims } from "../../../shared/use-cases/requeue-orphaned-claims.js";
-import { runRebuildJob, type RebuildDeps } from "../../../shared/use-cases/run-rebuild-job.js";
+import { OUTCOME_UNKNOWN_LIMIT_SECONDS, runRebuildJob, type RebuildDeps } from "../../../shared/use-cases/run-rebuild-job.js";
 import { createDeps, image, index, pushEvent, REGISTRY } from "./pipeline-helpers.js";
 
 const BASE_NAME = "org.opencontainers.image.base.name";
@@ -256,6 +256,58 @@ describe("runRebuildJob", () => {
     expect(await t.obligation()).toMatchObject({ state: "scheduled", runId: "run-5" });
   });
 
+  it("requeues a start whose outcome is unknown without spending an attempt, and looks again from the same window however often in a row", async () => {
+    const t = await campaignWithJob({}, scriptedBuilder([OUTCOME_UNKNOWN, OUTCOME_UNKNOWN, run("queued", "run-5")]));
+    // Runs recorded for other keys: those with a run id are never this build's.
+    await t.env.store.claimRun(otherRun("other|x", "run-0", "succeeded"));
+    await t.env.store.claimRun(otherRun("other|y", null, "retrying"));
+    const requeued = { kind: "requeued", delaySeconds: 10, reason: `outcome unknown, no attempt spent: ${OUTCOME_UNKNOWN.message}` };
+    expect(await runRebuildJob(t.deps, t.job)).toEqual(requeued);
+    expect(t.env.queue.messages.filter((entry) => entry.queue === "rebuild")).toEqual([{ queue: "rebuild", message: { ...t.job, attempt: 0, poll: false }, delaySeconds: 10 }]);
+    expect(await t.env.store.getRun(REGISTRY, KEY)).toMatchObject({ status: "retrying", runId: null, attempts: 0, claimedAt: "2026-11-23T10:00:00.000Z", reason: OUTCOME_UNKNOWN.message });
+    expect(await t.obligation()).toMatchObject({ state: "pending", runId: null });
+
+    t.advance(10);
+    const [again] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(await runRebuildJob(t.deps, again!)).toEqual(requeued);
+    expect(await t.env.store.getRun(REGISTRY, KEY)).toMatchObject({ status: "retrying", attempts: 0, claimedAt: "2026-11-23T10:00:00.000Z" });
+
+    t.advance(10);
+    const [last] = t.env.queue.take("rebuild") as ObligationJob[];
+    expect(await runRebuildJob(t.deps, last!)).toEqual({ kind: "started", run: run("queued", "run-5") });
+    expect(t.builder.started.map(({ resumeSince, knownRunIds }) => ({ resumeSince, knownRunIds }))).toEqual([
+      { resumeSince: undefined, knownRunIds: ["run-0"] },
+      { resumeSince: "2026-11-23T10:00:00.000Z", knownRunIds: ["run-0"] },
+      { resumeSince: "2026-11-23T10:00:00.000Z", knownRunIds: ["run-0"] },
+    ]);
+    expect(await t.env.store.getRun(REGISTRY, KEY)).toMatchObject({ status: "queued", runId: "run-5", attempts: 1 });
+    expect(await t.obligation()).toMatchObject({ state: "scheduled", runId: "run-5" });
+  });
+
+  it("comes back after the builder's retryAfterMs when it is longer than pollSeconds", async () => {
+    const later = new AppError("run_outcome_unknown", OUTCOME_UNKNOWN.message, { retryable: true, details: { retryAfterMs: 25_500, candidates: ["cb1"] } });
+    const t = await campaignWithJob({}, scriptedBuilder([later]));
+    expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "requeued", delaySeconds: 26 });
+  });
+
+  it("counts each unknown after OUTCOME_UNKNOWN_LIMIT_SECONDS as a failed attempt naming the runs, still looking from the same window", async () => {
+    const t = await campaignWithJob({ maxAttempts: 2 }, scriptedBuilder([OUTCOME_UNKNOWN, OUTCOME_UNKNOWN, OUTCOME_UNKNOWN]));
+    expect(await runRebuildJob(t.deps, t.job)).toMatchObject({ kind: "requeued", delaySeconds: 10 });
+    t.advance(OUTCOME_UNKNOWN_LIMIT_SECONDS + 1);
+    const [retry] = t.env.queue.take("rebuild") as ObligationJob[];
+    const gaveUp = `no run could be told to be this build's for ${OUTCOME_UNKNOWN_LIMIT_SECONDS + 1} s: ${OUTCOME_UNKNOWN.message}`;
+    expect(await runRebuildJob(t.deps, retry!)).toEqual({ kind: "requeued", delaySeconds: 2, reason: `attempt 1 of 2 failed: ${gaveUp}` });
+    expect(await t.env.store.getRun(REGISTRY, KEY)).toMatchObject({ status: "retrying", attempts: 1, claimedAt: "2026-11-23T10:00:00.000Z" });
+
+    t.advance(2);
+    const [last] = t.env.queue.take("rebuild") as ObligationJob[];
+    const failed = `gave up after 2 attempt(s): no run could be told to be this build's for ${OUTCOME_UNKNOWN_LIMIT_SECONDS + 3} s: ${OUTCOME_UNKNOWN.message}`;
+    expect(await runRebuildJob(t.deps, last!)).toEqual({ kind: "failed", reason: failed });
+    expect(t.builder.started.map((request) => request.resumeSince)).toEqual([undefined, "2026-11-23T10:00:00.000Z", "2026-11-23T10:00:00.000Z"]);
+    expect(await t.obligation()).toMatchObject({ state: "failed", reason: failed });
+    expect(t.env.queue.poisoned).toEqual([{ queue: "rebuild", message: last }]);
+  });
+
   it("polls a running run until it finishes, and retries a canceled one", async () => {
     const builder = scriptedBuilder([run("running", "run-3"), run("succeeded", "run-4")], [run("running", "run-3"), run("canceled", "run-3")]);
     const t = await campaignWithJob({}, builder);
@@ -327,6 +379,18 @@ describe("debounced campaigns", () => {
 const KEY = `${COMPANY}|${busyboxB.digest}`;
 const CLAIMED_AT = "2026-11-23T09:59:00.000Z";
 const HEARD_AT = "2026-11-23T09:59:40.000Z";
+
+/** The builder cannot tell yet whether an earlier attempt started a run. */
+const OUTCOME_UNKNOWN = new AppError("run_outcome_unknown", `scheduling a build of ${COMPANY}: the outcome of an earlier request is unknown until run cb1 reports its images`, {
+  retryable: true,
+  details: { retryAfterMs: 2000, candidates: ["cb1"] },
+});
+
+/** The run record of another key of the registry, long settled or waiting for its retry. */
+function otherRun(key: string, runId: string | null, status: RunRecord["status"]): RunRecord {
+  const at = "2026-11-23T09:30:00.000Z";
+  return { key, image: `${REGISTRY}/apps/other:1`, registry: REGISTRY, base: BASE, baseDigest: busyboxB.digest, campaignId: "c", builder: "fake", status, runId, logsUrl: null, reason: null, attempts: 1, claimedAt: at, startedAt: null, finishedAt: null, updatedAt: at };
+}
 
 /** The claim a worker left when it died waiting on the builder: last heard of at {@link HEARD_AT}. */
 function deadClaim(job: ObligationJob): RunRecord {
