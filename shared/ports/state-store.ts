@@ -122,6 +122,45 @@ export interface PullRequestRecord {
   readonly files: readonly string[];
   readonly openedAt: string;
   readonly updatedAt: string;
+  /**
+   * The branch's earlier pull requests Ripple recorded, newest first (at most
+   * {@link EARLIER_PULL_REQUESTS_KEPT}): a merge or close of one of them still settles the obligations it
+   * bumped after a newer pull request replaced it. Absent on records written before it existed.
+   */
+  readonly earlier?: readonly EarlierPullRequest[];
+}
+
+/** How many earlier pull requests a {@link PullRequestRecord} keeps. */
+export const EARLIER_PULL_REQUESTS_KEPT = 10;
+
+/** A pull request of a branch that a newer one replaced in its {@link PullRequestRecord}. */
+export interface EarlierPullRequest {
+  readonly number: number;
+  readonly url: string;
+  readonly digest: string;
+  readonly campaignId: string;
+  /** `open` until its merge or close is handled. */
+  readonly state: "open" | "closed" | "merged";
+  readonly dependents: readonly string[];
+}
+
+/**
+ * The right to propose on one branch: the one pull-request job delivery that holds it scans and proposes,
+ * every other one waits. Its holder renews it while working, so a holder that died lets it lapse at `until`.
+ */
+export interface ProposingLease {
+  /** The delivery holding it (a random id). */
+  readonly holder: string;
+  /** The base digest the holder proposes. */
+  readonly digest: string;
+  readonly takenAt: string;
+  readonly until: string;
+}
+
+/** A branch's pull-request slot: its record (null before Ripple's first pull request on it) and its proposing lease (null when free). */
+export interface PullRequestSlot {
+  readonly record: PullRequestRecord | null;
+  readonly lease: ProposingLease | null;
 }
 
 /** One digest an upstream tag has pointed at, as the watcher saw it. */
@@ -383,8 +422,20 @@ export interface StateStore extends SlaRecords {
   putRepositoryScan(record: RepositoryScanRecord): Promise<void>;
 
   getPullRequest(repository: string, branch: string): Promise<PullRequestRecord | null>;
-  /** Creates or replaces a pull-request record with an ETag guard: `patch` gets the stored one (or null). */
+  /**
+   * Creates or replaces a pull-request record with an ETag guard: `patch` gets the stored one (or null).
+   * The branch's proposing lease is kept as it is.
+   */
   savePullRequest(repository: string, branch: string, patch: (current: PullRequestRecord | null) => PullRequestRecord): Promise<PullRequestRecord>;
+  /**
+   * Applies `patch` to a branch's slot — its record and its proposing lease, stored together — in one
+   * ETag-guarded write (re-read and applied again on a lost race, so `patch` may run more than once) and
+   * returns the slot as stored after the call; `patch` returning null writes nothing. Concurrent callers
+   * are serialized: each patch sees what every earlier write left, so of several callers taking a free
+   * lease exactly one finds it free. A slot with a lease and no record is not a pull request:
+   * {@link getPullRequest} and {@link listPullRequests} do not see it.
+   */
+  updatePullRequestSlot(repository: string, branch: string, patch: (current: PullRequestSlot) => PullRequestSlot | null): Promise<PullRequestSlot>;
   /** Every pull-request record, newest update first. */
   listPullRequests(): Promise<PullRequestRecord[]>;
 

@@ -43,7 +43,8 @@ export type GitHubEventOutcome = { readonly kind: "ignored"; readonly reason: st
  * Acts on a verified GitHub webhook delivery: a `push` to a configured repository's default branch
  * queues a rescan of it (answered at once; the scan job costs one call when unchanged); a `pull_request`
  * `closed` completes (merged) or fails (closed
- * without merging) the obligations of Ripple's pull request on that branch. Other events are ignored.
+ * without merging) the obligations of Ripple's pull request on that branch — its current one, or an
+ * earlier one Ripple recorded there before a newer one replaced it. Other events are ignored.
  * Idempotent. @throws ValidationError for a payload without the fields used; the forge's retryable errors.
  */
 export async function handleGitHubEvent(deps: GitHubEventDeps, name: string, payload: unknown): Promise<GitHubEventOutcome> {

@@ -1,12 +1,13 @@
+import { randomUUID } from "node:crypto";
 import type { RippleConfig } from "../config.js";
 import type { Campaign, Obligation } from "../domain/campaign.js";
 import { formatPlatform } from "../domain/image-facts.js";
 import { splitTagKey } from "../domain/image-ref.js";
 import { bumpPins } from "../domain/pins.js";
 import type { Forge, ForgeFile, PullRequest, RepositoryScan } from "../ports/forge.js";
-import type { StateStore } from "../ports/state-store.js";
+import { EARLIER_PULL_REQUESTS_KEPT, type EarlierPullRequest, type ProposingLease, type PullRequestRecord, type StateStore } from "../ports/state-store.js";
 import type { ObligationJob } from "../ports/work-queue.js";
-import { isRetryable } from "../errors.js";
+import { AppError, isRetryable } from "../errors.js";
 
 export interface PullRequestDeps {
   readonly store: StateStore;
@@ -22,6 +23,14 @@ export type PullRequestOutcome =
   | { readonly kind: "failed"; readonly reason: string };
 
 const OPEN = new Set<Obligation["state"]>(["pending", "scheduled"]);
+/** How long a proposing lease lasts unless its holder renews it: how long a dead holder blocks its branch. */
+export const PROPOSING_LEASE_MS = 60_000;
+/** How often a holder renews its lease while it scans and proposes (GitHub's pacing can take minutes). */
+const LEASE_RENEW_MS = 15_000;
+/** The longest a delivery that found the branch's lease taken waits on the queue before it looks again. */
+const BUSY_RETRY_MS = 5_000;
+/** A holder stops renewing after this long (twice the Functions timeout): a hung one lets its branch go. */
+const MAX_HOLD_MS = 10 * 60_000;
 
 /** `ripple/docker.io-library-alpine-3.20`: one branch (and pull request) per repository per base tag. */
 export function branchFor(base: string): string {
@@ -35,7 +44,14 @@ export function branchFor(base: string): string {
  * reopened for the same digest. A file the forge cannot change (its scan says `readOnly`, e.g. a workflow
  * without the GitHub App's workflows permission) is left out: its pins fail with the forge's reason, and
  * the other files are still proposed. Idempotent: a repeated job finds its pin already proposed.
- * @throws the forge's and the store's retryable errors (the queue redelivers).
+ *
+ * One delivery at a time works on a branch: it takes the branch's proposing lease (see
+ * {@link ProposingLease}) before it reads the pull-request record, scans and proposes, renews it while it
+ * works and releases it in the same write that records the pull request. So however many deliveries of a
+ * job run at once, in whatever order, one pull request is opened per repository, base tag and digest: a
+ * later one finds the recorded pull request of its digest (open or merged) and proposes nothing.
+ * @throws the forge's and the store's retryable errors (the queue redelivers); a retryable AppError
+ * `pull_request_busy` with `details.retryAfterMs` while another delivery holds the branch's lease.
  */
 export async function runPullRequestJob(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
   try {
@@ -79,9 +95,20 @@ interface BumpPlan {
 async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<PullRequestOutcome> {
   const target = await targetOf(deps, job);
   if ("kind" in target) return target;
-  const { obligation, repository, branch, base, forge } = target;
+  return withProposingLease(deps, target, job.toDigest, (lease) => proposeUnderLease(deps, job, target, lease));
+}
 
-  const record = await deps.store.getPullRequest(repository, branch);
+/** The lease a delivery holds on its branch, and the branch's record as it was when the lease was taken. */
+interface HeldLease {
+  readonly holder: string;
+  readonly record: PullRequestRecord | null;
+  /** Set once a write released it (the one that recorded the pull request). */
+  released: boolean;
+}
+
+async function proposeUnderLease(deps: PullRequestDeps, job: ObligationJob, target: PinTarget, lease: HeldLease): Promise<PullRequestOutcome> {
+  const { obligation, repository, branch, base, forge } = target;
+  const { record } = lease;
   if (record !== null && record.digest === job.toDigest) {
     if (record.state === "closed") {
       return fail(deps, [obligation], `pull request ${record.url} was closed without merging; not reopened for ${job.toDigest}`);
@@ -104,10 +131,63 @@ async function proposePins(deps: PullRequestDeps, job: ObligationJob): Promise<P
 
   const title = `chore(deps): update ${shortName(name)}:${base.tag} digest to ${job.toDigest.slice(job.toDigest.indexOf(":") + 1, job.toDigest.indexOf(":") + 8)}`;
   const body = await describeChange(deps, found.campaign, plan.changes, plan.bumped);
+  // A holder paused past its lease (a frozen process) must not propose over the delivery that took it over.
+  if (!(await renewLease(deps, target, lease.holder))) throw busy(deps, target, null);
   const pull = await forge.proposeChange({ repository, branch, title, body, labels: deps.config.pullRequests.labels, files: plan.files, baseSha: scan.revision });
-  await recordProposal(deps, job, { repository, branch }, pull, plan);
+  await recordProposal(deps, job, { repository, branch }, pull, plan, lease);
   const files = plan.files.map((file) => file.path);
   return { kind: "proposed", url: pull.url, number: pull.number, files, updated: record !== null && record.number === pull.number };
+}
+
+/**
+ * Runs `work` holding the proposing lease of the target's branch: takes it (or throws `pull_request_busy`
+ * when another holder's lease is live), renews it every {@link LEASE_RENEW_MS} while `work` runs (for at
+ * most {@link MAX_HOLD_MS}), and releases it afterwards unless `work` already did. A renewal or release
+ * that fails leaves the lease to lapse at its `until`.
+ */
+async function withProposingLease<T>(deps: PullRequestDeps, target: PinTarget, digest: string, work: (lease: HeldLease) => Promise<T>): Promise<T> {
+  const { repository, branch } = target;
+  const holder = randomUUID();
+  const slot = await deps.store.updatePullRequestSlot(repository, branch, (current) => {
+    const now = deps.now();
+    if (current.lease !== null && Date.parse(current.lease.until) > now.getTime()) return null;
+    return { ...current, lease: { holder, digest, takenAt: now.toISOString(), until: new Date(now.getTime() + PROPOSING_LEASE_MS).toISOString() } };
+  });
+  if (slot.lease?.holder !== holder) throw busy(deps, target, slot.lease);
+
+  const lease: HeldLease = { holder, record: slot.record, released: false };
+  const takenAt = deps.now().getTime();
+  const renewal = setInterval(() => {
+    if (deps.now().getTime() - takenAt > MAX_HOLD_MS) clearInterval(renewal);
+    else void renewLease(deps, target, holder).catch(() => undefined);
+  }, LEASE_RENEW_MS);
+  renewal.unref();
+  try {
+    return await work(lease);
+  } finally {
+    clearInterval(renewal);
+    if (!lease.released) await releaseLease(deps, target, holder).catch(() => undefined);
+  }
+}
+
+function busy(deps: PullRequestDeps, target: PinTarget, lease: ProposingLease | null): AppError {
+  const left = lease === null ? 0 : Date.parse(lease.until) - deps.now().getTime();
+  return new AppError("pull_request_busy", `another delivery is proposing on ${target.branch} of ${target.repository} (lease until ${lease?.until ?? "now"})`, {
+    retryable: true,
+    details: { retryAfterMs: Math.max(1000, Math.min(BUSY_RETRY_MS, left)) },
+  });
+}
+
+/** Moves the holder's lease on by {@link PROPOSING_LEASE_MS}; changes nothing once it is not the holder's. Returns whether the holder still holds it. */
+async function renewLease(deps: PullRequestDeps, target: PinTarget, holder: string): Promise<boolean> {
+  const slot = await deps.store.updatePullRequestSlot(target.repository, target.branch, (current) =>
+    current.lease?.holder === holder ? { ...current, lease: { ...current.lease, until: new Date(deps.now().getTime() + PROPOSING_LEASE_MS).toISOString() } } : null,
+  );
+  return slot.lease?.holder === holder;
+}
+
+async function releaseLease(deps: PullRequestDeps, target: PinTarget, holder: string): Promise<void> {
+  await deps.store.updatePullRequestSlot(target.repository, target.branch, (current) => (current.lease?.holder === holder ? { ...current, lease: null } : null));
 }
 
 /** The job's open file-pin obligation, its repository, branch, base and forge; or the outcome when there is nothing to do. */
@@ -177,25 +257,43 @@ async function settleUnproposable(deps: PullRequestDeps, plan: BumpPlan, reposit
   return reasons.length > 0 ? { kind: "failed", reason: reasons.join("; ") } : { kind: "skipped", reason: `nothing to change in ${repository}` };
 }
 
-/** Records the pull request of `branch` (keeping when it was opened) and schedules the bumped pins on it. */
-async function recordProposal(deps: PullRequestDeps, job: ObligationJob, where: { repository: string; branch: string }, pull: PullRequest, plan: BumpPlan): Promise<void> {
+/**
+ * Records the pull request of `branch` (keeping when it was opened, and the replaced one among the
+ * earlier ones) and releases the holder's lease in the same guarded write, then schedules the bumped pins
+ * on it. A lease that lapsed and was taken by another delivery meanwhile is left to that one.
+ */
+async function recordProposal(deps: PullRequestDeps, job: ObligationJob, where: { repository: string; branch: string }, pull: PullRequest, plan: BumpPlan, lease: HeldLease): Promise<void> {
   const at = deps.now().toISOString();
-  await deps.store.savePullRequest(where.repository, where.branch, (current) => ({
-    ...where,
-    base: job.base,
-    digest: job.toDigest,
-    campaignId: job.campaignId,
-    number: pull.number,
-    url: pull.url,
-    state: pull.state,
-    title: pull.title,
-    body: pull.body,
-    dependents: plan.bumped.map((candidate) => candidate.dependentKey),
-    files: plan.files.map((file) => file.path),
-    openedAt: current?.number === pull.number ? current.openedAt : at,
-    updatedAt: at,
+  await deps.store.updatePullRequestSlot(where.repository, where.branch, (current) => ({
+    record: {
+      ...where,
+      base: job.base,
+      digest: job.toDigest,
+      campaignId: job.campaignId,
+      number: pull.number,
+      url: pull.url,
+      state: pull.state,
+      title: pull.title,
+      body: pull.body,
+      dependents: plan.bumped.map((candidate) => candidate.dependentKey),
+      files: plan.files.map((file) => file.path),
+      openedAt: current.record?.number === pull.number ? current.record.openedAt : at,
+      updatedAt: at,
+      earlier: earlierPullRequests(current.record, pull.number),
+    },
+    lease: current.lease?.holder === lease.holder ? null : current.lease,
   }));
+  lease.released = true;
   await schedule(deps, plan.bumped, pull.url);
+}
+
+/** The earlier pull requests a record of pull request `number` keeps: `previous` itself too when `number` replaces it. */
+function earlierPullRequests(previous: PullRequestRecord | null, number: number): EarlierPullRequest[] {
+  if (previous === null) return [];
+  const kept = (previous.earlier ?? []).filter((pull) => pull.number !== number && pull.number !== previous.number);
+  if (previous.number === number) return kept;
+  const { url, digest, campaignId, state, dependents } = previous;
+  return [{ number: previous.number, url, digest, campaignId, state, dependents }, ...kept].slice(0, EARLIER_PULL_REQUESTS_KEPT);
 }
 
 /** The digest a pin moves to: the new index for an index (or single image) pin, the same platform's new manifest for a child pin. */
@@ -261,16 +359,24 @@ async function fail(deps: PullRequestDeps, obligations: readonly Obligation[], r
 
 /**
  * A pull request was merged or closed (GitHub webhook, or the reconcile timer for local git): records
- * its state, and completes its obligations when merged or fails them when closed without merging.
+ * its state, and completes its obligations when merged or fails them when closed without merging. Ripple's
+ * current pull request of the branch or an earlier one it recorded there (one a newer pull request
+ * replaced before this event arrived) both count; any other number changes nothing.
  * Idempotent. Returns the number of obligations settled.
  */
 export async function settlePullRequest(deps: Pick<PullRequestDeps, "store" | "now">, repository: string, branch: string, state: "merged" | "closed", number: number): Promise<number> {
   const record = await deps.store.getPullRequest(repository, branch);
-  // Only Ripple's current pull request of the branch: an older one, or someone else's of the same name, changes nothing.
-  if (record === null || record.state !== "open" || record.number !== number) return 0;
-  await deps.store.savePullRequest(repository, branch, (current) => ({ ...(current ?? record), state, updatedAt: deps.now().toISOString() }));
-  const found = await deps.store.getCampaign(record.campaignId);
-  const obligations = (found?.obligations ?? []).filter((obligation) => record.dependents.includes(obligation.dependentKey) && OPEN.has(obligation.state));
-  await settle(deps, obligations, state === "merged" ? "done" : "failed", state === "merged" ? `pull request ${record.url} merged` : `pull request ${record.url} closed without merging`);
+  if (record === null) return 0;
+  const pull = [record, ...(record.earlier ?? [])].find((candidate) => candidate.number === number);
+  if (pull === undefined || pull.state !== "open") return 0;
+  const at = deps.now().toISOString();
+  await deps.store.savePullRequest(repository, branch, (current) => {
+    const stored = current ?? record;
+    if (stored.number === number) return { ...stored, state, updatedAt: at };
+    return { ...stored, earlier: (stored.earlier ?? []).map((earlier) => (earlier.number === number ? { ...earlier, state } : earlier)) };
+  });
+  const found = await deps.store.getCampaign(pull.campaignId);
+  const obligations = (found?.obligations ?? []).filter((obligation) => pull.dependents.includes(obligation.dependentKey) && OPEN.has(obligation.state));
+  await settle(deps, obligations, state === "merged" ? "done" : "failed", state === "merged" ? `pull request ${pull.url} merged` : `pull request ${pull.url} closed without merging`);
   return obligations.length;
 }

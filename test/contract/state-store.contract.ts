@@ -5,7 +5,10 @@ import type { ImageIndexFacts, ImageManifestFacts } from "../../shared/domain/im
 import type { RegistryEvent } from "../../shared/domain/registry-event.js";
 import {
   runKey,
+  type EarlierPullRequest,
   type EventRecord,
+  type ProposingLease,
+  type PullRequestRecord,
   type PatchOriginRecord,
   type RunRecord,
   type AlertRecord,
@@ -687,6 +690,45 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         expect(await store.getPullRequest("org/app", "ripple/docker.io-library-alpine-3.20")).toEqual({ ...record(digest(3), time(1)), number: 10 });
         expect((await store.listPullRequests()).map((pull) => pull.repository)).toEqual(["org/other", "org/app"]);
         expect(await store.getPullRequest("org/app", "nope")).toBeNull();
+      });
+
+      const BRANCH = "ripple/docker.io-library-alpine-3.20";
+      const pullRecord = (number: number): PullRequestRecord => ({
+        repository: "org/app", branch: BRANCH, base: "docker.io/library/alpine:3.20", digest: digest(3), campaignId: "c1", number,
+        url: `https://github.test/org/app/pull/${number}`, state: "open", title: "t", body: "b", dependents: ["file:org/app:Dockerfile:1"], files: ["Dockerfile"], openedAt: time(1), updatedAt: time(1),
+      });
+      const lease = (holder: string, until = time(30)): ProposingLease => ({ holder, digest: digest(3), takenAt: time(1), until });
+
+      it("keeps a branch's proposing lease and record in one slot: a lease alone is no pull request, and a record written with the lease released is one write", async () => {
+        expect(await store.updatePullRequestSlot("org/app", BRANCH, (current) => {
+          expect(current).toEqual({ record: null, lease: null });
+          return { ...current, lease: lease("a") };
+        })).toEqual({ record: null, lease: lease("a") });
+        expect(await store.getPullRequest("org/app", BRANCH)).toBeNull();
+        expect(await store.listPullRequests()).toEqual([]);
+        // A patch answering null writes nothing and reads the slot.
+        expect(await store.updatePullRequestSlot("org/app", BRANCH, () => null)).toEqual({ record: null, lease: lease("a") });
+        expect(await store.updatePullRequestSlot("org/app", "nope", () => null)).toEqual({ record: null, lease: null });
+
+        expect(await store.updatePullRequestSlot("org/app", BRANCH, (current) => ({ record: pullRecord(1), lease: current.lease?.holder === "a" ? null : current.lease }))).toEqual({ record: pullRecord(1), lease: null });
+        expect(await store.getPullRequest("org/app", BRANCH)).toEqual(pullRecord(1));
+        expect(await store.listPullRequests()).toEqual([pullRecord(1)]);
+
+        // savePullRequest keeps the lease as it is; the record keeps its earlier pull requests.
+        await store.updatePullRequestSlot("org/app", BRANCH, (current) => ({ ...current, lease: lease("b") }));
+        const earlier: EarlierPullRequest[] = [{ number: 1, url: pullRecord(1).url, digest: digest(3), campaignId: "c1", state: "open", dependents: ["file:org/app:Dockerfile:1"] }];
+        await store.savePullRequest("org/app", BRANCH, (current) => ({ ...current!, number: 2, earlier }));
+        expect(await store.updatePullRequestSlot("org/app", BRANCH, () => null)).toEqual({ record: { ...pullRecord(1), number: 2, earlier }, lease: lease("b") });
+        expect(await store.getPullRequest("org/app", BRANCH)).toEqual({ ...pullRecord(1), number: 2, earlier });
+      });
+
+      it("gives a free proposing lease to exactly one of several concurrent takers", async () => {
+        const holders = ["w1", "w2", "w3", "w4", "w5", "w6"];
+        const slots = await Promise.all(holders.map((holder) => store.updatePullRequestSlot("org/app", BRANCH, (current) => (current.lease === null ? { ...current, lease: lease(holder) } : null))));
+        const winners = holders.filter((holder, index) => slots[index]!.lease?.holder === holder);
+        expect(winners).toHaveLength(1);
+        expect(slots.map((slot) => slot.lease)).toEqual(holders.map(() => lease(winners[0]!)));
+        expect(await store.updatePullRequestSlot("org/app", BRANCH, () => null)).toEqual({ record: null, lease: lease(winners[0]!) });
       });
     });
 

@@ -29,7 +29,7 @@ describe("Table Storage on Azurite", () => {
     await store.init();
     return store;
   }
-  const rawTable = (prefix: string, table: "events" | "campaigns" | "edges") =>
+  const rawTable = (prefix: string, table: "events" | "campaigns" | "edges" | "pulls") =>
     TableClient.fromConnectionString(azurite.connectionString, `${prefix}${table}`, { allowInsecureConnection: true });
 
   describeStateStoreContract("table storage (Azurite)", () => newStore());
@@ -98,6 +98,23 @@ describe("Table Storage on Azurite", () => {
     const lost = await store.listEvents(10);
     const duplicate = await store.recordEvent({ ...record, receivedAt: "2024-05-02T00:00:00.000Z" });
     expect({ lost, duplicate, healed: await store.listEvents(10) }).toEqual({ lost: [], duplicate: false, healed: [record] });
+  });
+
+  it("reads a pull-request row written before proposing leases existed as a slot without a lease, and keeps it readable after a lease comes and goes", async () => {
+    const prefix = newPrefix();
+    const store = await newStore(prefix);
+    const record = {
+      repository: "org/app", branch: "ripple/x", base: "r/base:1", digest: digest(3), campaignId: "c1", number: 4, url: "https://github.test/org/app/pull/4",
+      state: "open" as const, title: "t", body: "b", dependents: ["file:org/app:Dockerfile:1"], files: ["Dockerfile"], openedAt: "2024-05-01T00:00:00.000Z", updatedAt: "2024-05-01T00:00:00.000Z",
+    };
+    await rawTable(prefix, "pulls").createEntity({ partitionKey: escapeKey("org/app"), rowKey: escapeKey("ripple/x"), ...packJson(record) });
+    expect(await store.updatePullRequestSlot("org/app", "ripple/x", () => null)).toEqual({ record, lease: null });
+    const lease = { holder: "w1", digest: digest(5), takenAt: "2024-05-01T00:01:00.000Z", until: "2024-05-01T00:02:00.000Z" };
+    await store.updatePullRequestSlot("org/app", "ripple/x", (current) => ({ ...current, lease }));
+    expect(await store.getPullRequest("org/app", "ripple/x")).toEqual(record);
+    expect(await store.listPullRequests()).toEqual([record]);
+    await store.updatePullRequestSlot("org/app", "ripple/x", (current) => ({ ...current, lease: null }));
+    expect(await store.updatePullRequestSlot("org/app", "ripple/x", () => null)).toEqual({ record, lease: null });
   });
 
   it("keeps one base's dependents in one partition and nothing else there", async () => {

@@ -3,7 +3,7 @@ import { dependentKey, type DependencyEdge } from "../../shared/domain/dependenc
 import { AppError, ValidationError } from "../../shared/errors.js";
 import type {
   PatchOriginRecord,
-  PullRequestRecord,
+  PullRequestSlot,
   RepositoryScanRecord,
   RunRecord,
   EventRecord,
@@ -64,7 +64,7 @@ export function createMemoryStateStore(): StateStore {
   const campaigns = new Map<string, { campaign: Campaign; obligations: Map<string, Obligation> }>();
   const runs = new Map<string, RunRecord>();
   const scans = new Map<string, RepositoryScanRecord>();
-  const pulls = new Map<string, PullRequestRecord>();
+  const pulls = new Map<string, PullRequestSlot>();
   const runId = (registry: string, key: string) => JSON.stringify([registry, key]);
 
   const tagId = (registry: string, repository: string, tag: string) => JSON.stringify([registry, repository, tag]);
@@ -252,19 +252,30 @@ export function createMemoryStateStore(): StateStore {
     },
 
     async getPullRequest(repository, branch) {
-      const stored = pulls.get(JSON.stringify([repository, branch]));
-      return stored === undefined ? null : copy(stored);
+      const stored = pulls.get(JSON.stringify([repository, branch]))?.record;
+      return stored == null ? null : copy(stored);
     },
 
     async savePullRequest(repository, branch, patch) {
       const key = JSON.stringify([repository, branch]);
-      const next = patch(pulls.has(key) ? copy(pulls.get(key)!) : null);
+      const stored = pulls.get(key);
+      const next = patch(stored?.record == null ? null : copy(stored.record));
+      pulls.set(key, { record: copy(next), lease: stored?.lease ?? null });
+      return copy(next);
+    },
+
+    async updatePullRequestSlot(repository, branch, patch) {
+      const key = JSON.stringify([repository, branch]);
+      const current: PullRequestSlot = copy(pulls.get(key) ?? { record: null, lease: null });
+      const next = patch(copy(current));
+      if (next === null) return current;
       pulls.set(key, copy(next));
       return copy(next);
     },
 
     async listPullRequests() {
-      return copy([...pulls.values()].sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0)));
+      const records = [...pulls.values()].flatMap((slot) => (slot.record === null ? [] : [slot.record]));
+      return copy(records.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0)));
     },
 
     async listRuns(registry) {

@@ -21,7 +21,7 @@
  * | campaigns | esc(campaign id)                | `ob\|` esc(dependentKey)                       | one Obligation |
  * | runs      | esc(registry)                   | esc(run key)                                  | one RunRecord; claim = createEntity, 409 → taken |
  * | scans     | esc(repository)                 | `scan`                                        | the RepositoryScanRecord |
- * | pulls     | esc(repository)                 | esc(branch)                                   | one PullRequestRecord |
+ * | pulls     | esc(repository)                 | esc(branch)                                   | one PullRequestRecord and the branch's proposing lease (pull-request-slots.ts) |
  * | upstream  | `t\|` esc(registry) `\|` esc(repository) | esc(tag)                               | one UpstreamTagRecord |
  * | upstream  | `t\|` esc(registry) `\|` esc(repository) | `~listing`                             | the UpstreamListingRecord |
  * | upstream  | `o\|` esc(registry) `\|` esc(repository) | esc(digest)                            | one PatchOriginRecord; guarded write, a later sighting replaces it |
@@ -58,7 +58,7 @@
  *   read API and reconciliation, not the hot path.
  * - The upstream-watch records live in upstream-records.ts, which shares this store's helpers;
  *   listUpstreamTags reads the `t|` partitions (one key range) without their listing rows.
- * - Guarded writes (moveTag, setEventStatus, updateObligation, savePullRequest, saveUpstreamTag) read
+ * - Guarded writes (moveTag, setEventStatus, updateObligation, savePullRequest, updatePullRequestSlot, saveUpstreamTag) read
  *   the entity, compute, and write with its ETag (`Replace`) or createEntity when absent; 412/409
  *   re-read and retry with jittered backoff, then throw ConflictError.
  * - List orders match the memory store (see compare-records.ts); obligations come back ordered by
@@ -71,7 +71,6 @@ import { campaignIdPrefix, type Campaign, type Obligation } from "../../domain/c
 import { dependentKey, type DependencyEdge } from "../../domain/dependency.js";
 import { AppError, ConflictError } from "../../errors.js";
 import type {
-  PullRequestRecord,
   RepositoryScanRecord,
   RunRecord,
   EventRecord,
@@ -97,6 +96,7 @@ import { packJson, unpackJson } from "./json-columns.js";
 import { statusOf, toStorageError } from "./storage-errors.js";
 import { TABLES, escapeKey, tableNameFor, type TableKind } from "./table-keys.js";
 import { createSlaRecords, openCampaignEntity } from "./sla-records.js";
+import { createPullRequestSlots } from "./pull-request-slots.js";
 import { createUpstreamRecords } from "./upstream-records.js";
 
 /** A connection string (Azurite, or an account key), or the table endpoint and a token credential (identity-based). */
@@ -332,6 +332,7 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
   return {
     ...sla,
     ...createUpstreamRecords(clients.upstream, { call, readValue, queryValues, guardedWrite, deleteIfPresent }),
+    ...createPullRequestSlots(pulls, { call, readValue, queryValues, guardedWrite, deleteIfPresent }),
 
     async init() {
       for (const table of TABLES) await call(`create table ${table}`, () => clients[table].createTable());
@@ -573,22 +574,6 @@ export function createTableStateStore(options: TableStateStoreOptions): TableSta
 
     async putRepositoryScan(record) {
       await call("put repository scan", () => scans.upsertEntity({ partitionKey: escapeKey(record.repository), rowKey: "scan", ...packJson(record) }, "Replace"));
-    },
-
-    getPullRequest(repository, branch) {
-      return readValue<PullRequestRecord>(pulls, escapeKey(repository), escapeKey(branch), "get pull request");
-    },
-
-    savePullRequest(repository, branch, patch) {
-      return guardedWrite<PullRequestRecord, PullRequestRecord>(pulls, escapeKey(repository), escapeKey(branch), "save pull request", (current) => {
-        const next = patch(current);
-        return { write: next, result: next };
-      });
-    },
-
-    async listPullRequests() {
-      const rows = await queryValues<PullRequestRecord>(pulls, undefined, "list pull requests");
-      return rows.map((row) => row.value).sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
     },
 
     async listRuns(registry) {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../../../shared/config.js";
 import { dedupeKey } from "../../../shared/domain/registry-event.js";
 import type { ChangeRequest, Forge, PullRequest } from "../../../shared/ports/forge.js";
@@ -7,7 +7,8 @@ import { UpstreamError, ValidationError } from "../../../shared/errors.js";
 import { configuredRepository, handleGitHubEvent } from "../../../shared/use-cases/handle-github-event.js";
 import { processRegistryEvent } from "../../../shared/use-cases/process-registry-event.js";
 import { recordEvents } from "../../../shared/use-cases/receive-notification.js";
-import { branchFor, runPullRequestJob } from "../../../shared/use-cases/run-pull-request-job.js";
+import { deferThrottledJob } from "../../../shared/use-cases/defer-throttled-job.js";
+import { branchFor, PROPOSING_LEASE_MS, runPullRequestJob } from "../../../shared/use-cases/run-pull-request-job.js";
 import { scanRepository } from "../../../shared/use-cases/scan-repository.js";
 import { createDeps, image, pushEvent, REGISTRY } from "./pipeline-helpers.js";
 
@@ -231,5 +232,204 @@ describe("configuredRepository", () => {
     ["an installation repository of another owner", { installationRepositories: true, owner: "contoso" }, "fabrikam/other", null],
   ])("%s", (_, github, fullName, expected) => {
     expect(configuredRepository(config(github), fullName)).toBe(expected);
+  });
+});
+
+describe("pull requests: concurrent deliveries of one job", () => {
+  const BRANCH = branchFor(`${REGISTRY}/ripple/busybox:1`);
+
+  /** Holds the forge's next proposal until `release()`: the delivery making it has scanned and planned, and not proposed yet. */
+  function holdNextProposal(forge: Forge) {
+    const propose = forge.proposeChange.bind(forge);
+    let release = (): void => undefined;
+    let entered = (): void => undefined;
+    const waiting = new Promise<void>((resolve) => (entered = resolve));
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let armed = true;
+    forge.proposeChange = async (request) => {
+      if (armed) {
+        armed = false;
+        entered();
+        await held;
+      }
+      return propose(request);
+    };
+    return { waiting, release };
+  }
+
+  /** A reviewer who merges the pull request Ripple recorded, and GitHub's webhooks for the merges, handled later. */
+  function reviewer(forge: ReturnType<typeof fakeForge>, deps: Parameters<typeof handleGitHubEvent>[0]) {
+    const merged: number[] = [];
+    const undelivered: number[] = [];
+    return {
+      merged,
+      async merge() {
+        const record = await deps.store.getPullRequest(REPO, BRANCH);
+        const pull = forge.pulls.find((candidate) => candidate.number === record?.number && candidate.state === "open");
+        if (pull === undefined) return;
+        forge.merge(pull.number);
+        merged.push(pull.number);
+        undelivered.push(pull.number);
+      },
+      async deliver() {
+        for (const number of undelivered.splice(0)) {
+          await handleGitHubEvent(deps, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number, merged: true, head: { ref: BRANCH } } });
+        }
+      },
+    };
+  }
+
+  it("opens one pull request when the first delivery's is merged while the second is between its check and its proposal, and settles its obligations", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job, other] = env.queue.take("pull-request") as ObligationJob[];
+    const review = reviewer(forge, deps);
+
+    const hold = holdNextProposal(forge);
+    const second = runPullRequestJob(deps, job!);
+    await hold.waiting;
+    const first = await runPullRequestJob(deps, job!).catch((error: unknown) => error);
+    await review.merge();
+    hold.release();
+    expect(await second).toMatchObject({ kind: "proposed", number: 1 });
+    await review.merge();
+    await review.deliver();
+    // The first delivery, put back on the queue, and the other pin's job find the pull request merged.
+    expect(await runPullRequestJob(deps, job!)).toEqual({ kind: "skipped", reason: "obligation already done" });
+    expect(await runPullRequestJob(deps, other!)).toEqual({ kind: "skipped", reason: "obligation already done" });
+
+    expect(first).toMatchObject({ code: "pull_request_busy", retryable: true, details: { retryAfterMs: 5000 } });
+    expect(forge.pulls.map(({ number, state }) => ({ number, state }))).toEqual([{ number: 1, state: "merged" }]);
+    expect(review.merged).toEqual([1]);
+    expect((await env.store.getCampaign(job!.campaignId))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
+    expect(await env.store.updatePullRequestSlot(REPO, BRANCH, () => null)).toMatchObject({ record: { number: 1, state: "merged", earlier: [] }, lease: null });
+  });
+
+  it("defers a delivery while another holds the branch's lease, with how long to wait, and the queue takes it back", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    const hold = holdNextProposal(forge);
+    const holder = runPullRequestJob(deps, job!);
+    await hold.waiting;
+
+    const error = await runPullRequestJob(deps, job!).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "pull_request_busy", retryable: true, details: { retryAfterMs: 5000 } });
+    expect(await deferThrottledJob(env.queue, "pull-request", job, error)).toEqual({ deferredSeconds: 5 });
+    expect(env.queue.messages.filter((message) => message.queue === "pull-request")).toEqual([{ queue: "pull-request", message: job, delaySeconds: 5 }]);
+    hold.release();
+    expect(await holder).toMatchObject({ kind: "proposed", number: 1 });
+    expect(forge.proposals).toHaveLength(1);
+    expect(await env.store.updatePullRequestSlot(REPO, BRANCH, () => null)).toMatchObject({ record: { number: 1, state: "open" }, lease: null });
+  });
+
+  it("lets a dead delivery's lease lapse: the job waits while it lasts, then proceeds", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    let clock = Date.parse("2026-11-23T10:00:00.000Z");
+    const timed = { ...deps, now: () => new Date(clock) };
+    // A delivery took the lease and died before it proposed anything.
+    const until = new Date(clock + PROPOSING_LEASE_MS).toISOString();
+    await env.store.updatePullRequestSlot(REPO, BRANCH, (current) => ({ ...current, lease: { holder: "dead", digest: busyboxB.digest, takenAt: new Date(clock).toISOString(), until } }));
+
+    clock += PROPOSING_LEASE_MS - 2000;
+    await expect(runPullRequestJob(timed, job!)).rejects.toMatchObject({ code: "pull_request_busy", details: { retryAfterMs: 2000 } });
+    expect(forge.proposals).toEqual([]);
+    clock += 2000;
+    expect(await runPullRequestJob(timed, job!)).toMatchObject({ kind: "proposed", number: 1 });
+    expect(await env.store.updatePullRequestSlot(REPO, BRANCH, () => null)).toMatchObject({ record: { number: 1 }, lease: null });
+  });
+
+  it("renews the lease while its holder works, so a slow delivery is not overtaken", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      const { env, forge, deps, deliver } = await setup();
+      await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+      const [job] = env.queue.take("pull-request") as ObligationJob[];
+      let clock = Date.parse("2026-11-23T10:00:00.000Z");
+      const timed = { ...deps, now: () => new Date(clock) };
+      const hold = holdNextProposal(forge);
+      const slow = runPullRequestJob(timed, job!);
+      await hold.waiting;
+      for (let step = 0; step < 8; step += 1) {
+        clock += 15_000;
+        await vi.advanceTimersByTimeAsync(15_000);
+      }
+      await expect(runPullRequestJob(timed, job!)).rejects.toMatchObject({ code: "pull_request_busy" });
+      hold.release();
+      expect(await slow).toMatchObject({ kind: "proposed", number: 1 });
+      expect(forge.proposals).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("releases the lease when the delivery fails or has nothing to propose", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    const propose = forge.proposeChange.bind(forge);
+    forge.proposeChange = async () => {
+      throw new UpstreamError("github", "503", { status: 503 });
+    };
+    await expect(runPullRequestJob(deps, job!)).rejects.toMatchObject({ retryable: true, details: { status: 503 } });
+    expect(await env.store.updatePullRequestSlot(REPO, BRANCH, () => null)).toEqual({ record: null, lease: null });
+    expect(await env.store.getPullRequest(REPO, BRANCH)).toBeNull();
+    forge.proposeChange = propose;
+    expect(await runPullRequestJob(deps, job!)).toMatchObject({ kind: "proposed", number: 1 });
+  });
+
+  it("settles the obligations of a pull request that a newer one replaced before its merge was handled (a holder frozen past its lease)", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    let clock = Date.parse("2026-11-23T10:00:00.000Z");
+    const timed = { ...deps, now: () => new Date(clock) };
+    const review = reviewer(forge, timed);
+    const hold = holdNextProposal(forge);
+    const frozen = runPullRequestJob(timed, job!);
+    await hold.waiting;
+    // Frozen inside its proposal past its lease: another delivery takes the branch over, opens #1, and #1 is merged.
+    clock += PROPOSING_LEASE_MS + 1000;
+    expect(await runPullRequestJob(timed, job!)).toMatchObject({ kind: "proposed", number: 1 });
+    await review.merge();
+    hold.release();
+    expect(await frozen).toMatchObject({ kind: "proposed", number: 2 });
+    await review.deliver();
+
+    expect((await env.store.getCampaign(job!.campaignId))!.obligations.map((obligation) => obligation.state)).toEqual(["done", "done"]);
+    const record = await env.store.getPullRequest(REPO, BRANCH);
+    const bumped = (await env.store.getCampaign(job!.campaignId))!.obligations.map((obligation) => obligation.dependentKey);
+    expect(record).toMatchObject({ number: 2, state: "open" });
+    expect(record?.earlier).toEqual([{ number: 1, url: `https://github.test/${REPO}/pull/1`, digest: busyboxB.digest, campaignId: job!.campaignId, state: "merged", dependents: bumped }]);
+    // A second delivery of the webhook settles nothing more.
+    expect(await handleGitHubEvent(timed, "pull_request", { action: "closed", repository: { full_name: REPO }, pull_request: { number: 1, merged: true, head: { ref: BRANCH } } })).toEqual({ kind: "handled", summary: "pull request #1 merged: 0 obligation(s) settled" });
+  });
+
+  it("does not propose after its lease lapsed and another delivery took the branch over", async () => {
+    const { env, forge, deps, deliver } = await setup();
+    await deliver(pushEvent("ripple/busybox", "1", busyboxB.digest, "2026-11-23T09:10:00Z"));
+    const [job] = env.queue.take("pull-request") as ObligationJob[];
+    let clock = Date.parse("2026-11-23T10:00:00.000Z");
+    const timed = { ...deps, now: () => new Date(clock) };
+    const scan = forge.scan.bind(forge);
+    let release = (): void => undefined;
+    let entered = (): void => undefined;
+    const scanning = new Promise<void>((resolve) => (entered = resolve));
+    forge.scan = async (repository, options) => {
+      forge.scan = scan;
+      entered();
+      await new Promise<void>((resolve) => (release = resolve));
+      return scan(repository, options);
+    };
+    const frozen = runPullRequestJob(timed, job!);
+    await scanning;
+    clock += PROPOSING_LEASE_MS + 1000;
+    await env.store.updatePullRequestSlot(REPO, BRANCH, (current) => ({ ...current, lease: { holder: "other", digest: busyboxB.digest, takenAt: new Date(clock).toISOString(), until: new Date(clock + PROPOSING_LEASE_MS).toISOString() } }));
+    release();
+    await expect(frozen).rejects.toMatchObject({ code: "pull_request_busy", retryable: true });
+    expect(forge.proposals).toEqual([]);
+    expect(await env.store.updatePullRequestSlot(REPO, BRANCH, () => null)).toMatchObject({ record: null, lease: { holder: "other" } });
   });
 });
