@@ -459,7 +459,9 @@ describe("rate limits", () => {
   const HEAD = "/repos/contoso/shop/commits/HEAD";
 
   it.each([403, 429] as const)("waits out a spent primary rate limit (%s) that resets within the wait limit, then succeeds", async (status) => {
-    server.exhaustRateLimit({ status, resetInSeconds: 1 });
+    // Two seconds: `x-ratelimit-reset` is a whole second, so a reset "in 1 s" can be only milliseconds away
+    // and pass before the first request arrives.
+    server.exhaustRateLimit({ status, resetInSeconds: 2 });
 
     const scan = await createGitHubForge({ octokit }).scan(REPO);
 

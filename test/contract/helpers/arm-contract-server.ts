@@ -173,6 +173,11 @@ export interface ArmContractServer {
   importNext(script: ImportImageScript): void;
   /** Adds a run whose `runs.get` answers walk through `states`, one per GET, staying on the last. */
   addRun(runId: string, states: readonly RunState[], run?: { readonly task?: string; readonly platform?: RunPlatform; readonly createTime?: string }): void;
+  /**
+   * Moves a run on to `state` (a build ending, reporting its `outputImages`): `runs.get` and `runs.list`
+   * answer it from now on. Throws for a run the server does not hold.
+   */
+  setRunState(runId: string, state: RunState): void;
   /** The ids of the runs ARM holds, in the order they were created. */
   runIds(): string[];
   /**
@@ -181,6 +186,8 @@ export interface ArmContractServer {
    * mid-answer) or answered with `status` and an ARM error (a gateway's 5xx after ARM acted).
    */
   loseAnswers(route: "scheduleRun", times: number, answer?: "reset" | number): void;
+  /** Queued faults and lost answers not yet served; Infinity while one answers always. */
+  faultsLeft(): number;
   /** The PUTs to build-source upload URLs, kept apart from {@link requests} (they carry a SAS). */
   readonly uploads: SourceUpload[];
   /** The uploaded build sources by the relative path `listBuildSourceUploadUrl` answered (only stored ones). */
@@ -220,7 +227,7 @@ export interface ArmContractServerOptions {
 
 interface StoredRun {
   readonly runId: string;
-  readonly states: readonly RunState[];
+  states: readonly RunState[];
   readonly runType: string;
   readonly task: string | undefined;
   /** A `DockerBuildRequest`'s platform, which ARM reports on the run. */
@@ -359,10 +366,17 @@ export async function startArmContractServer(options: ArmContractServerOptions):
         cursor: 0,
       });
     },
+    setRunState(runId, runState) {
+      const run = state.runs.get(runId);
+      if (run === undefined) throw new Error(`the contract server holds no run ${runId}`);
+      run.states = [runState];
+      run.cursor = 1;
+    },
     runIds: () => [...state.runs.keys()],
     loseAnswers(_route, times, answer = "reset") {
       state.lostAnswers.push({ answer, remaining: times });
     },
+    faultsLeft: () => [...state.faults, ...state.lostAnswers].reduce((sum, fault) => sum + fault.remaining, 0),
     setPermissions: (permissions) => void (state.permissions = permissions),
     setSystemTopics: (topics) => void (state.systemTopics = topics),
     logLink: (runId) => logLink(state, runId),

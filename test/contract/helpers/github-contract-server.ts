@@ -101,6 +101,14 @@ export interface GitHubContractServer {
   fail(method: string, path: string, status: number, times: number, options?: { message?: string; headers?: Record<string, string> }): void;
   /** Answers the next `times` requests of `method path` with GitHub's secondary rate limit: `status` 403 or 429, `retry-after` when given. */
   limitSecondary(method: string, path: string, options: { status: 403 | 429; retryAfterSeconds?: number; times: number }): void;
+  /** Queued faults (and secondary limits) not yet served; Infinity while one answers always. */
+  faultsLeft(): number;
+  /**
+   * Merges an open pull request as a reviewer's "Create a merge commit" does: a commit with the head's tree
+   * and the base branch's head and the pull request's head as parents moves the base branch; the pull
+   * request is closed as merged. Returns the merge commit's SHA. Throws for a pull request that is not open.
+   */
+  merge(fullName: string, number: number): string;
   /** Spends the primary rate limit: every API call gets `status` with `x-ratelimit-remaining: 0` until `resetInSeconds` from now. */
   exhaustRateLimit(options: { status: 403 | 429; resetInSeconds: number }): void;
   /** Archives `owner/name`: listed with `archived: true` (writes to it are not refused). */
@@ -737,6 +745,19 @@ export async function startGitHubContractServer(options: GitHubContractServerOpt
       const headers: Record<string, string> = retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) };
       const documentationUrl = `${RATE_LIMIT_DOCUMENTATION}#about-secondary-rate-limits`;
       faults.push({ method, path, status, remaining: times, message: SECONDARY_RATE_LIMIT_MESSAGE, documentationUrl, headers });
+    },
+    faultsLeft: () => faults.reduce((sum, fault) => sum + fault.remaining, 0),
+    merge(fullName, number) {
+      const repository = repositoryOf(fullName);
+      const pull = pullOf(repository, String(number));
+      const head = repository.refs.get(`heads/${pull.head}`);
+      const baseHead = repository.refs.get(`heads/${pull.base}`);
+      const headCommit = head === undefined ? undefined : repository.commits.get(head);
+      if (pull.state !== "open" || headCommit === undefined || baseHead === undefined) throw new Error(`pull request #${number} of ${fullName} cannot be merged`);
+      const sha = stampCommit(repository, headCommit.tree, [baseHead, headCommit.sha], `Merge pull request #${number} from ${repository.owner}/${pull.head}`);
+      repository.refs.set(`heads/${pull.base}`, sha);
+      Object.assign(pull, { state: "closed", mergedAt: now(), closedHeadSha: headCommit.sha });
+      return sha;
     },
     exhaustRateLimit({ status, resetInSeconds }) {
       rateLimitRemaining = 0;
