@@ -2,11 +2,14 @@
  * Reading the image references out of a Dockerfile: the base images of `FROM`, the images of
  * `COPY --from=` and `RUN --mount=…,from=`, and the BuildKit frontend of the `# syntax=` directive.
  *
- * The parser follows the Dockerfile reference (parser directives, line continuations with the escape
- * character, comments and blank lines inside continuations, heredocs, global `ARG`s in `FROM`). It keeps
- * the source offsets of every logical line so a later rewriter can replace a reference byte for byte.
+ * The parser follows the Dockerfile reference and BuildKit (parser directives, indented ones included,
+ * line continuations with the escape character, comments and blank lines inside continuations, heredocs,
+ * global `ARG`s in `FROM`, variable substitution with its pattern operators in dockerfile-substitution.ts).
+ * It keeps the source offsets of every logical line so a later rewriter can replace a reference byte for byte.
  */
+import { expandTraced, expandWord, UNKNOWN, UNSET, type Binding, type EscapeChar, type Scope } from "./dockerfile-substitution.js";
 import { imageName, parseImageRef } from "./image-ref.js";
+import { createTracedBuilder, sliceTraced, trimTraced, untraced, type Traced } from "./traced-text.js";
 
 /** The instructions that can name an image; `syntax` is the parser directive. */
 export type ImageInstruction = "FROM" | "COPY" | "RUN" | "syntax";
@@ -99,9 +102,9 @@ interface Located {
 
 function analyzeDockerfile(text: string): { located: Located[]; stages: readonly Stage[] } {
   const lines = splitPhysicalLines(text);
-  const { directives, escape } = readDirectives(lines);
+  const escape = readEscapeDirective(lines);
   const located: Located[] = [];
-  const syntax = directives.find((directive) => directive.name === "syntax");
+  const syntax = detectSyntax(lines);
   if (syntax !== undefined) {
     const reference = { text: syntax.value, origins: Array.from(syntax.value, (_, index) => syntax.valueStart + index) };
     const image = toExtracted(syntax.value, syntax.value, { instruction: "syntax", line: syntax.line, stage: null, platform: null });
@@ -177,10 +180,9 @@ interface Directive {
   readonly valueStart: number;
 }
 
-type EscapeChar = "\\" | "`";
-
 const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
-const DIRECTIVE_LINE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/d;
+/** What follows the `#` of a directive and the white space after it; `\s` as Go reads it. */
+const DIRECTIVE_BODY = /^([a-zA-Z][a-zA-Z0-9]*)[ \t\n\f\r]*=[ \t\n\f\r]*(.+?)[ \t\n\f\r]*$/d;
 const HEREDOC_INSTRUCTIONS: ReadonlySet<string> = new Set(["RUN", "COPY", "ADD"]);
 const HEREDOC_WORD = /^\d*<<(-?)([^<]+)$/;
 
@@ -201,22 +203,41 @@ function splitPhysicalLines(text: string): PhysicalLine[] {
 }
 
 /**
- * Reads the parser directives at the top. Directives stop at the first line that is not a known
- * directive (a comment, a blank line, an instruction, an unknown or repeated directive).
+ * The escape character of the parser directives at the top, read as BuildKit's parser reads them: each
+ * line with its leading white space stripped, `#`, white space, `name = value` (the name in any case).
+ * Directives stop at the first line that is not a known directive (a comment, a blank line, an
+ * instruction, an unknown or repeated directive).
  */
-function readDirectives(lines: readonly PhysicalLine[]): { directives: Directive[]; escape: EscapeChar } {
+function readEscapeDirective(lines: readonly PhysicalLine[]): EscapeChar {
+  const escapeValue = readDirectiveBlock(lines, { stripIndent: true }).find((directive) => directive.name === "escape")?.value;
+  return escapeValue === "`" ? "`" : "\\";
+}
+
+/**
+ * The `# syntax=` directive as BuildKit's `DetectSyntax` finds the frontend: after a `#!` first line, and
+ * without stripping leading white space, so an indented one is a directive to the parser but selects nothing.
+ */
+function detectSyntax(lines: readonly PhysicalLine[]): Directive | undefined {
+  const afterShebang = lines[0]?.content.startsWith("#!") ? lines.slice(1) : lines;
+  return readDirectiveBlock(afterShebang, { stripIndent: false }).find((directive) => directive.name === "syntax");
+}
+
+function readDirectiveBlock(lines: readonly PhysicalLine[], { stripIndent }: { stripIndent: boolean }): Directive[] {
   const directives: Directive[] = [];
   for (const line of lines) {
-    const match = DIRECTIVE_LINE.exec(line.content);
+    const indent = stripIndent ? line.content.length - line.content.trimStart().length : 0;
+    if (line.content[indent] !== "#") break;
+    const afterHash = line.content.slice(indent + 1);
+    const bodyStart = indent + 1 + afterHash.length - afterHash.trimStart().length;
+    const match = DIRECTIVE_BODY.exec(line.content.slice(bodyStart));
     const name = match?.[1]?.toLowerCase();
     const value = match?.[2];
     if (name === undefined || value === undefined || !KNOWN_DIRECTIVES.has(name)) break;
     // BuildKit rejects a repeated directive; we keep the first and read no further.
     if (directives.some((directive) => directive.name === name)) break;
-    directives.push({ name, value, line: line.number, valueStart: line.start + (match?.indices?.[2]?.[0] ?? 0) });
+    directives.push({ name, value, line: line.number, valueStart: line.start + bodyStart + (match?.indices?.[2]?.[0] ?? 0) });
   }
-  const escapeValue = directives.find((directive) => directive.name === "escape")?.value;
-  return { directives, escape: escapeValue === "`" ? "`" : "\\" };
+  return directives;
 }
 
 function isBlankOrComment(content: string): boolean {
@@ -390,20 +411,7 @@ function readMountOptions(value: Traced): Map<string, Traced> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Variable expansion
-
-/** What a variable is bound to: a value, declared without one, or unknowable here (build-time, base image ENV). */
-type Binding =
-  | { readonly state: "set"; readonly value: string; readonly origins: readonly number[] }
-  | { readonly state: "unset" }
-  | { readonly state: "unknown" };
-
-interface Scope {
-  lookup(name: string): Binding;
-}
-
-const UNSET: Binding = { state: "unset" };
-const UNKNOWN: Binding = { state: "unknown" };
+// Scopes and assignments (the expansion itself is in dockerfile-substitution.ts)
 
 /** Set by BuildKit from the build and target platforms: never known from the text. */
 const PLATFORM_ARGS: ReadonlySet<string> = new Set([
@@ -433,143 +441,12 @@ function stageScope(stage: Stage): Scope {
   return { lookup: (name) => stage.env.get(name) ?? stage.args.get(name) ?? UNKNOWN };
 }
 
-/** The state of one expansion: `ok` turns false at the first reference that cannot be resolved. */
-interface Expansion {
-  readonly source: string;
-  /** For each character of `source`, its offset in the Dockerfile, or -1. */
-  readonly origins: readonly number[];
-  readonly scope: Scope;
-  readonly escape: EscapeChar;
-  readonly keepUnresolved: boolean;
-  ok: boolean;
-}
-
-/**
- * Expands `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR-word}`, `${VAR:+word}`, `${VAR+word}`, `${VAR:?word}`
- * and removes quotes and escapes, like BuildKit's word processing. Returns null when a variable has no
- * value or uses an operator we do not evaluate, unless `keepUnresolved`, which leaves such a reference
- * as written.
- */
-function expandWord(source: string, scope: Scope, escape: EscapeChar, keepUnresolved = false): string | null {
-  return expandTraced({ text: source, origins: source.split("").map(() => -1) }, scope, escape, keepUnresolved)?.text ?? null;
-}
-
-/** {@link expandWord} that also tells, for each character of the result, where in the source it was read. */
-function expandTraced(source: Traced, scope: Scope, escape: EscapeChar, keepUnresolved = false): Traced | null {
-  const expansion: Expansion = { source: source.text, origins: source.origins, scope, escape, keepUnresolved, ok: true };
-  const { text, origins, end } = expandUntil(expansion, 0, false);
-  return expansion.ok && end === source.text.length ? { text, origins } : null;
-}
-
-type Expanded = Traced & { readonly end: number };
-
-/** Expands from `position` to the end, or to the `}` that closes the enclosing `${…}` when `inBraces`. */
-function expandUntil(expansion: Expansion, position: number, inBraces: boolean): Expanded {
-  const { source, escape } = expansion;
-  const expanded = createTracedBuilder({ text: source, origins: expansion.origins });
-  let inDouble = false;
-  while (position < source.length) {
-    const char = source[position] ?? "";
-    if (inBraces && !inDouble && char === "}") return { ...expanded.build(), end: position };
-    if (char === escape) {
-      const next = source[position + 1];
-      if (next === undefined) expanded.take(position, position + 1);
-      else if (inDouble && next !== "$" && next !== '"' && next !== escape) expanded.take(position, position + 2);
-      else expanded.take(position + 1, position + 2);
-      position += 2;
-    } else if (char === "'" && !inDouble) {
-      const close = source.indexOf("'", position + 1);
-      if (close < 0) {
-        expansion.ok = false;
-        return { ...expanded.build(), end: source.length };
-      }
-      expanded.take(position + 1, close);
-      position = close + 1;
-    } else if (char === '"') {
-      inDouble = !inDouble;
-      position += 1;
-    } else if (char === "$") {
-      const reference = expandReference(expansion, position);
-      expanded.append(reference);
-      position = reference.end;
-    } else {
-      expanded.take(position, position + 1);
-      position += 1;
-    }
-  }
-  if (inDouble || inBraces) expansion.ok = false;
-  return { ...expanded.build(), end: position };
-}
-
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
-
-/** Expands the `$…` reference at `start`; returns its text and the index just after it. */
-function expandReference(expansion: Expansion, start: number): Expanded {
-  const { source, scope } = expansion;
-  const verbatim = (end: number): Expanded => ({ ...sliceTraced({ text: source, origins: expansion.origins }, start, end), end });
-  const unresolved = (end: number): Expanded => {
-    if (!expansion.keepUnresolved) expansion.ok = false;
-    return verbatim(end);
-  };
-  const bound = (binding: Binding & { state: "set" }, end: number): Expanded => ({ text: binding.value, origins: binding.origins, end });
-
-  if (source[start + 1] !== "{") {
-    const name = NAME.exec(source.slice(start + 1))?.[0];
-    if (name === undefined) {
-      // `$1`, `$@` and friends are shell parameters we do not know; a lone `$` is literal.
-      return /^[0-9@*#?$!-]/.test(source[start + 1] ?? "") ? unresolved(start + 2) : verbatim(start + 1);
-    }
-    const binding = scope.lookup(name);
-    const end = start + 1 + name.length;
-    return binding.state === "set" ? bound(binding, end) : unresolved(end);
-  }
-
-  const nameStart = start + 2;
-  const name = NAME.exec(source.slice(nameStart))?.[0];
-  if (name === undefined) return unresolved(findClosingBrace(source, start));
-  let position = nameStart + name.length;
-  if (source[position] === "}") {
-    const binding = scope.lookup(name);
-    return binding.state === "set" ? bound(binding, position + 1) : unresolved(position + 1);
-  }
-  const colon = source[position] === ":";
-  const operator = source[colon ? position + 1 : position];
-  if (operator !== "-" && operator !== "+" && operator !== "?") return unresolved(findClosingBrace(source, start));
-  position += colon ? 2 : 1;
-
-  // The word is expanded in isolation so an unresolved variable in it only matters if the word is used.
-  const inner: Expansion = { ...expansion, ok: true };
-  const word = expandUntil(inner, position, true);
-  if (source[word.end] !== "}") return unresolved(source.length);
-  const end = word.end + 1;
-  const useWord = (): Expanded => (inner.ok ? { text: word.text, origins: word.origins, end } : unresolved(end));
-
-  const binding = scope.lookup(name);
-  if (binding.state === "unknown") return unresolved(end);
-  const present = binding.state === "set" && (!colon || binding.value !== "");
-  if (operator === "-") return present && binding.state === "set" ? bound(binding, end) : useWord();
-  if (operator === "+") return present ? useWord() : { text: "", origins: [], end };
-  return present && binding.state === "set" ? bound(binding, end) : unresolved(end);
-}
-
-function findClosingBrace(source: string, open: number): number {
-  let depth = 0;
-  for (let position = open + 1; position < source.length; position += 1) {
-    if (source[position] === "{") depth += 1;
-    else if (source[position] === "}") {
-      depth -= 1;
-      if (depth === 0) return position + 1;
-    }
-  }
-  return source.length;
-}
-
 /** Reads `ARG a=1 b` / `ENV a=1 b=2` / `ENV a 1` of `line` into bindings, expanding values with `scope`. */
 function readAssignments(line: LogicalLine, words: readonly Word[], scope: Scope, escape: EscapeChar, legacyForm: boolean): Array<[string, Binding | null]> {
   const first = words[0];
   if (legacyForm && first !== undefined && !first.text.includes("=")) {
     const rest = words.slice(1).map((word) => word.text).join(" ");
-    return [[first.text, toBinding(expandTraced({ text: rest, origins: rest.split("").map(() => -1) }, scope, escape))]];
+    return [[first.text, toBinding(expandTraced(untraced(rest), scope, escape))]];
   }
   return words.map((word): [string, Binding | null] => {
     const equals = word.text.indexOf("=");
@@ -684,38 +561,6 @@ function resolveFromValue(raw: Traced, line: LogicalLine, instruction: "COPY" | 
 
 // ---------------------------------------------------------------------------------------------------
 // Traced text: where each character came from, so a rewriter can find it in the source
-
-/** Text with, for each character, the source offset it was read from (-1 when it was not read from the source). */
-interface Traced {
-  readonly text: string;
-  readonly origins: readonly number[];
-}
-
-/** Appends pieces of `from` (by index) or whole traced texts, keeping each character's origin. */
-function createTracedBuilder(from: Traced): { take(start: number, end: number): void; append(piece: Traced): void; build(): Traced } {
-  const source = from.text;
-  let text = "";
-  const origins: number[] = [];
-  return {
-    take(start, end) {
-      text += source.slice(start, end);
-      for (let index = start; index < Math.min(end, source.length); index += 1) origins.push(from.origins[index] ?? -1);
-    },
-    append(piece) {
-      text += piece.text;
-      origins.push(...piece.origins);
-    },
-    build: () => ({ text, origins }),
-  };
-}
-
-function sliceTraced(traced: Traced, start: number, end: number): Traced {
-  return { text: traced.text.slice(start, end), origins: traced.origins.slice(start, end) };
-}
-
-function trimTraced(traced: Traced): Traced {
-  return sliceTraced(traced, traced.text.length - traced.text.trimStart().length, traced.text.trimEnd().length);
-}
 
 /** A word of a logical line (from character `from` of the word on) with the source offset of each character. */
 function traceWord(line: LogicalLine, word: Word, from = 0): Traced {

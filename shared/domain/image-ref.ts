@@ -20,6 +20,15 @@ const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-
 
 export const DOCKER_HUB = "docker.io";
 
+/** The distribution grammar's limit on a repository name, counted with its registry (`docker.io/library/…`). */
+export const NAME_TOTAL_LENGTH_MAX = 255;
+/** The digest of the reference grammar: an algorithm and at least 128 bits in hex. */
+const REFERENCE_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+/** The algorithms Docker verifies (go-digest), with the length of their lowercase hex digests. */
+const DIGEST_HEX_LENGTHS: ReadonlyMap<string, number> = new Map([["sha256", 64], ["sha384", 96], ["sha512", 128]]);
+/** A name that is only 64 hex characters is an image ID; Docker refuses it as a repository. */
+const IMAGE_ID = /^[a-f0-9]{64}$/;
+
 /** An OCI digest; a `sha256:` digest must be exactly 64 lowercase hex characters, as registries require. */
 export function isDigest(text: string): boolean {
   return text.startsWith("sha256:") ? SHA256.test(text) : DIGEST.test(text);
@@ -33,6 +42,24 @@ export function isTag(text: string): boolean {
   return TAG.test(text);
 }
 
+/**
+ * Why a digest cannot stand in an image reference, or null when it can: the reference grammar, then what
+ * Docker verifies (sha256, sha384 or sha512, lowercase hex of the algorithm's length).
+ */
+function checkReferenceDigest(digest: string): string | null {
+  if (!REFERENCE_DIGEST.test(digest)) return `"${digest}" is not a valid digest`;
+  const [algorithm = "", hex = ""] = digest.split(":");
+  const length = DIGEST_HEX_LENGTHS.get(algorithm);
+  if (length === undefined) return `"${digest}" is not a valid digest: the algorithm must be sha256, sha384 or sha512`;
+  if (hex.length !== length || !/^[a-f0-9]+$/.test(hex)) return `"${digest}" is not a valid digest: a ${algorithm} digest has ${length} lowercase hex characters`;
+  return null;
+}
+
+/** A digest that can stand in an image reference (`name@digest`) and that Docker can verify. */
+export function isReferenceDigest(text: string): boolean {
+  return checkReferenceDigest(text) === null;
+}
+
 /** Lowercases a registry host and folds Docker Hub's aliases into `docker.io`. */
 export function normalizeRegistryHost(host: string): string {
   const lower = host.toLowerCase();
@@ -40,7 +67,14 @@ export function normalizeRegistryHost(host: string): string {
   return lower;
 }
 
-/** Parses a reference such as `alpine:3.20@sha256:…` or `127.0.0.1:5000/team/app`. Never throws. */
+/**
+ * Parses a reference such as `alpine:3.20@sha256:…` or `127.0.0.1:5000/team/app`, refusing with a reason
+ * what Docker's reference grammar refuses: a name over 255 characters (counted normalized, registry
+ * included), a tag over 128 characters or outside `[\w][\w.-]*`, a path component other than lowercase
+ * alphanumerics joined by `.`, `_`, `__` or dashes, a registry host that is not a host name or `[IPv6]`
+ * with an optional port, a digest other than sha256/sha384/sha512 in lowercase hex of their length, and a
+ * bare 64-hex name (an image ID). Never throws.
+ */
 export function parseImageRef(text: string, options: { defaultTag?: boolean } = {}): ParseResult<ImageRef> {
   const raw = text.trim();
   if (raw === "") return { ok: false, reason: "empty image reference" };
@@ -52,7 +86,8 @@ export function parseImageRef(text: string, options: { defaultTag?: boolean } = 
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!isDigest(digest)) return { ok: false, reason: `"${digest}" is not a valid digest` };
+    const problem = checkReferenceDigest(digest);
+    if (problem !== null) return { ok: false, reason: problem };
   }
 
   let tag: string | null = null;
@@ -76,9 +111,14 @@ export function parseImageRef(text: string, options: { defaultTag?: boolean } = 
     }
   }
   if (path === "") return { ok: false, reason: `image reference "${raw}" has no repository` };
+  if (IMAGE_ID.test(raw)) return { ok: false, reason: `"${raw}" is a 64-hex image ID, not a repository name` };
   if (registry === DOCKER_HUB && !path.includes("/")) path = `library/${path}`;
   for (const component of path.split("/")) {
     if (!COMPONENT.test(component)) return { ok: false, reason: `"${path}" is not a valid repository name` };
+  }
+  const name = `${registry}/${path}`;
+  if (name.length > NAME_TOTAL_LENGTH_MAX) {
+    return { ok: false, reason: `repository name "${name.slice(0, 48)}…" has ${name.length} characters; the limit is ${NAME_TOTAL_LENGTH_MAX}` };
   }
   if (tag === null && digest === null && options.defaultTag !== false) tag = "latest";
   return { ok: true, value: { registry, repository: path, tag, digest } };

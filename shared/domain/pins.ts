@@ -33,11 +33,19 @@ export interface Pin {
 /** The image reference to bump: a normalized or short name, the tag to require, and the digest to replace. */
 export interface BumpTarget {
   name: string;
-  /** Only references with this tag (as written; a bare name counts as `latest`); null for any tag. */
+  /** Only references with this tag (as written; a bare name counts as `latest`); null for any tag, unless `untagged`. */
   tag: string | null;
   /** The old digest; null for any digest. */
   digest: string | null;
+  /**
+   * With a null `tag`: only references written without a tag (`alpine`, `alpine@sha256:…`), not
+   * `alpine:3.20` nor `alpine:latest`. What `ripple bump --image alpine` means.
+   */
+  untagged?: boolean;
 }
+
+/** The format a file is read in when its name does not tell (`ripple bump --format`). */
+export type PinFileFormat = "dockerfile" | "yaml";
 
 /** One changed line, whole, before and after (without its line break). */
 export interface BumpChange {
@@ -79,6 +87,17 @@ export function classifyPinFile(path: string): PinFileKind | null {
 }
 
 /**
+ * The kind of a file: by its name ({@link classifyPinFile}), or by `format` when one is given. With
+ * `yaml`, a name that tells a YAML kind keeps it (a workflow still reads `container:` and `uses:`).
+ */
+export function resolvePinFileKind(path: string, format?: PinFileFormat): PinFileKind | null {
+  const classified = classifyPinFile(path);
+  if (format === undefined) return classified;
+  if (format === "dockerfile") return "dockerfile";
+  return classified === null || classified === "dockerfile" ? "yaml" : classified;
+}
+
+/**
  * Every image reference in the file that carries a digest and can be bumped in place, one per place the
  * digest is written, in the order of those places.
  *
@@ -91,8 +110,8 @@ export function classifyPinFile(path: string): PinFileKind | null {
  * not reported. A `yaml` file with top-level `apiVersion:` and `kind:` is reported as `kubernetes`.
  * Pure; never throws: a file of no known kind, or a YAML file that does not parse, has no pins.
  */
-export function findPins(path: string, text: string): Pin[] {
-  const classified = classifyPinFile(path);
+export function findPins(path: string, text: string, options: { format?: PinFileFormat } = {}): Pin[] {
+  const classified = resolvePinFileKind(path, options.format);
   if (classified === null) return [];
   const kind = classified === "yaml" && KUBERNETES_API.test(text) && KUBERNETES_KIND.test(text) ? "kubernetes" : classified;
   const pins = new Map<number, Pin>();
@@ -110,9 +129,10 @@ export function findPins(path: string, text: string): Pin[] {
  * comments, quotes, spacing, CRLF or LF, the BOM, the tag text, other images' digests, the escape character.
  *
  * References match by normalized name (`alpine`, `library/alpine` and `docker.io/library/alpine` are one
- * image), by tag when the target has one, and by current digest when the target has one. With `pin`, a
- * matching reference without a digest gets `@newDigest` appended (a Helm shape gets its empty `digest:`
- * field filled, or the digest appended to its tag) — Renovate's `pinDigests`.
+ * image), by tag when the target has one (with `untagged`, only references written without a tag), and
+ * by current digest when the target has one. `format` reads a file of any name as a Dockerfile or as
+ * YAML. With `pin`, a matching reference without a digest gets `@newDigest` appended (a Helm shape gets
+ * its empty `digest:` field filled, or the digest appended to its tag) — Renovate's `pinDigests`.
  *
  * Which digest is new is the caller's choice: a pin to a multi-arch index moves to the new index digest,
  * a pin to one platform's manifest to that platform's new manifest digest.
@@ -122,16 +142,22 @@ export function findPins(path: string, text: string): Pin[] {
  * old digest, so a second identical bump returns the same text with no changes. Pure; throws a RangeError
  * only when `newDigest` is not a digest.
  */
-export function bumpPins(path: string, text: string, target: BumpTarget, newDigest: string, options: { pin?: boolean } = {}): BumpResult | null {
+export function bumpPins(
+  path: string,
+  text: string,
+  target: BumpTarget,
+  newDigest: string,
+  options: { pin?: boolean; format?: PinFileFormat } = {},
+): BumpResult | null {
   if (!isDigest(newDigest)) throw new RangeError(`"${newDigest}" is not a digest`);
-  const kind = classifyPinFile(path);
+  const kind = resolvePinFileKind(path, options.format);
   const wanted = parseImageRef(target.name, { defaultTag: false });
   if (kind === null || !wanted.ok) return null;
   const name = imageName(wanted.value);
 
   const edits = new Map<number, SiteEdit>();
   for (const site of locateSites(kind, text)) {
-    if (site.edit === null || site.name !== name || (target.tag !== null && site.tag !== target.tag)) continue;
+    if (site.edit === null || site.name !== name || !matchesTag(site, target)) continue;
     // A reference already on the new digest matches too, so that bumping twice is not an error.
     const matches = site.digest === null ? options.pin === true : target.digest === null || site.digest === target.digest || site.digest === newDigest;
     if (matches) edits.set(site.edit.start, site.edit);
@@ -139,6 +165,14 @@ export function bumpPins(path: string, text: string, target: BumpTarget, newDige
   if (edits.size === 0) return null;
   const rewritten = applyEdits(text, [...edits.values()], newDigest);
   return { text: rewritten, changes: diffLines(text, rewritten) };
+}
+
+function matchesTag(site: ReferenceSite, target: BumpTarget): boolean {
+  if (target.tag !== null) return site.tag === target.tag;
+  if (target.untagged !== true) return true;
+  // The site's tag is `latest` for a bare name; only the text tells whether a tag was written.
+  const written = parseImageRef(site.text, { defaultTag: false });
+  return written.ok && written.value.tag === null;
 }
 
 function locateSites(kind: PinFileKind, text: string): ReferenceSite[] {

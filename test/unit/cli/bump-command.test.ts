@@ -1,43 +1,27 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useCapturedOutput } from "./helpers/captured-output.js";
 import { bumpCommand, type BumpCommandOptions } from "../../../shared/cli/bump-command.js";
 import { AppError } from "../../../shared/errors.js";
 
 const OLD = "sha256:d4a28e59ebd25e224d35fb665a1305a4f700b6d8c954eae9bab9f5748d658efa";
 const NEW = "sha256:11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437";
+const OTHER = "sha256:9d75f0d7c398df565d7ac04c6819b62d6d8f9560f5eb4672596ecd8f7e96ae91";
 
 const DOCKERFILE = `\uFEFF# base\r\nFROM alpine:3.20@${OLD} AS build\r\nRUN echo ok\r\nFROM alpine:3.20@${OLD}\r\n`;
 const BUMPED = `\uFEFF# base\r\nFROM alpine:3.20@${NEW} AS build\r\nRUN echo ok\r\nFROM alpine:3.20@${NEW}\r\n`;
 
-let directory: string;
-let stdout: string;
-let stderr: string;
-
-beforeEach(async () => {
-  directory = await mkdtemp(join(tmpdir(), "ripple-bump-"));
-  stdout = "";
-  stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-});
-
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await rm(directory, { recursive: true, force: true });
-});
+const output = useCapturedOutput("ripple-bump-");
 
 async function writeInput(name: string, content: string | Buffer): Promise<string> {
-  const file = join(directory, name);
+  const file = join(output.directory, name);
   await writeFile(file, content);
   return file;
+}
+
+function lines(...text: string[]): string {
+  return text.join("\n");
 }
 
 function options(overrides: Partial<BumpCommandOptions> = {}): BumpCommandOptions {
@@ -56,16 +40,16 @@ async function failureOf(run: Promise<number>): Promise<{ type: string; code: st
 }
 
 describe("bumpCommand", () => {
-  it("prints the rewritten file on stdout, byte for byte, and leaves the file alone", async () => {
+  it("prints the rewritten file on output.stdout, byte for byte, and leaves the file alone", async () => {
     const file = await writeInput("Dockerfile", DOCKERFILE);
     expect(await bumpCommand(file, options())).toEqual(0);
-    expect({ stdout, stderr, file: await readFile(file, "utf8") }).toEqual({ stdout: BUMPED, stderr: "", file: DOCKERFILE });
+    expect({ stdout: output.stdout, stderr: output.stderr, file: await readFile(file, "utf8") }).toEqual({ stdout: BUMPED, stderr: "", file: DOCKERFILE });
   });
 
-  it("with write, rewrites the file in place (BOM and CRLF kept) and prints one line on stderr", async () => {
+  it("with write, rewrites the file in place (BOM and CRLF kept) and prints one line on output.stderr", async () => {
     const file = await writeInput("Dockerfile", DOCKERFILE);
     expect(await bumpCommand(file, options({ write: true }))).toEqual(0);
-    expect({ stdout, stderr, file: await readFile(file) }).toEqual({
+    expect({ stdout: output.stdout, stderr: output.stderr, file: await readFile(file) }).toEqual({
       stdout: "",
       stderr: `${file}: alpine:3.20@${OLD} → sha256:11507a0e2f5e on lines 2, 4\n`,
       file: Buffer.from(BUMPED, "utf8"),
@@ -75,16 +59,69 @@ describe("bumpCommand", () => {
   it("with write, says so when the reference already has the digest", async () => {
     const file = await writeInput("compose.yaml", `services:\n  app:\n    image: alpine@${NEW}\n`);
     expect(await bumpCommand(file, options({ image: "alpine", write: true }))).toEqual(0);
-    expect({ stdout, stderr }).toEqual({ stdout: "", stderr: `${file}: alpine already at sha256:11507a0e2f5e\n` });
+    expect({ stdout: output.stdout, stderr: output.stderr }).toEqual({ stdout: "", stderr: `${file}: alpine already at sha256:11507a0e2f5e\n` });
   });
 
   it("with pin, pins a reference that has no digest", async () => {
     const file = await writeInput("values.yaml", 'image:\n  repository: alpine\n  tag: "3.20"\n  digest: ""\n');
     expect(await bumpCommand(file, options({ image: "docker.io/library/alpine:3.20", pin: true }))).toEqual(0);
-    expect(stdout).toEqual(`image:\n  repository: alpine\n  tag: "3.20"\n  digest: "${NEW}"\n`);
+    expect(output.stdout).toEqual(`image:\n  repository: alpine\n  tag: "3.20"\n  digest: "${NEW}"\n`);
+  });
+
+  it.each<[string, string, string, string]>([
+    [
+      "a name without a tag changes only the reference written without a tag",
+      "node",
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${OLD}`),
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${NEW}`),
+    ],
+    [
+      "NAME:* changes every tag",
+      "node:*",
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${OLD}`),
+      lines(`FROM node:18@${NEW} AS legacy`, `FROM node@${NEW}`),
+    ],
+    [
+      "NAME:*@OLD changes every tag that has the old digest",
+      `node:*@${OLD}`,
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node:20@${OTHER}`),
+      lines(`FROM node:18@${NEW} AS legacy`, `FROM node:20@${OTHER}`),
+    ],
+    [
+      "a name with a digest and no tag means the reference without a tag too",
+      `node@${OLD}`,
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${OLD}`),
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${NEW}`),
+    ],
+  ])("%s", async (_, image, input, expected) => {
+    const file = await writeInput("Dockerfile", input);
+    expect(await bumpCommand(file, options({ image }))).toEqual(0);
+    expect(output.stdout).toEqual(expected);
+  });
+
+  it.each<[string, string, string, string]>([
+    ["--format dockerfile reads any file name as a Dockerfile", "base.df", "dockerfile", `FROM alpine:3.20@${OLD}\n`],
+    ["--format yaml reads any file name as YAML", "deploy.tpl", "yaml", `spec:\n  containers:\n    - image: alpine:3.20@${OLD}\n`],
+  ])("%s", async (_, name, format, input) => {
+    const file = await writeInput(name, input);
+    expect(await bumpCommand(file, options({ format }))).toEqual(0);
+    expect(output.stdout).toEqual(input.replace(OLD, NEW));
   });
 
   it.each<[string, string, string | Buffer, Partial<BumpCommandOptions>, { type: string; code: string; message: string }]>([
+    [
+      "a name without a tag when every reference of it has one",
+      "Dockerfile",
+      `FROM node:18@${OLD} AS legacy\nFROM node:20@${OLD}\n`,
+      { image: "node" },
+      {
+        type: "AppError",
+        code: "reference_not_found",
+        message: "{file}: no reference to node without a tag that can be bumped; references of node with a tag match only when named: --image node:TAG, or --image 'node:*' for every tag",
+      },
+    ],
+    ["a tag next to :*", "Dockerfile", "FROM alpine\n", { image: "alpine:3.20:*" }, { type: "ValidationError", code: "validation_failed", message: '--image "alpine:3.20:*": a tag and :* together: name one tag, or :* for every tag' }],
+    ["an unknown --format", "Dockerfile", "FROM alpine\n", { format: "toml" }, { type: "ValidationError", code: "validation_failed", message: '--format "toml" is not dockerfile or yaml' }],
     [
       "no matching reference",
       "Dockerfile",
@@ -101,7 +138,13 @@ describe("bumpCommand", () => {
     ],
     ["a bad --digest", "Dockerfile", "FROM alpine\n", { digest: "sha256:abc" }, { type: "ValidationError", code: "validation_failed", message: '--digest "sha256:abc" is not a digest (sha256: and 64 hex characters)' }],
     ["a bad --image", "Dockerfile", "FROM alpine\n", { image: "Alpine:3.20" }, { type: "ValidationError", code: "validation_failed", message: '--image "Alpine:3.20": "library/Alpine" is not a valid repository name' }],
-    ["a file of no known kind", "notes.txt", "FROM alpine\n", {}, { type: "ValidationError", code: "validation_failed", message: "{file} is not a Dockerfile, Containerfile or YAML file" }],
+    [
+      "a file of no known kind",
+      "notes.txt",
+      "FROM alpine\n",
+      {},
+      { type: "ValidationError", code: "validation_failed", message: "{file} is not a Dockerfile, Containerfile or YAML file by its name; name its format with --format dockerfile|yaml" },
+    ],
     [
       "a file that is not UTF-8",
       "Dockerfile",
@@ -116,7 +159,7 @@ describe("bumpCommand", () => {
   });
 
   it("fails for a file that does not exist", async () => {
-    const file = join(directory, "Dockerfile");
+    const file = join(output.directory, "Dockerfile");
     expect(await failureOf(bumpCommand(file, options()))).toEqual({ type: "AppError", code: "file_unreadable", message: `cannot read ${file}: ENOENT` });
   });
 });

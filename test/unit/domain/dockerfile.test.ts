@@ -76,10 +76,51 @@ describe("extractImages", () => {
       lines("ARG REGISTRY=localhost:5000 REPO=team/base TAG=1", "FROM $REGISTRY/$REPO:$TAG"),
       [image(2, "FROM", "localhost:5000/team/base", "1")],
     ],
+    // Pattern operators, with BuildKit's glob semantics (* shortest or longest, ? one character, \\* literal)
+    ...(
+      [
+        ["${V%.*} removes the shortest suffix", "${V%.*}", "3.20"],
+        ["${V%%.*} removes the longest suffix", "${V%%.*}", "3"],
+        ["${V#*.} removes the shortest prefix", "${V#*.}", "20.1"],
+        ["${V##*.} removes the longest prefix", "${V##*.}", "1"],
+        ["${V#?.} matches one character with ?", "${V#?.}", "20.1"],
+        ["${V#x*} leaves the value when the pattern does not match", "${V#x*}", "3.20.1"],
+        ["${V:#3.} reads like ${V#3.}, as in BuildKit", "${V:#3.}", "20.1"],
+        ["${V/./-} replaces the first match", "${V/./-}", "3-20.1"],
+        ["${V//./-} replaces every match", "${V//./-}", "3-20-1"],
+        ["${V/.*/} replaces the longest match", "${V/.*/}", "3"],
+        ["${V//*/7} replaces the whole value once, as Go does, not twice", "${V//*/7}", "7"],
+        ["${V/x/y} leaves the value when the pattern does not match", "${V/x/y}", "3.20.1"],
+        ["a pattern with a variable in it", "${V%$DOT*}", "3.20"],
+        ["a pattern in quotes", '${V%".1"}', "3.20"],
+      ] as const
+    ).map(([title, word, tag]): [string, string, ExtractedImage[]] => [
+      title,
+      lines("ARG V=3.20.1", "ARG DOT=.", `FROM alpine:${word}`),
+      [image(3, "FROM", "docker.io/library/alpine", tag)],
+    ]),
+    [
+      "${IMAGE%@*} drops a digest and ${IMAGE%:*} a tag",
+      lines(`ARG IMAGE=ghcr.io/acme/base:1.4@${DIGEST}`, "FROM ${IMAGE%@*} AS a", "FROM ${IMAGE%%:*}:2 AS b"),
+      [image(2, "FROM", "ghcr.io/acme/base", "1.4", null, { stage: "a" }), image(3, "FROM", "ghcr.io/acme/base", "2", null, { stage: "b" })],
+    ],
+    ["an escaped * in a pattern is literal", lines("ARG T=3*", "FROM alpine:${T%\\*}"), [image(2, "FROM", "docker.io/library/alpine", "3")]],
+    ["an escape BuildKit refuses in a pattern is unresolved", lines("ARG T=3a", "FROM alpine:${T%\\a}"), [unresolved(2, "FROM", "alpine:${T%\\a}")]],
+    ["a pattern operator on an ARG with no value is unresolved", lines("ARG V", "FROM alpine:${V%.*}"), [unresolved(2, "FROM", "alpine:${V%.*}")]],
+    ["a pattern with an unresolved variable is unresolved", lines("ARG V=3.20.1", "FROM alpine:${V%$SUFFIX}"), [unresolved(2, "FROM", "alpine:${V%$SUFFIX}")]],
+    [
+      "a pattern operator on a stage ENV from the base image is unresolved",
+      lines("FROM alpine AS a", "COPY --from=nginx:${NGINX_VERSION%.*} / /"),
+      [image(1, "FROM", "docker.io/library/alpine", "latest", null, { stage: "a" }), unresolved(2, "COPY", "nginx:${NGINX_VERSION%.*}", { stage: "a" })],
+    ],
+    ["${V//a/$0} would go through Go's template expansion: unresolved", lines("ARG V=a", "ARG D=$", "FROM alpine:${V//a/${D}0}"), [unresolved(3, "FROM", "alpine:${V//a/${D}0}")]],
+    ["an empty replacement removes the match", lines("ARG V=3.20.1", "FROM alpine:${V/./}"), [image(2, "FROM", "docker.io/library/alpine", "320.1")]],
+    ["a replacement without its second / is unresolved, as BuildKit fails on it", lines("ARG V=3.20.1", "FROM alpine:${V/x}"), [unresolved(2, "FROM", "alpine:${V/x}")]],
     ["an ARG with no value is unresolved", lines("ARG BASE", "FROM ${BASE}"), [unresolved(2, "FROM", "${BASE}")]],
     ["an undeclared variable is unresolved", "FROM alpine:$VERSION", [unresolved(1, "FROM", "alpine:$VERSION")]],
     ["a build-platform variable in the image is unresolved", "FROM alpine:${TARGETARCH:-amd64}", [unresolved(1, "FROM", "alpine:${TARGETARCH:-amd64}")]],
-    ["an operator we do not evaluate is unresolved", lines("ARG V=3.20.1", "FROM alpine:${V%.*}"), [unresolved(2, "FROM", "alpine:${V%.*}")]],
+    ["an operator BuildKit does not know is unresolved", lines("ARG V=3.20.1", "FROM alpine:${V^^}"), [unresolved(2, "FROM", "alpine:${V^^}")]],
+    ["${VAR:/…} is not an operator BuildKit knows", lines("ARG V=3.20.1", "FROM alpine:${V:/./-}"), [unresolved(2, "FROM", "alpine:${V:/./-}")]],
     ["an escaped dollar is literal", lines("ARG V=1", "FROM alpine:\\$V"), [unresolved(2, "FROM", "alpine:\\$V")]],
     [
       "an ARG after the first FROM is not global",
@@ -244,6 +285,29 @@ describe("extractImages", () => {
       lines("# hello", "# escape=`", "FROM alpine \\", "  AS base"),
       [image(3, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })],
     ],
+
+    [
+      "a directive indented with white space is a directive: BuildKit strips it",
+      lines("  # escape=`", "FROM mcr.microsoft.com/windows/servercore:ltsc2022 `", "  AS base", "WORKDIR C:\\app\\", "FROM base"),
+      [image(2, "FROM", "mcr.microsoft.com/windows/servercore", "ltsc2022", null, { stage: "base" })],
+    ],
+    [
+      "tabs around #, the name and = of a directive",
+      lines("\t#\tESCAPE\t=\t`\t", "FROM alpine `", "  AS base"),
+      [image(2, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })],
+    ],
+    [
+      "an indented syntax directive selects no frontend (BuildKit's syntax detection does not strip) but does not end the directives",
+      lines("  # syntax=docker/dockerfile:1", "# escape=`", "FROM alpine `", "  AS base"),
+      [image(3, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })],
+    ],
+    [
+      "the syntax directive after a shebang line is read; the escape directive is not",
+      lines("#!/usr/bin/env buildctl-daemonless.sh", "# syntax=docker/dockerfile:1", "# escape=`", "FROM alpine \\", "  AS base"),
+      [image(2, "syntax", "docker.io/docker/dockerfile", "1"), image(4, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })],
+    ],
+    ["a directive after an indented comment is a comment", lines("  # build me", "# escape=`", "FROM alpine \\", "  AS base"), [image(3, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })]],
+    ["a line of white space ends the directives", lines("   ", "# escape=`", "FROM alpine \\", "  AS base"), [image(3, "FROM", "docker.io/library/alpine", "latest", null, { stage: "base" })]],
 
     // Encodings and line endings
     [

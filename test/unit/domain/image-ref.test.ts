@@ -62,6 +62,27 @@ describe("parseImageRef", () => {
     ["contoso.azurecr.io/Team/app", invalid('"Team/app" is not a valid repository name')],
     ["team//app", invalid('"team//app" is not a valid repository name')],
     ["app-", invalid('"library/app-" is not a valid repository name')],
+    // The distribution grammar's limits: a name of at most 255 characters (counted normalized, with the
+    // registry), digests Docker can verify, and no name that is a 64-hex image ID.
+    ["a".repeat(237), ok("docker.io", `library/${"a".repeat(237)}`, "latest")],
+    ["a".repeat(238), invalid(`repository name "docker.io/library/${"a".repeat(30)}…" has 256 characters; the limit is 255`)],
+    [`ghcr.io/acme/${"b".repeat(242)}:1`, ok("ghcr.io", `acme/${"b".repeat(242)}`, "1")],
+    [`ghcr.io/acme/${"b".repeat(243)}:1`, invalid(`repository name "ghcr.io/acme/${"b".repeat(35)}…" has 256 characters; the limit is 255`)],
+    [`alpine@sha384:${"c".repeat(96)}`, ok("docker.io", "library/alpine", null, `sha384:${"c".repeat(96)}`)],
+    [`alpine@sha512:${"c".repeat(128)}`, ok("docker.io", "library/alpine", null, `sha512:${"c".repeat(128)}`)],
+    [`alpine@sha512:${"c".repeat(64)}`, invalid(`"sha512:${"c".repeat(64)}" is not a valid digest: a sha512 digest has 128 lowercase hex characters`)],
+    [`alpine@sha384:${"C".repeat(96)}`, invalid(`"sha384:${"C".repeat(96)}" is not a valid digest: a sha384 digest has 96 lowercase hex characters`)],
+    [`alpine@md5:${"d".repeat(32)}`, invalid(`"md5:${"d".repeat(32)}" is not a valid digest: the algorithm must be sha256, sha384 or sha512`)],
+    [`alpine@blake3:${"d".repeat(64)}`, invalid(`"blake3:${"d".repeat(64)}" is not a valid digest: the algorithm must be sha256, sha384 or sha512`)],
+    ["0123456789abcdef".repeat(4), invalid(`"${"0123456789abcdef".repeat(4)}" is a 64-hex image ID, not a repository name`)],
+    [`${"0123456789abcdef".repeat(4)}:1`, ok("docker.io", `library/${"0123456789abcdef".repeat(4)}`, "1")],
+    ["alpine:3.20+build", invalid('"3.20+build" is not a valid tag')],
+    ["alpine:.hidden", invalid('".hidden" is not a valid tag')],
+    ["team/app__-x", invalid('"team/app__-x" is not a valid repository name')],
+    ["team/app___x", invalid('"team/app___x" is not a valid repository name')],
+    ["team/app--x.y_z__w", ok("docker.io", "team/app--x.y_z__w", "latest")],
+    ["team/_app", invalid('"team/_app" is not a valid repository name')],
+    ["-host.io/app", invalid('"-host.io" is not a valid registry host')],
   ])("%j", (text, expected) => {
     expect(parseImageRef(text)).toEqual(expected);
   });

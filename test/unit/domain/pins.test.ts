@@ -791,3 +791,75 @@ describe("bumpPins", () => {
     expect(bumpPins(path, input, bump, NEW, { pin: true })).toEqual<BumpResult>({ text: withChanges(input, changes), changes });
   });
 });
+
+describe("bumpPins with an untagged target", () => {
+  const UNTAGGED: BumpTarget = { name: "node", tag: null, digest: null, untagged: true };
+
+  it.each<[string, string, string, boolean, string | null]>([
+    [
+      "changes the reference written without a tag, not the pinned stage with a tag",
+      "Dockerfile",
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${OTHER}`),
+      false,
+      lines(`FROM node:18@${OLD} AS legacy`, `FROM node@${NEW}`),
+    ],
+    ["leaves node:latest written out alone", "Dockerfile", `FROM node:latest@${OLD}`, false, null],
+    [
+      "with pin, pins the bare name and not the tagged one",
+      "Dockerfile",
+      lines("FROM node:20 AS build", "FROM node"),
+      true,
+      lines("FROM node:20 AS build", `FROM node@${NEW}`),
+    ],
+    [
+      "a Helm shape without a tag",
+      "values.yaml",
+      lines("a:", "  image:", "    repository: node", `    digest: ${OLD}`, "b:", "  image:", "    repository: node", '    tag: "20"', `    digest: ${OLD}`),
+      false,
+      lines("a:", "  image:", "    repository: node", `    digest: ${NEW}`, "b:", "  image:", "    repository: node", '    tag: "20"', `    digest: ${OLD}`),
+    ],
+    [
+      "docker:// in a workflow",
+      ".github/workflows/ci.yml",
+      lines("jobs:", "  a:", "    steps:", `      - uses: docker://node@${OLD}`, `      - uses: docker://node:20@${OLD}`),
+      false,
+      lines("jobs:", "  a:", "    steps:", `      - uses: docker://node@${NEW}`, `      - uses: docker://node:20@${OLD}`),
+    ],
+  ])("%s", (_, path, input, pin, expected) => {
+    expect(bumpPins(path, input, UNTAGGED, NEW, { pin })?.text ?? null).toEqual(expected);
+  });
+});
+
+describe("bumpPins with a format", () => {
+  it.each<[string, string, string, "dockerfile" | "yaml", BumpTarget, string]>([
+    ["any file name read as a Dockerfile", "build/base.df", `FROM alpine:3.20@${OLD}`, "dockerfile", ALPINE, `FROM alpine:3.20@${NEW}`],
+    ["a YAML file read as a Dockerfile", "Dockerfile.yaml", `FROM alpine:3.20@${OLD}`, "dockerfile", ALPINE, `FROM alpine:3.20@${NEW}`],
+    ["any file name read as YAML", "deploy/app.tpl", lines("spec:", "  containers:", `    - image: alpine:3.20@${OLD}`), "yaml", ALPINE, lines("spec:", "  containers:", `    - image: alpine:3.20@${NEW}`)],
+    ["a Dockerfile name read as YAML", "Dockerfile.compose", lines("services:", "  a:", `    image: alpine@${OLD}`), "yaml", ALPINE, lines("services:", "  a:", `    image: alpine@${NEW}`)],
+    [
+      "a workflow read as YAML keeps its workflow keys",
+      ".github/workflows/ci.yml",
+      lines("jobs:", "  a:", `    container: alpine@${OLD}`),
+      "yaml",
+      ALPINE,
+      lines("jobs:", "  a:", `    container: alpine@${NEW}`),
+    ],
+  ])("%s", (_, path, input, format, bump, expected) => {
+    expect(bumpPins(path, input, bump, NEW, { format })?.text).toEqual(expected);
+  });
+
+  it("finds the pins of a file read in the named format", () => {
+    expect(findPins("base.df", `FROM alpine:3.20@${OLD}`, { format: "dockerfile" })).toEqual<Pin[]>([
+      { path: "base.df", line: 1, kind: "dockerfile", name: "docker.io/library/alpine", tag: "3.20", digest: OLD, text: `alpine:3.20@${OLD}` },
+    ]);
+  });
+});
+
+describe("bumpPins through pattern operators", () => {
+  it.each<[string, string, string]>([
+    ["a prefix removed", lines(`ARG BASE=docker.io/library/alpine:3.20@${OLD}`, "FROM ${BASE#docker.io/}"), lines(`ARG BASE=docker.io/library/alpine:3.20@${NEW}`, "FROM ${BASE#docker.io/}")],
+    ["a replacement before the digest", lines(`ARG BASE=alpine_3.20@${OLD}`, "FROM ${BASE/_/:}"), lines(`ARG BASE=alpine_3.20@${NEW}`, "FROM ${BASE/_/:}")],
+  ])("rewrites the ARG default the digest was read from: %s", (_, input, expected) => {
+    expect(bumpPins("Dockerfile", input, ALPINE, NEW)?.text).toEqual(expected);
+  });
+});
