@@ -1,21 +1,8 @@
 #!/usr/bin/env node
 /** The `ripple` command. */
 import { parseArgs } from "node:util";
-import { configJsonSchema } from "../config.js";
-import { demoCommand } from "./demo.js";
-import { extractCommand } from "./extract-command.js";
-import { ingestCommand } from "./ingest-command.js";
+import type { Services } from "../composition.js";
 import { printJson, reportError, UsageError } from "./output.js";
-import { bumpCommand } from "./bump-command.js";
-import { campaignCommand, campaignsCommand, graphCommand, impactCommand, lineageCommand, outdatedCommand, prsCommand, runsCommand } from "./query-commands.js";
-import { scanCommand } from "./scan-command.js";
-import { upstreamCommand } from "./upstream-command.js";
-import { eventsCommand, replayCommand } from "./events-command.js";
-import { configCheckCommand } from "./config-check-command.js";
-import { doctorCommand } from "./doctor-command.js";
-import { alertsCommand, slaCommand, waiveCommand } from "./sla-commands.js";
-import { cliServices } from "./services.js";
-import { stackDown, stackUp } from "./stack-command.js";
 
 const HELP = `ripple — base-image patch pipeline for Azure Container Registry
 
@@ -40,8 +27,10 @@ Events
 
 Dockerfiles and pinned references
   extract [--json] FILE...                        image references of Dockerfiles
-  bump FILE --image NAME[:TAG][@sha256:OLD] --digest sha256:NEW [--pin] [--write]
-                                                  rewrite one image's digest byte for byte (stdout, or in place)
+  bump FILE --image NAME[:TAG|:*][@sha256:OLD] --digest sha256:NEW [--pin] [--write] [--format dockerfile|yaml]
+                                                  rewrite one image's digest byte for byte (stdout, or in place);
+                                                  NAME alone: only references without a tag, NAME:* every tag;
+                                                  --format: read FILE as that kind whatever its name
 
 Repositories and pull requests
   scan [--json]                                   rescan configured repositories for digest pins; summary
@@ -91,6 +80,7 @@ const OPTIONS = {
   digest: { type: "string" },
   pin: { type: "boolean", default: false },
   write: { type: "boolean", default: false },
+  format: { type: "string" },
   identity: { type: "boolean", default: false },
   failed: { type: "boolean", default: false },
   "no-annotations": { type: "boolean", default: false },
@@ -101,80 +91,106 @@ const OPTIONS = {
   by: { type: "string" },
 } as const;
 
+/**
+ * Parses the command line and runs one command. Each command imports its own modules when it runs, so that
+ * `--help`, `extract` and `bump` start without loading the Azure and GitHub SDKs the other commands need.
+ */
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: OPTIONS,
-  });
+  const { values, positionals } = parseCommandLine(argv);
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === "help") {
     process.stdout.write(HELP);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const json = values.json ?? false;
-  switch (command) {
-    case "stack":
-      if (rest[0] === "up") return stackUp({ persist: values.persist ?? false, json, identity: values.identity ?? false, ...(values.config ? { configFile: values.config } : {}) });
-      if (rest[0] === "down") return stackDown();
-      throw new UsageError("stack takes 'up' or 'down'");
-    case "demo":
-      return demoCommand({ identity: values.identity ?? false, annotations: !(values["no-annotations"] ?? false) });
-    case "ingest":
-      if (rest.length !== 1) throw new UsageError("ingest takes one FILE (or - for standard input)");
-      return ingestCommand(rest[0]!, { dryRun: values["dry-run"] ?? false, json });
-    case "extract":
-      if (rest.length === 0) throw new UsageError("extract takes at least one FILE");
-      return extractCommand(rest, json);
-    case "bump":
-      if (rest.length !== 1 || values.image === undefined || values.digest === undefined) throw new UsageError("bump takes one FILE, --image and --digest");
-      return bumpCommand(rest[0]!, { image: values.image, digest: values.digest, pin: values.pin ?? false, write: values.write ?? false });
-    case "scan":
-      return scanCommand(await cliServices(), json);
-    case "prs":
-      return prsCommand(await cliServices(), json);
-    case "graph":
-      return graphCommand(await cliServices(), json);
-    case "impact":
-    case "lineage":
-      if (rest.length !== 1) throw new UsageError(`${command} takes one IMAGE`);
-      return command === "impact" ? impactCommand(await cliServices(), rest[0]!, json) : lineageCommand(await cliServices(), rest[0]!, json);
-    case "outdated":
-      return outdatedCommand(await cliServices(), json);
-    case "campaigns":
-      return campaignsCommand(await cliServices(), json);
-    case "campaign":
-      if (rest.length !== 1) throw new UsageError("campaign takes one campaign ID");
-      return campaignCommand(await cliServices(), rest[0]!, json);
-    case "runs":
-      return runsCommand(await cliServices(), json);
-    case "upstream":
-      return upstreamCommand(await cliServices(), json);
-    case "events":
-      return eventsCommand(await cliServices(), { failed: values.failed ?? false, json });
-    case "replay":
-      if (rest.length !== 1) throw new UsageError("replay takes one event KEY (see ripple events --failed --json)");
-      return replayCommand(await cliServices(), rest[0]!, json);
-    case "sla":
-      return slaCommand(await cliServices(), json);
-    case "alerts":
-      return alertsCommand(await cliServices(), json);
-    case "waive":
-      if (rest.length !== 0) throw new UsageError("waive takes --campaign and/or --dependent, --until and --reason");
-      return waiveCommand(await cliServices(), { campaign: values.campaign, dependent: values.dependent, until: values.until, reason: values.reason, by: values.by }, json);
-    case "schema":
-      printJson(configJsonSchema());
-      return 0;
-    case "doctor":
-      return doctorCommand(await cliServices(), json);
-    case "config":
-      if (rest[0] !== "check" || rest.length !== 2) throw new UsageError("config takes 'check FILE'");
-      return configCheckCommand(rest[1]!, json);
-    default:
-      throw new UsageError(`unknown command '${command}'`);
-  }
+  const runCommand = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (runCommand === undefined) throw new UsageError(`unknown command '${command}'`);
+  return runCommand({ rest, values, json: values.json ?? false });
 }
+
+function parseCommandLine(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
+}
+
+type Values = ReturnType<typeof parseCommandLine>["values"];
+
+interface Invocation {
+  readonly rest: readonly string[];
+  readonly values: Values;
+  readonly json: boolean;
+}
+
+/** The services of the deployment or local stack the command reads; loads the SDK clients. */
+async function services(): Promise<Services> {
+  const { cliServices } = await import("./services.js");
+  return cliServices();
+}
+
+/** Checks a command's arguments before anything is loaded, so that a usage error is quick. */
+function checkUsage(condition: boolean, usage: string): asserts condition {
+  if (!condition) throw new UsageError(usage);
+}
+
+const COMMANDS: Readonly<Record<string, (call: Invocation) => Promise<number>>> = {
+  stack: async ({ rest, values, json }) => {
+    checkUsage(rest[0] === "up" || rest[0] === "down", "stack takes 'up' or 'down'");
+    const { stackDown, stackUp } = await import("./stack-command.js");
+    if (rest[0] === "down") return stackDown();
+    return stackUp({ persist: values.persist ?? false, json, identity: values.identity ?? false, ...(values.config ? { configFile: values.config } : {}) });
+  },
+  demo: async ({ values }) => (await import("./demo.js")).demoCommand({ identity: values.identity ?? false, annotations: !(values["no-annotations"] ?? false) }),
+  ingest: async ({ rest, values, json }) => {
+    checkUsage(rest.length === 1, "ingest takes one FILE (or - for standard input)");
+    return (await import("./ingest-command.js")).ingestCommand(rest[0]!, { dryRun: values["dry-run"] ?? false, json });
+  },
+  extract: async ({ rest, json }) => {
+    checkUsage(rest.length > 0, "extract takes at least one FILE");
+    return (await import("./extract-command.js")).extractCommand(rest, json);
+  },
+  bump: async ({ rest, values }) => {
+    checkUsage(rest.length === 1 && values.image !== undefined && values.digest !== undefined, "bump takes one FILE, --image and --digest");
+    return (await import("./bump-command.js")).bumpCommand(rest[0]!, { image: values.image, digest: values.digest, pin: values.pin ?? false, write: values.write ?? false, format: values.format });
+  },
+  scan: async ({ json }) => (await import("./scan-command.js")).scanCommand(await services(), json),
+  prs: async ({ json }) => (await import("./query-commands.js")).prsCommand(await services(), json),
+  graph: async ({ json }) => (await import("./query-commands.js")).graphCommand(await services(), json),
+  impact: async ({ rest, json }) => {
+    checkUsage(rest.length === 1, "impact takes one IMAGE");
+    return (await import("./query-commands.js")).impactCommand(await services(), rest[0]!, json);
+  },
+  lineage: async ({ rest, json }) => {
+    checkUsage(rest.length === 1, "lineage takes one IMAGE");
+    return (await import("./query-commands.js")).lineageCommand(await services(), rest[0]!, json);
+  },
+  outdated: async ({ json }) => (await import("./query-commands.js")).outdatedCommand(await services(), json),
+  campaigns: async ({ json }) => (await import("./query-commands.js")).campaignsCommand(await services(), json),
+  campaign: async ({ rest, json }) => {
+    checkUsage(rest.length === 1, "campaign takes one campaign ID");
+    return (await import("./query-commands.js")).campaignCommand(await services(), rest[0]!, json);
+  },
+  runs: async ({ json }) => (await import("./query-commands.js")).runsCommand(await services(), json),
+  upstream: async ({ json }) => (await import("./upstream-command.js")).upstreamCommand(await services(), json),
+  events: async ({ values, json }) => (await import("./events-command.js")).eventsCommand(await services(), { failed: values.failed ?? false, json }),
+  replay: async ({ rest, json }) => {
+    checkUsage(rest.length === 1, "replay takes one event KEY (see ripple events --failed --json)");
+    return (await import("./events-command.js")).replayCommand(await services(), rest[0]!, json);
+  },
+  sla: async ({ json }) => (await import("./sla-commands.js")).slaCommand(await services(), json),
+  alerts: async ({ json }) => (await import("./sla-commands.js")).alertsCommand(await services(), json),
+  waive: async ({ rest, values, json }) => {
+    checkUsage(rest.length === 0, "waive takes --campaign and/or --dependent, --until and --reason");
+    const { waiveCommand } = await import("./sla-commands.js");
+    return waiveCommand(await services(), { campaign: values.campaign, dependent: values.dependent, until: values.until, reason: values.reason, by: values.by }, json);
+  },
+  schema: async () => {
+    printJson((await import("../config.js")).configJsonSchema());
+    return 0;
+  },
+  doctor: async ({ json }) => (await import("./doctor-command.js")).doctorCommand(await services(), json),
+  config: async ({ rest, json }) => {
+    checkUsage(rest[0] === "check" && rest.length === 2, "config takes 'check FILE'");
+    return (await import("./config-check-command.js")).configCheckCommand(rest[1]!, json);
+  },
+};
 
 // Idle keep-alive sockets of the SDK clients must not keep a finished command alive.
 const exitSoon = (): void => void setTimeout(() => process.exit(), 200).unref();

@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import type { DependencyEdge, Evidence } from "../../shared/domain/dependency.js";
 import { buildDependencyGraph } from "../../shared/domain/graph.js";
 import { createLayerIndex, type LayerChainEntry } from "../../shared/domain/layer-index.js";
+import { createRandom } from "./random.js";
 
 const REGISTRY = "acr.example.io";
 const BASE_COUNT = 1_000;
@@ -14,17 +15,6 @@ const LEVEL_SIZES = [40_000, 30_000, 20_000, 10_000] as const;
 const MANIFEST_COUNT = 100_000;
 const PLATFORMS = ["linux/amd64", "linux/arm64"] as const;
 
-/** mulberry32: small, fast, good enough to spread synthetic data. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** An index below `count`, skewed towards 0 so that a few picks are very popular. */
 function pickSkewed(random: () => number, count: number, skew: number): number {

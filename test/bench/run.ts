@@ -6,7 +6,9 @@
  * sla_tick_ms ≤ 500 (one SLA monitor tick over 10,000 open obligations in 1,000 campaigns) and
  * breach_to_sink_ms.p95 ≤ 1 000 (from the tick that finds a breach to the local sink receiving it), issue #9.
  * webhook_500_events_ms ≤ 2 000 (one request of 500 events through the registry webhook on Azurite), issue #10.
- * `node --expose-gc dist/test/bench/run.js upstream` (or `sla`, `webhook`) runs only those benchmarks.
+ * cli_start_ms ≤ 200 (`ripple --help`) and extract_ratio_vs_peer ≤ 0.5 (`ripple extract` against Renovate's
+ * Dockerfile extractor on 5,000 Dockerfiles), issue #11.
+ * `node --expose-gc dist/test/bench/run.js upstream` (or `sla`, `webhook`, `cli`) runs only those benchmarks.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -24,6 +26,7 @@ import { benchSlaTick } from "./sla-bench.js";
 import { benchUpstream } from "./upstream-bench.js";
 import { benchWebhook } from "./webhook-bench.js";
 import { benchHostile } from "./hostile-bench.js";
+import { benchCli } from "./cli-bench.js";
 
 let peakRss = process.memoryUsage().rss;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
@@ -75,6 +78,8 @@ const results = only === "upstream"
   ? { ...(await benchSlaTick()), ...(await benchBreachToSink()) }
   : only === "webhook"
   ? await benchWebhook()
+  : only === "cli"
+  ? await benchCli()
   : {
       ...(await benchIngest()),
       ...(await benchWebhook()),
@@ -85,6 +90,7 @@ const results = only === "upstream"
       ...(await benchBreachToSink()),
       ...benchImpactQuery(),
       ...benchLayerIndexBuild(),
+      ...(await benchCli()),
     };
 clearInterval(sampler);
 peakRss = Math.max(peakRss, process.memoryUsage().rss);
