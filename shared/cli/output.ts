@@ -5,6 +5,39 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Writes the items of a JSON array one at a time, as they come; see {@link createJsonArrayPrinter}. */
+export interface JsonArrayPrinter {
+  push(item: unknown): void;
+  end(): void;
+}
+
+/**
+ * Prints an array exactly as {@link printJson} prints it, but an item at a time, so that a long batch need not
+ * be kept in memory until its end. Output is gathered into chunks of about `chunkSize` characters before it is
+ * written. Nothing is printed before the first `push` or `end`.
+ */
+export function createJsonArrayPrinter(write: (text: string) => void = (text) => void process.stdout.write(text), chunkSize = 64 * 1024): JsonArrayPrinter {
+  let pending = "";
+  let count = 0;
+  const flushIfFull = (): void => {
+    if (pending.length < chunkSize) return;
+    write(pending);
+    pending = "";
+  };
+  return {
+    push(item) {
+      // Stringified inside an array of its own, the item comes out indented as in the whole array: "[\n  …\n]".
+      pending += `${count === 0 ? "[\n" : ",\n"}${JSON.stringify([item], null, 2).slice(2, -2)}`;
+      count += 1;
+      flushIfFull();
+    },
+    end() {
+      write(`${pending}${count === 0 ? "[]" : "\n]"}\n`);
+      pending = "";
+    },
+  };
+}
+
 export function printTable(rows: readonly (readonly string[])[], header?: readonly string[]): void {
   const all = header ? [header, ...rows] : rows;
   const widths: number[] = [];

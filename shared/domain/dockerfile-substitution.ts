@@ -7,13 +7,13 @@
  * What cannot be known from the text (a variable without a value, an operator BuildKit refuses) is reported
  * as unresolved, never guessed. Every character of a result keeps the source offset it was read from.
  */
-import { createTracedBuilder, sliceTraced, untraced, type Traced } from "./traced-text.js";
+import { createTracedBuilder, sliceTraced, untraced, type OriginRun, type Traced, type TracedBuilder } from "./traced-text.js";
 
 export type EscapeChar = "\\" | "`";
 
 /** What a variable is bound to: a value, declared without one, or unknowable here (build-time, base image ENV). */
 export type Binding =
-  | { readonly state: "set"; readonly value: string; readonly origins: readonly number[] }
+  | { readonly state: "set"; readonly value: string; readonly runs: readonly OriginRun[] }
   | { readonly state: "unset" }
   | { readonly state: "unknown" };
 
@@ -35,16 +35,31 @@ export function expandWord(source: string, scope: Scope, escape: EscapeChar, kee
 
 /** {@link expandWord} that also tells, for each character of the result, where in the source it was read. */
 export function expandTraced(source: Traced, scope: Scope, escape: EscapeChar, keepUnresolved = false): Traced | null {
-  const expansion: Expansion = { source: source.text, origins: source.origins, scope, escape, keepUnresolved, ok: true };
-  const { text, origins, end } = expandUntil(expansion, 0, null, false);
-  return expansion.ok && end === source.text.length ? { text, origins } : null;
+  if (isLiteral(source.text, escape)) return source;
+  const expansion: Expansion = { source: source.text, runs: source.runs, scope, escape, keepUnresolved, ok: true };
+  const { text, runs, end } = expandUntil(expansion, 0, null, false);
+  return expansion.ok && end === source.text.length ? { text, runs } : null;
 }
+
+/** Whether a word has nothing to expand or remove (no `$`, quote or escape), so that it stands as written. */
+function isLiteral(text: string, escape: EscapeChar): boolean {
+  const escapeCode = escape.charCodeAt(0);
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code === DOLLAR || code === SINGLE_QUOTE || code === DOUBLE_QUOTE || code === escapeCode) return false;
+  }
+  return true;
+}
+
+const DOLLAR = 36;
+const SINGLE_QUOTE = 39;
+const DOUBLE_QUOTE = 34;
 
 /** The state of one expansion: `ok` turns false at the first reference that cannot be resolved. */
 interface Expansion {
   readonly source: string;
-  /** For each character of `source`, its offset in the Dockerfile, or -1. */
-  readonly origins: readonly number[];
+  /** Where the characters of `source` were read in the Dockerfile. */
+  readonly runs: readonly OriginRun[];
   readonly scope: Scope;
   readonly escape: EscapeChar;
   readonly keepUnresolved: boolean;
@@ -60,7 +75,7 @@ type Expanded = Traced & { readonly end: number };
  */
 function expandUntil(expansion: Expansion, position: number, stop: "}" | "/" | null, rawEscapes: boolean): Expanded {
   const { source, escape } = expansion;
-  const expanded = createTracedBuilder({ text: source, origins: expansion.origins });
+  const expanded = createTracedBuilder({ text: source, runs: expansion.runs });
   let inDouble = false;
   while (position < source.length) {
     const char = source[position] ?? "";
@@ -93,7 +108,7 @@ function expandUntil(expansion: Expansion, position: number, stop: "}" | "/" | n
 
 /** Takes the escape at `position` and what it escapes; returns the index after them. */
 function takeEscaped(
-  expanded: ReturnType<typeof createTracedBuilder>,
+  expanded: TracedBuilder,
   source: string,
   position: number,
   { escape, inDouble, rawEscapes }: { escape: EscapeChar; inDouble: boolean; rawEscapes: boolean },
@@ -147,7 +162,7 @@ interface OperatorUse {
 }
 
 function verbatim(expansion: Expansion, start: number, end: number): Expanded {
-  return { ...sliceTraced({ text: expansion.source, origins: expansion.origins }, start, end), end };
+  return { ...sliceTraced({ text: expansion.source, runs: expansion.runs }, start, end), end };
 }
 
 function unresolved(expansion: Expansion, start: number, end: number): Expanded {
@@ -156,7 +171,7 @@ function unresolved(expansion: Expansion, start: number, end: number): Expanded 
 }
 
 function valueOf(expansion: Expansion, start: number, binding: Binding, end: number): Expanded {
-  return binding.state === "set" ? { text: binding.value, origins: binding.origins, end } : unresolved(expansion, start, end);
+  return binding.state === "set" ? { text: binding.value, runs: binding.runs, end } : unresolved(expansion, start, end);
 }
 
 /** Expands a word of a `${…}` in isolation, so an unresolved variable in it only matters if the word is used. */
@@ -173,10 +188,10 @@ function expandDefault(use: OperatorUse, operator: "-" | "+" | "?", colon: boole
   if (expansion.source[word.end] !== "}") return unresolved(expansion, start, expansion.source.length);
   const end = word.end + 1;
   if (binding.state === "unknown") return unresolved(expansion, start, end);
-  const useWord = (): Expanded => (ok ? { text: word.text, origins: word.origins, end } : unresolved(expansion, start, end));
+  const useWord = (): Expanded => (ok ? { text: word.text, runs: word.runs, end } : unresolved(expansion, start, end));
   const present = binding.state === "set" && (!colon || binding.value !== "");
   if (operator === "-") return present ? valueOf(expansion, start, binding, end) : useWord();
-  if (operator === "+") return present ? useWord() : { text: "", origins: [], end };
+  if (operator === "+") return present ? useWord() : { text: "", runs: [], end };
   return present ? valueOf(expansion, start, binding, end) : unresolved(expansion, start, end);
 }
 
@@ -188,7 +203,7 @@ function expandTrim(use: OperatorUse, operator: "#" | "%"): Expanded {
   if (!ok || binding.state !== "set") return unresolved(expansion, start, end);
   const greedy = word.text.startsWith(operator);
   const pattern = greedy ? word.text.slice(1) : word.text;
-  const value: Traced = { text: binding.value, origins: binding.origins };
+  const value: Traced = { text: binding.value, runs: binding.runs };
   const kept = operator === "#" ? trimPrefix(value.text, pattern, greedy) : trimSuffix(value.text, pattern, greedy);
   return kept === null ? unresolved(expansion, start, end) : { ...sliceTraced(value, kept.start, kept.end), end };
 }
@@ -205,7 +220,7 @@ function expandReplace(use: OperatorUse): Expanded {
   if (!replacement.ok || binding.state !== "set" || (all && replacement.word.text.includes("$"))) return unresolved(expansion, start, end);
   const regex = shellPatternToRegex(pattern.word.text, { greedy: true, anchored: false });
   if (regex === null) return unresolved(expansion, start, end);
-  const value: Traced = { text: binding.value, origins: binding.origins };
+  const value: Traced = { text: binding.value, runs: binding.runs };
   return { ...replaceMatches(value, regex, replacement.word, all), end };
 }
 

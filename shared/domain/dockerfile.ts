@@ -9,7 +9,7 @@
  */
 import { expandTraced, expandWord, UNKNOWN, UNSET, type Binding, type EscapeChar, type Scope } from "./dockerfile-substitution.js";
 import { imageName, parseImageRef } from "./image-ref.js";
-import { createTracedBuilder, sliceTraced, trimTraced, untraced, type Traced } from "./traced-text.js";
+import { contiguousSpan, createTracedBuilder, originAt, sliceTraced, tracedAt, trimTraced, untraced, type OriginRun, type Traced } from "./traced-text.js";
 
 /** The instructions that can name an image; `syntax` is the parser directive. */
 export type ImageInstruction = "FROM" | "COPY" | "RUN" | "syntax";
@@ -106,7 +106,7 @@ function analyzeDockerfile(text: string): { located: Located[]; stages: readonly
   const located: Located[] = [];
   const syntax = detectSyntax(lines);
   if (syntax !== undefined) {
-    const reference = { text: syntax.value, origins: Array.from(syntax.value, (_, index) => syntax.valueStart + index) };
+    const reference = tracedAt(syntax.value, syntax.valueStart);
     const image = toExtracted(syntax.value, syntax.value, { instruction: "syntax", line: syntax.line, stage: null, platform: null });
     located.push({ image, reference, wordEnd: syntax.valueStart + syntax.value.length });
   }
@@ -123,33 +123,26 @@ function toLocatedImage({ image, reference, wordEnd }: Located): LocatedImage {
   if (reference === null || image.unresolved) return { image, reference: reference?.text ?? null, digestSpan: null, pinOffset: null };
   const trimmed = trimTraced(reference);
   const at = trimmed.text.indexOf("@");
-  if (at >= 0) return { image, reference: trimmed.text, digestSpan: findContiguousSpan(trimmed.origins.slice(at + 1)), pinOffset: null };
-  return { image, reference: trimmed.text, digestSpan: null, pinOffset: findContiguousSpan(trimmed.origins)?.end ?? wordEnd };
-}
-
-/** The source span the characters were read from, when they were read in one piece, in order; else null. */
-function findContiguousSpan(origins: readonly number[]): SourceSpan | null {
-  const first = origins[0];
-  if (first === undefined || first < 0) return null;
-  return origins.every((origin, index) => origin === first + index) ? { start: first, end: first + origins.length } : null;
+  if (at >= 0) return { image, reference: trimmed.text, digestSpan: contiguousSpan(sliceTraced(trimmed, at + 1)), pinOffset: null };
+  return { image, reference: trimmed.text, digestSpan: null, pinOffset: contiguousSpan(trimmed)?.end ?? wordEnd };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Physical lines, parser directives and logical lines
 
-/** One line of the source; `start`/`end` are offsets into the original text, without the line break. */
+/**
+ * One line of the source; `start`/`end` are offsets into `source`, without the line break. Its text is cut
+ * out only where needed ({@link contentOf}): most lines are only looked at.
+ */
 interface PhysicalLine {
+  readonly source: string;
   readonly number: number;
   readonly start: number;
   readonly end: number;
-  readonly content: string;
 }
 
-/** The part of a physical line that belongs to a logical line (continuation escape excluded). */
-interface LineSegment {
-  readonly line: number;
-  readonly start: number;
-  readonly end: number;
+function contentOf(line: PhysicalLine): string {
+  return line.source.slice(line.start, line.end);
 }
 
 /** A heredoc body that follows an instruction; `firstLine`..`lastLine` include the terminator line. */
@@ -160,16 +153,14 @@ interface HeredocBody {
 }
 
 /**
- * One instruction with its continuation lines joined. `text` is the concatenation of the segments, so
- * index `i` of `text` maps back to the source through the segments' lengths.
+ * One instruction with its continuation lines joined (continuation escapes and the comment lines between
+ * them left out); its runs tell where each piece of `text` is in the source.
  */
-interface LogicalLine {
+interface LogicalLine extends Traced {
   readonly keyword: string;
-  readonly text: string;
-  /** For each character of `text`, its offset in the source. */
-  readonly origins: readonly number[];
+  /** The 1-based line the instruction starts on. */
+  readonly line: number;
   readonly argsStart: number;
-  readonly segments: readonly LineSegment[];
   readonly heredocs: readonly HeredocBody[];
 }
 
@@ -181,8 +172,11 @@ interface Directive {
 }
 
 const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
-/** What follows the `#` of a directive and the white space after it; `\s` as Go reads it. */
-const DIRECTIVE_BODY = /^([a-zA-Z][a-zA-Z0-9]*)[ \t\n\f\r]*=[ \t\n\f\r]*(.+?)[ \t\n\f\r]*$/d;
+/**
+ * What follows the `#` of a directive and the white space after it; `\s` as Go reads it. The trailing white
+ * space is captured to find where the value starts (the match is the whole body), without the slow `d` flag.
+ */
+const DIRECTIVE_BODY = /^([a-zA-Z][a-zA-Z0-9]*)[ \t\n\f\r]*=[ \t\n\f\r]*(.+?)([ \t\n\f\r]*)$/;
 const HEREDOC_INSTRUCTIONS: ReadonlySet<string> = new Set(["RUN", "COPY", "ADD"]);
 const HEREDOC_WORD = /^\d*<<(-?)([^<]+)$/;
 
@@ -194,7 +188,7 @@ function splitPhysicalLines(text: string): PhysicalLine[] {
     const newline = text.indexOf("\n", start);
     const lineEnd = newline < 0 ? text.length : newline;
     const end = lineEnd > start && text[lineEnd - 1] === "\r" ? lineEnd - 1 : lineEnd;
-    lines.push({ number, start, end, content: text.slice(start, end) });
+    lines.push({ source: text, number, start, end });
     if (newline < 0) break;
     start = newline + 1;
     number += 1;
@@ -218,83 +212,126 @@ function readEscapeDirective(lines: readonly PhysicalLine[]): EscapeChar {
  * without stripping leading white space, so an indented one is a directive to the parser but selects nothing.
  */
 function detectSyntax(lines: readonly PhysicalLine[]): Directive | undefined {
-  const afterShebang = lines[0]?.content.startsWith("#!") ? lines.slice(1) : lines;
+  const afterShebang = lines[0]?.source.startsWith("#!", lines[0].start) ? lines.slice(1) : lines;
   return readDirectiveBlock(afterShebang, { stripIndent: false }).find((directive) => directive.name === "syntax");
 }
 
 function readDirectiveBlock(lines: readonly PhysicalLine[], { stripIndent }: { stripIndent: boolean }): Directive[] {
   const directives: Directive[] = [];
   for (const line of lines) {
-    const indent = stripIndent ? line.content.length - line.content.trimStart().length : 0;
-    if (line.content[indent] !== "#") break;
-    const afterHash = line.content.slice(indent + 1);
+    const content = contentOf(line);
+    const indent = stripIndent ? content.length - content.trimStart().length : 0;
+    if (content[indent] !== "#") break;
+    const afterHash = content.slice(indent + 1);
     const bodyStart = indent + 1 + afterHash.length - afterHash.trimStart().length;
-    const match = DIRECTIVE_BODY.exec(line.content.slice(bodyStart));
+    const body = content.slice(bodyStart);
+    const match = DIRECTIVE_BODY.exec(body);
     const name = match?.[1]?.toLowerCase();
     const value = match?.[2];
     if (name === undefined || value === undefined || !KNOWN_DIRECTIVES.has(name)) break;
     // BuildKit rejects a repeated directive; we keep the first and read no further.
     if (directives.some((directive) => directive.name === name)) break;
-    directives.push({ name, value, line: line.number, valueStart: line.start + bodyStart + (match?.indices?.[2]?.[0] ?? 0) });
+    directives.push({ name, value, line: line.number, valueStart: line.start + bodyStart + body.length - (match?.[3]?.length ?? 0) - value.length });
   }
   return directives;
 }
 
-function isBlankOrComment(content: string): boolean {
-  const trimmed = content.trimStart();
-  return trimmed === "" || trimmed.startsWith("#");
+/** `\s` of a regular expression, for one UTF-16 code unit, without a regular expression in the hot loops. */
+const OTHER_SPACE = /\s/;
+
+function isSpace(code: number): boolean {
+  if (code < 128) return code === 32 || (code >= 9 && code <= 13);
+  return OTHER_SPACE.test(String.fromCharCode(code));
+}
+
+/** The index of the first character from `position` on that is not `\s`, or `text.length`. */
+function skipSpaces(text: string, position: number): number {
+  while (position < text.length && isSpace(text.charCodeAt(position))) position += 1;
+  return position;
+}
+
+const HASH = 35;
+
+function isBlankOrComment({ source, start, end }: PhysicalLine): boolean {
+  let first = start;
+  while (first < end && isSpace(source.charCodeAt(first))) first += 1;
+  return first === end || source.charCodeAt(first) === HASH;
+}
+
+/** Where the continuation escape of a line is in the line (the escape character followed by only spaces and tabs), else -1. */
+function continuationIndex({ source, start, end }: PhysicalLine, escape: EscapeChar): number {
+  let last = end;
+  while (last > start && (source.charCodeAt(last - 1) === 32 || source.charCodeAt(last - 1) === 9)) last -= 1;
+  return last > start && source[last - 1] === escape ? last - 1 - start : -1;
 }
 
 /** Joins continuation lines into instructions, skipping comments, blank lines and heredoc bodies. */
 function splitLogicalLines(lines: readonly PhysicalLine[], escape: EscapeChar): LogicalLine[] {
-  const continuation = new RegExp(`${escape === "`" ? "`" : "\\\\"}[ \\t]*$`);
   const logical: LogicalLine[] = [];
-  let index = 0;
-  while (index < lines.length) {
-    const first = lines[index];
-    index += 1;
-    if (first === undefined || isBlankOrComment(first.content)) continue;
-
-    const segments: LineSegment[] = [];
-    const origins: number[] = [];
-    let text = "";
-    let line: PhysicalLine | undefined = first;
-    while (line !== undefined) {
-      const match = continuation.exec(line.content);
-      const length = match === null ? line.content.length : match.index;
-      segments.push({ line: line.number, start: line.start, end: line.start + length });
-      text += line.content.slice(0, length);
-      for (let offset = 0; offset < length; offset += 1) origins.push(line.start + offset);
-      if (match === null) break;
-      // Comment and blank lines inside a continuation are dropped, not ended on.
-      while (index < lines.length && isBlankOrComment(lines[index]?.content ?? "")) index += 1;
-      line = lines[index];
-      if (line !== undefined) index += 1;
-    }
-
-    const head = /^\s*(\S+)\s*/.exec(text);
-    const keyword = head?.[1]?.toUpperCase() ?? "";
-    const argsStart = head?.[0].length ?? text.length;
-    const heredocs: HeredocBody[] = [];
-    for (const marker of findHeredocMarkers(keyword, text, argsStart, escape)) {
-      const firstLine = lines[index]?.number;
-      if (firstLine === undefined) break;
-      while (index < lines.length) {
-        const body = lines[index];
-        index += 1;
-        const candidate = marker.chomp ? (body?.content ?? "").replace(/^\t+/, "") : body?.content;
-        if (candidate === marker.name) break;
-      }
-      heredocs.push({ name: marker.name, firstLine, lastLine: lines[index - 1]?.number ?? firstLine });
-    }
-    logical.push({ keyword, text, origins, argsStart, segments, heredocs });
+  const cursor = { index: 0 };
+  while (cursor.index < lines.length) {
+    const first = lines[cursor.index];
+    cursor.index += 1;
+    if (first === undefined || isBlankOrComment(first)) continue;
+    const { text, runs } = joinContinuation(lines, first, cursor, escape);
+    const { keyword, argsStart } = readKeyword(text);
+    const heredocs = skipHeredocBodies(lines, cursor, findHeredocMarkers(keyword, text, argsStart, escape));
+    logical.push({ keyword, line: first.number, text, runs, argsStart, heredocs });
   }
   return logical;
 }
 
+/** Joins `first` and the lines that continue it, moving `cursor` past them. */
+function joinContinuation(lines: readonly PhysicalLine[], first: PhysicalLine, cursor: { index: number }, escape: EscapeChar): Traced {
+  const runs: OriginRun[] = [];
+  let text = "";
+  let line: PhysicalLine | undefined = first;
+  while (line !== undefined) {
+    const continued = continuationIndex(line, escape);
+    const length = continued < 0 ? line.end - line.start : continued;
+    text += line.source.slice(line.start, line.start + length);
+    // The pieces of an instruction are never adjacent in the source (an escape and a line break lie between), so runs need no merging.
+    if (length > 0) runs.push({ origin: line.start, length });
+    if (continued < 0) break;
+    // Comment and blank lines inside a continuation are dropped, not ended on.
+    for (let next = lines[cursor.index]; next !== undefined && isBlankOrComment(next); next = lines[cursor.index]) cursor.index += 1;
+    line = lines[cursor.index];
+    if (line !== undefined) cursor.index += 1;
+  }
+  return { text, runs };
+}
+
+/** The instruction's keyword (uppercased) and where its arguments start, after the white space that follows it. */
+function readKeyword(text: string): { keyword: string; argsStart: number } {
+  const start = skipSpaces(text, 0);
+  if (start === text.length) return { keyword: "", argsStart: text.length };
+  let end = start;
+  while (end < text.length && !isSpace(text.charCodeAt(end))) end += 1;
+  return { keyword: text.slice(start, end).toUpperCase(), argsStart: skipSpaces(text, end) };
+}
+
+/** Moves `cursor` past the heredoc bodies that follow an instruction, one per marker, terminator included. */
+function skipHeredocBodies(lines: readonly PhysicalLine[], cursor: { index: number }, markers: ReadonlyArray<{ name: string; chomp: boolean }>): HeredocBody[] {
+  const heredocs: HeredocBody[] = [];
+  for (const marker of markers) {
+    const firstLine = lines[cursor.index]?.number;
+    if (firstLine === undefined) break;
+    while (cursor.index < lines.length) {
+      const body = lines[cursor.index];
+      cursor.index += 1;
+      const content = body === undefined ? undefined : contentOf(body);
+      const candidate = marker.chomp ? (content ?? "").replace(/^\t+/, "") : content;
+      if (candidate === marker.name) break;
+    }
+    heredocs.push({ name: marker.name, firstLine, lastLine: lines[cursor.index - 1]?.number ?? firstLine });
+  }
+  return heredocs;
+}
+
 /** Heredoc markers (`<<EOF`, `<<-EOF`, `<<"EOF"`) of a RUN/COPY/ADD in shell form, in order. */
 function findHeredocMarkers(keyword: string, text: string, argsStart: number, escape: EscapeChar): Array<{ name: string; chomp: boolean }> {
-  if (!HEREDOC_INSTRUCTIONS.has(keyword) || isJsonArray(text.slice(argsStart))) return [];
+  // Every marker has `<<`: most instructions have none and need not be split into words.
+  if (!HEREDOC_INSTRUCTIONS.has(keyword) || !text.includes("<<", argsStart) || isJsonArray(text.slice(argsStart))) return [];
   const markers: Array<{ name: string; chomp: boolean }> = [];
   for (const word of splitWords(text, argsStart, escape)) {
     const match = HEREDOC_WORD.exec(word.text);
@@ -334,42 +371,57 @@ interface Flag {
 
 function splitWords(text: string, from: number, escape: EscapeChar): Word[] {
   const words: Word[] = [];
-  let position = from;
-  while (position < text.length) {
-    while (position < text.length && /\s/.test(text[position] ?? "")) position += 1;
-    if (position >= text.length) break;
-    const start = position;
-    let quote: string | null = null;
-    while (position < text.length) {
-      const char = text[position] ?? "";
-      if (quote === null && /\s/.test(char)) break;
-      if (char === escape && quote !== "'") position += 1;
-      else if (quote === null && (char === '"' || char === "'")) quote = char;
-      else if (char === quote) quote = null;
-      position += 1;
-    }
-    position = Math.min(position, text.length);
-    words.push({ text: text.slice(start, position), start, end: position });
-  }
+  for (let word = nextWord(text, from, escape); word !== null; word = nextWord(text, word.end, escape)) words.push(word);
   return words;
 }
 
-/** Splits the leading `--name[=value]` flags off an instruction's words (BuildKit stops at the first other word or at `--`). */
-function readFlags(words: readonly Word[]): { flags: Flag[]; rest: Word[] } {
-  const flags: Flag[] = [];
-  let index = 0;
-  for (; index < words.length; index += 1) {
-    const word = words[index];
-    if (word === undefined || !word.text.startsWith("--")) break;
-    if (word.text === "--") {
-      index += 1;
-      break;
-    }
-    const equals = word.text.indexOf("=");
-    const name = (equals < 0 ? word.text.slice(2) : word.text.slice(2, equals)).toLowerCase();
-    flags.push({ name, value: equals < 0 ? null : word.text.slice(equals + 1), word });
+const SINGLE_QUOTE = 39;
+const DOUBLE_QUOTE = 34;
+
+/** The first word at or after `position`, or null when only white space is left. */
+function nextWord(text: string, position: number, escape: EscapeChar): Word | null {
+  position = skipSpaces(text, position);
+  if (position >= text.length) return null;
+  const start = position;
+  const escapeCode = escape.charCodeAt(0);
+  let quote = 0;
+  while (position < text.length) {
+    const code = text.charCodeAt(position);
+    if (quote === 0 && isSpace(code)) break;
+    if (code === escapeCode && quote !== SINGLE_QUOTE) position += 1;
+    else if (quote === 0 && (code === DOUBLE_QUOTE || code === SINGLE_QUOTE)) quote = code;
+    else if (code === quote) quote = 0;
+    position += 1;
   }
-  return { flags, rest: words.slice(index) };
+  position = Math.min(position, text.length);
+  return { text: text.slice(start, position), start, end: position };
+}
+
+/**
+ * Reads the leading `--name[=value]` flags of an instruction (BuildKit stops at the first other word or at
+ * `--`) and at most `restCount` words after them; the words further on are not split.
+ */
+function readFlags(line: LogicalLine, escape: EscapeChar, restCount: number): { flags: Flag[]; rest: Word[] } {
+  const flags: Flag[] = [];
+  const rest: Word[] = [];
+  let inFlags = true;
+  for (let word = nextWord(line.text, line.argsStart, escape); word !== null; word = nextWord(line.text, word.end, escape)) {
+    if (inFlags && word.text.startsWith("--")) {
+      if (word.text === "--") inFlags = false;
+      else flags.push(toFlag(word));
+      continue;
+    }
+    if (rest.length === restCount) break;
+    inFlags = false;
+    rest.push(word);
+  }
+  return { flags, rest };
+}
+
+function toFlag(word: Word): Flag {
+  const equals = word.text.indexOf("=");
+  const name = (equals < 0 ? word.text.slice(2) : word.text.slice(2, equals)).toLowerCase();
+  return { name, value: equals < 0 ? null : word.text.slice(equals + 1), word };
 }
 
 /** Removes shell quotes and escapes from a flag value, as BuildKit does before reading it. */
@@ -456,7 +508,7 @@ function readAssignments(line: LogicalLine, words: readonly Word[], scope: Scope
 }
 
 function toBinding(value: Traced | null): Binding {
-  return value === null ? UNKNOWN : { state: "set", value: value.text, origins: value.origins };
+  return value === null ? UNKNOWN : { state: "set", value: value.text, runs: value.runs };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -512,7 +564,8 @@ function findStage(state: BuildState, name: string): Stage | undefined {
 }
 
 function handleFrom(line: LogicalLine, state: BuildState): Located[] {
-  const { flags, rest } = readFlags(wordsOf(line, state));
+  // The image, `AS` and the alias: the words after them are not read.
+  const { flags, rest } = readFlags(line, state.escape, 3);
   const image = rest[0];
   const asKeyword = rest[1];
   const alias = asKeyword !== undefined && asKeyword.text.toLowerCase() === "as" ? (rest[2]?.text.toLowerCase() ?? null) : null;
@@ -524,7 +577,7 @@ function handleFrom(line: LogicalLine, state: BuildState): Located[] {
   const parent = expanded === null ? undefined : findStage(state, expanded);
   const extracted = image === undefined || parent !== undefined || expanded === "scratch"
     ? null
-    : toExtracted(image.text, expanded, { instruction: "FROM", line: line.segments[0]?.line ?? 0, stage: alias, platform: platform ?? platformValue });
+    : toExtracted(image.text, expanded, { instruction: "FROM", line: line.line, stage: alias, platform: platform ?? platformValue });
   const stage: Stage = { alias, base: parent !== undefined ? parent.base : extracted, env: new Map(parent?.env ?? []), args: new Map() };
   state.stages.push(stage);
   state.current = stage;
@@ -532,14 +585,14 @@ function handleFrom(line: LogicalLine, state: BuildState): Located[] {
 }
 
 function handleCopy(line: LogicalLine, state: BuildState): Located[] {
-  const from = readFlags(wordsOf(line, state)).flags.find((flag) => flag.name === "from");
+  const from = readFlags(line, state.escape, 0).flags.find((flag) => flag.name === "from");
   if (from === undefined || from.value === null) return [];
   const raw = traceWord(line, from.word, from.word.text.length - from.value.length);
   return resolveFromValue(raw, line, "COPY", state, wordEndOffset(line, from.word));
 }
 
 function handleRun(line: LogicalLine, state: BuildState): Located[] {
-  return readFlags(wordsOf(line, state))
+  return readFlags(line, state.escape, 0)
     .flags.filter((flag) => flag.name === "mount" && flag.value !== null)
     .flatMap((flag) => {
       const value = traceWord(line, flag.word, flag.word.text.length - (flag.value ?? "").length);
@@ -555,7 +608,7 @@ function resolveFromValue(raw: Traced, line: LogicalLine, instruction: "COPY" | 
   const reference = expandTraced(raw, stage === null ? state.globalScope : stageScope(stage), state.escape);
   const expanded = reference?.text ?? null;
   if (expanded !== null && (/^\d+$/.test(expanded) || expanded === "scratch" || findStage(state, expanded) !== undefined)) return [];
-  const image = toExtracted(raw.text, expanded, { instruction, line: line.segments[0]?.line ?? 0, stage: stage?.alias ?? null, platform: null });
+  const image = toExtracted(raw.text, expanded, { instruction, line: line.line, stage: stage?.alias ?? null, platform: null });
   return [{ image, reference, wordEnd }];
 }
 
@@ -564,11 +617,11 @@ function resolveFromValue(raw: Traced, line: LogicalLine, instruction: "COPY" | 
 
 /** A word of a logical line (from character `from` of the word on) with the source offset of each character. */
 function traceWord(line: LogicalLine, word: Word, from = 0): Traced {
-  return { text: word.text.slice(from), origins: line.origins.slice(word.start + from, word.end) };
+  return sliceTraced(line, word.start + from, word.end);
 }
 
 function wordEndOffset(line: LogicalLine, word: Word): number | null {
-  const last = line.origins[word.end - 1];
+  const last = originAt(line, word.end - 1);
   return last === undefined ? null : last + 1;
 }
 
