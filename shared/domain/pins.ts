@@ -113,7 +113,9 @@ export function resolvePinFileKind(path: string, format?: PinFileFormat): PinFil
 export function findPins(path: string, text: string, options: { format?: PinFileFormat } = {}): Pin[] {
   const classified = resolvePinFileKind(path, options.format);
   if (classified === null) return [];
-  const kind = classified === "yaml" && KUBERNETES_API.test(text) && KUBERNETES_KIND.test(text) ? "kubernetes" : classified;
+  // A byte-order mark before the first key still leaves it at the top level.
+  const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  const kind = classified === "yaml" && KUBERNETES_API.test(body) && KUBERNETES_KIND.test(body) ? "kubernetes" : classified;
   const pins = new Map<number, Pin>();
   for (const site of locateSites(classified, text)) {
     if (site.digest === null || site.edit === null || pins.has(site.edit.start)) continue;

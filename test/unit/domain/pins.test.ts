@@ -48,6 +48,10 @@ describe("classifyPinFile", () => {
     ["Containerfile", "dockerfile"],
     ["Containerfile.dev", "dockerfile"],
     ["Dockerfile.dockerignore", null],
+    ["buildDockerfile", null],
+    ["api.Dockerfile.bak", null],
+    ["build/app.dockerfile.yaml", "yaml"],
+    ["build/api.Containerfile", "dockerfile"],
     ["docker-compose.yml", "compose"],
     ["compose.yaml", "compose"],
     ["deploy/docker-compose.override.yaml", "compose"],
@@ -60,6 +64,12 @@ describe("classifyPinFile", () => {
     ["deploy/k8s/deployment.yaml", "yaml"],
     [".github/dependabot.yml", "yaml"],
     ["charts/api/my-values.yaml", "yaml"],
+    [".github/workflows/nested/ci.yml", "yaml"],
+    [".github/workflows/ci.yml.disabled", null],
+    ["my-compose.yml", "yaml"],
+    ["docker-compose.yml.orig", null],
+    ["charts/api/values.yaml.orig", null],
+    ["deploy/k8s/deployment.yaml.bak", null],
     ["README.md", null],
     ["package.json", null],
     ["Makefile", null],
@@ -198,8 +208,33 @@ describe("findPins", () => {
       [pin("values.yaml", "helm-values", 4, "docker.io/library/python", "3.10", OLD, `python:3.10@${OLD}`)],
     ],
     ["a file of no known kind", "README.md", `FROM alpine@${OLD}`, []],
+    ["a file of no known kind, with YAML in it", "notes.txt", `image: alpine@${OLD}`, []],
+    ["blank lines before the first key count", "ci/images.yaml", `\n\nimage: alpine@${OLD}`, [pin("ci/images.yaml", "yaml", 3, "docker.io/library/alpine", null, OLD, `alpine@${OLD}`)]],
   ])("%s", (_, path, text, pins) => {
     expect(findPins(path, text)).toEqual(pins);
+  });
+});
+
+describe("findPins tells a Kubernetes manifest by its top-level apiVersion and kind", () => {
+  it.each<[string, string, string, PinFileKind]>([
+    ["both", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "apiVersion: v1", "kind: Pod"), "kubernetes"],
+    ["both, kind first", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "kind: Pod", "apiVersion: v1"), "kubernetes"],
+    ["both, values aligned with spaces and tabs", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "apiVersion:   v1", "kind:\t\tPod"), "kubernetes"],
+    ["apiVersion alone", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "apiVersion: v1"), "yaml"],
+    ["kind alone", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "kind: Pod"), "yaml"],
+    ["apiVersion nested, not top-level", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "kind: Pod", "template:", "  apiVersion: v1"), "yaml"],
+    ["kind nested, not top-level", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "apiVersion: v1", "template:", "  kind: Pod"), "yaml"],
+    ["an empty apiVersion", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "apiVersion:", "kind: Pod"), "yaml"],
+    ["an empty kind", "deploy/pod.yaml", lines(`image: alpine@${OLD}`, "kind:", "apiVersion: v1"), "yaml"],
+    ["a compose file stays compose", "compose.yaml", lines(`image: alpine@${OLD}`, "apiVersion: v1", "kind: Pod"), "compose"],
+    ["Helm values stay helm-values", "values.yaml", lines(`image: alpine@${OLD}`, "apiVersion: v1", "kind: Pod"), "helm-values"],
+  ])("%s → %s", (_, path, text, kind) => {
+    expect(findPins(path, text)).toEqual<Pin[]>([{ path, line: 1, kind, name: "docker.io/library/alpine", tag: null, digest: OLD, text: `alpine@${OLD}` }]);
+  });
+
+  it("reads apiVersion on the first line after a byte-order mark as top-level", () => {
+    const text = `\uFEFF${lines("apiVersion: v1", "kind: Pod", "spec:", "  containers:", `    - image: alpine@${OLD}`)}`;
+    expect(findPins("pod.yaml", text)).toEqual<Pin[]>([{ path: "pod.yaml", line: 5, kind: "kubernetes", name: "docker.io/library/alpine", tag: null, digest: OLD, text: `alpine@${OLD}` }]);
   });
 });
 
@@ -631,6 +666,7 @@ describe("bumpPins", () => {
     ["a quoted image padded with spaces, with pin", "compose.yaml", lines("services:", "  app:", "    image: ' alpine:3.20 '"), target("alpine", null, null), true],
     ["malformed YAML", "compose.yaml", lines("services:", "  app:", `    image: [alpine@${OLD}`), ALPINE, true],
     ["a file of no known kind", "notes.txt", `FROM alpine@${OLD}`, ALPINE, true],
+    ["a file of no known kind, with YAML in it", "notes.txt", `image: alpine@${OLD}`, ALPINE, true],
     ["a target name that is not an image name", "Dockerfile", `FROM alpine@${OLD}`, target("Alpine"), true],
   ])("null for %s", (_, path, input, bump, pin) => {
     expect(bumpPins(path, input, bump, NEW, { pin })).toBeNull();
@@ -642,6 +678,14 @@ describe("bumpPins", () => {
   ])("reports no changes, not null, when the reference already has the new digest (target: %s)", (_, bump) => {
     const text = lines(`FROM alpine:3.20@${NEW}`, "RUN true");
     expect(bumpPins("Dockerfile", text, bump, NEW)).toEqual({ text, changes: [] });
+  });
+
+  it("reports a change on the first line of a file with a BOM and CRLF without either", () => {
+    const input = `\uFEFF${crlf(`FROM alpine:3.20@${OLD}`, "RUN true", "")}`;
+    expect(bumpPins("Dockerfile", input, ALPINE, NEW)).toEqual<BumpResult>({
+      text: `\uFEFF${crlf(`FROM alpine:3.20@${NEW}`, "RUN true", "")}`,
+      changes: [{ line: 1, before: `FROM alpine:3.20@${OLD}`, after: `FROM alpine:3.20@${NEW}` }],
+    });
   });
 
   it("bumping twice changes the file once", () => {
@@ -848,10 +892,12 @@ describe("bumpPins with a format", () => {
     expect(bumpPins(path, input, bump, NEW, { format })?.text).toEqual(expected);
   });
 
-  it("finds the pins of a file read in the named format", () => {
-    expect(findPins("base.df", `FROM alpine:3.20@${OLD}`, { format: "dockerfile" })).toEqual<Pin[]>([
-      { path: "base.df", line: 1, kind: "dockerfile", name: "docker.io/library/alpine", tag: "3.20", digest: OLD, text: `alpine:3.20@${OLD}` },
-    ]);
+  it.each<[string, string, "dockerfile" | "yaml", PinFileKind]>([
+    ["base.df", `FROM alpine:3.20@${OLD}`, "dockerfile", "dockerfile"],
+    ["deploy/app.tpl", `image: alpine:3.20@${OLD}`, "yaml", "yaml"],
+    ["Dockerfile.compose", `image: alpine:3.20@${OLD}`, "yaml", "yaml"],
+  ])("finds the pins of %s read as %s", (path, text, format, kind) => {
+    expect(findPins(path, text, { format })).toEqual<Pin[]>([{ path, line: 1, kind, name: "docker.io/library/alpine", tag: "3.20", digest: OLD, text: `alpine:3.20@${OLD}` }]);
   });
 });
 
