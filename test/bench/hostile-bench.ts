@@ -12,10 +12,10 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startCountingListener } from "../doubles/counting-listener.js";
 import { promisify } from "node:util";
 import functions from "@azure/functions";
 import { startAzurite } from "../../shared/local/azurite.js";
@@ -80,16 +80,6 @@ function hostileRequests(foreign: string): HostileRequest[] {
   ];
 }
 
-async function listen(): Promise<{ host: string; connections: () => number; close: () => Promise<void> }> {
-  let count = 0;
-  const server = net.createServer((socket) => {
-    count += 1;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return { host: `127.0.0.1:${port}`, connections: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
 
 function heapAfterGc(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -103,7 +93,7 @@ function heapAfterGc(): number {
 async function measure(): Promise<{ hostile_heap_growth_mb: number; hostile_foreign_connections: number }> {
   const dir = await mkdtemp(join(tmpdir(), "ripple-bench-hostile-"));
   const azurite = await startAzurite({ dir: join(dir, "azurite") });
-  const foreign = await listen();
+  const foreign = await startCountingListener();
   try {
     await writeFile(join(dir, "ripple.yaml"), `version: 1\nregistries:\n  - host: ${REGISTRY}\n`);
     Object.assign(process.env, { AzureWebJobsStorage: azurite.connectionString, RIPPLE_CONFIG: join(dir, "ripple.yaml"), RIPPLE_WEBHOOK_SECRET: SECRET, RIPPLE_TABLE_PREFIX: "benchhostile", RIPPLE_QUEUE_PREFIX: "benchhostile" });

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Services } from "../../shared/composition.js";
 import { dedupeKey, type EventSource, type RegistryEvent } from "../../shared/domain/registry-event.js";
 import { startAzurite, type LocalAzurite } from "../../shared/local/azurite.js";
+import { startCountingListener } from "../doubles/counting-listener.js";
 
 const SECRET = "hostile-test-secret-0123456789abcdef";
 const NOW = "2025-01-01T00:00:00.000Z";
@@ -32,23 +33,7 @@ const CLOUD_BATCH = "application/cloudevents-batch+json";
 const DISTRIBUTION = "application/vnd.docker.distribution.events.v1+json";
 const MIB = 1024 * 1024;
 
-/** Loopback listeners: one stands in for the configured Distribution registry, one for a foreign host. */
-interface Listener {
-  readonly host: string;
-  readonly connections: () => number;
-  readonly close: () => Promise<void>;
-}
 
-async function listen(): Promise<Listener> {
-  let count = 0;
-  const server = net.createServer((socket) => {
-    count += 1;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return { host: `127.0.0.1:${port}`, connections: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
 
 /** Every TCP connection this process opens, as `host:port`, recorded where all of Node's clients pass. */
 function watchConnections(): { readonly targets: string[]; readonly restore: () => void } {
@@ -165,8 +150,9 @@ function rejectedEnvelopeRow(body: string, reason: string): Row {
 }
 
 // Started before the tables below are built: the payloads name these hosts.
-const configured = await listen();
-const foreign = await listen();
+// Loopback listeners: one stands in for the configured Distribution registry, one for a foreign host.
+const configured = await startCountingListener();
+const foreign = await startCountingListener();
 /** The configured registry: the host every payload names unless the case is about hosts. */
 const OURS = configured.host;
 
