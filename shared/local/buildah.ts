@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { AppError } from "../errors.js";
 import { type CommandResult, readLogTail, runCommand, tailLines } from "./run-command.js";
@@ -20,7 +20,9 @@ export interface Buildah {
   /**
    * Pushes a local image (or, with `manifestList`, a manifest list and all its images) to `destination`
    * (`127.0.0.1:PORT/repo:tag`, with or without `docker://`) trusting the stack CA, and returns the
-   * digest of the pushed manifest or index. Pushing the same content again returns the same digest.
+   * digest of the pushed manifest or index. Pushing the same content again returns the same digest. A
+   * manifest the registry refuses for an unknown blob is pushed again (three tries in all; see
+   * `isUnknownBlobRefusal`).
    * `credentials` (a registry with token auth) go through an auth file (mode 0600, removed after the
    * push), never the command line.
    * @throws AppError `buildah_failed` with the log tail.
@@ -61,6 +63,31 @@ export function formatBuildahEnv(dir: string, base: NodeJS.ProcessEnv = process.
     REGISTRY_AUTH_FILE: join(dir, "auth.json"),
     TMPDIR: join(dir, "tmp"),
   };
+}
+
+/**
+ * How often a push is tried when the registry refuses its manifest for an unknown blob. Two pushes of the
+ * same layers to one repository at once race in the Distribution registry: one can be told a blob it has
+ * just been sent (or that the other push is committing) is unknown. Pushing again uploads what is missing.
+ */
+const pushAttempts = 3;
+
+/**
+ * Whether buildah's closing error (the last `Error: …` and what follows it) says the registry refused a
+ * manifest for a blob it does not know (Distribution's MANIFEST_BLOB_UNKNOWN, HTTP 400: `writing manifest:
+ * … manifest blob unknown: blob unknown to registry`). Pure.
+ */
+export function isUnknownBlobRefusal(output: string): boolean {
+  const start = output.lastIndexOf("Error: ");
+  return start >= 0 && /\bwriting manifest\b[\s\S]*\bblob unknown\b/i.test(output.slice(start));
+}
+
+async function sizeOf(file: string): Promise<number> {
+  return (await stat(file).catch(() => null))?.size ?? 0;
+}
+
+async function readSince(file: string, offset: number): Promise<string> {
+  return (await readFile(file).catch(() => Buffer.alloc(0))).subarray(offset).toString("utf8");
 }
 
 /** The busybox-static binary copied into base images. */
@@ -171,7 +198,17 @@ export function createBuildah(opts: CreateBuildahOptions): Buildah {
           await writeFile(authFile, JSON.stringify({ auths: { [host]: { auth: token } } }), { mode: 0o600 });
           auth.push("--authfile", authFile);
         }
-        await runBuildah([...command, "--signature-policy", policyPath, "--cert-dir", tls.certDir, ...auth, "--digestfile", digestFile, push.image, destination], logFile, `push of ${push.image}`);
+        const args = [...command, "--signature-policy", policyPath, "--cert-dir", tls.certDir, ...auth, "--digestfile", digestFile, push.image, destination];
+        for (let attempt = 1; ; attempt += 1) {
+          const logged = await sizeOf(logFile);
+          try {
+            await runBuildah(args, logFile, `push of ${push.image}`);
+            break;
+          } catch (error) {
+            if (attempt >= pushAttempts || !isUnknownBlobRefusal(await readSince(logFile, logged))) throw error;
+            await writeFile(logFile, `# the registry refused the manifest for a blob it had just been sent (concurrent pushes of the same layers race in the registry); pushing again, attempt ${attempt + 1} of ${pushAttempts}\n`, { flag: "a" });
+          }
+        }
         const digest = (await readFile(digestFile, "utf8")).trim();
         if (!digestPattern.test(digest)) throw new AppError("buildah_failed", `buildah push of ${push.image} wrote no digest (got ${JSON.stringify(digest)})`, { details: { logFile } });
         return digest;

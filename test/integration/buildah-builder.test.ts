@@ -5,7 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { request as httpsRequest } from "node:https";
+import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -268,6 +269,71 @@ describe("buildah builder on the local stack", () => {
     expect(await builder.get(runId)).toMatchObject({ runId, status: "failed", logsUrl: logFile, reason: expect.stringMatching(/^buildah push .* failed on the network \(connection refused\)\n/) as unknown });
   });
 
+  /**
+   * A TLS relay in front of the stack's registry that answers the first `refusals` manifest PUTs as
+   * Distribution does when concurrent pushes of the same layers race in it, and records every manifest PUT.
+   */
+  async function startRefusingRelay(refusals: number): Promise<{ host: string; manifestPuts: string[]; close: () => Promise<void> }> {
+    const manifestPuts: string[] = [];
+    const relay = createHttpsServer({ cert: await readFile(stack.tls.certPath), key: await readFile(stack.tls.keyPath) }, (req, res) => {
+      const isManifestPut = req.method === "PUT" && /\/manifests\//.test(req.url ?? "");
+      if (isManifestPut) manifestPuts.push(req.url ?? "");
+      if (isManifestPut && manifestPuts.length <= refusals) {
+        req.resume();
+        // Both errors, as the registry answered in the race: buildah's own retries give up on such a list.
+        const errors = [{ code: "DIGEST_INVALID" }, { code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown to registry", detail: "sha256:0" }];
+        res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ errors }));
+        return;
+      }
+      const upstream = httpsRequest(`${stack.registry.url}${req.url ?? "/"}`, { method: req.method, headers: req.headers, ca: stack.tls.caPem, agent: false }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on("error", () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    const close = (): Promise<void> => new Promise((resolve) => relay.close(() => resolve()));
+    return { host: `127.0.0.1:${(relay.address() as AddressInfo).port}`, manifestPuts, close };
+  }
+
+  it("pushes again when the registry refuses a manifest for a blob it was just sent, as concurrent pushes of the same layers can make it", async () => {
+    const relay = await startRefusingRelay(1);
+    const logFile = join(dir, "raced-push.log");
+    try {
+      const digest = await stack.buildah.push({ image: "localhost/ripple/busybox:1", destination: `${relay.host}/apps/raced:1`, logFile });
+      expect(relay.manifestPuts).toEqual(["/v2/apps/raced/manifests/1", "/v2/apps/raced/manifests/1"]);
+      expect(digest).toBe((await getManifest("apps/raced", "1")).digest);
+      expect(await readFile(logFile, "utf8")).toContain("\n# the registry refused the manifest for a blob it had just been sent (concurrent pushes of the same layers race in the registry); pushing again, attempt 2 of 3\n");
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it("hands a push the registry keeps refusing for an unknown blob back as a retryable upstream failure after three tries", async () => {
+    const relay = await startRefusingRelay(3);
+    const runsBefore = await readdir(join(workDir, "runs")).catch((): string[] => []);
+    try {
+      const failure = await builder.start(sourceRequest("apps/refused-push:2", { tags: [`${relay.host}/apps/refused-push:2`] })).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const runId = (await readdir(join(workDir, "runs"))).find((name) => !runsBefore.includes(name))!;
+      const logFile = join(workDir, "runs", runId, "build.log");
+      expect(failure).toMatchObject({
+        name: "UpstreamError",
+        retryable: true,
+        service: "registry",
+        status: 400,
+        message: `registry: buildah push of ${registry}/apps/refused-push:2 to ${relay.host}/apps/refused-push:2 was refused by the registry (blob unknown to registry); logs: ${logFile}`,
+      });
+      expect(relay.manifestPuts).toEqual(Array(3).fill("/v2/apps/refused-push/manifests/2"));
+      expect(await builder.get(runId)).toMatchObject({ runId, status: "failed" });
+    } finally {
+      await relay.close();
+    }
+  });
+
   it("rides out a registry outage: the base pull fails as retryable while it is down, and the same build succeeds once it is back", async () => {
     // Release 2 by tag was never pulled here: the build must pull it from the registry.
     const request = sourceRequest("apps/outage:2", { dockerfile: "fresh/Dockerfile" });
@@ -316,6 +382,7 @@ describe("findNetworkFailure reads buildah's closing error only", () => {
     [`Error: initializing source docker://registry.invalid/a:1: pinging container registry registry.invalid: Get "https://registry.invalid/v2/": dial tcp: lookup registry.invalid on 127.0.0.53:53: no such host`, { cause: "no such host", status: null }],
     [`Error: pushing image: writing blob: Patch "https://r/v2/a/blobs/uploads/1": read tcp 127.0.0.1:4->127.0.0.1:5000: read: connection reset by peer`, { cause: "connection reset by peer", status: null }],
     [`Error: copying system image from manifest list: net/http: TLS handshake timeout`, { cause: "TLS handshake timeout", status: null }],
+    [`Error: pushing image "x" to "docker://${tag}": writing manifest: uploading manifest 2 to ${tag}: errors:\ndigest invalid\nmanifest blob unknown: blob unknown to registry`, { cause: "blob unknown to registry", status: 400 }],
   ])("%s is a network failure", (line, expected) => {
     expect(findNetworkFailure(`STEP 1/2: FROM ${tag}\nTrying to pull...\n${line}\n`)).toEqual(expected);
   });
@@ -326,6 +393,7 @@ describe("findNetworkFailure reads buildah's closing error only", () => {
     ["a Dockerfile error", 'Error: building at STEP "COPY missing /": checking on sources under "/src": copier: stat: "/missing": no such file or directory'],
     ["an authentication failure", `Error: initializing source docker://${tag}: reading manifest 2 in apps/web: unauthorized: authentication required`],
     ["network words in earlier output only", "connection refused\ntime=x level=warning msg=\"Failed, retrying\"\nError: no such image"],
+    ["a blob unknown when pulling, not when writing a manifest", `Error: creating build container: copying blob sha256:1: reading blob sha256:1: blob unknown: blob unknown to registry`],
   ])("%s is not", (_, output) => {
     expect(findNetworkFailure(output)).toBeNull();
   });

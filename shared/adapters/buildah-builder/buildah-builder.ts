@@ -189,7 +189,10 @@ async function runBuildah<T>(logFile: string, what: string, command: () => Promi
     return await command();
   } catch (error) {
     const network = findNetworkFailure(await readLogSince(logFile, logged));
-    if (network !== null) throw new NetworkStepFailure(`${what} failed on the network (${network.cause})`, network, { cause: error });
+    if (network !== null) {
+      const where = network.status === 400 ? "was refused by the registry" : "failed on the network";
+      throw new NetworkStepFailure(`${what} ${where} (${network.cause})`, network, { cause: error });
+    }
     throw new StepFailure(`${what} failed${exitOf(error)}`, { cause: error });
   }
 }
