@@ -249,15 +249,20 @@ describe("buildah builder on the local stack", () => {
     expect(run).toEqual(finalRun(run, "failed", await reasonFrom(run, `buildah build of offline/Dockerfile at main (${main}) failed (exit 3)`)));
   });
 
-  it("reports a push the registry refuses on the network as a retryable upstream failure, not a failed build", async () => {
-    const closed = `127.0.0.1:${await findFreePort()}`;
-    const runsBefore = await readdir(join(workDir, "runs"));
-    const failure = await builder.start(sourceRequest("apps/unpushed:2", { tags: [`${closed}/apps/unpushed:2`] })).then(
+  /** Starts a build expected to throw: what it threw (null if nothing), and the run folder it left. */
+  async function startFailing(request: BuildRequest): Promise<{ failure: unknown; runId: string; logFile: string }> {
+    const runsBefore = await readdir(join(workDir, "runs")).catch((): string[] => []);
+    const failure = await builder.start(request).then(
       () => null,
       (error: unknown) => error,
     );
     const runId = (await readdir(join(workDir, "runs"))).find((name) => !runsBefore.includes(name))!;
-    const logFile = join(workDir, "runs", runId, "build.log");
+    return { failure, runId, logFile: join(workDir, "runs", runId, "build.log") };
+  }
+
+  it("reports a push the registry refuses on the network as a retryable upstream failure, not a failed build", async () => {
+    const closed = `127.0.0.1:${await findFreePort()}`;
+    const { failure, runId, logFile } = await startFailing(sourceRequest("apps/unpushed:2", { tags: [`${closed}/apps/unpushed:2`] }));
     expect(failure).toMatchObject({
       name: "UpstreamError",
       code: "upstream_failed",
@@ -312,14 +317,8 @@ describe("buildah builder on the local stack", () => {
 
   it("hands a push the registry keeps refusing for an unknown blob back as a retryable upstream failure after three tries", async () => {
     const relay = await startRefusingRelay(3);
-    const runsBefore = await readdir(join(workDir, "runs")).catch((): string[] => []);
     try {
-      const failure = await builder.start(sourceRequest("apps/refused-push:2", { tags: [`${relay.host}/apps/refused-push:2`] })).then(
-        () => null,
-        (error: unknown) => error,
-      );
-      const runId = (await readdir(join(workDir, "runs"))).find((name) => !runsBefore.includes(name))!;
-      const logFile = join(workDir, "runs", runId, "build.log");
+      const { failure, runId, logFile } = await startFailing(sourceRequest("apps/refused-push:2", { tags: [`${relay.host}/apps/refused-push:2`] }));
       expect(failure).toMatchObject({
         name: "UpstreamError",
         retryable: true,
