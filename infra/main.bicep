@@ -334,6 +334,7 @@ module appSettings 'modules/app-settings.bicep' = {
     githubApiUrl: githubApiUrl
     upstreamCredentialSecrets: upstreamCredentialSecrets
     slaSchedule: slaSchedule
+    eventGridTopicResourceGroup: systemTopicResourceGroupName == registryResourceGroupName ? '' : systemTopicResourceGroupName
     alertSinkSecrets: alertSinkSecrets
     rippleConfigPath: rippleConfigPath
     tablePrefix: tablePrefix
@@ -343,6 +344,15 @@ module appSettings 'modules/app-settings.bicep' = {
   dependsOn: [
     appRoles
   ]
+}
+
+// A system topic reused from another resource group: the doctor reads its subscriptions there (Reader).
+module topicReader 'modules/topic-reader.bicep' = if (doctorReader && systemTopicResourceGroupName != registryResourceGroupName) {
+  name: 'ripple-topic-reader-${resourceToken}'
+  scope: resourceGroup(systemTopicResourceGroupName)
+  params: {
+    principalId: functionApp.outputs.principalId
+  }
 }
 
 // Deployment names in the registry's resource group carry the token: several environments may share it.

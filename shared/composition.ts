@@ -28,7 +28,8 @@ import { createRegistryCopyMirror } from "./adapters/registry-copy/registry-copy
 import { createLocalGitForge } from "./adapters/local-git/local-git-forge.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createGitHubOctokit } from "./adapters/github/github-client.js";
-import { createGitHubForge, listInstallationRepositories } from "./adapters/github/github-forge.js";
+import { toGitHubError } from "./adapters/github/github-errors.js";
+import { createGitHubForge, listInstallationRepositories, readInstallationPermissions } from "./adapters/github/github-forge.js";
 import { createGitHubSource } from "./adapters/github/github-source.js";
 import { createGitHubSourceArchives } from "./adapters/github/github-source-archive.js";
 import { createStorageWorkQueue } from "./adapters/storage-queue/storage-work-queue.js";
@@ -349,9 +350,11 @@ export function storageOptions(connection: StorageConnection, credential: TokenC
 
 /**
  * The doctor's probes. ARM is read only when a registry has `tasks`; the function app's name comes from
- * `WEBSITE_SITE_NAME` (and `WEBSITE_HOSTNAME`), which Azure sets in every app.
+ * `WEBSITE_SITE_NAME` (and `WEBSITE_HOSTNAME`), which Azure sets in every app, a reused Event Grid system
+ * topic's resource group from `RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP`; the App installation's permissions
+ * are read only with a GitHub App.
  */
-function createDiagnostics(config: RippleConfig, connection: StorageConnection, credential: TokenCredential, queueDepths: QueueDepths, env: NodeJS.ProcessEnv): DoctorProbes {
+function createDiagnostics(config: RippleConfig, connection: StorageConnection, credential: TokenCredential, queueDepths: QueueDepths, env: NodeJS.ProcessEnv, octokit: Octokit | null): DoctorProbes {
   const arm = config.registries.some((registry) => registry.tasks !== undefined);
   const site = env.WEBSITE_SITE_NAME;
   return {
@@ -362,6 +365,14 @@ function createDiagnostics(config: RippleConfig, connection: StorageConnection, 
       ? createArmDeploymentCheck({ clientsFor: (id) => ({ authorization: new AuthorizationManagementClient(credential, id), eventGrid: new EventGridManagementClient(credential, id) }) })
       : null,
     functionApp: site ? { name: site, hostName: env.WEBSITE_HOSTNAME || null } : null,
+    eventGridTopicResourceGroup: env.RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP || null,
+    gitHubPermissions: octokit === null ? null : async () => {
+      const permissions = await readInstallationPermissions(octokit).catch((error: unknown) => {
+        throw toGitHubError(error, "reading the GitHub App installation's permissions");
+      });
+      if (permissions === null) throw new Error("the GitHub client is not authenticated as an App installation");
+      return permissions;
+    },
   };
 }
 
@@ -413,7 +424,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     upstreamFor: upstreams.upstreamFor,
     upstreamRegistryFor: upstreams.upstreamRegistryFor,
     mirrorFor: (host) => mirrors.get(host) ?? null,
-    diagnostics: createDiagnostics(config, connection, credential, queue, env),
+    diagnostics: createDiagnostics(config, connection, credential, queue, env, octokit),
     sinkFor: alerts.sinkFor,
     eventPublishers: alerts.publishers,
     alertLinks: alertLinksOf(config, env),

@@ -56,6 +56,9 @@ param upstreamSchedule string = '*/5 * * * * *'
 @description('Upstream registry pull credentials: app setting name → Key Vault secret name (the settings ripple.yaml names in upstream.registries[].credentials). The secrets are put into the vault by hand.')
 param upstreamCredentialSecrets object = {}
 
+@description('RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP: resource group of a reused Event Grid system topic when it is not the registry\'s (ripple doctor looks there); empty: not set.')
+param eventGridTopicResourceGroup string = ''
+
 @description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the checkSla timer (the SLA monitor).')
 param slaSchedule string = '0 */1 * * * *'
 
@@ -121,6 +124,7 @@ var githubPrivateKeySetting = empty(githubPrivateKeySecretName) ? {} : { RIPPLE_
 var githubWebhookSecretSetting = empty(githubWebhookSecretName) ? {} : { RIPPLE_GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${githubWebhookSecretName})' }
 var githubApiUrlSetting = empty(githubApiUrl) ? {} : { RIPPLE_GITHUB_API_URL: githubApiUrl }
 var githubSettings = union(githubAppSettings, githubPrivateKeySetting, githubWebhookSecretSetting, githubApiUrlSetting)
+var eventGridTopicSetting = empty(eventGridTopicResourceGroup) ? {} : { RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP: eventGridTopicResourceGroup }
 var upstreamCredentialSettings = toObject(items(upstreamCredentialSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
 var alertSinkSettings = toObject(items(alertSinkSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
 
@@ -146,5 +150,5 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
   name: 'appsettings'
   // Ours last: union() lets later objects win.
-  properties: union(keptSettings, storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, upstreamCredentialSettings, alertSinkSettings)
+  properties: union(keptSettings, storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, eventGridTopicSetting, upstreamCredentialSettings, alertSinkSettings)
 }

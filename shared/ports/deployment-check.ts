@@ -45,10 +45,11 @@ export interface DeploymentCheck {
    */
   effectiveActions(registry: RegistryResource): Promise<ActionGrant[]>;
   /**
-   * The Event Grid system topics of the registry's resource group whose `source` is the registry, each
-   * with its event subscriptions, all pages. Throws UpstreamError as {@link effectiveActions}.
+   * The Event Grid system topics of `topicResourceGroup` (default: the registry's resource group) whose
+   * `source` is the registry, each with its event subscriptions, all pages. Throws UpstreamError as
+   * {@link effectiveActions}.
    */
-  eventSubscriptions(registry: RegistryResource): Promise<RegistryTopic[]>;
+  eventSubscriptions(registry: RegistryResource, topicResourceGroup?: string): Promise<RegistryTopic[]>;
 }
 
 /** The app's one Entra ID credential, seen from outside. */

@@ -42,6 +42,13 @@ export interface DoctorProbes {
   readonly deploymentCheck: DeploymentCheck | null;
   /** This app, from `WEBSITE_SITE_NAME` (set by Azure); null elsewhere. */
   readonly functionApp: FunctionAppName | null;
+  /**
+   * The resource group of the registries' Event Grid system topic when it is not the registry's own (a
+   * reused topic: `RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP`, which infra sets); null: the registry's.
+   */
+  readonly eventGridTopicResourceGroup: string | null;
+  /** The permissions GitHub granted the App's installation (`contents: "write"`, …); null without a GitHub App. */
+  readonly gitHubPermissions: (() => Promise<Readonly<Record<string, string>>>) | null;
 }
 
 export interface DoctorDeps {
@@ -110,8 +117,8 @@ function describeDestination(destination: EventDestination): string {
   return destination.kind === "webhook" ? destination.baseUrl : destination.endpointType;
 }
 
-function findDelivery(registry: RegistryResource, topics: readonly RegistryTopic[], app: FunctionAppName): string {
-  if (topics.length === 0) throw new Error(`no Event Grid system topic of resource group ${registry.resourceGroup} has registry ${registry.registryName} as its source`);
+function findDelivery(registry: RegistryResource, topicGroup: string, topics: readonly RegistryTopic[], app: FunctionAppName): string {
+  if (topics.length === 0) throw new Error(`no Event Grid system topic of resource group ${topicGroup} has registry ${registry.registryName} as its source`);
   for (const topic of topics) {
     const found = topic.subscriptions.find((subscription) => deliversImagePushed(subscription, app));
     if (found !== undefined) return `${topic.name}/${found.name}`;
@@ -160,12 +167,14 @@ function roleCheck(deps: DoctorDeps, registry: RegistryConfig, resource: Registr
 
 function eventGridCheck(deps: DoctorDeps, registry: RegistryConfig, resource: RegistryResource, arm: DeploymentCheck): Promise<DoctorCheck> {
   const app = deps.diagnostics.functionApp;
+  const topicGroup = deps.diagnostics.eventGridTopicResourceGroup ?? resource.resourceGroup;
+  const elsewhere = topicGroup === resource.resourceGroup ? "; a system topic reused from another resource group is named by RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP" : "";
   const fix = app === null
     ? "run the doctor in the function app (Azure sets WEBSITE_SITE_NAME) or set WEBSITE_SITE_NAME to the function app's name"
-    : `deploy the event subscription (infra: azd deploy, then azd provision, creates ripple-registry-events on the registry's system topic → ${app.name}/${EVENT_GRID_FUNCTION}); the doctor reads it with Reader on resource group ${resource.resourceGroup}`;
+    : `deploy the event subscription (infra: azd deploy, then azd provision, creates ripple-registry-events on the registry's system topic → ${app.name}/${EVENT_GRID_FUNCTION}); the doctor reads it with Reader on resource group ${topicGroup}${elsewhere}`;
   return probe(`registry ${registry.host}: Event Grid delivers ImagePushed to ${EVENT_GRID_FUNCTION}`, fix, async () => {
     if (app === null) throw new Error("the function app's name is unknown (WEBSITE_SITE_NAME is not set)");
-    return findDelivery(resource, await arm.eventSubscriptions(resource), app);
+    return findDelivery(resource, topicGroup, await arm.eventSubscriptions(resource, topicGroup), app);
   });
 }
 
@@ -178,6 +187,46 @@ function registryChecks(deps: DoctorDeps, registry: RegistryConfig): Array<Promi
   const arm = deps.diagnostics.deploymentCheck;
   if (registry.tasks === undefined || arm === null) return checks;
   return [...checks, roleCheck(deps, registry, registry.tasks, arm), eventGridCheck(deps, registry, registry.tasks, arm)];
+}
+
+/** How much an App permission allows, lowest first (GitHub's levels). */
+const PERMISSION_LEVELS = ["read", "write", "admin"] as const;
+
+/** A permission the GitHub App installation needs, at least at `level`, and why. */
+export interface NeededPermission {
+  readonly permission: string;
+  readonly level: "read" | "write";
+  readonly why: string;
+}
+
+/** The installation permissions Ripple needs: reading and proposing in repositories, and issues for a `github-issue` alert sink. Pure. */
+export function neededGitHubPermissions(config: RippleConfig): NeededPermission[] {
+  return [
+    { permission: "metadata", level: "read", why: "list and read repositories" },
+    { permission: "contents", level: "write", why: "read files and push pin-bump branches" },
+    { permission: "pull_requests", level: "write", why: "open and update pull requests" },
+    ...(config.alerts.sinks.some((sink) => sink.kind === "github-issue") ? [{ permission: "issues", level: "write" as const, why: "the github-issue alert sink" }] : []),
+  ];
+}
+
+/** The needed permissions `granted` does not allow (`write` allows `read`; `admin` both). Pure. */
+export function missingGitHubPermissions(granted: Readonly<Record<string, string>>, needed: readonly NeededPermission[]): NeededPermission[] {
+  const rank = (level: string | undefined): number => PERMISSION_LEVELS.indexOf(level as (typeof PERMISSION_LEVELS)[number]);
+  return needed.filter((entry) => rank(granted[entry.permission]) < rank(entry.level));
+}
+
+function gitHubPermissionsCheck(deps: DoctorDeps): Array<Promise<DoctorCheck>> {
+  const read = deps.diagnostics.gitHubPermissions;
+  if (read === null) return [];
+  const needed = neededGitHubPermissions(deps.config);
+  const fix = `in the GitHub App's settings grant ${needed.map((entry) => `${entry.permission}: ${entry.level}`).join(", ")} (and workflows: write to bump pins in workflow files), then accept the new permissions in the installation`;
+  return [probe("GitHub App installation: permissions", fix, async () => {
+    const granted = await read();
+    const missing = missingGitHubPermissions(granted, needed);
+    if (missing.length > 0) throw new Error(`missing ${missing.map((entry) => `${entry.permission}: ${entry.level} (${entry.why})`).join(", ")}`);
+    const workflows = granted["workflows"] === "write" ? "workflows: write (workflow files are bumped too)" : "no workflows: write (pins in workflow files are skipped, each with that reason)";
+    return `${needed.map((entry) => `${entry.permission}: ${granted[entry.permission]}`).join(", ")}; ${workflows}`;
+  })];
 }
 
 function upstreamChecks(deps: DoctorDeps): Array<Promise<DoctorCheck>> {
@@ -198,7 +247,8 @@ function upstreamChecks(deps: DoctorDeps): Array<Promise<DoctorCheck>> {
  * and settings — the identity's tokens (storage when identity-based, ARM when a registry has `tasks`),
  * state storage, every work queue (with its poison queue's depth), every configured registry's catalog and,
  * for a registry with `tasks`, the app's ARM permissions on it and the Event Grid subscription that delivers
- * its pushes to this app, one tag of every watched base, the repositories the forges serve. Writes nothing;
+ * its pushes to this app, one tag of every watched base, the repositories the forges serve and the GitHub
+ * App installation's permissions. Writes nothing;
  * one result per check, each failure with a fix; checks that need ARM appear only when a registry has
  * `tasks`. Never throws.
  */
@@ -215,5 +265,6 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
       if (unserved.length > 0) throw new Error(`no forge serves ${unserved.join(", ")}`);
       return `${repositories.length} repositor(ies)`;
     }),
+    ...gitHubPermissionsCheck(deps),
   ]);
 }

@@ -42,7 +42,7 @@ const TASKS_CONTRIBUTOR = [
 
 const TASKS_FIX = `grant the app's identity Container Registry Tasks Contributor on registry ${REGISTRY_NAME} (infra/modules/registry.bicep), and Reader on resource group ${RESOURCE_GROUP} so the doctor can read them`;
 const IMPORT_FIX = `grant the app's identity Container Registry Tasks Contributor and Container Registry Data Importer and Data Reader on registry ${REGISTRY_NAME} (infra/modules/registry.bicep), and Reader on resource group ${RESOURCE_GROUP} so the doctor can read them`;
-const EVENT_FIX = `deploy the event subscription (infra: azd deploy, then azd provision, creates ripple-registry-events on the registry's system topic → ${SITE}/registryEventGrid); the doctor reads it with Reader on resource group ${RESOURCE_GROUP}`;
+const EVENT_FIX = `deploy the event subscription (infra: azd deploy, then azd provision, creates ripple-registry-events on the registry's system topic → ${SITE}/registryEventGrid); the doctor reads it with Reader on resource group ${RESOURCE_GROUP}; a system topic reused from another resource group is named by RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP`;
 const ROLE_CHECK = `registry ${REGISTRY}: ARM permissions for ACR Tasks`;
 const EVENT_CHECK = `registry ${REGISTRY}: Event Grid delivers ImagePushed to registryEventGrid`;
 
@@ -67,8 +67,8 @@ function clientsFor(subscriptionId: string) {
   return { authorization: new AuthorizationManagementClient(credential, subscriptionId, options), eventGrid: new EventGridManagementClient(credential, subscriptionId, options) };
 }
 
-/** The doctor's ARM lines for `config`, run through the real adapter. */
-async function armChecks(config: string): Promise<DoctorCheck[]> {
+/** The doctor's ARM lines for `config`, run through the real adapter (the topic looked for in `topicResourceGroup` when given). */
+async function armChecks(config: string, topicResourceGroup: string | null = null): Promise<DoctorCheck[]> {
   const checks = await runDoctor({
     config: parseConfig(`version: 1\n${config}`),
     store: createMemoryStateStore(),
@@ -82,6 +82,8 @@ async function armChecks(config: string): Promise<DoctorCheck[]> {
       storageUsesIdentity: false,
       deploymentCheck: check,
       functionApp: { name: SITE, hostName: `${SITE}.azurewebsites.net` },
+      eventGridTopicResourceGroup: topicResourceGroup,
+      gitHubPermissions: null,
     },
   });
   return checks.filter((entry) => entry.check === ROLE_CHECK || entry.check.startsWith(`${ROLE_CHECK} `) || entry.check === EVENT_CHECK);
@@ -200,6 +202,30 @@ describe("the registry's Event Grid subscription", () => {
     server.setPermissions([{ actions: TASKS_CONTRIBUTOR }]);
     server.setSystemTopics(topics);
     expect(await armChecks(TASKS_REGISTRY)).toEqual([passed(ROLE_CHECK, "4 action(s) granted"), expected]);
+  });
+});
+
+describe("a system topic reused from another resource group", () => {
+  const shared = { name: "evgt-shared", resourceGroup: "rg-events", source: REGISTRY_ID, subscriptions: [ripple] };
+
+  it("is found in the resource group RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP names, on that group's paths", async () => {
+    server.setPermissions([{ actions: TASKS_CONTRIBUTOR }]);
+    server.setSystemTopics([shared]);
+    const topicsPath = `/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-events/providers/Microsoft.EventGrid/systemTopics`;
+    expect(await armChecks(TASKS_REGISTRY, "rg-events")).toEqual([passed(ROLE_CHECK, "4 action(s) granted"), passed(EVENT_CHECK, "evgt-shared/ripple-registry-events")]);
+    expect(server.requests.filter((request) => request.route !== "permissions").map(({ body: _body, ...request }) => request)).toEqual([
+      get("systemTopics", topicsPath, ARM_EVENTGRID_API_VERSION),
+      get("eventSubscriptions", `${topicsPath}/evgt-shared/eventSubscriptions`, ARM_EVENTGRID_API_VERSION),
+    ]);
+  });
+
+  it("is not found in the registry's own resource group, and the fix says how to name the other", async () => {
+    server.setPermissions([{ actions: TASKS_CONTRIBUTOR }]);
+    server.setSystemTopics([shared]);
+    expect(await armChecks(TASKS_REGISTRY)).toEqual([
+      passed(ROLE_CHECK, "4 action(s) granted"),
+      failed(EVENT_CHECK, `no Event Grid system topic of resource group ${RESOURCE_GROUP} has registry ${REGISTRY_NAME} as its source`, EVENT_FIX),
+    ]);
   });
 });
 

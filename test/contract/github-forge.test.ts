@@ -3,7 +3,7 @@ import { createHmac, generateKeyPairSync } from "node:crypto";
 import { Agent } from "node:https";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createGitHubOctokit, type GitHubOctokit, type GitHubOctokitOptions } from "../../shared/adapters/github/github-client.js";
-import { createGitHubForge, listInstallationRepositories } from "../../shared/adapters/github/github-forge.js";
+import { createGitHubForge, listInstallationRepositories, readInstallationPermissions } from "../../shared/adapters/github/github-forge.js";
 import { verifyGitHubWebhook } from "../../shared/adapters/github/verify-webhook.js";
 import { AppError, ConfigError } from "../../shared/errors.js";
 import type { StackTls } from "../../shared/local/tls.js";
@@ -679,6 +679,19 @@ describe("verifyGitHubWebhook", () => {
 
   it("throws ConfigError for an empty secret", async () => {
     await expect(verifyGitHubWebhook({ secret: "", payload, signature })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe("readInstallationPermissions", () => {
+  it("reads the permissions GitHub granted with the installation token, without a request of its own once a token exists", async () => {
+    server.permissions = { metadata: "read", contents: "write", pull_requests: "write", workflows: "write" };
+    const first = await readInstallationPermissions(octokit);
+    const requests = server.requests.length;
+    expect({ first, again: await readInstallationPermissions(octokit), newRequests: server.requests.length - requests }).toEqual({
+      first: { metadata: "read", contents: "write", pull_requests: "write", workflows: "write" },
+      again: { metadata: "read", contents: "write", pull_requests: "write", workflows: "write" },
+      newRequests: 0,
+    });
   });
 });
 

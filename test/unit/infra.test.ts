@@ -107,6 +107,20 @@ describe("infra (Bicep read structurally, since it cannot be compiled here)", ()
     expect({ missing: declared.required.filter((name) => !call.keys.includes(name)), unknown: call.keys.filter((key) => !declared.all.includes(key)) }).toEqual({ missing: [], unknown: [] });
   });
 
+  it("lists every module in infra/README.md's layout", () => {
+    const layout = /^```\ninfra\/\n([\s\S]*?)```$/m.exec(read("README.md"))?.[1] ?? "";
+    expect(files.filter((file) => file.startsWith("modules/") && !layout.includes(`  ${file} `))).toEqual([]);
+  });
+
+  it("leaves the local stack, the tests and local reports out of the deployment package, and keeps what the app runs", () => {
+    const ignored = read("../.funcignore").split("\n").map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+    const shipped = ["functions", "shared", "docs", "host.json", "package.json", "package-lock.json", "tsconfig.json"];
+    expect({
+      leftOut: [".git", ".stack", "test", "infra", "node_modules", "dist", "reports", "test-results"].filter((path) => !ignored.includes(path)),
+      shippedButIgnored: shipped.filter((path) => ignored.some((pattern) => pattern === path || pattern === `${path}/` || pattern === "*")),
+    }).toEqual({ leftOut: [], shippedButIgnored: [] });
+  });
+
   it("maps main.parameters.json onto main.bicep's parameters only", () => {
     const json = JSON.parse(read("main.parameters.json")) as { parameters: Record<string, unknown> };
     const declared = declaredParameters(read("main.bicep")).all;

@@ -79,13 +79,13 @@ export function createArmDeploymentCheck(options: ArmDeploymentCheckOptions): De
       const grants = await collect(list, Grant, `listing the app's permissions on registry ${registry.registryName}`);
       return grants.map((grant): ActionGrant => ({ actions: grant.actions ?? [], notActions: grant.notActions ?? [] }));
     },
-    async eventSubscriptions(registry) {
+    async eventSubscriptions(registry, topicResourceGroup = registry.resourceGroup) {
       const { eventGrid } = clientsOf(registry.subscriptionId);
       const source = registryResourceId(registry).toLowerCase();
-      const topics = await collect(() => eventGrid.systemTopics.listByResourceGroup(registry.resourceGroup), Topic, `listing Event Grid system topics of resource group ${registry.resourceGroup}`);
+      const topics = await collect(() => eventGrid.systemTopics.listByResourceGroup(topicResourceGroup), Topic, `listing Event Grid system topics of resource group ${topicResourceGroup}`);
       const ofRegistry = topics.filter((topic) => topic.source?.toLowerCase() === source);
       return Promise.all(ofRegistry.map(async (topic): Promise<RegistryTopic> => {
-        const list = () => eventGrid.systemTopicEventSubscriptions.listBySystemTopic(registry.resourceGroup, topic.name);
+        const list = () => eventGrid.systemTopicEventSubscriptions.listBySystemTopic(topicResourceGroup, topic.name);
         const subscriptions = await collect(list, Subscription, `listing event subscriptions of system topic ${topic.name}`);
         return { name: topic.name, subscriptions: subscriptions.map(summarize) };
       }));

@@ -436,15 +436,26 @@ function isWorkflowPath(path: string): boolean {
 const InstallationAuthentication = z.object({ permissions: z.record(z.string(), z.unknown()) });
 
 /**
- * Whether the installation token may change workflow files (`workflows: write`). `@octokit/auth-app` keeps
- * the permissions GitHub granted with the cached token (`octokit.auth({ type: "installation" })`), so this
- * spends no request once a token exists; a new token (hourly) brings the permissions as they are then. A
- * client that does not authenticate as an App installation reports none: allowed, and GitHub decides.
+ * The permissions GitHub granted the App's installation with its current token (`{ contents: "write", … }`),
+ * as `@octokit/auth-app` keeps them with the cached token (`octokit.auth({ type: "installation" })`): no
+ * request once a token exists; a new token (hourly) brings the permissions as they are then. Null for a
+ * client that does not authenticate as an App installation.
+ * @throws the token request's error (see {@link toGitHubError}).
+ */
+export async function readInstallationPermissions(octokit: Octokit): Promise<Record<string, string> | null> {
+  const parsed = InstallationAuthentication.safeParse(await octokit.auth({ type: "installation" }));
+  if (!parsed.success) return null;
+  return Object.fromEntries(Object.entries(parsed.data.permissions).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
+}
+
+/**
+ * Whether the installation token may change workflow files (`workflows: write`). A client that does not
+ * authenticate as an App installation reports no permissions: allowed, and GitHub decides.
  */
 async function canWriteWorkflows(octokit: Octokit, meter: Meter): Promise<boolean> {
   meter.action = "authenticating as the GitHub App installation";
-  const parsed = InstallationAuthentication.safeParse(await octokit.auth({ type: "installation" }));
-  return !parsed.success || parsed.data.permissions["workflows"] === "write";
+  const permissions = await readInstallationPermissions(octokit);
+  return permissions === null || permissions["workflows"] === "write";
 }
 
 /** Refuses, before any write, a change to workflow files the installation may not change (GitHub would answer 404). */

@@ -29,9 +29,10 @@ export interface EventSubscriptionFixture {
   readonly includedEventTypes?: readonly string[];
 }
 
-/** An Event Grid system topic in the server's resource group. */
+/** An Event Grid system topic, in the server's resource group unless `resourceGroup` names another. */
 export interface SystemTopicFixture {
   readonly name: string;
+  readonly resourceGroup?: string;
   /** The resource id of the topic's source (a registry's, for ACR). */
   readonly source: string;
   readonly topicType?: string;
@@ -286,7 +287,7 @@ interface ServerState {
   systemTopics: readonly SystemTopicFixture[];
 }
 
-type RouteMatch = { route: ArmRoute; id: string; scope: null | "subscription" | "resource group" | "registry" };
+type RouteMatch = { route: ArmRoute; id: string; scope: null | "subscription" | "resource group" | "registry"; resourceGroup?: string };
 
 /** A request ARM refuses before acting on it. */
 interface Problem {
@@ -627,12 +628,12 @@ function answerOperationResult(state: ServerState, operationId: string, res: Ser
   else sendEmpty(res, 200);
 }
 
-function resourceGroupPath(state: ServerState): string {
-  return `/subscriptions/${state.options.subscriptionId}/resourceGroups/${state.options.resourceGroup}`;
+function topicPath(state: ServerState, topic: SystemTopicFixture): string {
+  return `/subscriptions/${state.options.subscriptionId}/resourceGroups/${topic.resourceGroup ?? state.options.resourceGroup}/providers/Microsoft.EventGrid/systemTopics/${topic.name}`;
 }
 
 function topicJson(state: ServerState, topic: SystemTopicFixture): unknown {
-  const id = `${resourceGroupPath(state)}/providers/Microsoft.EventGrid/systemTopics/${topic.name}`;
+  const id = topicPath(state, topic);
   const properties = { source: topic.source, topicType: topic.topicType ?? "Microsoft.ContainerRegistry.Registries", provisioningState: "Succeeded", metricResourceId: "8a1a2b3c-0000-4d5e-9f00-0123456789ab" };
   return { id, name: topic.name, type: "Microsoft.EventGrid/systemTopics", location: "westeurope", properties };
 }
@@ -640,7 +641,7 @@ function topicJson(state: ServerState, topic: SystemTopicFixture): unknown {
 function subscriptionJson(state: ServerState, topic: SystemTopicFixture, subscription: EventSubscriptionFixture): unknown {
   const filter = { ...(subscription.includedEventTypes === undefined ? {} : { includedEventTypes: subscription.includedEventTypes }), isSubjectCaseSensitive: false, enableAdvancedFilteringOnArrays: true };
   return {
-    id: `${resourceGroupPath(state)}/providers/Microsoft.EventGrid/systemTopics/${topic.name}/eventSubscriptions/${subscription.name}`,
+    id: `${topicPath(state, topic)}/eventSubscriptions/${subscription.name}`,
     name: subscription.name,
     type: "Microsoft.EventGrid/systemTopics/eventSubscriptions",
     properties: {
@@ -658,8 +659,9 @@ function subscriptionJson(state: ServerState, topic: SystemTopicFixture, subscri
 /** The items of a list route, or null when the route's parent (a system topic) does not exist. */
 function listItems(state: ServerState, match: RouteMatch): unknown[] | null {
   if (match.route === "permissions") return state.permissions.map((permission) => ({ actions: permission.actions, notActions: permission.notActions ?? [], dataActions: [], notDataActions: [] }));
-  if (match.route === "systemTopics") return state.systemTopics.map((topic) => topicJson(state, topic));
-  const topic = state.systemTopics.find((candidate) => candidate.name.toLowerCase() === match.id.toLowerCase());
+  const inGroup = state.systemTopics.filter((topic) => (topic.resourceGroup ?? state.options.resourceGroup).toLowerCase() === match.resourceGroup?.toLowerCase());
+  if (match.route === "systemTopics") return inGroup.map((topic) => topicJson(state, topic));
+  const topic = inGroup.find((candidate) => candidate.name.toLowerCase() === match.id.toLowerCase());
   return topic === undefined ? null : topic.subscriptions.map((subscription) => subscriptionJson(state, topic, subscription));
 }
 
@@ -811,9 +813,11 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
 
   // /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventGrid/systemTopics[/{name}/eventSubscriptions]
   if (literal(2, "resourceGroups") && literal(4, "providers") && literal(5, "Microsoft.EventGrid") && literal(6, "systemTopics") && method === "GET") {
-    const scope = scopeOf([["subscription", 1, options.subscriptionId], ["resource group", 3, options.resourceGroup]]);
-    if (lower.length === 7) return { route: "systemTopics", id: "", scope };
-    if (lower.length === 9 && lower[8] === "eventsubscriptions") return { route: "eventSubscriptions", id: segments[7] ?? "", scope };
+    // Topics may live in any resource group of the subscription (a reused system topic).
+    const scope = scopeOf([["subscription", 1, options.subscriptionId]]);
+    const resourceGroup = segments[3] ?? "";
+    if (lower.length === 7) return { route: "systemTopics", id: "", scope, resourceGroup };
+    if (lower.length === 9 && lower[8] === "eventsubscriptions") return { route: "eventSubscriptions", id: segments[7] ?? "", scope, resourceGroup };
     return null;
   }
 

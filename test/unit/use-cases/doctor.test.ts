@@ -29,7 +29,7 @@ const queueLines = QUEUE_NAMES.map((queue) => ({
 }));
 
 function probes(overrides: Partial<DoctorProbes> = {}): DoctorProbes {
-  return { queueDepths: depths, identity: { acquireToken: async () => undefined }, storageUsesIdentity: false, deploymentCheck: null, functionApp: null, ...overrides };
+  return { queueDepths: depths, identity: { acquireToken: async () => undefined }, storageUsesIdentity: false, deploymentCheck: null, functionApp: null, eventGridTopicResourceGroup: null, gitHubPermissions: null, ...overrides };
 }
 
 describe("runDoctor", () => {
@@ -86,7 +86,7 @@ describe("runDoctor", () => {
         check: "registry rippleacr.azurecr.io: Event Grid delivers ImagePushed to registryEventGrid",
         ok: false,
         detail: "no Event Grid system topic of resource group rg-acr has registry rippleacr as its source",
-        fix: "deploy the event subscription (infra: azd deploy, then azd provision, creates ripple-registry-events on the registry's system topic → func-ripple/registryEventGrid); the doctor reads it with Reader on resource group rg-acr",
+        fix: "deploy the event subscription (infra: azd deploy, then azd provision, creates ripple-registry-events on the registry's system topic → func-ripple/registryEventGrid); the doctor reads it with Reader on resource group rg-acr; a system topic reused from another resource group is named by RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP",
       },
       { check: "repositories listed for scanning (GitHub App installation when configured)", ok: true, detail: "0 repositor(ies)", fix: null },
     ]);
@@ -104,6 +104,39 @@ describe("runDoctor", () => {
         fix: "run the doctor in the function app (Azure sets WEBSITE_SITE_NAME) or set WEBSITE_SITE_NAME to the function app's name",
       },
     ]);
+  });
+});
+
+describe("the GitHub App installation's permissions", () => {
+  const GITHUB_FIX_BASE = "in the GitHub App's settings grant metadata: read, contents: write, pull_requests: write";
+  const withSinks = "version: 1\nregistries: [{host: contoso.azurecr.io}]\nrepositories: [{url: contoso/deploy}]\nalerts: {sinks: [{id: issues, kind: github-issue, repository: contoso/oncall}]}\n";
+  const plain = "version: 1\nregistries: [{host: contoso.azurecr.io}]\nrepositories: [{url: contoso/deploy}]\n";
+
+  async function permissionLine(config: string, granted: Record<string, string> | Error | null): Promise<unknown[]> {
+    const gitHubPermissions = granted === null ? null : async () => {
+      if (granted instanceof Error) throw granted;
+      return granted;
+    };
+    const checks = await runDoctor({ config: parseConfig(config), store: createMemoryStateStore(), registryFor: () => null, upstreamFor: () => null, forgeFor: () => null, listRepositories: async () => [], diagnostics: probes({ gitHubPermissions }) });
+    return checks.filter((check) => check.check.startsWith("GitHub App"));
+  }
+
+  it.each([
+    ["enough, with workflows", plain, { metadata: "read", contents: "write", pull_requests: "write", workflows: "write" }, true, "metadata: read, contents: write, pull_requests: write; workflows: write (workflow files are bumped too)"],
+    ["enough, admin counting as write, without workflows", plain, { metadata: "read", contents: "admin", pull_requests: "write" }, true, "metadata: read, contents: admin, pull_requests: write; no workflows: write (pins in workflow files are skipped, each with that reason)"],
+    ["contents read only", plain, { metadata: "read", contents: "read", pull_requests: "write" }, false, "missing contents: write (read files and push pin-bump branches)"],
+    ["nothing granted", plain, {}, false, "missing metadata: read (list and read repositories), contents: write (read files and push pin-bump branches), pull_requests: write (open and update pull requests)"],
+    ["no issues: write with a github-issue sink", withSinks, { metadata: "read", contents: "write", pull_requests: "write", issues: "read" }, false, "missing issues: write (the github-issue alert sink)"],
+  ])("%s", async (_label, config, granted, ok, detail) => {
+    const fix = `${GITHUB_FIX_BASE}${config === withSinks ? ", issues: write" : ""} (and workflows: write to bump pins in workflow files), then accept the new permissions in the installation`;
+    expect(await permissionLine(config, granted)).toEqual([{ check: "GitHub App installation: permissions", ok, detail, fix: ok ? null : fix }]);
+  });
+
+  it("reports a failure to read them, and is left out without a GitHub App", async () => {
+    expect(await permissionLine(plain, new Error("github: reading the GitHub App installation's permissions failed with HTTP 401: Bad credentials"))).toEqual([
+      { check: "GitHub App installation: permissions", ok: false, detail: "github: reading the GitHub App installation's permissions failed with HTTP 401: Bad credentials", fix: expect.stringContaining("grant metadata: read") as unknown },
+    ]);
+    expect(await permissionLine(plain, null)).toEqual([]);
   });
 });
 
