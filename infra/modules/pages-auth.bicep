@@ -1,10 +1,12 @@
 // App Service Authentication (Easy Auth) with Entra ID in front of the function app (optional: with
-// pagesAuthClientId). Ripple's pages and read API (campaigns, status, runbook, waivers) are anonymous at the
+// pagesAuthClientId). Ripple's pages and read API (campaigns, status, runbook) are anonymous at the
 // Functions level and answer only requests App Service Authentication signed in (they read the
 // x-ms-client-principal-* headers, trusted because WEBSITE_AUTH_ENABLED is set by the platform): browsers
 // are sent to the Entra sign-in page, API clients present an Entra access token for the app registration.
 // Paths that authenticate on their own are excluded: the registry webhook (shared secret), the GitHub
-// webhook (HMAC signature) and the Event Grid runtime endpoint (system key).
+// webhook (HMAC signature), the waiver API (authLevel function: the function key is its gate, so scripts
+// and on-call tooling call it without a session; a signed-in caller is still recorded as who asked) and
+// the Event Grid runtime endpoint (system key). Keep shared/local/local-host.ts SIGN_IN_EXCLUDED_PATHS equal.
 
 @description('Function app name.')
 param siteName string
@@ -19,6 +21,7 @@ param clientSecretSettingName string = ''
 param excludedPaths array = [
   '/api/registry/events'
   '/api/github/events'
+  '/api/waivers'
   '/runtime/webhooks/eventgrid'
 ]
 

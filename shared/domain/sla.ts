@@ -153,15 +153,29 @@ export function stuckReason(obligation: Pick<Obligation, "state" | "kind" | "upd
 }
 
 /**
- * When an open obligation is expected to be done, from the dependent's own past durations (median of the
- * last ones, measured from scheduling to done): null without history or when it is not yet scheduled.
+ * When an open obligation is expected to be done: `from` (when its work started — scheduling, or `now` for
+ * work not yet started) plus the median of its past durations (a rebuild's own build durations, a pull
+ * request's repository merge latencies). Null without history or without a start.
  */
-export function predictDoneAt(scheduledAt: string | null, pastDurationsMs: readonly number[]): string | null {
-  if (scheduledAt === null || pastDurationsMs.length === 0) return null;
+export function predictDoneAt(from: string | null, pastDurationsMs: readonly number[]): string | null {
+  if (from === null || pastDurationsMs.length === 0) return null;
   const sorted = [...pastDurationsMs].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return new Date(Date.parse(scheduledAt) + median).toISOString();
+  return new Date(Date.parse(from) + median).toISOString();
+}
+
+/** Whose history predicts an obligation: a repository's merge latencies, or a dependent's build durations. */
+export type PredictionSource = { readonly kind: "merge-latency"; readonly repository: string } | { readonly kind: "build-duration"; readonly dependentKey: string };
+
+/**
+ * Where an obligation's breach prediction reads its history: a pull request's repository (the merge
+ * latencies of Ripple's pull requests there: reviews and merges are the repository's habit, not the
+ * file's), else the dependent itself (its build durations).
+ */
+export function predictionSourceOf(obligation: Pick<Obligation, "kind" | "dependent" | "dependentKey">): PredictionSource {
+  if (obligation.kind === "pull-request" && obligation.dependent.kind === "file-pin") return { kind: "merge-latency", repository: obligation.dependent.repo };
+  return { kind: "build-duration", dependentKey: obligation.dependentKey };
 }
 
 /** Quiet hours in an IANA time zone, `from` to `to` as `HH:MM` local time (may wrap past midnight). */
@@ -171,17 +185,51 @@ export interface QuietHours {
   readonly to: string;
 }
 
+/** One formatter per zone: building one costs far more than using it, and the end of quiet hours asks many times. */
+const LOCAL_TIME_FORMATS = new Map<string, Intl.DateTimeFormat>();
+
+/** Minutes since local midnight of `at` in `timeZone`. */
+function localMinutesOf(timeZone: string, at: Date): number {
+  let format = LOCAL_TIME_FORMATS.get(timeZone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    LOCAL_TIME_FORMATS.set(timeZone, format);
+  }
+  const parts = format.formatToParts(at);
+  return Number(parts.find((part) => part.type === "hour")?.value) * 60 + Number(parts.find((part) => part.type === "minute")?.value);
+}
+
+function minutesOf(text: string): number {
+  return Number(text.slice(0, 2)) * 60 + Number(text.slice(3, 5));
+}
+
 /** Whether `now` falls in the quiet hours, by the zone's own local time (daylight saving included). */
 export function inQuietHours(quiet: QuietHours | null, now: Date): boolean {
   if (quiet === null) return false;
-  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: quiet.timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(now);
-  const hour = Number(parts.find((part) => part.type === "hour")?.value);
-  const minute = Number(parts.find((part) => part.type === "minute")?.value);
-  const local = hour * 60 + minute;
-  const minutesOf = (text: string): number => Number(text.slice(0, 2)) * 60 + Number(text.slice(3, 5));
+  const local = localMinutesOf(quiet.timeZone, now);
   const from = minutesOf(quiet.from);
   const to = minutesOf(quiet.to);
   return from <= to ? local >= from && local < to : local >= from || local < to;
+}
+
+/**
+ * When the quiet hours `now` falls in end: the first whole minute after `now` outside them, by the zone's
+ * local time — so a repeated hour (autumn) is lived through twice before the end, and a skipped one
+ * (spring) ends them at the jump if the end falls inside it. Null when `now` is not in quiet hours.
+ */
+export function quietHoursEndAfter(quiet: QuietHours | null, now: Date): Date | null {
+  if (quiet === null || !inQuietHours(quiet, now)) return null;
+  const minute = Math.floor(now.getTime() / 60_000) * 60_000;
+  const wallMinutes = (minutesOf(quiet.to) - localMinutesOf(quiet.timeZone, now) + 1440) % 1440;
+  const guess = minute + wallMinutes * 60_000;
+  // Most nights have no change of time: the wall-clock guess is the end.
+  if (!inQuietHours(quiet, new Date(guess)) && (guess - 60_000 <= now.getTime() || inQuietHours(quiet, new Date(guess - 60_000)))) return new Date(guess);
+  // A daylight-saving change in between moves the end by up to an hour from the wall-clock guess; quiet
+  // hours hold from now to their end, so the first minute outside them near the guess is the end.
+  for (let at = Math.max(minute + 60_000, guess - 61 * 60_000); at <= guess + 61 * 60_000; at += 60_000) {
+    if (!inQuietHours(quiet, new Date(at))) return new Date(at);
+  }
+  return new Date(guess);
 }
 
 /** Whether a text names an IANA time zone this runtime knows. */

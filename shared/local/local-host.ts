@@ -49,8 +49,8 @@ export interface LocalHostOptions {
   /**
    * Stands in for App Service Authentication (Easy Auth) as Azure runs it in front of the app: every
    * request is signed in as this user (the host listens on loopback only, so whoever reaches it is on this
-   * machine), the `x-ms-client-principal-*` headers a client sent are removed first, and
-   * `WEBSITE_AUTH_ENABLED` is set. Default `local-user`; null turns sign-in off (pages answer 401).
+   * machine) except on {@link SIGN_IN_EXCLUDED_PATHS}, the `x-ms-client-principal-*` headers a client sent
+   * are removed first, and `WEBSITE_AUTH_ENABLED` is set. Default `local-user`; null turns sign-in off (pages answer 401).
    */
   readonly signedInUser?: string | null;
   /** The access keys requests must present; default: those named by {@link HOST_KEY_SETTINGS} in `settings`, else fresh random ones. */
@@ -126,6 +126,19 @@ const MAX_BODY = 4 * 1024 * 1024;
  * take such work over).
  */
 const LEASE_SECONDS = 600;
+
+/**
+ * The paths Ripple's infra excludes from App Service Authentication's sign-in requirement
+ * (`excludedPaths` in infra/modules/pages-auth.bicep): each authenticates requests itself (a shared secret,
+ * a signature, a function or system key). The local host signs nobody in on them, as Azure does for a caller
+ * without a session (a script, a webhook sender).
+ */
+export const SIGN_IN_EXCLUDED_PATHS = ["/api/registry/events", "/api/github/events", "/api/waivers", "/runtime/webhooks/eventgrid"] as const;
+
+function isSignInExcluded(pathname: string): boolean {
+  const path = pathname.toLowerCase().replace(/\/+$/, "");
+  return (SIGN_IN_EXCLUDED_PATHS as readonly string[]).includes(path);
+}
 
 /** A request's headers as App Service Authentication passes them on: client-sent principal headers dropped, the signed-in user's added. */
 function signedIn(incoming: IncomingMessage["headers"], user: string | null): Record<string, string> {
@@ -274,7 +287,7 @@ async function routeRequest(router: Router, request: IncomingMessage, response: 
   const httpRequest = new HttpRequest({
     method,
     url: url.href,
-    headers: signedIn(request.headers, router.signedInUser),
+    headers: signedIn(request.headers, isSignInExcluded(url.pathname) ? null : router.signedInUser),
     params: found.params,
     query: Object.fromEntries(url.searchParams),
     ...(body.length > 0 ? { body: { bytes: body } } : {}),

@@ -298,12 +298,24 @@ export interface WaiverRecord {
   readonly reason: string;
   /** Who asked for it. */
   readonly by: string;
+  /**
+   * How the request was let in, when not by a signed-in user or the CLI: `function-key` — a caller with the
+   * waiver endpoint's function key and no signed-in user, so `by` is as the caller wrote it, not vouched for.
+   */
+  readonly via?: "function-key";
   readonly createdAt: string;
 }
 
 /** Past durations (scheduled → done) of one dependent's obligations: what the breach prediction reads. */
 export interface DurationSamples {
   readonly dependentKey: string;
+  /** Newest last, at most 20; keyed by obligation (`campaignId|dependentKey`) so a replay adds nothing. */
+  readonly samples: ReadonlyArray<{ readonly obligation: string; readonly ms: number }>;
+}
+
+/** Past merge latencies (pull request opened → merged) of Ripple's pull requests in one repository: what a pull request's prediction reads. */
+export interface MergeLatencySamples {
+  readonly repository: string;
   /** Newest last, at most 20; keyed by obligation (`campaignId|dependentKey`) so a replay adds nothing. */
   readonly samples: ReadonlyArray<{ readonly obligation: string; readonly ms: number }>;
 }
@@ -493,6 +505,9 @@ export interface SlaRecords {
   getDurations(dependentKey: string): Promise<DurationSamples | null>;
   /** Adds one sample (ignored when the obligation is already counted); keeps the newest 20. */
   addDuration(dependentKey: string, obligation: string, ms: number): Promise<void>;
+  getMergeLatencies(repository: string): Promise<MergeLatencySamples | null>;
+  /** Adds one merge latency sample of `repository` (ignored when the obligation is already counted); keeps the newest 20. */
+  addMergeLatency(repository: string, obligation: string, ms: number): Promise<void>;
 }
 
 /** The upstream-watch part of the {@link StateStore}, which each store adapter implements in a module of its own. */

@@ -4,7 +4,7 @@
  */
 import { decideAlert, type AlertDeliveryAction, type AlertPolicy, type AlertRoute, type AlertState } from "../domain/alert-policy.js";
 import { scheduledAtOf, type Campaign, type Obligation } from "../domain/campaign.js";
-import { isOpenObligation, parseDuration, type StuckRules } from "../domain/sla.js";
+import { isOpenObligation, parseDuration, predictionSourceOf, quietHoursEndAfter, type StuckRules } from "../domain/sla.js";
 import { stuckRulesOf, type RippleConfig } from "../config.js";
 import type { AlertRecord, OpenCampaignEntry, StateStore, WaiverRecord } from "../ports/state-store.js";
 import type { RippleEventPublisher } from "../ports/alert-sink.js";
@@ -13,7 +13,7 @@ import type { WorkQueue } from "../ports/work-queue.js";
 import { lifecycleEventsOf, newlyClosed, progressAfter } from "./lifecycle-events.js";
 import { buildAlertMessage, type AlertLinks } from "./alert-message.js";
 import { inParallel } from "./in-parallel.js";
-import { isSettled, standingOf, type ObligationStanding } from "./sla-standing.js";
+import { isSettled, pastDurationsOf, standingOf, type ObligationStanding } from "./sla-standing.js";
 
 export interface SlaMonitorDeps {
   readonly store: StateStore;
@@ -159,7 +159,8 @@ async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, 
 
 /**
  * Handles the obligations closed since the campaign's progress record last saw them: publishes their
- * lifecycle events (and the opening) to every publisher, counts their scheduled → done durations, then
+ * lifecycle events (and the opening) to every publisher, counts their scheduled → done durations (a
+ * rebuild's under its dependent; a pull request's, opened → merged, as its repository's merge latency), then
  * records them as seen. Returns false when a publish failed (nothing is recorded: all is tried again).
  */
 async function handleProgress(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[]): Promise<boolean> {
@@ -175,7 +176,11 @@ async function handleProgress(deps: SlaMonitorDeps, campaign: Campaign, obligati
   await inParallel(closed.filter((obligation) => obligation.state === "done"), CONCURRENCY, async (obligation) => {
     const scheduledAt = scheduledAtOf(obligation);
     if (scheduledAt === null) return;
-    await deps.store.addDuration(obligation.dependentKey, `${obligation.campaignId}|${obligation.dependentKey}`, Math.max(0, Date.parse(obligation.updatedAt) - Date.parse(scheduledAt)));
+    const id = `${obligation.campaignId}|${obligation.dependentKey}`;
+    const ms = Math.max(0, Date.parse(obligation.updatedAt) - Date.parse(scheduledAt));
+    const source = predictionSourceOf(obligation);
+    if (source.kind === "merge-latency") await deps.store.addMergeLatency(source.repository, id, ms);
+    else await deps.store.addDuration(source.dependentKey, id, ms);
   });
   await deps.store.saveProgress(campaign.id, (current) => progressAfter(campaign.id, current, closed));
   return true;
@@ -184,10 +189,13 @@ async function handleProgress(deps: SlaMonitorDeps, campaign: Campaign, obligati
 async function standingsOf(deps: SlaMonitorDeps, campaign: Campaign, obligations: readonly Obligation[], waivers: readonly WaiverRecord[], now: Date): Promise<ObligationStanding[]> {
   const durations = new Map<string, number[]>();
   if (deps.config.sla.predict) {
-    const scheduled = obligations.filter((obligation) => obligation.state === "scheduled");
-    await inParallel(scheduled, CONCURRENCY, async (obligation) => {
-      const samples = await deps.store.getDurations(obligation.dependentKey);
-      durations.set(obligation.dependentKey, samples?.samples.map((sample) => sample.ms) ?? []);
+    // Pull requests of one repository share their history: read it once per source.
+    const reads = new Map<string, Promise<number[]>>();
+    const predicted = obligations.filter((obligation) => obligation.state === "pending" || obligation.state === "scheduled");
+    await inParallel(predicted, CONCURRENCY, async (obligation) => {
+      const source = JSON.stringify(predictionSourceOf(obligation));
+      if (!reads.has(source)) reads.set(source, pastDurationsOf(deps.store, obligation));
+      durations.set(obligation.dependentKey, await reads.get(source)!);
     });
   }
   return obligations.map((obligation) => standingOf(deps.config, campaign, obligation, now, waivers, durations.get(obligation.dependentKey) ?? []));
@@ -258,7 +266,8 @@ function nextCheckAt(config: RippleConfig, standings: readonly ObligationStandin
     if (!isOpenObligation(standing.obligation.state)) continue;
     const start = Date.parse(standing.clock.startedAt);
     candidates.push(start + standing.clock.budgetMs * config.sla.atRiskShare, Date.parse(standing.clock.dueAt));
-    if (standing.predictedDoneAt !== null) candidates.push(Date.parse(standing.predictedDoneAt));
+    // A pending prediction moves with the clock: it lands after the due time once the time left is shorter than it.
+    if (standing.predictedDoneAt !== null) candidates.push(standing.obligation.state === "pending" ? Date.parse(standing.clock.dueAt) - (Date.parse(standing.predictedDoneAt) - at) : Date.parse(standing.predictedDoneAt));
     candidates.push(stuckAt(standing.obligation, stuck));
   }
   for (const waiver of waivers) candidates.push(Date.parse(waiver.until));
@@ -267,7 +276,9 @@ function nextCheckAt(config: RippleConfig, standings: readonly ObligationStandin
     if (policy.renotifyMs > 0) candidates.push(Date.parse(record.state.notifiedAt) + policy.renotifyMs);
     if (policy.escalateAfterMs !== null && record.state.criticalSince !== null && record.state.escalatedAt === null) candidates.push(Date.parse(record.state.criticalSince) + policy.escalateAfterMs);
   }
-  // The end of quiet hours is not computed: the 15-minute ceiling bounds how late a held warning goes out.
+  // A warning held back by quiet hours goes out when they end: look again then.
+  const quietEnd = standings.some((standing) => standing.alert !== null) ? quietHoursEndAfter(policy.quietHours, now) : null;
+  if (quietEnd !== null) candidates.push(quietEnd.getTime());
   const future = candidates.filter((candidate) => candidate > at);
   return new Date(Math.max(at + 1_000, Math.min(...future))).toISOString();
 }

@@ -4,7 +4,7 @@ import type { Campaign } from "../domain/campaign.js";
 import { isOpenObligation } from "../domain/sla.js";
 import type { StateStore, WaiverRecord } from "../ports/state-store.js";
 import { inParallel } from "./in-parallel.js";
-import { standingOf, type ObligationStanding } from "./sla-standing.js";
+import { pastDurationsOf, standingOf, type ObligationStanding } from "./sla-standing.js";
 
 export interface SlaRow {
   readonly campaignId: string;
@@ -80,9 +80,9 @@ export async function slaReport(deps: { store: StateStore; config: RippleConfig;
     if (open.length === 0) return;
     campaigns += 1;
     for (const obligation of open) {
-      // The same prediction the monitor makes: from the dependent's own past durations.
-      const samples = obligation.state === "scheduled" && deps.config.sla.predict ? await deps.store.getDurations(obligation.dependentKey) : null;
-      rows.push(rowOf(stored.campaign, standingOf(deps.config, stored.campaign, obligation, now, waivers, samples?.samples.map((sample) => sample.ms) ?? [])));
+      // The same prediction the monitor makes: from the dependent's build durations or its repository's merge latencies.
+      const pastDurationsMs = deps.config.sla.predict ? await pastDurationsOf(deps.store, obligation) : [];
+      rows.push(rowOf(stored.campaign, standingOf(deps.config, stored.campaign, obligation, now, waivers, pastDurationsMs)));
     }
   });
   rows.sort(compareByRisk);

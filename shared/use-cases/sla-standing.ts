@@ -6,8 +6,8 @@ import picomatch from "picomatch";
 import { slaRulesOf, stuckRulesOf, type RippleConfig } from "../config.js";
 import { pushRoot, scheduledAtOf, type Campaign, type Obligation, type ObligationClock } from "../domain/campaign.js";
 import type { AlertItemStatus } from "../domain/alert-policy.js";
-import { clockFor, isOpenObligation, predictDoneAt, slaStatusOf, slaSubjectOf, stuckReason, type SlaStatus, type StuckReason } from "../domain/sla.js";
-import type { WaiverRecord } from "../ports/state-store.js";
+import { clockFor, isOpenObligation, predictDoneAt, predictionSourceOf, slaStatusOf, slaSubjectOf, stuckReason, type SlaStatus, type StuckReason } from "../domain/sla.js";
+import type { StateStore, WaiverRecord } from "../ports/state-store.js";
 
 export interface ObligationStanding {
   readonly obligation: Obligation;
@@ -16,7 +16,11 @@ export interface ObligationStanding {
   /** Milliseconds past due (positive) or left (negative) at the moment of reading; for a closed one, at completion. */
   readonly lateByMs: number;
   readonly stuck: StuckReason | null;
-  /** When the dependent's own history says it will be done (scheduled obligations with history only). */
+  /**
+   * When its history says it will be done (pending and scheduled obligations with history only): a rebuild
+   * by its dependent's past build durations, a pull request by its repository's past merge latencies;
+   * counted from scheduling, or from now while pending.
+   */
   readonly predictedDoneAt: string | null;
   /** The active waiver covering it, if any. */
   readonly waiver: WaiverRecord | null;
@@ -84,8 +88,19 @@ function alertStatusOf(obligation: Obligation, status: SlaStatus, stuck: StuckRe
 }
 
 /**
- * The standing of one obligation at `now`. `pastDurationsMs` are the dependent's own past durations
- * (scheduled → done), for the breach prediction.
+ * The past durations an obligation's breach prediction reads (see {@link predictionSourceOf}); none for an
+ * obligation that is neither pending nor scheduled. Reads only. @throws the store's retryable errors.
+ */
+export async function pastDurationsOf(store: Pick<StateStore, "getDurations" | "getMergeLatencies">, obligation: Obligation): Promise<number[]> {
+  if (obligation.state !== "pending" && obligation.state !== "scheduled") return [];
+  const source = predictionSourceOf(obligation);
+  const samples = source.kind === "merge-latency" ? await store.getMergeLatencies(source.repository) : await store.getDurations(source.dependentKey);
+  return samples?.samples.map((sample) => sample.ms) ?? [];
+}
+
+/**
+ * The standing of one obligation at `now`. `pastDurationsMs` are the durations its prediction reads
+ * ({@link pastDurationsOf}); a pending one is predicted from `now`, a scheduled one from its scheduling.
  */
 export function standingOf(config: RippleConfig, campaign: Campaign, obligation: Obligation, now: Date, waivers: readonly WaiverRecord[], pastDurationsMs: readonly number[]): ObligationStanding {
   const clock = clockOf(config, campaign, obligation);
@@ -93,7 +108,8 @@ export function standingOf(config: RippleConfig, campaign: Campaign, obligation:
   const open = isOpenObligation(obligation.state);
   const scheduledAt = scheduledAtOf(obligation);
   const stuck = open ? stuckReason(obligation, scheduledAt, now, stuckRulesOf(config)) : null;
-  const predictedDoneAt = open && obligation.state === "scheduled" && config.sla.predict ? predictDoneAt(scheduledAt, pastDurationsMs) : null;
+  const predictedFrom = obligation.state === "scheduled" ? scheduledAt : obligation.state === "pending" ? now.toISOString() : null;
+  const predictedDoneAt = config.sla.predict ? predictDoneAt(predictedFrom, pastDurationsMs) : null;
   const predictedLate = predictedDoneAt !== null && predictedDoneAt > clock.dueAt;
   const waiver = open ? waiverFor(waivers, obligation, now) : null;
   const until = open ? now.getTime() : Date.parse(obligation.updatedAt);

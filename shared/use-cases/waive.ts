@@ -41,10 +41,11 @@ function untilOf(text: string, now: Date): Date {
  * Records a waiver and has the SLA monitor look again at the campaigns it may cover (the named one, or
  * every open campaign for a dependent glob). Idempotent: the same request within the same minute is the
  * same waiver (its id is a hash of it; a repeat only moves a duration's end by the seconds between them).
+ * `via` marks a request let in by a function key with nobody signed in (its `by` is the caller's word).
  * @throws ValidationError for a bad request (nothing is written); AppError `not_found` for an unknown
  *   campaign; the store's retryable errors.
  */
-export async function waive(deps: { store: StateStore; now: () => Date }, input: unknown): Promise<WaiverRecord> {
+export async function waive(deps: { store: StateStore; now: () => Date }, input: unknown, via?: WaiverRecord["via"]): Promise<WaiverRecord> {
   const request = parseWith(WaiverRequest, input, "waiver");
   const now = deps.now();
   const until = untilOf(request.until, now);
@@ -53,7 +54,7 @@ export async function waive(deps: { store: StateStore; now: () => Date }, input:
   }
   const createdAt = new Date(Math.floor(now.getTime() / 60_000) * 60_000).toISOString();
   // The request as written (a duration, not the time it gives) and its minute: a repeat is the same waiver.
-  const fields = [request.campaignId ?? "", request.dependent ?? "", request.until, request.reason, request.by, createdAt];
+  const fields = [request.campaignId ?? "", request.dependent ?? "", request.until, request.reason, request.by, createdAt, ...(via === undefined ? [] : [via])];
   const waiver: WaiverRecord = {
     id: `w-${createHash("sha256").update(JSON.stringify(fields)).digest("hex").slice(0, 16)}`,
     campaignId: request.campaignId ?? null,
@@ -61,6 +62,7 @@ export async function waive(deps: { store: StateStore; now: () => Date }, input:
     until: until.toISOString(),
     reason: request.reason,
     by: request.by,
+    ...(via === undefined ? {} : { via }),
     createdAt,
   };
   await deps.store.putWaiver(waiver);

@@ -1161,6 +1161,9 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
         await store.putWaiver(waiver("w1", time(1)));
         for (let n = 0; n < 22; n += 1) await store.addDuration("image:a", `c${n}|image:a`, n * 1000);
         await store.addDuration("image:a", "c21|image:a", 99);
+        for (let n = 0; n < 21; n += 1) await store.addMergeLatency("contoso/deploy", `c${n}|file:contoso/deploy:a.yaml:1`, n * 60_000);
+        await store.addMergeLatency("contoso/deploy", "c20|file:contoso/deploy:a.yaml:1", 7);
+        await store.addMergeLatency("contoso/other", "c1|file:contoso/other:b.yaml:2", 5);
         expect({
           one: await store.getAlert("c1"),
           none: await store.getAlert("c9"),
@@ -1168,6 +1171,9 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
           waivers: await store.listWaivers(),
           durations: await store.getDurations("image:a"),
           noDurations: await store.getDurations("image:b"),
+          mergeLatencies: await store.getMergeLatencies("contoso/deploy"),
+          other: await store.getMergeLatencies("contoso/other"),
+          noMergeLatencies: await store.getMergeLatencies("contoso/none"),
         }).toEqual({
           one: alert("c1", time(4), 2),
           none: null,
@@ -1175,6 +1181,9 @@ export function describeStateStoreContract(name: string, createStore: () => Prom
           waivers: [waiver("w2", time(2)), waiver("w1", time(1))],
           durations: { dependentKey: "image:a", samples: Array.from({ length: 20 }, (_, n) => ({ obligation: `c${n + 2}|image:a`, ms: (n + 2) * 1000 })) },
           noDurations: null,
+          mergeLatencies: { repository: "contoso/deploy", samples: Array.from({ length: 20 }, (_, n) => ({ obligation: `c${n + 1}|file:contoso/deploy:a.yaml:1`, ms: (n + 1) * 60_000 })) },
+          other: { repository: "contoso/other", samples: [{ obligation: "c1|file:contoso/other:b.yaml:2", ms: 5 }] },
+          noMergeLatencies: null,
         });
       });
 

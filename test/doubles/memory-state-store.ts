@@ -12,6 +12,7 @@ import type {
   AlertRecord,
   CampaignProgress,
   DurationSamples,
+  MergeLatencySamples,
   OpenCampaignEntry,
   SlaRecords,
   StateStore,
@@ -35,7 +36,7 @@ import {
   compareRunsNewestFirst,
   compareTags,
 } from "../../shared/adapters/state-rules/compare-records.js";
-import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../../shared/adapters/state-rules/sla-rules.js";
+import { addDurationSample, addMergeLatencySample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../../shared/adapters/state-rules/sla-rules.js";
 
 /**
  * An in-memory StateStore for domain unit tests only (never for integration tests or the demo).
@@ -295,6 +296,7 @@ function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: s
   const progress = new Map<string, CampaignProgress>();
   const waivers = new Map<string, WaiverRecord>();
   const durations = new Map<string, DurationSamples>();
+  const mergeLatencies = new Map<string, MergeLatencySamples>();
   let versions = 0;
   const put = (entry: Omit<OpenCampaignEntry, "version">) => open.set(entry.campaignId, { ...entry, version: String((versions += 1)) });
   const fresh = (campaignId: string, openedAt: string): Omit<OpenCampaignEntry, "version"> => ({ campaignId, openedAt, checkedAt: null, nextCheckAt: null, counts: null });
@@ -352,6 +354,13 @@ function createSlaMemory(): SlaRecords & { index(campaignId: string, openedAt: s
     async addDuration(dependentKey, obligation, ms) {
       const next = addDurationSample(durations.get(dependentKey) ?? null, dependentKey, obligation, ms);
       if (next !== null) durations.set(dependentKey, copy(next));
+    },
+    async getMergeLatencies(repository) {
+      return copyOrNull(mergeLatencies.get(repository));
+    },
+    async addMergeLatency(repository, obligation, ms) {
+      const next = addMergeLatencySample(mergeLatencies.get(repository) ?? null, repository, obligation, ms);
+      if (next !== null) mergeLatencies.set(repository, copy(next));
     },
   };
 }

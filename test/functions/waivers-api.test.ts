@@ -1,11 +1,12 @@
 /** The waiver endpoint through the composition root on Azurite: what is recorded, what is refused. */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import functions from "@azure/functions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type LocalAzurite } from "../../shared/local/azurite.js";
 import type { Services } from "../../shared/composition.js";
+import { generateHostKeys, startLocalHost, type LocalHost } from "../../shared/local/local-host.js";
 
 describe("waiversApi (HTTP trigger)", () => {
   let dir: string;
@@ -51,9 +52,9 @@ describe("waiversApi (HTTP trigger)", () => {
     expect({ status: response.status, message: response.body["message"], waivers: await services.store.listWaivers() }).toEqual({ status, message, waivers: [] });
   });
 
-  it("refuses anyone not signed in, and records nothing", async () => {
-    const response = await call("POST", JSON.stringify({ campaignId: "c1", until: "2h", reason: "freeze", by: "me" }), null);
-    expect({ status: response.status, error: response.body["error"], waivers: await services.store.listWaivers() }).toEqual({ status: 401, error: "unauthenticated", waivers: [] });
+  it("without a signed-in user (the function key let the request in), needs `by` in the body and records nothing without it", async () => {
+    const response = await call("POST", JSON.stringify({ campaignId: "c1", until: "2h", reason: "freeze" }), null);
+    expect({ status: response.status, message: response.body["message"], waivers: await services.store.listWaivers() }).toEqual({ status: 400, message: "waiver: by: required", waivers: [] });
   });
 
   it("records a waiver once for a repeated request, by the signed-in user whatever the body says, and lists it", async () => {
@@ -68,6 +69,54 @@ describe("waiversApi (HTTP trigger)", () => {
       // A repeat is the same waiver (one record); its duration now ends a few milliseconds later.
       listed: { waivers: [second.body] },
       fields: { id: "-", campaignId: "c1", dependent: "127.0.0.1:5000/apps/*", until: "-", reason: "vendor fix due Monday", by: "oncall@contoso.test", createdAt: "-" },
+    });
+  });
+
+  describe("through the local Functions host (authLevel function, excluded from sign-in as in Azure)", () => {
+    let host: LocalHost;
+    const keys = generateHostKeys();
+    const bodyOf = (reason: string): string => JSON.stringify({ campaignId: "c1", until: "3h", reason, by: "release-bot@contoso.test" });
+
+    beforeAll(async () => {
+      const functionsDir = join(dir, "functions");
+      await mkdir(functionsDir);
+      await writeFile(join(functionsDir, "waivers-api.js"), `import ${JSON.stringify(resolve(import.meta.dirname, "../../functions/waivers-api.ts"))};\n`);
+      host = await startLocalHost({ functionsDir, hostJsonPath: resolve(import.meta.dirname, "../../host.json"), settings: { AzureWebJobsStorage: azurite.connectionString }, keys, log: () => undefined });
+    });
+
+    afterAll(async () => {
+      await host?.stop();
+    });
+
+    async function post(query: string, headers: Record<string, string>, body = bodyOf("rollout paused by release manager")) {
+      const before = await services.store.listWaivers();
+      const response = await fetch(`${host.url}/api/waivers${query}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+      const text = await response.text();
+      const after = await services.store.listWaivers();
+      return { status: response.status, body: text === "" ? null : (JSON.parse(text) as Record<string, unknown>), added: after.filter((waiver) => !before.some((old) => old.id === waiver.id)) };
+    }
+
+    it.each([
+      ["no key", "", {}],
+      ["a wrong key", "?code=not-the-key", {}],
+      ["a wrong key header", "", { "x-functions-key": "not-the-key" }],
+      ["the Event Grid system key", "", { "x-functions-key": keys.eventGrid }],
+      ["a principal header but no key", "", { "x-ms-client-principal-name": "oncall@contoso.test", "x-ms-client-principal-idp": "aad" }],
+    ])("answers 401 to a request with %s and records nothing", async (_, query, headers) => {
+      expect(await post(query, headers)).toEqual({ status: 401, body: null, added: [] });
+    });
+
+    it.each([
+      ["the x-functions-key header", "", { "x-functions-key": keys.host }],
+      ["the code query parameter", `?code=${encodeURIComponent(keys.host)}`, {}],
+    ])("records a waiver sent with the host key in %s, by whom the body names, via the function key", async (how, query, headers) => {
+      // A client-sent principal header is dropped on the way in (Azure strips it too): it vouches for no one.
+      const response = await post(query, { ...headers, "x-ms-client-principal-name": "mallory" }, bodyOf(`paused, key in ${how}`));
+      expect({ status: response.status, added: response.added, answered: response.added.map((waiver) => ({ ...waiver, id: "-", until: "-", createdAt: "-" })) }).toEqual({
+        status: 201,
+        added: [response.body],
+        answered: [{ id: "-", campaignId: "c1", dependent: null, until: "-", reason: `paused, key in ${how}`, by: "release-bot@contoso.test", via: "function-key", createdAt: "-" }],
+      });
     });
   });
 });

@@ -4,13 +4,13 @@
  * enforces (issue #10, defect 8), using throwaway function definitions registered through the same
  * `register` the app uses.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { QueueServiceClient } from "@azure/storage-queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type LocalAzurite } from "../../shared/local/azurite.js";
-import { generateHostKeys, HOST_KEY_SETTINGS, hostKeysOf, startLocalHost, type LocalHost } from "../../shared/local/local-host.js";
+import { generateHostKeys, HOST_KEY_SETTINGS, hostKeysOf, SIGN_IN_EXCLUDED_PATHS, startLocalHost, type LocalHost } from "../../shared/local/local-host.js";
 import { waitFor } from "../../shared/cli/demo.js";
 
 const definitions = resolve(import.meta.dirname, "../../shared/function-definitions.ts");
@@ -43,6 +43,12 @@ register.http("whoami", {
   methods: ["GET"],
   route: "whoami",
   handler: async (request) => ({ status: 200, jsonBody: { name: request.headers.get("x-ms-client-principal-name"), idp: request.headers.get("x-ms-client-principal-idp"), authEnabled: process.env.WEBSITE_AUTH_ENABLED } }),
+});
+register.http("excludedWhoami", {
+  methods: ["POST"],
+  authLevel: "function",
+  route: "waivers",
+  handler: async (request) => ({ status: 200, jsonBody: { name: request.headers.get("x-ms-client-principal-name"), idp: request.headers.get("x-ms-client-principal-idp") } }),
 });
 register.http("keyed", { methods: ["GET"], authLevel: "function", route: "keyed", handler: async () => ({ status: 200, jsonBody: { keyed: true } }) });
 register.http("adminOnly", { methods: ["GET"], authLevel: "admin", route: "admin-only", handler: async () => ({ status: 200, jsonBody: { admin: true } }) });
@@ -82,7 +88,7 @@ describe("local Functions host", () => {
   });
 
   it("serves the registered definitions", () => {
-    expect(host.functions.map((definition) => `${definition.kind}:${definition.name}`)).toEqual(["storageQueue:flaky", "storageQueue:alwaysFails", "http:echo", "http:whoami", "http:keyed", "http:adminOnly", "http:open", "eventGrid:onEvent", "timer:tick"]);
+    expect(host.functions.map((definition) => `${definition.kind}:${definition.name}`)).toEqual(["storageQueue:flaky", "storageQueue:alwaysFails", "http:echo", "http:whoami", "http:excludedWhoami", "http:keyed", "http:adminOnly", "http:open", "eventGrid:onEvent", "timer:tick"]);
   });
 
   it("retries a failing queue message with a growing dequeue count, then deletes it on success", async () => {
@@ -115,6 +121,15 @@ describe("local Functions host", () => {
   it("stands in for App Service Authentication: every request signed in as the local user, client-sent principal headers dropped", async () => {
     const response = await fetch(`${host.url}/api/whoami`, { headers: { "x-ms-client-principal-name": "mallory", "x-ms-client-principal-idp": "aad" } });
     expect(await response.json()).toEqual({ name: "local-user", idp: "local", authEnabled: "True" });
+  });
+
+  it("signs nobody in on a path excluded from sign-in (as the infra's excludedPaths, which it mirrors), and keeps its key check", async () => {
+    const bicep = await readFile(resolve(import.meta.dirname, "../../infra/modules/pages-auth.bicep"), "utf8");
+    const excluded = [.../param excludedPaths array = \[([^\]]*)\]/.exec(bicep)![1]!.matchAll(/'([^']+)'/g)].map((match) => match[1]);
+    const headers = { "x-ms-client-principal-name": "mallory", "x-ms-client-principal-idp": "aad" };
+    const withKey = await fetch(`${host.url}/api/waivers`, { method: "POST", headers: { ...headers, "x-functions-key": KEYS.host } });
+    const withoutKey = await fetch(`${host.url}/api/waivers`, { method: "POST", headers });
+    expect({ excluded, withKey: await withKey.json(), withoutKey: withoutKey.status }).toEqual({ excluded: [...SIGN_IN_EXCLUDED_PATHS], withKey: { name: null, idp: null }, withoutKey: 401 });
   });
 
   it("answers the Event Grid handshake and invokes the trigger once per event, 500 when one fails", async () => {

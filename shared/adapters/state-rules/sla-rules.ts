@@ -1,5 +1,5 @@
 /** Rules both state stores apply to the SLA records (same results from the table store and the memory double). */
-import type { AlertRecord, DurationSamples, WaiverRecord } from "../../ports/state-store.js";
+import type { AlertRecord, DurationSamples, MergeLatencySamples, WaiverRecord } from "../../ports/state-store.js";
 
 /** Samples kept per dependent. */
 export const DURATION_SAMPLES = 20;
@@ -21,4 +21,10 @@ export function addDurationSample(current: DurationSamples | null, dependentKey:
   const samples = current?.samples ?? [];
   if (samples.some((sample) => sample.obligation === obligation)) return null;
   return { dependentKey, samples: [...samples, { obligation, ms }].slice(-DURATION_SAMPLES) };
+}
+
+/** The merge latencies with one more (null: nothing to write, the obligation is already counted); the newest 20 kept. */
+export function addMergeLatencySample(current: MergeLatencySamples | null, repository: string, obligation: string, ms: number): MergeLatencySamples | null {
+  const next = addDurationSample(current === null ? null : { dependentKey: repository, samples: current.samples }, repository, obligation, ms);
+  return next === null ? null : { repository, samples: next.samples };
 }

@@ -1,8 +1,8 @@
 import { odata, type TableClient } from "@azure/data-tables";
 import type { OpenObligationCounts } from "../../ports/sla-metrics.js";
-import type { AlertRecord, CampaignProgress, DurationSamples, OpenCampaignEntry, SlaRecords, WaiverRecord } from "../../ports/state-store.js";
+import type { AlertRecord, CampaignProgress, DurationSamples, MergeLatencySamples, OpenCampaignEntry, SlaRecords, WaiverRecord } from "../../ports/state-store.js";
 import { assertInstant } from "../state-rules/apply-tag-move.js";
-import { addDurationSample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../state-rules/sla-rules.js";
+import { addDurationSample, addMergeLatencySample, compareAlertsNewestFirst, compareWaiversNewestFirst } from "../state-rules/sla-rules.js";
 import { packJson } from "./json-columns.js";
 import { statusOf } from "./storage-errors.js";
 import { escapeKey } from "./table-keys.js";
@@ -16,6 +16,8 @@ const DURATIONS = "d|";
 const ALERT_ROW = "alert";
 const PROGRESS_ROW = "progress";
 const DURATIONS_ROW = "durations";
+const MERGE_LATENCIES = "m|";
+const MERGE_LATENCIES_ROW = "merge-latency";
 
 /**
  * The SLA records in the `sla` table:
@@ -24,7 +26,8 @@ const DURATIONS_ROW = "durations";
  *   one blind Merge upsert — no read, no ETag race between workers of one campaign; the entity's ETag is
  *   the entry's `version`;
  * - `a|` esc(campaign id) / `alert`: the AlertRecord; / `progress`: the CampaignProgress (guarded writes);
- * - `~waivers` / esc(id): WaiverRecords; `d|` esc(dependent key) / `durations`: DurationSamples.
+ * - `~waivers` / esc(id): WaiverRecords; `d|` esc(dependent key) / `durations`: DurationSamples;
+ *   `m|` esc(repository) / `merge-latency`: MergeLatencySamples.
  * Throws as `createTableStateStore` does.
  */
 export function createSlaRecords(client: TableClient, helpers: TableHelpers): SlaRecords {
@@ -117,6 +120,17 @@ export function createSlaRecords(client: TableClient, helpers: TableHelpers): Sl
     async addDuration(dependentKey, obligation, ms) {
       await guardedWrite<DurationSamples, void>(client, `${DURATIONS}${escapeKey(dependentKey)}`, DURATIONS_ROW, "add duration", (current) => ({
         write: addDurationSample(current, dependentKey, obligation, ms),
+        result: undefined,
+      }));
+    },
+
+    getMergeLatencies(repository) {
+      return readValue<MergeLatencySamples>(client, `${MERGE_LATENCIES}${escapeKey(repository)}`, MERGE_LATENCIES_ROW, "get merge latencies");
+    },
+
+    async addMergeLatency(repository, obligation, ms) {
+      await guardedWrite<MergeLatencySamples, void>(client, `${MERGE_LATENCIES}${escapeKey(repository)}`, MERGE_LATENCIES_ROW, "add merge latency", (current) => ({
+        write: addMergeLatencySample(current, repository, obligation, ms),
         result: undefined,
       }));
     },

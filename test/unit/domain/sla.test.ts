@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pushRoot, withTransition, type Obligation, type PatchRoot } from "../../../shared/domain/campaign.js";
-import { clockFor, formatDuration, inQuietHours, parseDuration, predictDoneAt, slaRuleFor, slaStatusOf, stuckReason, type SlaRules } from "../../../shared/domain/sla.js";
+import { clockFor, formatDuration, inQuietHours, parseDuration, predictDoneAt, predictionSourceOf, quietHoursEndAfter, slaRuleFor, slaStatusOf, stuckReason, type SlaRules } from "../../../shared/domain/sla.js";
 
 const H = 3_600_000;
 const rules: SlaRules = {
@@ -111,6 +111,15 @@ describe("stuck work and predictions", () => {
       predictDoneAt(null, [H]),
     ]).toEqual(["2026-03-01T02:00:00.000Z", "2026-03-01T02:00:00.000Z", null, null]);
   });
+
+  it("predicts a pull request from its repository's merge latencies and a rebuild from its dependent's build durations", () => {
+    const pin = { kind: "pull-request", dependentKey: "file:contoso/deploy:apps/web.yaml:7", dependent: { kind: "file-pin", repo: "contoso/deploy", path: "apps/web.yaml", line: 7, digest: "sha256:1" } } as const;
+    const image = { kind: "rebuild", dependentKey: "r.test/app:1", dependent: { kind: "image", registry: "r.test", repository: "app", tag: "1", digest: "sha256:1" } } as const;
+    expect([predictionSourceOf(pin), predictionSourceOf(image)]).toEqual([
+      { kind: "merge-latency", repository: "contoso/deploy" },
+      { kind: "build-duration", dependentKey: "r.test/app:1" },
+    ]);
+  });
 });
 
 describe("quiet hours", () => {
@@ -126,6 +135,35 @@ describe("quiet hours", () => {
     ["04:30 UTC on the DST change night is 06:30 local", "2026-03-29T04:30:00.000Z", true],
   ])("%s → %s", (_, at, quiet) => {
     expect(inQuietHours(berlin, new Date(at))).toEqual(quiet);
+  });
+
+  // Berlin leaves summer time on 2026-10-25: at 03:00 CEST (01:00 UTC) clocks go back to 02:00 CET, so
+  // local 02:00–02:59 happens twice.
+  it("lives through the repeated autumn hour in quiet hours and ends them at local 07:00, an hour more of UTC later than the wall clock says", () => {
+    const at = (utc: string) => new Date(utc);
+    expect({
+      firstPass: [inQuietHours(berlin, at("2026-10-25T00:30:00.000Z")), quietHoursEndAfter(berlin, at("2026-10-25T00:30:00.000Z"))?.toISOString()],
+      secondPass: [inQuietHours(berlin, at("2026-10-25T01:30:00.000Z")), quietHoursEndAfter(berlin, at("2026-10-25T01:30:00.000Z"))?.toISOString()],
+      lastQuietMinute: inQuietHours(berlin, at("2026-10-25T05:59:00.000Z")),
+      after: [inQuietHours(berlin, at("2026-10-25T06:00:00.000Z")), quietHoursEndAfter(berlin, at("2026-10-25T06:00:00.000Z"))],
+    }).toEqual({
+      // 02:30 CEST and 02:30 CET: both quiet, both end at 07:00 CET (06:00 UTC), not 4 h 30 min of wall clock later (05:00 UTC).
+      firstPass: [true, "2026-10-25T06:00:00.000Z"],
+      secondPass: [true, "2026-10-25T06:00:00.000Z"],
+      lastQuietMinute: true,
+      after: [false, null],
+    });
+  });
+
+  it.each([
+    // Ends inside the repeated hour: at its first 02:30 (CEST); by the wall-clock rule its second pass, 02:00–02:29 CET, is quiet again.
+    ["ending in the repeated autumn hour", { timeZone: "Europe/Berlin", from: "22:00", to: "02:30" }, "2026-10-24T21:00:00.000Z", "2026-10-25T00:30:00.000Z"],
+    ["ending in the repeated autumn hour, on its second pass", { timeZone: "Europe/Berlin", from: "22:00", to: "02:30" }, "2026-10-25T01:10:00.000Z", "2026-10-25T01:30:00.000Z"],
+    // Ends inside the hour spring skips (02:00 CET jumps to 03:00 CEST at 01:00 UTC): at the jump.
+    ["ending in the skipped spring hour", { timeZone: "Europe/Berlin", from: "22:00", to: "02:30" }, "2026-03-28T22:00:00.000Z", "2026-03-29T01:00:00.000Z"],
+    ["with no change of time, from mid-minute", { timeZone: "America/New_York", from: "12:00", to: "13:00" }, "2026-07-01T16:30:45.500Z", "2026-07-01T17:00:00.000Z"],
+  ])("ends quiet hours %s", (_, quiet, now, end) => {
+    expect(quietHoursEndAfter(quiet, new Date(now))?.toISOString()).toEqual(end);
   });
 
   it("handles a window that does not wrap midnight, and none", () => {

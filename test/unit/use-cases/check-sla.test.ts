@@ -28,7 +28,7 @@ const START = Date.parse("2026-03-02T08:00:00.000Z");
 const at = (minutes: number) => new Date(START + minutes * 60_000);
 const links = { pageUrl: "https://ripple.test", runbookUrl: "https://ripple.test/api/runbook" };
 
-function fixture(publishers: RippleEventPublisher[] = []) {
+function fixture(publishers: RippleEventPublisher[] = [], settings = config) {
   const store = createMemoryStateStore();
   const queue = createRecordingQueue();
   let now = at(0);
@@ -45,7 +45,7 @@ function fixture(publishers: RippleEventPublisher[] = []) {
     },
   });
   const sinks = new Map([["pd", sink("pd")], ["lead", sink("lead")]]);
-  const deps = { store, queue, config, now: () => now, links, publishers, sinkFor: (id: string) => sinks.get(id) ?? null };
+  const deps = { store, queue, config: settings, now: () => now, links, publishers, sinkFor: (id: string) => sinks.get(id) ?? null };
   return {
     store,
     queue,
@@ -63,23 +63,35 @@ function fixture(publishers: RippleEventPublisher[] = []) {
   };
 }
 
-async function openCampaign(store: ReturnType<typeof createMemoryStateStore>, dependents: string[]): Promise<Campaign> {
+/** Campaign c1: base registry.test/base:1 moved from sha256:1 to sha256:2 at minute 0 (its root). */
+function campaignC1(): Campaign {
   const root = pushRoot("registry.test/base:1", "sha256:2", at(0).toISOString(), null);
-  const campaign: Campaign = { id: "c1", base: "registry.test/base:1", fromDigest: "sha256:1", toDigest: "sha256:2", openedAt: at(0).toISOString(), trigger: "t", jobsQueuedAt: null, root };
-  const obligations: Obligation[] = dependents.map((name) => ({
-    campaignId: "c1",
-    dependentKey: `registry.test/${name}:1`,
-    dependent: { kind: "image", registry: "registry.test", repository: name, tag: "1", digest: "sha256:9" },
-    kind: "rebuild",
+  return { id: "c1", base: "registry.test/base:1", fromDigest: "sha256:1", toDigest: "sha256:2", openedAt: at(0).toISOString(), trigger: "t", jobsQueuedAt: null, root };
+}
+
+/** A pending obligation of `campaign` as opening it makes one: its clock from the root, its creation in the history. */
+function pendingObligation(campaign: Campaign, dependentKey: string, dependent: Obligation["dependent"], kind: Obligation["kind"]): Obligation {
+  if (campaign.root === undefined) throw new Error("campaign without a root");
+  return {
+    campaignId: campaign.id,
+    dependentKey,
+    dependent,
+    kind,
     state: "pending",
     fromDigest: "sha256:1",
     reason: null,
     runId: null,
     createdAt: at(0).toISOString(),
     updatedAt: at(0).toISOString(),
-    clock: clockFor(slaRulesOf(config), `registry.test/${name}:1`, campaign.base, root),
+    clock: clockFor(slaRulesOf(config), dependentKey, campaign.base, campaign.root),
     history: [createdTransition(at(0).toISOString(), "campaign opened")],
-  }));
+  };
+}
+
+async function openCampaign(store: ReturnType<typeof createMemoryStateStore>, dependents: string[]): Promise<Campaign> {
+  const campaign = campaignC1();
+  const obligations = dependents.map((name) =>
+    pendingObligation(campaign, `registry.test/${name}:1`, { kind: "image", registry: "registry.test", repository: name, tag: "1", digest: "sha256:9" }, "rebuild"));
   await store.openCampaign(campaign, obligations);
   return campaign;
 }
@@ -303,6 +315,92 @@ describe("due times and predictions", () => {
       await f.deliverAll();
     }
     expect(await f.store.getDurations("registry.test/app:1")).toEqual({ dependentKey: "registry.test/app:1", samples: [{ obligation: "c1|registry.test/app:1", ms: 60 * 60_000 }] });
+  });
+
+  /** A campaign of one pull-request obligation pinning the base in `contoso/deploy`. */
+  async function openPinCampaign(store: ReturnType<typeof createMemoryStateStore>, path: string): Promise<string> {
+    const campaign = campaignC1();
+    const dependentKey = `file:contoso/deploy:${path}:3`;
+    await store.openCampaign(campaign, [pendingObligation(campaign, dependentKey, { kind: "file-pin", repo: "contoso/deploy", path, line: 3, digest: "sha256:1" }, "pull-request")]);
+    return dependentKey;
+  }
+
+  const updatePin = (store: ReturnType<typeof createMemoryStateStore>, key: string, minutes: number, change: Partial<Obligation>) =>
+    store.updateObligation("c1", key, (current) => ({ ...current, ...change, updatedAt: at(minutes).toISOString() }));
+
+  const alertAfterTick = async (f: ReturnType<typeof fixture>, minute: number) => {
+    f.setTime(minute);
+    await f.tick();
+    const alert = await f.store.getAlert("c1");
+    return alert === null ? null : `${alert.state.status} ${alert.state.level} [${alert.state.items.map((item) => `${item.dependentKey} ${item.status}`).join(", ")}]`;
+  };
+
+  it("records a merged pull request's opened-to-merged time as its repository's merge latency, not as a build duration", async () => {
+    const f = fixture();
+    const key = await openPinCampaign(f.store, "apps/web.yaml");
+    await updatePin(f.store, key, 1, { state: "scheduled", runId: "https://github.test/contoso/deploy/pull/7" });
+    await updatePin(f.store, key, 91, { state: "done", doneWith: "sha256:2" });
+    for (const minute of [92, 93]) await alertAfterTick(f, minute);
+    expect({ merge: await f.store.getMergeLatencies("contoso/deploy"), durations: await f.store.getDurations(key) }).toEqual({
+      merge: { repository: "contoso/deploy", samples: [{ obligation: `c1|${key}`, ms: 90 * 60_000 }] },
+      durations: null,
+    });
+  });
+
+  it("warns of a predicted breach when the repository's past merge latency lands an open pull request after its due time", async () => {
+    const f = fixture();
+    // Other files' pull requests in this repository took 5 h to be merged: past this campaign's 4 h SLA.
+    for (const n of [1, 2, 3]) await f.store.addMergeLatency("contoso/deploy", `old-${n}|file:contoso/deploy:other-${n}.yaml:1`, 5 * 60 * 60_000);
+    const key = await openPinCampaign(f.store, "apps/web.yaml");
+    await updatePin(f.store, key, 1, { state: "scheduled", runId: "https://github.test/contoso/deploy/pull/7" });
+    expect(await alertAfterTick(f, 2)).toEqual(`open warning [${key} predicted-breach]`);
+  });
+
+  it("predicts a pending rebuild from now with its dependent's build durations, and warns once that lands after the due time", async () => {
+    const f = fixture();
+    // 3 h 50 min builds against a 4 h SLA: pending at minute 5 it still fits; from minute 10 it no longer does.
+    for (const n of [1, 2, 3]) await f.store.addDuration("registry.test/app:1", `old-${n}|registry.test/app:1`, 230 * 60_000);
+    await openCampaign(f.store, ["app"]);
+    const early = await alertAfterTick(f, 5);
+    const nextCheckAt = (await f.store.listOpenCampaigns())[0]?.nextCheckAt;
+    const late = await alertAfterTick(f, 11);
+    expect({ early, nextCheckAt, late }).toEqual({
+      early: null,
+      // The moment the prediction crosses the due time (4 h − 3 h 50 min after the clock started), sooner than the 15-minute ceiling.
+      nextCheckAt: at(10).toISOString(),
+      late: "open warning [registry.test/app:1 predicted-breach]",
+    });
+  });
+});
+
+describe("quiet hours", () => {
+  it("looks again when quiet hours end, sooner than the 15-minute ceiling, and sends the held warning then", async () => {
+    // 08:00–08:07 UTC is 09:00–09:07 in Berlin in March.
+    const quietConfig = parseConfig(`
+version: 1
+registries: [{ host: registry.test, kind: distribution }]
+bases: [{ image: registry.test/base, tags: ["1"], sla: 4h }]
+sla: { stuck: { pending: 30m, run: 3h, pullRequest: 24h } }
+alerts:
+  quietHours: { timeZone: Europe/Berlin, from: "09:00", to: "09:07" }
+  sinks:
+    - { id: pd, kind: pagerduty, routingKeySetting: PD }
+`);
+    const f = fixture([], quietConfig);
+    for (const n of [1, 2, 3]) await f.store.addDuration("registry.test/app:1", `old-${n}|registry.test/app:1`, 5 * 60 * 60_000);
+    await openCampaign(f.store, ["app"]);
+    await update(f.store, "app", 1, { state: "scheduled", runId: "run-1" });
+    f.setTime(3);
+    await f.tick();
+    const held = { alert: await f.store.getAlert("c1"), nextCheckAt: (await f.store.listOpenCampaigns())[0]?.nextCheckAt };
+    f.setTime(7);
+    const atEnd = await f.tick();
+    await f.deliverAll();
+    expect({ held, atEnd, sent: f.sent.map((entry) => `${entry.sink} ${entry.action} ${entry.sequence}`) }).toEqual({
+      held: { alert: null, nextCheckAt: at(7).toISOString() },
+      atEnd: { open: 1, evaluated: 1, settled: 0, deliveries: 1, publishFailures: 0 },
+      sent: ["pd trigger 1"],
+    });
   });
 });
 
