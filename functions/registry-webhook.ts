@@ -21,12 +21,21 @@ export async function registryWebhook(request: HttpRequest, context: InvocationC
     // Content-Length may be absent (chunked): measure what was read too.
     if (Buffer.byteLength(body) > MAX_BODY_BYTES) return json(413, { error: "payload_too_large", message: `body over ${MAX_BODY_BYTES} bytes` });
     const result = await receiveNotification(
-      { store: services.store, queue: services.queue, config: services.config, secret: services.settings.RIPPLE_WEBHOOK_SECRET, now: services.now },
+      {
+        store: services.store,
+        queue: services.queue,
+        config: services.config,
+        secret: services.settings.RIPPLE_WEBHOOK_SECRET,
+        eventGridTokens: services.eventGridTokens,
+        now: services.now,
+      },
       { method: request.method, headers: headersOf(request), body },
     );
     switch (result.kind) {
       case "unauthorized":
-        return json(401, { error: "unauthorized", message: "missing or wrong webhook secret" });
+        // The reason names the failed check, never the token; the Authorization header is logged nowhere.
+        if (result.reason === undefined) return json(401, { error: "unauthorized", message: "missing or wrong webhook secret" });
+        return json(401, { error: "unauthorized", message: `Event Grid delivery needs a valid Microsoft Entra token: ${result.reason}` }, { "www-authenticate": 'Bearer error="invalid_token"' });
       case "handshake":
         return { status: result.status, headers: result.headers, ...(result.body === null ? {} : { jsonBody: result.body }) };
       case "invalid":

@@ -72,11 +72,30 @@ param githubApiUrl string = ''
 @description('Object id of the function app identity the code was deployed to (output RIPPLE_FUNCTION_APP_PRINCIPAL_ID, recorded by the postdeploy hook in azure.yaml). The Event Grid subscription is created or updated only when it equals the current app\'s identity, i.e. once the registryEventGrid function exists in this very app; a value left over from a deleted deployment matches no new app. Empty: no subscription.')
 param eventSubscriptionPrincipalId string = ''
 
+@description('How the Event Grid subscription delivers: AzureFunction (the registryEventGrid trigger) or WebHook (POST to RIPPLE_WEBHOOK_URL, answered by registryWebhook; with eventGridEntraTenantId, each delivery bears a Microsoft Entra token the app checks).')
+@allowed([
+  'AzureFunction'
+  'WebHook'
+])
+param eventGridDeliveryKind string = 'AzureFunction'
+
+@description('WebHook delivery: tenant id of the Entra application protecting the webhook (RIPPLE_EVENT_GRID_AAD_TENANT_ID). Empty: no Entra authentication.')
+param eventGridEntraTenantId string = ''
+
+@description('WebHook delivery: that application\'s id or application id URI, the tokens\' audience (RIPPLE_EVENT_GRID_AAD_AUDIENCE).')
+param eventGridEntraApplicationIdOrUri string = ''
+
 @description('Upstream registry pull credentials: app setting name → Key Vault secret name, e.g. {"DOCKERHUB_USER": "dockerhub-user", "DOCKERHUB_TOKEN": "dockerhub-token"} (ripple.yaml upstream.registries[].credentials names the settings).')
 param upstreamCredentialSecrets object = {}
 
 @description('Grant the app "Container Registry Data Importer and Data Reader" on the registry, so watched upstream bases can be mirrored into it (ACR import).')
 param mirrorUpstream bool = true
+
+@description('User-assigned identity ACR Tasks source builds run with, to pull base images from other ACRs by identity (ripple.yaml registries[].tasks.identity, from the outputs RIPPLE_BUILD_IDENTITY_CLIENT_ID and RIPPLE_BUILD_IDENTITY_RESOURCE_ID): "create" = a new id-ripple-builds-<token> in Ripple\'s resource group; a resource id = that existing identity; empty: none. The app gets Managed Identity Operator on it, to attach it to task runs.')
+param buildIdentity string = ''
+
+@description('Resource ids of the other container registries builds pull base images from: the build identity gets AcrPull on each (Container Registry Repository Reader with registryPermissionsMode abac). Needs buildIdentity.')
+param buildPullRegistryIds array = []
 
 @description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the SLA monitor timer; it evaluates only changed or due campaigns.')
 param slaSchedule string = '0 */1 * * * *'
@@ -335,6 +354,8 @@ module appSettings 'modules/app-settings.bicep' = {
     upstreamCredentialSecrets: upstreamCredentialSecrets
     slaSchedule: slaSchedule
     eventGridTopicResourceGroup: systemTopicResourceGroupName == registryResourceGroupName ? '' : systemTopicResourceGroupName
+    eventGridEntraTenantId: eventGridEntraTenantId
+    eventGridEntraAudience: eventGridEntraApplicationIdOrUri
     alertSinkSecrets: alertSinkSecrets
     rippleConfigPath: rippleConfigPath
     tablePrefix: tablePrefix
@@ -395,6 +416,10 @@ module eventSubscription 'modules/event-subscription.bicep' = if (!empty(eventSu
     deadLetterContainerName: deadLetterContainerName
     maxDeliveryAttempts: eventGridMaxDeliveryAttempts
     eventTimeToLiveInMinutes: eventGridEventTimeToLiveInMinutes
+    deliveryKind: eventGridDeliveryKind
+    webhookUrl: 'https://${functionApp.outputs.defaultHostName}/api/registry/events'
+    entraTenantId: eventGridEntraTenantId
+    entraApplicationIdOrUri: eventGridEntraApplicationIdOrUri
   }
   dependsOn: [
     deadLetterAccess

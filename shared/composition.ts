@@ -13,10 +13,12 @@ import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { ContainerRegistryManagementClient, type CustomRegistryCredentials } from "@azure/arm-containerregistry";
 import { EventGridManagementClient } from "@azure/arm-eventgrid";
 import type { Octokit } from "@octokit/rest";
+import type { DeliveryTokenVerifier } from "./ports/delivery-token-verifier.js";
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.js";
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
 import { createArmDeploymentCheck, createCredentialIdentity } from "./adapters/arm-deployment/arm-deployment-check.js";
+import { eventGridTokenVerifierOf } from "./adapters/entra/event-grid-token-verifier.js";
 import { passwordCredentials } from "./adapters/acr-tasks/custom-registries.js";
 import { createAcrManifestStore } from "./adapters/acr/acr-manifest-store.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
@@ -81,6 +83,8 @@ export interface Services {
   readonly eventPublishers: readonly RippleEventPublisher[];
   /** SLA metrics for dashboards and alert rules: Application Insights when its connection string is set, else none. */
   readonly metrics: SlaMetrics;
+  /** Checks Event Grid's Entra tokens on the registry webhook; null when `RIPPLE_EVENT_GRID_AAD_*` are unset (the shared secret then). */
+  readonly eventGridTokens: DeliveryTokenVerifier | null;
   readonly now: () => Date;
 }
 
@@ -429,6 +433,7 @@ export async function createServices(settings: Readonly<Settings>, config: Rippl
     eventPublishers: alerts.publishers,
     alertLinks: alertLinksOf(config, env),
     metrics,
+    eventGridTokens: eventGridTokenVerifierOf(settings),
     now: () => new Date(),
   };
 }

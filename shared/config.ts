@@ -339,6 +339,17 @@ export const Settings = z.object({
   RIPPLE_CONFIG: z.string().min(1).default("ripple.yaml"),
   /** Shared secret the registry webhooks must send (`Authorization: Bearer …` or `X-Ripple-Secret`). */
   RIPPLE_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters"),
+  /**
+   * Microsoft Entra authentication of Event Grid webhook deliveries (both or neither): the tenant (directory)
+   * id of the webhook's Entra application, and the accepted audiences — its application id and/or
+   * application id URI, comma-separated. Set: a request carrying `aeg-event-type` must bear a valid token.
+   */
+  RIPPLE_EVENT_GRID_AAD_TENANT_ID: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "a tenant id (GUID)").optional(),
+  RIPPLE_EVENT_GRID_AAD_AUDIENCE: z.string().regex(/^[^,\s]+(?:\s*,\s*[^,\s]+)*$/, "application ids or URIs, comma-separated").optional(),
+  /** Where the tenant's OpenID configuration is read (default https://login.microsoftonline.com); the local stack's issuer. */
+  RIPPLE_EVENT_GRID_AAD_AUTHORITY: z.string().url().optional(),
+  /** PEM file of an extra CA for that authority (the local stack's). */
+  RIPPLE_EVENT_GRID_AAD_CA_FILE: z.string().min(1).optional(),
   RIPPLE_TABLE_PREFIX: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/).default("ripple"),
   RIPPLE_QUEUE_PREFIX: z.string().regex(/^[a-z0-9]{1,20}$/).default("ripple"),
   /** Set by the local stack: its folder, whose buildah rebuilds images of Distribution registries. */
@@ -364,6 +375,9 @@ export const Settings = z.object({
   const identity = settings.AzureWebJobsStorage__accountName !== undefined || (settings.AzureWebJobsStorage__tableServiceUri !== undefined && settings.AzureWebJobsStorage__queueServiceUri !== undefined);
   if (settings.AzureWebJobsStorage === undefined && !identity) {
     context.addIssue({ code: "custom", path: ["AzureWebJobsStorage"], message: "set AzureWebJobsStorage (a connection string), or AzureWebJobsStorage__accountName (or __tableServiceUri and __queueServiceUri) for an identity-based connection" });
+  }
+  if ((settings.RIPPLE_EVENT_GRID_AAD_TENANT_ID === undefined) !== (settings.RIPPLE_EVENT_GRID_AAD_AUDIENCE === undefined)) {
+    context.addIssue({ code: "custom", path: ["RIPPLE_EVENT_GRID_AAD_TENANT_ID"], message: "RIPPLE_EVENT_GRID_AAD_TENANT_ID and RIPPLE_EVENT_GRID_AAD_AUDIENCE go together" });
   }
   const app = [settings.RIPPLE_GITHUB_APP_ID, settings.RIPPLE_GITHUB_INSTALLATION_ID, settings.RIPPLE_GITHUB_PRIVATE_KEY];
   if (app.some((value) => value !== undefined) && app.some((value) => value === undefined)) {

@@ -59,6 +59,12 @@ param upstreamCredentialSecrets object = {}
 @description('RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP: resource group of a reused Event Grid system topic when it is not the registry\'s (ripple doctor looks there); empty: not set.')
 param eventGridTopicResourceGroup string = ''
 
+@description('RIPPLE_EVENT_GRID_AAD_TENANT_ID: tenant of the Entra application protecting the registry webhook (Event Grid WebHook delivery); empty: not set.')
+param eventGridEntraTenantId string = ''
+
+@description('RIPPLE_EVENT_GRID_AAD_AUDIENCE: the application id or URI Event Grid requests tokens for; set with eventGridEntraTenantId.')
+param eventGridEntraAudience string = ''
+
 @description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the checkSla timer (the SLA monitor).')
 param slaSchedule string = '0 */1 * * * *'
 
@@ -124,6 +130,7 @@ var githubPrivateKeySetting = empty(githubPrivateKeySecretName) ? {} : { RIPPLE_
 var githubWebhookSecretSetting = empty(githubWebhookSecretName) ? {} : { RIPPLE_GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${githubWebhookSecretName})' }
 var githubApiUrlSetting = empty(githubApiUrl) ? {} : { RIPPLE_GITHUB_API_URL: githubApiUrl }
 var githubSettings = union(githubAppSettings, githubPrivateKeySetting, githubWebhookSecretSetting, githubApiUrlSetting)
+var eventGridEntraSettings = empty(eventGridEntraTenantId) ? {} : { RIPPLE_EVENT_GRID_AAD_TENANT_ID: eventGridEntraTenantId, RIPPLE_EVENT_GRID_AAD_AUDIENCE: eventGridEntraAudience }
 var eventGridTopicSetting = empty(eventGridTopicResourceGroup) ? {} : { RIPPLE_EVENT_GRID_TOPIC_RESOURCE_GROUP: eventGridTopicResourceGroup }
 var upstreamCredentialSettings = toObject(items(upstreamCredentialSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
 var alertSinkSettings = toObject(items(alertSinkSecrets), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${entry.value})')
@@ -150,5 +157,5 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
   name: 'appsettings'
   // Ours last: union() lets later objects win.
-  properties: union(keptSettings, storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, eventGridTopicSetting, upstreamCredentialSettings, alertSinkSettings)
+  properties: union(keptSettings, storageConnectionMode == 'identity' ? identityStorageSettings : connectionStringStorageSettings, rippleSettings, githubSettings, eventGridTopicSetting, eventGridEntraSettings, upstreamCredentialSettings, alertSinkSettings)
 }

@@ -124,7 +124,7 @@ export async function startTokenService(opts: StartTokenServiceOptions): Promise
     requests += 1;
     answerTokenRequest(req, res, { policy, ttlSeconds, mintToken, log: opts.log ?? (() => undefined) });
   });
-  const port = await listen(server);
+  const port = await listenOnLoopback(server);
   const url = `https://127.0.0.1:${port}`;
   let stopping: Promise<void> | undefined;
   return {
@@ -279,7 +279,8 @@ async function createTokenSigner(dir: string): Promise<{ signer: TokenSigner; ce
   return { signer: { key: privateKey, x5c: [cert.raw.toString("base64")] }, certPath };
 }
 
-async function listen(server: Server): Promise<number> {
+/** Listens on 127.0.0.1 on a free port; resolves the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: "127.0.0.1", port: 0 }, () => {

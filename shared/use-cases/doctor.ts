@@ -15,6 +15,8 @@ export const ARM_SCOPE = "https://management.azure.com/.default";
 /** The Event Grid-triggered function registry events are delivered to. */
 export const EVENT_GRID_FUNCTION = "registryEventGrid";
 const IMAGE_PUSHED = "Microsoft.ContainerRegistry.ImagePushed";
+/** The registry webhook's path (`registryWebhook`), which Event Grid may deliver to as a WebHook. */
+const REGISTRY_WEBHOOK_PATH = "/api/registry/events";
 
 /** The ARM actions Ripple uses on a registry with `tasks` (ACR Tasks runs, their logs, source uploads). */
 export const TASKS_ACTIONS = [
@@ -102,7 +104,10 @@ function deliversToFunction(destination: EventDestination, app: FunctionAppName)
   const ofApp = host === app.hostName?.toLowerCase() || host.split(".")[0] === app.name.toLowerCase();
   // Event Grid reads back the URL without its query, so `functionName` is checked only when present.
   const named = url.searchParams.get("functionName");
-  return ofApp && url.pathname.toLowerCase() === "/runtime/webhooks/eventgrid" && (named === null || named.toLowerCase() === EVENT_GRID_FUNCTION.toLowerCase());
+  const path = url.pathname.toLowerCase();
+  // The registry webhook (infra eventGridDeliveryKind=WebHook, with Entra tokens) records the same events.
+  if (ofApp && path === REGISTRY_WEBHOOK_PATH) return true;
+  return ofApp && path === "/runtime/webhooks/eventgrid" && (named === null || named.toLowerCase() === EVENT_GRID_FUNCTION.toLowerCase());
 }
 
 /** Whether the subscription delivers `ImagePushed` (or every type) to the app's `registryEventGrid` function. Pure. */

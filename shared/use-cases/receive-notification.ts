@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { findRegistry, findUpstreamRegistry, type RippleConfig } from "../config.js";
 import { dedupeKey, toPublicEvent, type RegistryEvent } from "../domain/registry-event.js";
 import { AppError, ValidationError } from "../errors.js";
+import type { DeliveryTokenVerifier } from "../ports/delivery-token-verifier.js";
 import type { StateStore } from "../ports/state-store.js";
 import type { WorkQueue } from "../ports/work-queue.js";
 import { inParallel } from "./in-parallel.js";
@@ -20,11 +21,17 @@ export interface ReceiveDeps {
   readonly queue: WorkQueue;
   readonly config: RippleConfig;
   readonly secret: string;
+  /**
+   * Set when Event Grid webhook deliveries (requests carrying `aeg-event-type`) must bear a Microsoft Entra
+   * token; the shared secret is then not accepted for them. Absent or null: they use the secret too.
+   */
+  readonly eventGridTokens?: DeliveryTokenVerifier | null;
   readonly now: () => Date;
 }
 
 export type ReceiveResult =
-  | { readonly kind: "unauthorized" }
+  /** `reason` is set when an Event Grid delivery's Entra token was missing or refused (never the token itself). */
+  | { readonly kind: "unauthorized"; readonly reason?: string }
   | { readonly kind: "handshake"; readonly status: 200; readonly headers: Record<string, string>; readonly body: unknown }
   | { readonly kind: "invalid"; readonly error: ValidationError }
   | { readonly kind: "too_many"; readonly count: number; readonly limit: number; readonly message: string }
@@ -80,15 +87,14 @@ export function presentedSecret(headers: Readonly<Record<string, string | undefi
  * and an event of any format dated more than the allowed clock skew ahead of `now`. Events from
  * registries not in the configuration are recorded as `ignored` and never fetched. Idempotent: a
  * redelivered event (or rejection) is a duplicate; if it was recorded but never processed, it is queued again.
- * @throws UpstreamError (retryable) when storage is unreachable: the sender retries.
+ * @throws UpstreamError (retryable) when storage is unreachable, or the Entra tenant's signing keys cannot
+ *   be fetched to check an Event Grid delivery's token: the sender retries.
  */
 export async function receiveNotification(deps: ReceiveDeps, request: NotificationRequest): Promise<ReceiveResult> {
   const handshake = request.method.toUpperCase() === "OPTIONS";
-  if (!handshake && !secretMatches(presentedSecret(request.headers), deps.secret)) {
-    // Event Grid's subscription validation may come without the delivery properties (the secret header) that
-    // event deliveries carry; answering it writes nothing and only echoes its code, so it needs no secret.
-    const validation = eventGridValidation(request);
-    return validation ?? { kind: "unauthorized" };
+  if (!handshake) {
+    const refused = await authenticate(deps, request);
+    if (refused !== null) return refused;
   }
 
   let outcome: NotificationOutcome;
@@ -120,10 +126,34 @@ async function rejectEnvelope(deps: Omit<ReceiveDeps, "secret">, body: string, e
   return { kind: "rejected", key, reason };
 }
 
+/**
+ * Null when the request may go on; otherwise the answer: a subscription validation answered at once, or
+ * `unauthorized`. With {@link ReceiveDeps.eventGridTokens}, a request carrying `aeg-event-type` (every
+ * Event Grid webhook delivery does) must bear a valid Entra token and the secret does not stand in for it;
+ * every other sender (Distribution, ACR webhooks) presents the secret, and a token there is just a wrong secret.
+ */
+async function authenticate(deps: ReceiveDeps, request: NotificationRequest): Promise<Extract<ReceiveResult, { kind: "unauthorized" | "handshake" }> | null> {
+  // Event Grid's subscription validation may come without the delivery properties (the secret header) that
+  // event deliveries carry, and the docs do not promise the Entra token on it either; answering it writes
+  // nothing and only echoes its code, so it needs no credentials.
+  const tokens = deps.eventGridTokens ?? null;
+  if (tokens !== null && headerOf(request, "aeg-event-type") !== undefined) {
+    const validation = eventGridValidation(request);
+    if (validation !== null) return validation;
+    const check = await tokens.verify(headerOf(request, "authorization"));
+    return check.ok ? null : { kind: "unauthorized", reason: check.reason };
+  }
+  if (secretMatches(presentedSecret(request.headers), deps.secret)) return null;
+  return eventGridValidation(request) ?? { kind: "unauthorized" };
+}
+
+function headerOf(request: NotificationRequest, name: string): string | undefined {
+  return Object.entries(request.headers).find(([key]) => key.toLowerCase() === name)?.[1];
+}
+
 /** The answer to an Event Grid subscription validation request (`aeg-event-type: SubscriptionValidation`), else null. */
 function eventGridValidation(request: NotificationRequest): Extract<ReceiveResult, { kind: "handshake" }> | null {
-  const type = Object.entries(request.headers).find(([name]) => name.toLowerCase() === "aeg-event-type")?.[1];
-  if (type !== "SubscriptionValidation") return null;
+  if (headerOf(request, "aeg-event-type") !== "SubscriptionValidation") return null;
   try {
     const outcome = parseRegistryNotification(request);
     return outcome.kind === "handshake" ? outcome : null;

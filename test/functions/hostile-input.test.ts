@@ -7,7 +7,7 @@
  * of this process is watched, and a listener stands in for a foreign registry named in the payloads).
  * Memory across 1,000 such requests is measured by `npm run bench` (test/bench/hostile-bench.ts).
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac, createPublicKey } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Services } from "../../shared/composition.js";
 import { dedupeKey, type EventSource, type RegistryEvent } from "../../shared/domain/registry-event.js";
 import { startAzurite, type LocalAzurite } from "../../shared/local/azurite.js";
+import { createEntraSigningKey, eventGridTokenClaims, signEntraToken, startEntraIssuer, type EntraIssuer } from "../../shared/local/entra-issuer.js";
+import { ensureStackTls } from "../../shared/local/tls.js";
 import { startCountingListener } from "../doubles/counting-listener.js";
 
 const SECRET = "hostile-test-secret-0123456789abcdef";
@@ -32,6 +34,11 @@ const CLOUD = "application/cloudevents+json";
 const CLOUD_BATCH = "application/cloudevents-batch+json";
 const DISTRIBUTION = "application/vnd.docker.distribution.events.v1+json";
 const MIB = 1024 * 1024;
+/** Event Grid deliveries must bear a Microsoft Entra token of this tenant, for this application (issue #8). */
+const TENANT = "3c5b1f0e-7d2a-4e8b-9f61-0a4d2c8e5b17";
+const APP_URI = "api://ripple-hostile";
+const ENTRA_SETTINGS = ["RIPPLE_EVENT_GRID_AAD_TENANT_ID", "RIPPLE_EVENT_GRID_AAD_AUDIENCE", "RIPPLE_EVENT_GRID_AAD_AUTHORITY", "RIPPLE_EVENT_GRID_AAD_CA_FILE"] as const;
+const signingKey = createEntraSigningKey("hostile-key");
 
 
 
@@ -208,8 +215,43 @@ function authenticationCases(): Case[] {
     ["an empty x-ripple-secret", { "content-type": JSON_TYPE, "x-ripple-secret": "" }, pushFor(OURS), 401, UNAUTHORIZED, NONE],
     ["a wrong bearer beside the right x-ripple-secret", { "content-type": JSON_TYPE, authorization: "Bearer wrong", "x-ripple-secret": SECRET }, pushFor(OURS), 401, UNAUTHORIZED, NONE],
     ["an unauthenticated Distribution envelope", { "content-type": DISTRIBUTION }, body({ events: [distributionEvent(OURS)] }), 401, UNAUTHORIZED, NONE],
-    ["an unauthenticated validation handshake with a 100 KB code", { "content-type": JSON_TYPE, "aeg-event-type": "SubscriptionValidation" }, body([{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: PAST, data: { validationCode: huge } }]), 401, UNAUTHORIZED, NONE],
-    ["an unauthenticated push claiming to be a validation", { "content-type": JSON_TYPE, "aeg-event-type": "SubscriptionValidation" }, pushFor(OURS), 401, UNAUTHORIZED, NONE],
+    ["an unauthenticated validation handshake with a 100 KB code", { "content-type": JSON_TYPE, "aeg-event-type": "SubscriptionValidation" }, body([{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: PAST, data: { validationCode: huge } }]), 401, tokenRefused(NO_BEARER), NONE],
+    ["an unauthenticated push claiming to be a validation", { "content-type": JSON_TYPE, "aeg-event-type": "SubscriptionValidation" }, pushFor(OURS), 401, tokenRefused(NO_BEARER), NONE],
+  ];
+}
+
+const NO_BEARER = "no bearer token (Authorization: Bearer <JWT>)";
+const seconds = () => Math.floor(Date.now() / 1000);
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+const tokenClaims = (overrides: Json = {}) => ({ ...eventGridTokenClaims({ tenantId: TENANT, audience: APP_URI }), ...overrides });
+/** An Event Grid delivery (`aeg-event-type: Notification`) bearing `token`. */
+const delivery = (token: string): Headers => ({ "content-type": JSON_TYPE, "aeg-event-type": "Notification", authorization: `Bearer ${token}` });
+const validToken = signEntraToken(signingKey, tokenClaims());
+
+function tokenRefused(reason: string) {
+  return { error: "unauthorized", message: `Event Grid delivery needs a valid Microsoft Entra token: ${reason}` };
+}
+
+/** Event Grid deliveries (`aeg-event-type`) with the Entra token missing, forged or wrong: 401 with the reason, nothing written. */
+function tokenCases(): Case[] {
+  const publicPem = createPublicKey(signingKey.privateKey).export({ type: "spki", format: "pem" }).toString();
+  const hsInput = `${b64({ typ: "JWT", alg: "HS256", kid: signingKey.kid })}.${b64(tokenClaims())}`;
+  const role = "AzureEventGridSecureWebhookSubscriber";
+  const F = foreign.host;
+  return [
+    // --- Microsoft Entra tokens on Event Grid deliveries ---
+    ["a valid token on a push from the foreign listener", delivery(validToken), body([eventGrid(F, { id: "eventgrid-t1" }, { target: target({ tag: "t1" }) })]), 202, recorded({ ignored: 1 }), [ignoredRow(stored("eventgrid", "eventgrid-t1", F, { tag: "t1" }))]],
+    ["an Event Grid delivery with the shared secret instead of a token", { ...eg, "aeg-event-type": "Notification" }, pushFor(OURS), 401, tokenRefused("malformed token"), NONE],
+    ["an Event Grid delivery with no credentials", { "content-type": JSON_TYPE, "aeg-event-type": "Notification" }, pushFor(OURS), 401, tokenRefused(NO_BEARER), NONE],
+    ["a token for another audience", delivery(signEntraToken(signingKey, tokenClaims({ aud: "api://someone-else" }))), pushFor(OURS), 401, tokenRefused("token audience is not the configured application"), NONE],
+    ["a token from another issuer", delivery(signEntraToken(signingKey, tokenClaims({ iss: "https://sts.windows.net/00000000-0000-0000-0000-000000000000/" }))), pushFor(OURS), 401, tokenRefused("token issuer is not the configured tenant"), NONE],
+    ["an expired token", delivery(signEntraToken(signingKey, tokenClaims({ iat: seconds() - 7200, nbf: seconds() - 7200, exp: seconds() - 3600 }))), pushFor(OURS), 401, tokenRefused("token expired"), NONE],
+    ["a token not yet valid", delivery(signEntraToken(signingKey, tokenClaims({ nbf: seconds() + 600 }))), pushFor(OURS), 401, tokenRefused("token not yet valid (nbf)"), NONE],
+    ["a token without the Event Grid app role", delivery(signEntraToken(signingKey, tokenClaims({ roles: ["Other"] }))), pushFor(OURS), 401, tokenRefused(`token lacks the ${role} app role`), NONE],
+    ["an unsigned token (alg none)", delivery(`${b64({ typ: "JWT", alg: "none" })}.${b64(tokenClaims())}.`), pushFor(OURS), 401, tokenRefused('token algorithm "none" is not accepted (RS256 only)'), NONE],
+    ["an HS256 token keyed with the RSA public key", delivery(`${hsInput}.${createHmac("sha256", publicPem).update(hsInput).digest("base64url")}`), pushFor(OURS), 401, tokenRefused('token algorithm "HS256" is not accepted (RS256 only)'), NONE],
+    ["a token signed by another key under the published kid", delivery(signEntraToken(createEntraSigningKey(signingKey.kid), tokenClaims())), pushFor(OURS), 401, tokenRefused("token signature does not verify"), NONE],
+    ["a token of 100 KB", delivery(`${b64({ alg: "RS256", kid: signingKey.kid })}.${huge}.${huge}`), pushFor(OURS), 401, tokenRefused("token longer than 16384 characters"), NONE],
   ];
 }
 
@@ -270,7 +312,7 @@ function shapeCases(): Case[] {
     // --- subscription validation mixed with events ---
     ["a validation event before a push", eg, body([{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: PAST, data: { validationCode: "code" } }, eventGrid(OURS)]), 400, invalid("eventgrid", "0.eventType", "a subscription validation event must be the only event of its delivery (this one has 2)"), NONE],
     ["two validation events", eg, body([1, 2].map((n) => ({ id: `v${n}`, eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: PAST, data: { validationCode: `code${n}` } }))), 400, invalid("eventgrid", "0.eventType", "a subscription validation event must be the only event of its delivery (this one has 2)"), NONE],
-    ["a push announced as a validation", { ...eg, "aeg-event-type": "SubscriptionValidation" }, pushFor(OURS), 400, invalid("eventgrid", "(root)", "aeg-event-type is SubscriptionValidation but no Microsoft.EventGrid.SubscriptionValidationEvent is present"), NONE],
+    ["a push announced as a validation", { ...delivery(validToken), "aeg-event-type": "SubscriptionValidation" }, pushFor(OURS), 400, invalid("eventgrid", "(root)", "aeg-event-type is SubscriptionValidation but no Microsoft.EventGrid.SubscriptionValidationEvent is present"), NONE],
     // --- prototype pollution, duplicate keys ---
     ["an event whose fields hide under __proto__", eg, `[{"__proto__": ${body(eventGrid(OURS))}}]`, 400, invalid("eventgrid", "0.id", "required", [{ path: "0.eventType", message: "required" }]), NONE],
     ["a target hidden under __proto__", eg, body([eventGrid(OURS)]).replace('"target":', '"__proto__":'), 400, invalid("eventgrid", "0.data.target", "required"), NONE],
@@ -392,24 +434,30 @@ describe("registryWebhook under hostile input (issue #10)", () => {
   let watch: ReturnType<typeof watchConnections>;
   let allowed: Set<string>;
   let restoreNow: Services["now"];
+  let issuer: EntraIssuer;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ripple-hostile-"));
     azurite = await startAzurite({ dir: join(dir, "azurite") });
     await writeFile(join(dir, "ripple.yaml"), `version: 1\nregistries:\n  - host: ripplebase.azurecr.io\n  - host: ${configured.host}\n    kind: distribution\n`);
+    const tls = await ensureStackTls(join(dir, "stack"));
+    issuer = await startEntraIssuer({ tls, tenantId: TENANT, keys: [signingKey] });
     Object.assign(process.env, { AzureWebJobsStorage: azurite.connectionString, RIPPLE_CONFIG: join(dir, "ripple.yaml"), RIPPLE_WEBHOOK_SECRET: SECRET, RIPPLE_TABLE_PREFIX: "hostile", RIPPLE_QUEUE_PREFIX: "hostile" });
+    Object.assign(process.env, { RIPPLE_EVENT_GRID_AAD_TENANT_ID: TENANT, RIPPLE_EVENT_GRID_AAD_AUDIENCE: APP_URI, RIPPLE_EVENT_GRID_AAD_AUTHORITY: issuer.url, RIPPLE_EVENT_GRID_AAD_CA_FILE: tls.caCertPath });
     handler = (await import("../../functions/registry-webhook.js")).registryWebhook;
     services = await (await import("../../shared/composition.js")).getServices();
     restoreNow = services.now;
     Object.assign(services, { now: () => new Date(NOW) });
     const storageHosts = [azurite.blobEndpoint, azurite.queueEndpoint, azurite.tableEndpoint].map((endpoint) => new URL(endpoint)).map((url) => `${url.hostname}:${url.port}`);
-    allowed = new Set([...storageHosts, ...storageHosts.map((host) => host.replace(/^localhost:/, "127.0.0.1:")), configured.host]);
+    allowed = new Set([...storageHosts, ...storageHosts.map((host) => host.replace(/^localhost:/, "127.0.0.1:")), configured.host, new URL(issuer.url).host]);
     watch = watchConnections();
   });
 
   afterAll(async () => {
     watch?.restore();
     if (services !== undefined) Object.assign(services, { now: restoreNow });
+    for (const name of ENTRA_SETTINGS) delete process.env[name];
+    await issuer?.stop();
     await configured.close();
     await foreign.close();
     await azurite?.stop();
@@ -465,12 +513,15 @@ describe("registryWebhook under hostile input (issue #10)", () => {
     const rows: Row[] = after.events.filter((record) => !known.has(record.key)).map(({ key, event, status, reason }) => ({ key, event, status, reason }));
     const changed = Object.fromEntries(Object.entries(after.counts).filter(([name, count]) => before.counts[name as keyof typeof before.counts] !== count));
     const text = JSON.stringify(response.body) ?? "";
-    // Neither the answer nor a log line may carry the secret; the answer carries no stack trace or file path.
-    const leaks = { secret: text.includes(SECRET) || logs.some((line) => line.includes(SECRET)), stack: /\n\s+at |\.ts:\d+|node_modules/.test(text) };
+    // Neither the answer nor a log line may carry the secret or the presented bearer credential (an Entra
+    // token); the answer carries no stack trace or file path.
+    const presented = /^Bearer\s+(.{8,})$/i.exec(headers["authorization"] ?? "")?.[1];
+    const credentials = presented === undefined ? [SECRET] : [SECRET, presented];
+    const leaks = { secret: credentials.some((credential) => text.includes(credential) || logs.some((line) => line.includes(credential))), stack: /\n\s+at |\.ts:\d+|node_modules/.test(text) };
     return { ...response, rows: rows.sort((a, b) => a.key.localeCompare(b.key)), changed, leaks };
   }
 
-  it.each([...authenticationCases(), ...limitCases(), ...shapeCases(), ...grammarCases(), ...recordedCases(), ...foreignCases()])("answers %s as expected and writes only what it should", async (_name, headers, payload, status, answer, rows) => {
+  it.each([...authenticationCases(), ...tokenCases(), ...limitCases(), ...shapeCases(), ...grammarCases(), ...recordedCases(), ...foreignCases()])("answers %s as expected and writes only what it should", async (_name, headers, payload, status, answer, rows) => {
     const result = await callAndDiff(payload, headers);
     expect(result).toEqual({ status, body: answer, rows: [...rows].sort((a, b) => a.key.localeCompare(b.key)), changed: {}, leaks: { secret: false, stack: false } });
   });
