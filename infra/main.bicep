@@ -202,6 +202,7 @@ var names = {
   functionApp: 'func-ripple-${resourceToken}'
   systemTopic: 'evgt-ripple-${resourceToken}'
   eventsTopic: 'evgt-ripple-events-${resourceToken}'
+  buildIdentity: buildIdentity == 'create' || empty(buildIdentity) ? 'id-ripple-builds-${resourceToken}' : last(split(buildIdentity, '/'))
 }
 
 var deploymentContainerName = 'app-package'
@@ -304,6 +305,8 @@ module appRoles 'modules/app-roles.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    buildIdentityPrincipalId: empty(buildIdentity) ? '' : buildIdentityAccess!.outputs.principalId
+    buildReadableSecretNames: [for entry in items(upstreamCredentialSecrets): entry.value]
   }
 }
 
@@ -427,6 +430,35 @@ module eventSubscription 'modules/event-subscription.bicep' = if (!empty(eventSu
   ]
 }
 
+// The build identity lives in Ripple's resource group when created, in its own (from its resource id) when given.
+var buildIdentityGiven = !empty(buildIdentity) && buildIdentity != 'create'
+
+module buildIdentityAccess 'modules/build-identity.bicep' = if (!empty(buildIdentity)) {
+  name: 'ripple-build-identity-${resourceToken}'
+  scope: resourceGroup(buildIdentityGiven ? split(buildIdentity, '/')[2] : subscription().subscriptionId, buildIdentityGiven ? split(buildIdentity, '/')[4] : rg.name)
+  params: {
+    name: names.buildIdentity
+    create: buildIdentity == 'create'
+    location: location
+    tags: tags
+    appPrincipalId: functionApp.outputs.principalId
+  }
+  // A created identity goes into Ripple's new resource group, named (not referenced) in the scope above.
+  dependsOn: [
+    rg
+  ]
+}
+
+module buildIdentityPulls 'modules/build-identity-pull.bicep' = [for (registryId, index) in (empty(buildIdentity) ? [] : buildPullRegistryIds): {
+  name: 'ripple-build-pull-${index}-${resourceToken}'
+  scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
+  params: {
+    registryName: last(split(registryId, '/'))
+    principalId: buildIdentityAccess!.outputs.principalId
+    permissionsMode: registryPermissionsMode
+  }
+}]
+
 module diagnostics 'modules/diagnostics.bicep' = if (enableMonitoring) {
   name: 'ripple-diagnostics'
   scope: rg
@@ -471,3 +503,5 @@ output RIPPLE_EVENT_GRID_SYSTEM_TOPIC_RESOURCE_GROUP string = systemTopicResourc
 output RIPPLE_EVENT_GRID_DEAD_LETTER_CONTAINER string = deadLetterContainerName
 output RIPPLE_PAGES_URL string = 'https://${functionApp.outputs.defaultHostName}/api/status'
 output RIPPLE_EVENTS_TOPIC_ENDPOINT string = rippleEventsTopic ? eventsTopic!.outputs.endpoint : ''
+output RIPPLE_BUILD_IDENTITY_CLIENT_ID string = empty(buildIdentity) ? '' : buildIdentityAccess!.outputs.clientId
+output RIPPLE_BUILD_IDENTITY_RESOURCE_ID string = empty(buildIdentity) ? '' : buildIdentityAccess!.outputs.resourceId

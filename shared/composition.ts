@@ -19,7 +19,7 @@ import { createAcrImportMirror } from "./adapters/acr-import/acr-import-mirror.j
 import { createAcrTasksBuilder } from "./adapters/acr-tasks/acr-tasks-builder.js";
 import { createArmDeploymentCheck, createCredentialIdentity } from "./adapters/arm-deployment/arm-deployment-check.js";
 import { eventGridTokenVerifierOf } from "./adapters/entra/event-grid-token-verifier.js";
-import { passwordCredentials } from "./adapters/acr-tasks/custom-registries.js";
+import { identityCredentials, passwordCredentials } from "./adapters/acr-tasks/custom-registries.js";
 import { createAcrManifestStore } from "./adapters/acr/acr-manifest-store.js";
 import { createBuildahBuilder } from "./adapters/buildah-builder/buildah-builder.js";
 import { createAcrRegistry } from "./adapters/acr/acr-registry.js";
@@ -120,19 +120,25 @@ function createSourceArchives(octokit: Octokit | null, config: RippleConfig): So
 }
 
 /**
- * How ACR Tasks source builds log in to other registries: the upstream registries with credentials (their
- * app settings; an unresolved Key Vault reference is passed as one, for ACR to resolve). An upstream whose
- * settings are missing is left out: its pulls are anonymous and its watch reports the setting (see
- * {@link createUpstreams}).
+ * How ACR Tasks source builds of `building` log in to other registries: when `building.tasks.identity` is
+ * set, every other ACR of `registries` (`*.azurecr.io`) with that identity's client id; and the upstream
+ * registries with credentials (their app settings; an unresolved Key Vault reference is passed as one, for
+ * ACR to resolve with the registry's system identity, or with the build identity when there is one: a task
+ * run carries no other). An upstream whose settings are missing is left out: its pulls are anonymous and its
+ * watch reports the setting (see {@link createUpstreams}).
  */
-export function customRegistriesFor(config: RippleConfig, env: NodeJS.ProcessEnv): Record<string, CustomRegistryCredentials> {
-  // Only username/password logins: a quick run (DockerBuildRequest) carries no managed identity of its own, so
-  // an identity-based login to another ACR cannot be promised here (a task recipe with its identity can).
+export function customRegistriesFor(config: RippleConfig, env: NodeJS.ProcessEnv, building?: RegistryConfig): Record<string, CustomRegistryCredentials> {
+  // Identity logins only with an identity configured: a quick run (scheduleRun) carries none of its own, so
+  // the builder then runs source builds as task runs carrying it (see createTaskRuns).
   const custom: Record<string, CustomRegistryCredentials> = {};
+  const clientId = building?.tasks?.identity?.clientId;
+  for (const registry of config.registries) {
+    if (clientId !== undefined && registry.host !== building?.host && registry.host.endsWith(".azurecr.io")) custom[registry.host] = identityCredentials(clientId);
+  }
   for (const upstream of upstreamRegistriesOf(config)) {
     const username = upstream.credentials === undefined ? undefined : env[upstream.credentials.usernameSetting];
     const password = upstream.credentials === undefined ? undefined : env[upstream.credentials.passwordSetting];
-    if (username && password) custom[upstream.host] = passwordCredentials(username, password);
+    if (username && password) custom[upstream.host] = passwordCredentials(username, password, clientId);
   }
   return custom;
 }
@@ -158,7 +164,7 @@ async function createBuilders(
         ...registry.tasks,
         manifests,
         ...(sourceArchives === null ? {} : { sourceArchives }),
-        customRegistries: customRegistriesFor(config, env),
+        customRegistries: customRegistriesFor(config, env, registry),
       });
       builders.set(registry.host, { name: "acr-tasks", builder });
     } else if (registry.kind === "distribution" && settings.RIPPLE_LOCAL_STACK_DIR !== undefined) {

@@ -29,6 +29,22 @@ export const RegistryConfig = z.strictObject({
       subscriptionId: z.string().min(1),
       resourceGroup: z.string().min(1),
       registryName: z.string().regex(/^[a-zA-Z0-9]{5,50}$/, "an ACR resource name: 5-50 letters and digits"),
+      /**
+       * A user-assigned identity source builds run with (as ARM task runs): they log in with it to the other
+       * ACRs of `registries` (`*.azurecr.io`), so it needs AcrPull there, and Ripple's identity must be
+       * allowed to assign it (Managed Identity Operator).
+       */
+      identity: z
+        .strictObject({
+          clientId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "a client id (GUID)"),
+          resourceId: z
+            .string()
+            .regex(
+              /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[-\w.()]{1,90}\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[A-Za-z0-9][\w-]{2,127}$/i,
+              "the resource id of a user-assigned identity: /subscriptions/…/resourceGroups/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…",
+            ),
+        })
+        .optional(),
     })
     .optional(),
 });

@@ -2,6 +2,7 @@
 //   storage account: Storage Blob Data Owner (Flex deployment package + host blobs),
 //                    Storage Queue Data Contributor, Storage Table Data Contributor;
 //   Key Vault:       Key Vault Secrets User (Key Vault references);
+//   and, with a build identity, Key Vault Secrets User for it on the upstream credential secrets only;
 //   App Insights:    Monitoring Metrics Publisher (Entra-authenticated telemetry).
 // Names are guid(scope, principalId, role): a recreated app has a new identity and so gets new assignments,
 // instead of colliding with the left-over assignments of its deleted predecessor (same site id, other
@@ -19,6 +20,12 @@ param keyVaultName string
 
 @description('Application Insights component the app publishes telemetry to.')
 param applicationInsightsName string
+
+@description('Object id of the ACR Tasks build identity (main.bicep buildIdentity); empty: none.')
+param buildIdentityPrincipalId string = ''
+
+@description('Key Vault secrets the build identity resolves in task runs (the upstream registry credentials): Key Vault Secrets User on each of these secrets only, never on the vault.')
+param buildReadableSecretNames array = []
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' existing = {
   name: storageAccountName
@@ -78,3 +85,20 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: 'ServicePrincipal'
   }
 }
+
+// A task run carries only the build identity, so it resolves the upstream credentials' Key Vault references
+// with it: read access to exactly those secrets (a build must not read Ripple's own secrets).
+resource buildSecrets 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existing = [for secretName in (empty(buildIdentityPrincipalId) ? [] : buildReadableSecretNames): {
+  parent: vault
+  name: secretName
+}]
+
+resource buildSecretReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (secretName, index) in (empty(buildIdentityPrincipalId) ? [] : buildReadableSecretNames): {
+  name: guid(vault.id, secretName, buildIdentityPrincipalId, roles.keyVaultSecretsUser)
+  scope: buildSecrets[index]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: buildIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]

@@ -25,6 +25,12 @@ export const TASKS_ACTIONS = [
   "Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action",
   "Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action",
 ] as const;
+/** The ARM actions of source builds as task runs, with a build identity (`tasks.identity`): the registry's region, the task runs. */
+export const TASK_RUN_ACTIONS = [
+  "Microsoft.ContainerRegistry/registries/read",
+  "Microsoft.ContainerRegistry/registries/taskruns/write",
+  "Microsoft.ContainerRegistry/registries/taskruns/read",
+] as const;
 /** The ARM action of ACR import, needed where a watched base mirrors into the registry. */
 export const IMPORT_ACTION = "Microsoft.ContainerRegistry/registries/importImage/action";
 
@@ -160,7 +166,7 @@ function queueChecks(deps: DoctorDeps): Array<Promise<DoctorCheck>> {
 
 function roleCheck(deps: DoctorDeps, registry: RegistryConfig, resource: RegistryResource, arm: DeploymentCheck): Promise<DoctorCheck> {
   const mirror = mirrorsInto(deps.config, registry.host);
-  const needed = [...TASKS_ACTIONS, ...(mirror ? [IMPORT_ACTION] : [])];
+  const needed = [...TASKS_ACTIONS, ...(registry.tasks?.identity === undefined ? [] : TASK_RUN_ACTIONS), ...(mirror ? [IMPORT_ACTION] : [])];
   const roles = `Container Registry Tasks Contributor${mirror ? " and Container Registry Data Importer and Data Reader" : ""}`;
   const fix = `grant the app's identity ${roles} on registry ${resource.registryName} (infra/modules/registry.bicep), and Reader on resource group ${resource.resourceGroup} so the doctor can read them`;
   return probe(`registry ${registry.host}: ARM permissions for ACR Tasks${mirror ? " and import" : ""}`, fix, async () => {

@@ -18,13 +18,8 @@ import { ARM_TASKS_API_VERSION, startArmContractServer, type ArmContractServer, 
 import { startGitHubContractServer, type GitHubContractServer } from "./helpers/github-contract-server.js";
 import { rejection } from "./helpers/rejection.js";
 import { makeGitHubTarball, readTarball } from "./helpers/tarball.js";
+import { ARM_TOKEN, REGISTRY, REGISTRY_NAME, REGISTRY_PATH, RESOURCE_GROUP, SUBSCRIPTION } from "./helpers/arm-fixture-ids.js";
 
-const SUBSCRIPTION = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
-const RESOURCE_GROUP = "rg-ripple";
-const REGISTRY_NAME = "rippleacr";
-const REGISTRY = "rippleacr.azurecr.io";
-const ARM_TOKEN = "arm-test-token";
-const REGISTRY_PATH = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ContainerRegistry/registries/${REGISTRY_NAME}`;
 const APP_ID = 424244;
 const INSTALLATION_ID = 7003;
 const PRIVATE_REPO = "contoso/api";
@@ -222,8 +217,8 @@ upstream:
     GHCR_PASSWORD: "@Microsoft.KeyVault(SecretUri=https://ripple-kv.vault.azure.net/secrets/ghcr-token/)",
   };
 
-  it("gives upstream registries their settings (Key Vault references stay references), and no identity login to another ACR", () => {
-    expect(customRegistriesFor(config, env)).toEqual({
+  it("gives upstream registries their settings (Key Vault references stay references), and no identity login to another ACR without a build identity", () => {
+    expect(customRegistriesFor(config, env, config.registries[0])).toEqual({
       "docker.io": { userName: { type: "Opaque", value: "contoso" }, password: { type: "Opaque", value: PASSWORD } },
       "ghcr.io": {
         userName: { type: "Opaque", value: "contoso-bot" },
@@ -231,6 +226,13 @@ upstream:
         identity: "system",
       },
     });
+  });
+
+  it("logs in to every other ACR, not the building one or a Distribution registry, with the build identity's client id when one is configured", () => {
+    const clientId = "6b1f0a3e-2c4d-4e5f-8a9b-0c1d2e3f4a5b";
+    const resourceId = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-ripple-builds`;
+    const building = { ...config.registries[0]!, tasks: { ...config.registries[0]!.tasks!, identity: { clientId, resourceId } } };
+    expect(customRegistriesFor({ ...config, registries: [building, ...config.registries.slice(1)] }, {}, building)).toEqual({ "sharedbase.azurecr.io": { identity: clientId } });
   });
 
   it("sends them on a source build's run request", async () => {

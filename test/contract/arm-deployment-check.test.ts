@@ -38,6 +38,8 @@ const TASKS_CONTRIBUTOR = [
   "Microsoft.ContainerRegistry/registries/scheduleRun/action",
   "Microsoft.ContainerRegistry/registries/runs/*",
   "Microsoft.ContainerRegistry/registries/tasks/*",
+  // "Manage ACR tasks, task runs, …" (Container Registry roles reference).
+  "Microsoft.ContainerRegistry/registries/taskruns/*",
 ];
 
 const TASKS_FIX = `grant the app's identity Container Registry Tasks Contributor on registry ${REGISTRY_NAME} (infra/modules/registry.bicep), and Reader on resource group ${RESOURCE_GROUP} so the doctor can read them`;
@@ -47,6 +49,7 @@ const ROLE_CHECK = `registry ${REGISTRY}: ARM permissions for ACR Tasks`;
 const EVENT_CHECK = `registry ${REGISTRY}: Event Grid delivers ImagePushed to registryEventGrid`;
 
 const TASKS_REGISTRY = `registries: [{host: ${REGISTRY}, tasks: {subscriptionId: ${SUBSCRIPTION}, resourceGroup: ${RESOURCE_GROUP}, registryName: ${REGISTRY_NAME}}}]\n`;
+const IDENTITY_REGISTRY = `registries: [{host: ${REGISTRY}, tasks: {subscriptionId: ${SUBSCRIPTION}, resourceGroup: ${RESOURCE_GROUP}, registryName: ${REGISTRY_NAME}, identity: {clientId: 6b1f0a3e-2c4d-4e5f-8a9b-0c1d2e3f4a5b, resourceId: /subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-builds}}}]\n`;
 const MIRROR_BASE = `bases: [{image: docker.io/library/alpine, tags: ['3.20'], mirror: ${REGISTRY}/mirror/alpine}]\n`;
 
 const toFunction = (resourceId: string): EventSubscriptionFixture["destination"] => ({ endpointType: "AzureFunction", properties: { resourceId, maxEventsPerBatch: 1, preferredBatchSizeInKilobytes: 64 } });
@@ -124,12 +127,14 @@ describe("effective actions on the registry (Permissions - List For Resource)", 
     ["Container Registry Tasks Contributor", [{ actions: TASKS_CONTRIBUTOR }], "", passed(ROLE_CHECK, "4 action(s) granted")],
     ["AcrPull only", [{ actions: ["Microsoft.ContainerRegistry/registries/pull/read"] }], "", failed(ROLE_CHECK, "missing Microsoft.ContainerRegistry/registries/scheduleRun/action, Microsoft.ContainerRegistry/registries/runs/read, Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action, Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action", TASKS_FIX)],
     ["Tasks Contributor without import, with a mirror", [{ actions: TASKS_CONTRIBUTOR }], MIRROR_BASE, failed(`${ROLE_CHECK} and import`, "missing Microsoft.ContainerRegistry/registries/importImage/action", IMPORT_FIX)],
+    ["Tasks Contributor, with a build identity (task runs)", [{ actions: TASKS_CONTRIBUTOR }], "", passed(ROLE_CHECK, "7 action(s) granted"), IDENTITY_REGISTRY],
+    ["runs only, with a build identity", [{ actions: TASKS_CONTRIBUTOR.filter((action) => !action.includes("taskruns")) }], "", failed(ROLE_CHECK, "missing Microsoft.ContainerRegistry/registries/taskruns/write, Microsoft.ContainerRegistry/registries/taskruns/read", TASKS_FIX), IDENTITY_REGISTRY],
     ["a provider wildcard, in another case", [{ actions: ["microsoft.containerregistry/*"] }], MIRROR_BASE, passed(`${ROLE_CHECK} and import`, "5 action(s) granted")],
     ["Contributor's * less its notActions", [{ actions: ["*"], notActions: ["Microsoft.ContainerRegistry/registries/runs/*", "Microsoft.Authorization/*/Delete"] }], "", failed(ROLE_CHECK, "missing Microsoft.ContainerRegistry/registries/runs/read, Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action", TASKS_FIX)],
     ["one role's notActions, granted by another role", [{ actions: ["*"], notActions: ["Microsoft.ContainerRegistry/registries/runs/*"] }, { actions: ["Microsoft.ContainerRegistry/registries/runs/*"] }], "", passed(ROLE_CHECK, "4 action(s) granted")],
-  ])("checks the needed actions: %s", async (_label, permissions, bases, expected) => {
+  ])("checks the needed actions: %s", async (_label, permissions, bases, expected, registries = TASKS_REGISTRY) => {
     server.setPermissions(permissions);
-    expect((await armChecks(`${TASKS_REGISTRY}${bases}`))[0]).toEqual(expected);
+    expect((await armChecks(`${registries}${bases}`))[0]).toEqual(expected);
   });
 
   it("answers a 403 as a failed check with its fix, not a crash", async () => {

@@ -264,3 +264,28 @@ describe("configJsonSchema", () => {
     expect(Object.keys(schema.properties)).toEqual(["version", "registries", "bases", "repositories", "recipes", "dependencies", "sla", "alerts", "github", "pullRequests", "upstream", "rebuild"]);
   });
 });
+
+describe("registries[].tasks.identity", () => {
+  const CLIENT_ID = "6b1f0a3e-2c4d-4e5f-8a9b-0c1d2e3f4a5b";
+  const RESOURCE_ID = "/subscriptions/3f2504e0-4f89-41d3-9a0c-0305e82c3301/resourceGroups/rg-ripple/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-ripple-builds";
+  const withIdentity = (identity: string): string => `version: 1\nregistries: [{host: contoso.azurecr.io, tasks: {subscriptionId: s, resourceGroup: rg, registryName: contoso, identity: ${identity}}}]\n`;
+
+  it("keeps the identity of a registry's ACR Tasks builds", () => {
+    expect(parseConfig(withIdentity(`{clientId: ${CLIENT_ID}, resourceId: '${RESOURCE_ID}'}`)).registries).toEqual([
+      { host: "contoso.azurecr.io", kind: "acr", tasks: { subscriptionId: "s", resourceGroup: "rg", registryName: "contoso", identity: { clientId: CLIENT_ID, resourceId: RESOURCE_ID } } },
+    ]);
+  });
+
+  const clientIdMessage = "configuration: registries.0.tasks.identity.clientId: a client id (GUID)";
+  const resourceIdMessage =
+    "configuration: registries.0.tasks.identity.resourceId: the resource id of a user-assigned identity: /subscriptions/…/resourceGroups/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…";
+  it.each([
+    ["a client id that is not a GUID", `{clientId: id-ripple-builds, resourceId: '${RESOURCE_ID}'}`, clientIdMessage],
+    ["a resource id of another resource type", `{clientId: ${CLIENT_ID}, resourceId: '${RESOURCE_ID.replace("Microsoft.ManagedIdentity/userAssignedIdentities", "Microsoft.ContainerRegistry/registries")}'}`, resourceIdMessage],
+    ["a resource id with a path after the identity", `{clientId: ${CLIENT_ID}, resourceId: '${RESOURCE_ID}/federatedIdentityCredentials/x'}`, resourceIdMessage],
+    ["an identity name instead of its resource id", `{clientId: ${CLIENT_ID}, resourceId: id-ripple-builds}`, resourceIdMessage],
+    ["an unknown field", `{clientId: ${CLIENT_ID}, resourceId: '${RESOURCE_ID}', principalId: ${CLIENT_ID}}`, 'configuration: registries.0.tasks.identity: Unrecognized key: "principalId"'],
+  ])("refuses %s", (_, identity, message) => {
+    expect(failureOf(() => parseConfig(withIdentity(identity)))).toEqual({ name: "ConfigError", code: "config_invalid", message });
+  });
+});

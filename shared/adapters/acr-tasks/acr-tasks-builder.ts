@@ -19,6 +19,7 @@ import { toUpstreamError } from "../azure-errors.js";
 import { assembleIndex, combinePlatformRuns, platformTag, splitRunId } from "./platform-index.js";
 import { repackSourceArchive, SourceArchiveError } from "./source-archive.js";
 import { uploadBuildSource } from "./source-upload.js";
+import { createTaskRuns, type TaskRunIdentity } from "./task-runs.js";
 
 /** The service name in this adapter's upstream errors. */
 export const ACR_TASKS_SERVICE = "acr-tasks";
@@ -80,6 +81,12 @@ export interface AcrTasksBuilderOptions {
    * `credentials.customRegistries` (Key Vault secret references and managed identities where possible).
    */
   readonly customRegistries?: Readonly<Record<string, CustomRegistryCredentials>>;
+  /**
+   * A user-assigned identity for source builds: with it each source build (each platform's) is a task
+   * run carrying the identity (see `task-runs.ts`), so `customRegistries` may log in with its client id.
+   * Without it source builds are `scheduleRun` requests, which carry no identity.
+   */
+  readonly identity?: TaskRunIdentity;
 }
 
 /** What a source build's run requests carry besides the recipe. */
@@ -124,6 +131,11 @@ interface ArmRun {
  * nor logged); every run of the build names the upload's relative path as `sourceLocation`, with
  * `dockerFilePath` relative to the context as for a git context. Source runs carry
  * `credentials.customRegistries` when given.
+ *
+ * With `identity`, a source build (each platform's) is instead a task run named after the request's
+ * idempotency key and platform, carrying that user-assigned identity, so another ACR is pulled from
+ * with `customRegistries[host] = { identity: clientId }`; a second `start` adopts its run (see
+ * `createTaskRuns`). Task recipes are scheduled as before.
  *
  * Every ARM failure becomes an `UpstreamError` of service `acr-tasks`, retryable for network errors,
  * 408, 429 and 5xx (after the SDK's own retries), and so does a failed upload; registry failures are the
@@ -208,6 +220,8 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
     FINAL_RUN_STATUSES.includes(run.status) && logsOf !== null ? { ...run, logsUrl: `${LOGS_SCHEME}${registryName}/${logsOf}` } : run;
 
   guardScheduleRun(client);
+  const location = async (): Promise<string> => (await client.registries.get(resourceGroup, registryName)).location;
+  const taskRuns = options.identity === undefined ? null : createTaskRuns({ client, resourceGroup, registryName, identity: options.identity, location, service: ACR_TASKS_SERVICE, pollIntervalMs });
 
   /** What ARM holds for the request since `sinceMs` (see {@link findScheduledRun}), its run as an {@link ArmRun}. */
   const lookUp = async (identity: RunIdentity, sinceMs: number, action: string): Promise<Lookup<ArmRun>> => {
@@ -228,6 +242,8 @@ function createArmRuns(options: AcrTasksBuilderOptions) {
    * cannot tell yet throws `run_outcome_unknown` and sends nothing.
    */
   const schedule = async (runRequest: RunRequestUnion, action: string, request: BuildRequest): Promise<ArmRun> => {
+    // A named task run is found by its name: no attribution of runs, no resumeSince lookup.
+    if (taskRuns !== null && runRequest.type === "DockerBuildRequest") return toArmRun(await taskRuns.start(runRequest as DockerBuildRequest, request, action), action);
     const identity = runIdentity(runRequest, request);
     if (request.resumeSince !== undefined) {
       // The window starts where the earlier attempt's run could have, by ARM's clock.

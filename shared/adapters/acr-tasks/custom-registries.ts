@@ -31,13 +31,23 @@ export function keyVaultSecretUri(value: string): string | null {
 
 /**
  * Username and password login to a registry: each a Key Vault secret reference ACR Tasks resolves with
- * the registry's system identity when the setting holds one, the value itself (`Opaque`) otherwise.
+ * `vaultIdentity` when the setting holds one — the registry's system identity by default, or the client id
+ * of the user-assigned identity a task run carries (it has no system identity) — the value itself
+ * (`Opaque`) otherwise.
  */
-export function passwordCredentials(username: string, password: string): CustomRegistryCredentials {
+export function passwordCredentials(username: string, password: string, vaultIdentity: string = SYSTEM_IDENTITY): CustomRegistryCredentials {
   const userName = secretObject(username);
   const secret = secretObject(password);
   const vault = userName.type === "Vaultsecret" || secret.type === "Vaultsecret";
-  return { userName, password: secret, ...(vault ? { identity: SYSTEM_IDENTITY } : {}) };
+  return { userName, password: secret, ...(vault ? { identity: vaultIdentity } : {}) };
+}
+
+/**
+ * Login to another ACR with a user-assigned identity the run carries (its client id): no secret at all.
+ * Only a run that has the identity attached (a task run, see `task-runs.ts`) can use it.
+ */
+export function identityCredentials(clientId: string): CustomRegistryCredentials {
+  return { identity: clientId };
 }
 
 function secretObject(value: string): SecretObject {

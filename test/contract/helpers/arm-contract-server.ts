@@ -110,7 +110,10 @@ export interface ImportImageScript {
 
 /** `uploadSource` is the blob endpoint's PUT, not ARM: it is never in {@link ArmContractServer.requests}, but can be failed. */
 export type ArmRoute =
+  | "getRegistry"
   | "scheduleRun"
+  | "createTaskRun"
+  | "getTaskRun"
   | "getRun"
   | "listRuns"
   | "listLogSasUrl"
@@ -163,6 +166,12 @@ export interface ArmRequest {
  * plus `RunType`, `RunId` and `AgentPoolName` with `eq`, and `contains(OutputImageManifests, '…')`,
  * joined by `and`); any other filter is a 400 `InvalidFilter`. Faults can be queued per route, and
  * `scheduleRun` can act and then lose its answer ({@link ArmContractServer.loseAnswers}).
+ * Task runs (`PUT`/`GET …/registries/{reg}/taskRuns/{name}`, {@link ARM_TASKS_API_VERSION}): a PUT
+ * starts a run and answers 201 `Creating` with `Azure-AsyncOperation` (the task run then reads
+ * `Succeeded` with its `runResult`); the same identity, run request and `forceUpdateTag` again starts
+ * nothing; ARM's refusals of an identity that does not exist or the caller may not assign
+ * ({@link ArmContractServerOptions.identities}) and of a custom registry login with a client id the task
+ * run does not carry. Its PUTs can lose their answers too.
  */
 export interface ArmContractServer {
   /** `https://127.0.0.1:<port>`, the client's `endpoint`. */
@@ -182,11 +191,11 @@ export interface ArmContractServer {
   /** The ids of the runs ARM holds, in the order they were created. */
   runIds(): string[];
   /**
-   * Lets the next `times` valid `scheduleRun` requests be accepted — the run is created and, with a
-   * played build, built — and then loses the answer: the connection is reset (`reset`, a gateway dying
+   * Lets the next `times` valid `scheduleRun` (or task run PUT) requests be accepted — the run is created
+   * and, with a played build, built — and then loses the answer: the connection is reset (`reset`, a gateway dying
    * mid-answer) or answered with `status` and an ARM error (a gateway's 5xx after ARM acted).
    */
-  loseAnswers(route: "scheduleRun", times: number, answer?: "reset" | number): void;
+  loseAnswers(route: "scheduleRun" | "createTaskRun", times: number, answer?: "reset" | number): void;
   /** Queued faults and lost answers not yet served; Infinity while one answers always. */
   faultsLeft(): number;
   /** The PUTs to build-source upload URLs, kept apart from {@link requests} (they carry a SAS). */
@@ -224,6 +233,29 @@ export interface ArmContractServerOptions {
   readonly build?: (call: DockerBuildCall) => Promise<readonly RunState[] | undefined>;
   /** Items per page of the list routes (default 20, Event Grid's default page). */
   readonly pageSize?: number;
+  /** User-assigned identities a task run may carry (default none). */
+  readonly identities?: readonly UserIdentityFixture[];
+  /** The registry's region, as `registries.get` answers it and as task runs must name it (default `westeurope`). */
+  readonly location?: string;
+}
+
+/** A user-assigned identity in the subscription, and whether the caller may assign it (`…/assign/action`). */
+export interface UserIdentityFixture {
+  readonly resourceId: string;
+  readonly clientId: string;
+  /** Default true; false answers a task run carrying it 403 `LinkedAuthorizationFailed`, as ARM does. */
+  readonly assignable?: boolean;
+}
+
+/** A task run as ARM holds it: its configuration (identity and run request), tag and current run. */
+interface StoredTaskRun {
+  readonly name: string;
+  /** `identity` and `runRequest` as JSON: a PUT of the same configuration and tag runs nothing again. */
+  readonly configuration: string;
+  readonly forceUpdateTag: string;
+  readonly identity: unknown;
+  readonly runRequest: unknown;
+  readonly runId: string;
 }
 
 interface StoredRun {
@@ -251,6 +283,7 @@ interface Operation {
 }
 
 interface LostAnswer {
+  readonly route: "scheduleRun" | "createTaskRun";
   readonly answer: "reset" | number;
   remaining: number;
 }
@@ -273,6 +306,8 @@ interface ServerState {
   readonly runScripts: ScheduleRunScript[];
   readonly importScripts: ImportImageScript[];
   readonly runs: Map<string, StoredRun>;
+  /** Task runs by lowercase name (ARM's names compare case-insensitively). */
+  readonly taskRuns: Map<string, StoredTaskRun>;
   readonly operations: Map<string, Operation>;
   readonly faults: Fault[];
   readonly lostAnswers: LostAnswer[];
@@ -325,6 +360,7 @@ export async function startArmContractServer(options: ArmContractServerOptions):
     runScripts: [],
     importScripts: [],
     runs: new Map(),
+    taskRuns: new Map(),
     operations: new Map(),
     faults: [],
     lostAnswers: [],
@@ -374,8 +410,8 @@ export async function startArmContractServer(options: ArmContractServerOptions):
       run.cursor = 1;
     },
     runIds: () => [...state.runs.keys()],
-    loseAnswers(_route, times, answer = "reset") {
-      state.lostAnswers.push({ answer, remaining: times });
+    loseAnswers(route, times, answer = "reset") {
+      state.lostAnswers.push({ route, answer, remaining: times });
     },
     faultsLeft: () => [...state.faults, ...state.lostAnswers].reduce((sum, fault) => sum + fault.remaining, 0),
     setPermissions: (permissions) => void (state.permissions = permissions),
@@ -445,6 +481,7 @@ function checkRequest(state: ServerState, req: IncomingMessage, match: RouteMatc
 function expectedApiVersion(state: ServerState, match: RouteMatch): string {
   switch (match.route) {
     case "importImage":
+    case "getRegistry":
       return ARM_IMPORT_API_VERSION;
     case "permissions":
       return ARM_PERMISSIONS_API_VERSION;
@@ -468,6 +505,15 @@ async function answerRoute(state: ServerState, match: RouteMatch, res: ServerRes
       return;
     case "scheduleRun":
       await scheduleRun(state, res, body);
+      return;
+    case "getRegistry":
+      sendJson(res, 200, { id: state.registryId, name: state.options.registryName, type: "Microsoft.ContainerRegistry/registries", location: registryLocation(state), sku: { name: "Premium", tier: "Premium" }, properties: { loginServer: `${state.options.registryName}.azurecr.io`, provisioningState: "Succeeded" } });
+      return;
+    case "createTaskRun":
+      await createTaskRun(state, match.id, res, body);
+      return;
+    case "getTaskRun":
+      answerTaskRun(state, match.id, res);
       return;
     case "importImage":
       importImage(state, res, body);
@@ -497,8 +543,28 @@ async function scheduleRun(state: ServerState, res: ServerResponse, body: unknow
     sendError(res, problem.status, problem.message, problem.code);
     return;
   }
-  const request = body as { type: string; taskId?: string; sourceLocation?: string; imageNames?: string[]; platform?: RunPlatform };
   const script = state.runScripts.shift() ?? { mode: "sync" };
+  const run = await startRun(state, body, script);
+  if (loseAnswer(state, "scheduleRun", res)) return;
+  if (script.mode === "sync") {
+    sendJson(res, 200, runJson(state, run, run.states[0] ?? { status: "Queued" }));
+    return;
+  }
+  acceptOperation(state, res, `op-${run.runId}`, {
+    runId: run.runId,
+    apiVersion: ARM_TASKS_API_VERSION,
+    outcome: script.outcome ?? "Succeeded",
+    error: RUN_SCHEDULING_FAILED,
+    polling: "azure-async-operation",
+    failedStatus: 400,
+    retryAfterSeconds: script.retryAfterSeconds ?? 0,
+    remainingInProgress: script.inProgressPolls ?? 1,
+  });
+}
+
+/** Creates the run of a checked run request (playing its build when the test plays builds). */
+async function startRun(state: ServerState, body: unknown, script: ScheduleRunScript): Promise<StoredRun> {
+  const request = body as { type: string; taskId?: string; sourceLocation?: string; imageNames?: string[]; platform?: RunPlatform };
   state.runCount += 1;
   const runId = `cb${state.runCount}`;
   const platform = request.type === "DockerBuildRequest" ? request.platform : undefined;
@@ -515,27 +581,114 @@ async function scheduleRun(state: ServerState, res: ServerResponse, body: unknow
     cursor: 1,
   };
   state.runs.set(run.runId, run);
-  const lost = state.lostAnswers.find((candidate) => candidate.remaining > 0);
-  if (lost !== undefined) {
-    lost.remaining -= 1;
-    if (lost.answer === "reset") res.socket?.destroy();
-    else sendError(res, lost.answer, "The gateway did not get an answer in time.");
+  return run;
+}
+
+/** After ARM acted, loses the answer when one is queued for `route`: resets the connection or answers a gateway error. */
+function loseAnswer(state: ServerState, route: LostAnswer["route"], res: ServerResponse): boolean {
+  const lost = state.lostAnswers.find((candidate) => candidate.route === route && candidate.remaining > 0);
+  if (lost === undefined) return false;
+  lost.remaining -= 1;
+  if (lost.answer === "reset") res.socket?.destroy();
+  else sendError(res, lost.answer, "The gateway did not get an answer in time.");
+  return true;
+}
+
+/**
+ * `PUT …/taskRuns/{name}`: a new task run, or a changed configuration or `forceUpdateTag`, starts a run
+ * (ARM acts at once) and answers 201 `Creating` with `Azure-AsyncOperation`; the same configuration and
+ * tag again answers 200 with the task run as it is, starting nothing.
+ */
+async function createTaskRun(state: ServerState, name: string, res: ServerResponse, body: unknown): Promise<void> {
+  const problem = validateTaskRun(state, body);
+  if (problem !== null) {
+    sendError(res, problem.status, problem.message, problem.code);
     return;
   }
-  if (script.mode === "sync") {
-    sendJson(res, 200, runJson(state, run, run.states[0] ?? { status: "Queued" }));
+  const { identity, properties } = body as { identity?: unknown; properties: { runRequest: unknown; forceUpdateTag?: string } };
+  const { runRequest, forceUpdateTag } = properties;
+  const configuration = JSON.stringify({ identity, runRequest });
+  const existing = state.taskRuns.get(name.toLowerCase());
+  if (existing !== undefined && existing.configuration === configuration && existing.forceUpdateTag === (forceUpdateTag ?? "")) {
+    if (!loseAnswer(state, "createTaskRun", res)) sendJson(res, 200, taskRunJson(state, existing, true));
     return;
   }
-  acceptOperation(state, res, `op-${run.runId}`, {
-    runId: run.runId,
-    apiVersion: ARM_TASKS_API_VERSION,
-    outcome: script.outcome ?? "Succeeded",
-    error: RUN_SCHEDULING_FAILED,
-    polling: "azure-async-operation",
-    failedStatus: 400,
-    retryAfterSeconds: script.retryAfterSeconds ?? 0,
-    remainingInProgress: script.inProgressPolls ?? 1,
-  });
+  const run = await startRun(state, runRequest, state.runScripts.shift() ?? { mode: "sync" });
+  const taskRun: StoredTaskRun = { name, configuration, forceUpdateTag: forceUpdateTag ?? "", identity, runRequest, runId: run.runId };
+  state.taskRuns.set(name.toLowerCase(), taskRun);
+  if (loseAnswer(state, "createTaskRun", res)) return;
+  const operationId = `op-taskrun-${run.runId}`;
+  state.operations.set(operationId, { runId: run.runId, apiVersion: ARM_TASKS_API_VERSION, outcome: "Succeeded", error: RUN_SCHEDULING_FAILED, polling: "azure-async-operation", failedStatus: 400, retryAfterSeconds: 0, remainingInProgress: 1 });
+  sendJson(res, 201, taskRunJson(state, taskRun, false), { "azure-asyncoperation": operationUrl(state, "operationStatuses", operationId), "retry-after": "0" });
+}
+
+function registryLocation(state: ServerState): string {
+  return state.options.location ?? "westeurope";
+}
+
+function answerTaskRun(state: ServerState, name: string, res: ServerResponse): void {
+  const taskRun = state.taskRuns.get(name.toLowerCase());
+  if (taskRun === undefined) sendError(res, 404, `The task run '${name}' was not found.`);
+  else sendJson(res, 200, taskRunJson(state, taskRun, true));
+}
+
+/** A task run as ARM answers it: `Creating` without its run in the PUT's answer, `Succeeded` with it once created. */
+function taskRunJson(state: ServerState, taskRun: StoredTaskRun, created: boolean): unknown {
+  const run = state.runs.get(taskRun.runId);
+  const runResult = created && run !== undefined ? (runJson(state, run, listedState(run)) as { properties: unknown }) : undefined;
+  return {
+    id: `${state.registryId}/taskRuns/${taskRun.name}`,
+    name: taskRun.name,
+    type: "Microsoft.ContainerRegistry/registries/taskRuns",
+    identity: taskRun.identity,
+    properties: {
+      provisioningState: created ? "Succeeded" : "Creating",
+      runRequest: taskRun.runRequest,
+      ...(taskRun.forceUpdateTag === "" ? {} : { forceUpdateTag: taskRun.forceUpdateTag }),
+      ...(runResult === undefined ? {} : { runResult }),
+    },
+  };
+}
+
+/**
+ * ARM's checks of a task run: a valid run request; attached identities that exist and the caller may
+ * assign (`…/userAssignedIdentities/assign/action`, else 403 `LinkedAuthorizationFailed`); and every
+ * custom registry's identity the client id of an identity the task run carries, or `system` only when it
+ * carries a system-assigned one; and the registry's location.
+ */
+function validateTaskRun(state: ServerState, body: unknown): Problem | null {
+  if (typeof body !== "object" || body === null) return { status: 400, message: "The request content was invalid and could not be deserialized." };
+  const { identity, properties, location } = body as { identity?: { type?: unknown; userAssignedIdentities?: Record<string, unknown> }; properties?: { runRequest?: unknown }; location?: unknown };
+  if (typeof location !== "string" || location.toLowerCase() !== registryLocation(state).toLowerCase()) {
+    return { status: 400, code: "InvalidLocation", message: `The task run's location '${String(location)}' must be the registry's location '${registryLocation(state)}'.` };
+  }
+  const runRequest = properties?.runRequest;
+  const runProblem = validateRunRequest(runRequest, state.registryId, state.tasks, state.sources);
+  if (runProblem !== null) return runProblem;
+  const attached = Object.keys(identity?.userAssignedIdentities ?? {});
+  if (attached.length > 0 && !String(identity?.type ?? "").split(",").some((type) => type.trim() === "UserAssigned")) {
+    return { status: 400, code: "InvalidIdentityType", message: "userAssignedIdentities need an identity of type UserAssigned." };
+  }
+  const known = state.options.identities ?? [];
+  const clientIds = new Set<string>();
+  for (const resourceId of attached) {
+    const fixture = known.find((candidate) => candidate.resourceId.toLowerCase() === resourceId.toLowerCase());
+    if (fixture === undefined) return { status: 400, code: "InvalidIdentity", message: `The user-assigned identity '${resourceId}' was not found.` };
+    if (fixture.assignable === false) {
+      return { status: 403, code: "LinkedAuthorizationFailed", message: `The client has no permission to perform action 'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action' on '${resourceId}'.` };
+    }
+    clientIds.add(fixture.clientId.toLowerCase());
+  }
+  const custom = ((runRequest as { credentials?: { customRegistries?: Record<string, { identity?: unknown }> } }).credentials?.customRegistries ?? {});
+  for (const [loginServer, credential] of Object.entries(custom)) {
+    const clientId = credential.identity;
+    // `system` is resolved by the runner's system-assigned identity: a task run has one only when it carries it.
+    const system = clientId === "system" && String(identity?.type ?? "").split(",").some((type) => type.trim() === "SystemAssigned");
+    if (clientId !== undefined && !system && !clientIds.has(String(clientId).toLowerCase())) {
+      return { status: 400, code: "InvalidCustomRegistryCredentials", message: `The identity '${String(clientId)}' of the credential of '${loginServer}' is not an identity of the task run.` };
+    }
+  }
+  return null;
 }
 
 function importImage(state: ServerState, res: ServerResponse, body: unknown): void {
@@ -829,11 +982,13 @@ function matchRoute(method: string, segments: readonly string[], options: ArmCon
     ["registry", 7, options.registryName],
   ]);
   const rest = lower.slice(8);
+  if (method === "GET" && rest.length === 0) return { route: "getRegistry", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "schedulerun") return { route: "scheduleRun", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "importimage") return { route: "importImage", id: "", scope };
   if (method === "POST" && rest.length === 1 && rest[0] === "listbuildsourceuploadurl") return { route: "listBuildSourceUploadUrl", id: "", scope };
   if (method === "GET" && rest.join("/") === "providers/microsoft.authorization/permissions") return { route: "permissions", id: "", scope };
   if (method === "GET" && rest.length === 1 && rest[0] === "runs") return { route: "listRuns", id: "", scope };
+  if (rest.length === 2 && rest[0] === "taskruns" && (method === "PUT" || method === "GET")) return { route: method === "PUT" ? "createTaskRun" : "getTaskRun", id: segments[9] ?? "", scope };
   if (rest[0] !== "runs" || segments[9] === undefined) return null;
   if (method === "GET" && rest.length === 2) return { route: "getRun", id: segments[9], scope };
   if (method === "POST" && rest.length === 3 && rest[2] === "listlogsasurl") return { route: "listLogSasUrl", id: segments[9], scope };
