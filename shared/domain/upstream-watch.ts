@@ -3,6 +3,7 @@
  * a check that saw a digest means. Pure: times are passed in, randomness is a parameter.
  */
 import picomatch from "picomatch";
+import { stableOffsetMs } from "./spread.js";
 
 /** A tag pattern is a glob when it has glob characters (`3.*`, `1.2?`, `{3,4}`); otherwise it is a literal tag. */
 export function isTagGlob(pattern: string): boolean {
@@ -20,23 +21,13 @@ export function expandTagPatterns(patterns: readonly string[], listed: readonly 
   return [...tags].sort();
 }
 
-/** 32-bit FNV-1a, for a stable spread of checks over the interval (not for security). */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash;
-}
-
 /**
  * When a tag seen for the first time is first checked: `now` plus a stable offset within one interval,
  * taken from the tag key, so a thousand tags added at once are spread over the interval instead of
  * checked in one burst.
  */
 export function firstCheckAt(key: string, now: Date, intervalMs: number): Date {
-  return new Date(now.getTime() + (fnv1a(key) % Math.max(1, Math.floor(intervalMs))));
+  return new Date(now.getTime() + stableOffsetMs(key, intervalMs));
 }
 
 export interface NextCheckInput {

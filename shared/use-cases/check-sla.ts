@@ -5,6 +5,7 @@
 import { decideAlert, type AlertDeliveryAction, type AlertPolicy, type AlertRoute, type AlertState } from "../domain/alert-policy.js";
 import { scheduledAtOf, type Campaign, type Obligation } from "../domain/campaign.js";
 import { isOpenObligation, parseDuration, predictionSourceOf, quietHoursEndAfter, type StuckRules } from "../domain/sla.js";
+import { stableOffsetMs } from "../domain/spread.js";
 import { stuckRulesOf, type RippleConfig } from "../config.js";
 import type { AlertRecord, OpenCampaignEntry, StateStore, WaiverRecord } from "../ports/state-store.js";
 import type { RippleEventPublisher } from "../ports/alert-sink.js";
@@ -40,7 +41,11 @@ export interface SlaTickResult {
   readonly publishFailures: number;
 }
 
-/** The longest a campaign goes unevaluated: a safety net for a change whose index touch was lost in a crash. */
+/**
+ * The longest a campaign goes unevaluated: a safety net for a change whose index touch was lost in a crash.
+ * Each campaign's net is between half of it and all of it, by a stable offset from its id, so campaigns
+ * opened (or evaluated) together do not all come due in one tick.
+ */
 const MAX_CHECK_INTERVAL_MS = 15 * 60_000;
 /** How soon a campaign whose deliveries are still outstanding is looked at again. */
 const DELIVERY_RECHECK_MS = 60_000;
@@ -151,7 +156,7 @@ async function evaluateCampaign(deps: SlaMonitorDeps, entry: OpenCampaignEntry, 
   // Settled by a waiver is not done: the entry stays, so the waiver's expiry is seen.
   const closed = stored.obligations.every((obligation) => !isOpenObligation(obligation.state));
   const done = closed && settledNow && (record === null || record.state.status === "resolved") && queued === 0;
-  const written = await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, done ? null : nextCheckAt(deps.config, standings, record, queued, waivers, now), done, counts);
+  const written = await deps.store.markCampaignChecked(entry.campaignId, entry.version, checkedAt, done ? null : nextCheckAt(deps.config, entry.campaignId, standings, record, queued, waivers, now), done, counts);
   // Counted once: by the tick that removed the settled campaign from the index.
   if (done && written) recordTimeToPatch(deps, stored.campaign, standings);
   return { settled: done, deliveries: queued, published: true, counts: done ? null : counts };
@@ -257,10 +262,10 @@ function isGivenUp(record: AlertRecord, sinkId: string, sequence: number): boole
 }
 
 /** The earliest moment the campaign's standing or alert can change without an event. */
-function nextCheckAt(config: RippleConfig, standings: readonly ObligationStanding[], record: AlertRecord | null, queued: number, waivers: readonly WaiverRecord[], now: Date): string {
+function nextCheckAt(config: RippleConfig, campaignId: string, standings: readonly ObligationStanding[], record: AlertRecord | null, queued: number, waivers: readonly WaiverRecord[], now: Date): string {
   const at = now.getTime();
   const stuck = stuckRulesOf(config);
-  const candidates: number[] = [at + MAX_CHECK_INTERVAL_MS];
+  const candidates: number[] = [at + MAX_CHECK_INTERVAL_MS - stableOffsetMs(campaignId, MAX_CHECK_INTERVAL_MS / 2)];
   if (queued > 0) candidates.push(at + DELIVERY_RECHECK_MS);
   for (const standing of standings) {
     if (!isOpenObligation(standing.obligation.state)) continue;

@@ -2,7 +2,8 @@
  * The SLA monitor's tick over many open obligations (issue #9): `sla_tick_ms` is one tick over 1,000 open
  * campaigns of 10 obligations each on Azurite when 1 % of them changed since the last tick (the usual
  * minute: a few obligations moved, the rest untouched); `sla_full_tick_ms` is the first tick, which
- * evaluates every campaign. Target: sla_tick_ms ≤ 500. `campaign_page_ms`: the server time of the page of a
+ * evaluates every campaign (all 1,000 opened at once); `sla_safety_net_max_tick_ms` the slowest tick of the
+ * 16 minutes after it, while those campaigns' safety-net re-checks come due (spread over 7.5–15 minutes). Target: sla_tick_ms ≤ 500. `campaign_page_ms`: the server time of the page of a
  * campaign of 1,000 obligations (its reads on Azurite and the render; target under 200).
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -62,7 +63,7 @@ async function measureCampaignPage(store: ReturnType<typeof createTableStateStor
   return Math.round(timings.sort((a, b) => a - b)[2]!);
 }
 
-export async function benchSlaTick(): Promise<{ sla_tick_ms: number; sla_full_tick_ms: number; sla_open_obligations: number; campaign_page_ms: number }> {
+export async function benchSlaTick(): Promise<{ sla_tick_ms: number; sla_full_tick_ms: number; sla_safety_net_max_tick_ms: number; sla_open_obligations: number; campaign_page_ms: number }> {
   const dir = await mkdtemp(join(tmpdir(), "ripple-bench-sla-"));
   const azurite = await startAzurite({ dir });
   try {
@@ -93,8 +94,17 @@ export async function benchSlaTick(): Promise<{ sla_tick_ms: number; sla_full_ti
       if (result.evaluated !== CAMPAIGNS / 100) throw new Error(`a steady tick evaluated ${result.evaluated} campaigns, not ${CAMPAIGNS / 100}`);
     }
     ticks.sort((a, b) => a - b);
+    // The safety-net re-checks of the campaigns the first tick evaluated come due 7.5 to 15 minutes later,
+    // spread by campaign: the slowest of those minutes' ticks.
+    let safetyNet = 0;
+    for (let minute = 0; minute < 16; minute += 1) {
+      now += 60_000;
+      started = performance.now();
+      await checkSla(deps);
+      safetyNet = Math.max(safetyNet, performance.now() - started);
+    }
     const campaignPage = await measureCampaignPage(store, config, () => new Date(now));
-    return { sla_tick_ms: Math.round(ticks[2]!), sla_full_tick_ms: Math.round(full), sla_open_obligations: CAMPAIGNS * PER_CAMPAIGN, campaign_page_ms: campaignPage };
+    return { sla_tick_ms: Math.round(ticks[2]!), sla_full_tick_ms: Math.round(full), sla_safety_net_max_tick_ms: Math.round(safetyNet), sla_open_obligations: CAMPAIGNS * PER_CAMPAIGN, campaign_page_ms: campaignPage };
   } finally {
     await azurite.stop();
     await rm(dir, { recursive: true, force: true });

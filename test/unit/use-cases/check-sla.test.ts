@@ -11,6 +11,7 @@ import { checkSla } from "../../../shared/use-cases/check-sla.js";
 import { deliverAlert } from "../../../shared/use-cases/deliver-alert.js";
 import { createMemoryStateStore } from "../../doubles/memory-state-store.js";
 import { createRecordingQueue } from "./pipeline-helpers.js";
+import { stableOffsetMs } from "../../../shared/domain/spread.js";
 
 const config = parseConfig(`
 version: 1
@@ -163,8 +164,8 @@ describe("the SLA monitor and alert delivery", () => {
     expect({ actions: f.sent.map((entry) => `${entry.sink} ${entry.action} ${entry.sequence}`), waived }).toEqual({
       // Waived: resolved; the waiver expires at 120 min and the still-failed dependent pages again.
       actions: ["pd trigger 1", "pd resolve 2", "pd trigger 3"],
-      // Kept in the index while waived (the 15-minute safety ceiling comes before the expiry at 120 min).
-      waived: [at(21).toISOString()],
+      // Kept in the index while waived (the safety ceiling — 15 minutes less c1's stable offset of up to 7.5 — comes before the expiry at 120 min).
+      waived: [new Date(at(21).getTime() - stableOffsetMs("c1", 7.5 * 60_000)).toISOString()],
     });
   });
 
@@ -370,6 +371,28 @@ describe("due times and predictions", () => {
       nextCheckAt: at(10).toISOString(),
       late: "open warning [registry.test/app:1 predicted-breach]",
     });
+  });
+});
+
+describe("the safety-net re-check", () => {
+  it("spreads campaigns evaluated together over 7.5 to 15 minutes, so they do not all come due in one tick", async () => {
+    const f = fixture();
+    const campaigns = Array.from({ length: 60 }, (_, n) => `c${n}`);
+    for (const id of campaigns) {
+      const campaign = { ...campaignC1(), id };
+      await f.store.openCampaign(campaign, [pendingObligation(campaign, `registry.test/${id}:1`, { kind: "image", registry: "registry.test", repository: id, tag: "1", digest: "sha256:9" }, "rebuild")]);
+    }
+    f.setTime(1);
+    await f.tick();
+    const offsets = (await f.store.listOpenCampaigns()).map((entry) => Date.parse(entry.nextCheckAt!) - at(1).getTime());
+    const perMinute = new Map<number, number>();
+    for (const offset of offsets) perMinute.set(Math.floor(offset / 60_000), (perMinute.get(Math.floor(offset / 60_000)) ?? 0) + 1);
+    expect({
+      count: offsets.length,
+      inWindow: offsets.every((offset) => offset > 7.5 * 60_000 && offset <= 15 * 60_000),
+      busiestMinute: Math.max(...perMinute.values()) <= 20,
+      minutes: perMinute.size >= 6,
+    }).toEqual({ count: 60, inWindow: true, busiestMinute: true, minutes: true });
   });
 });
 
