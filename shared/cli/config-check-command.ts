@@ -14,13 +14,19 @@ export interface ConfigFinding {
 /**
  * The checks of a configuration that need no network: what each base is (notifying or watched, and how it
  * is brought in), whether the settings it names are set, and whether the app can reach what it names.
- * Pure apart from reading `env`.
+ * With `env` null (before a deployment: infra sets the app settings) the checks of app settings are left
+ * out. Pure apart from reading `env`.
  */
-export function checkConfig(config: RippleConfig, env: NodeJS.ProcessEnv): ConfigFinding[] {
+export function checkConfig(config: RippleConfig, env: NodeJS.ProcessEnv | null): ConfigFinding[] {
   const findings: ConfigFinding[] = [];
-  const add = (check: string, ok: boolean, fix: string | null = null) => findings.push({ check, ok, fix: ok ? null : fix });
-  add("storage connection set (AzureWebJobsStorage, or AzureWebJobsStorage__accountName with a managed identity)", storageConnectionOf(env) !== null, "set AzureWebJobsStorage__accountName and AzureWebJobsStorage__credential=managedidentity (infra does), or AzureWebJobsStorage");
-  add("RIPPLE_WEBHOOK_SECRET set (at least 16 characters)", (env["RIPPLE_WEBHOOK_SECRET"] ?? "").length >= 16, "set RIPPLE_WEBHOOK_SECRET (a Key Vault reference in Azure)");
+  const checkSettings = env !== null;
+  // A setting check: left out without the app's settings.
+  const add = (check: string, ok: boolean, fix: string | null = null, setting = false) => {
+    if (!setting || checkSettings) findings.push({ check, ok, fix: ok ? null : fix });
+  };
+  const settingOf = (name: string): string => env?.[name] ?? "";
+  add("storage connection set (AzureWebJobsStorage, or AzureWebJobsStorage__accountName with a managed identity)", env !== null && storageConnectionOf(env) !== null, "set AzureWebJobsStorage__accountName and AzureWebJobsStorage__credential=managedidentity (infra does), or AzureWebJobsStorage", true);
+  add("RIPPLE_WEBHOOK_SECRET set (at least 16 characters)", settingOf("RIPPLE_WEBHOOK_SECRET").length >= 16, "set RIPPLE_WEBHOOK_SECRET (a Key Vault reference in Azure)", true);
   const watched = new Map(watchedBases(config).map((base) => [`${base.registry}/${base.repository}`, base]));
   for (const base of config.bases) {
     const ref = parseImageRef(base.image, { defaultTag: false });
@@ -35,21 +41,21 @@ export function checkConfig(config: RippleConfig, env: NodeJS.ProcessEnv): Confi
       continue;
     }
     for (const name of [registry.credentials.usernameSetting, registry.credentials.passwordSetting]) {
-      add(`upstream ${registry.host}: app setting ${name} set`, (env[name] ?? "") !== "", `set ${name} (a Key Vault reference: infra parameter upstreamCredentialSecrets)`);
+      add(`upstream ${registry.host}: app setting ${name} set`, settingOf(name) !== "", `set ${name} (a Key Vault reference: infra parameter upstreamCredentialSecrets)`, true);
     }
   }
   for (const registry of config.registries) {
     if (registry.kind === "acr" && registry.tasks === undefined) add(`registry ${registry.host}: no ACR Tasks resource (registries[].tasks), so its images are not rebuilt`, false, `add tasks: {subscriptionId, resourceGroup, registryName} for ${registry.host}`);
   }
   const gitHub = config.repositories.filter((repository) => !repository.url.startsWith("/") && gitHubName(repository.url) !== null);
-  const app = ["RIPPLE_GITHUB_APP_ID", "RIPPLE_GITHUB_INSTALLATION_ID", "RIPPLE_GITHUB_PRIVATE_KEY"].every((name) => (env[name] ?? "") !== "");
+  const app = ["RIPPLE_GITHUB_APP_ID", "RIPPLE_GITHUB_INSTALLATION_ID", "RIPPLE_GITHUB_PRIVATE_KEY"].every((name) => settingOf(name) !== "");
   if (gitHub.length > 0 || config.github.installationRepositories) {
-    add(`GitHub App settings set for ${gitHub.length} GitHub repositor${gitHub.length === 1 ? "y" : "ies"}${config.github.installationRepositories ? " and the installation's" : ""}`, app, "set RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY (infra: githubAppId, githubInstallationId, githubPrivateKey)");
+    add(`GitHub App settings set for ${gitHub.length} GitHub repositor${gitHub.length === 1 ? "y" : "ies"}${config.github.installationRepositories ? " and the installation's" : ""}`, app, "set RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY (infra: githubAppId, githubInstallationId, githubPrivateKey)", true);
   }
   for (const repository of config.repositories.filter((entry) => !entry.url.startsWith("/") && gitHubName(entry.url) === null)) {
     add(`repository ${repository.url}: served by a forge`, false, "name a GitHub repository as owner/name or https://github.com/owner/name (other forges are not supported)");
   }
-  checkAlertSinks(config, env, app, add);
+  checkAlertSinks(config, settingOf, app, add);
   return findings;
 }
 
@@ -72,13 +78,13 @@ function sinkSettings(sink: AlertSinkConfig): string[] {
 }
 
 /** Every alert sink's secrets set (a sink without them fails every delivery), and what each sink needs besides. */
-function checkAlertSinks(config: RippleConfig, env: NodeJS.ProcessEnv, gitHubApp: boolean, add: (check: string, ok: boolean, fix?: string | null) => void): void {
+function checkAlertSinks(config: RippleConfig, settingOf: (name: string) => string, gitHubApp: boolean, add: (check: string, ok: boolean, fix?: string | null, setting?: boolean) => void): void {
   if (config.alerts.sinks.length === 0) add("alerts: no sinks configured (alerts are recorded only: ripple alerts, the campaign page)", true);
   for (const sink of config.alerts.sinks) {
     for (const name of sinkSettings(sink)) {
-      add(`alert sink ${sink.id} (${sink.kind}): app setting ${name} set`, (env[name] ?? "") !== "", `set ${name} (a Key Vault reference: infra parameter alertSinkSecrets)`);
+      add(`alert sink ${sink.id} (${sink.kind}): app setting ${name} set`, settingOf(name) !== "", `set ${name} (a Key Vault reference: infra parameter alertSinkSecrets)`, true);
     }
-    if (sink.kind === "github-issue") add(`alert sink ${sink.id} (github-issue): the GitHub App is configured`, gitHubApp, "set RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY; the installation needs Issues: read and write on " + sink.repository);
+    if (sink.kind === "github-issue") add(`alert sink ${sink.id} (github-issue): the GitHub App is configured`, gitHubApp, "set RIPPLE_GITHUB_APP_ID, RIPPLE_GITHUB_INSTALLATION_ID and RIPPLE_GITHUB_PRIVATE_KEY; the installation needs Issues: read and write on " + sink.repository, true);
     if (sink.kind === "event-grid" && sink.keySetting === undefined) add(`alert sink ${sink.id} (event-grid): managed identity (the app needs EventGrid Data Sender on the topic; infra rippleEventsTopic grants it on its own topic)`, true);
   }
   if (config.alerts.sinks.some((sink) => sink.route === "escalation") && config.alerts.escalateAfter === undefined) {
@@ -86,8 +92,11 @@ function checkAlertSinks(config: RippleConfig, env: NodeJS.ProcessEnv, gitHubApp
   }
 }
 
-/** `ripple config check FILE`: validates the file (exit 2 with the path of the first bad value), then the findings above (exit 1 if any fails). */
-export function configCheckCommand(file: string, json: boolean, env: NodeJS.ProcessEnv = process.env): number {
+/**
+ * `ripple config check FILE`: validates the file (exit 2 with the path of the first bad value), then the
+ * findings above (exit 1 if any fails); with `env` null (`--no-settings`) not those of app settings.
+ */
+export function configCheckCommand(file: string, json: boolean, env: NodeJS.ProcessEnv | null = process.env): number {
   const config = loadConfigFile(file);
   const findings = checkConfig(config, env);
   if (json) printJson({ file, valid: true, findings });

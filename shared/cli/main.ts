@@ -58,8 +58,9 @@ Upstream bases
 
 Configuration
   schema                                          JSON Schema of ripple.yaml
-  config check FILE [--json]                      validate a configuration and check, offline, the settings
-                                                  and choices it implies (one line per check, with a fix)
+  config check FILE [--json] [--no-settings]      validate a configuration and check, offline, the settings
+                                                  and choices it implies (one line per check, with a fix);
+                                                  --no-settings: not the app settings (before a deployment)
   doctor [--json]                                 read-only: the identity's tokens, storage and queues,
                                                   registries (with tasks: ARM roles and the Event Grid
                                                   subscription), watched upstreams and repositories
@@ -84,6 +85,7 @@ const OPTIONS = {
   identity: { type: "boolean", default: false },
   failed: { type: "boolean", default: false },
   "no-annotations": { type: "boolean", default: false },
+  "no-settings": { type: "boolean", default: false },
   campaign: { type: "string" },
   dependent: { type: "string" },
   until: { type: "string" },
@@ -186,9 +188,9 @@ const COMMANDS: Readonly<Record<string, (call: Invocation) => Promise<number>>> 
     return 0;
   },
   doctor: async ({ json }) => (await import("./doctor-command.js")).doctorCommand(await services(), json),
-  config: async ({ rest, json }) => {
+  config: async ({ rest, values, json }) => {
     checkUsage(rest[0] === "check" && rest.length === 2, "config takes 'check FILE'");
-    return (await import("./config-check-command.js")).configCheckCommand(rest[1]!, json);
+    return (await import("./config-check-command.js")).configCheckCommand(rest[1]!, json, values["no-settings"] ? null : process.env);
   },
 };
 

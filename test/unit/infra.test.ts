@@ -4,9 +4,11 @@
  * with exactly the parameters it declares (all required ones, no unknown ones); main.parameters.json naming
  * only parameters of main.bicep.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 
 const INFRA = resolve(import.meta.dirname, "../../infra");
 const files = ["main.bicep", ...readdirSync(join(INFRA, "modules")).filter((name) => name.endsWith(".bicep")).map((name) => `modules/${name}`)];
@@ -119,6 +121,19 @@ describe("infra (Bicep read structurally, since it cannot be compiled here)", ()
       leftOut: [".git", ".stack", "test", "infra", "node_modules", "dist", "reports", "test-results"].filter((path) => !ignored.includes(path)),
       shippedButIgnored: shipped.filter((path) => ignored.some((pattern) => pattern === path || pattern === `${path}/` || pattern === "*")),
     }).toEqual({ leftOut: [], shippedButIgnored: [] });
+  });
+
+  it("has azd hooks whose sh scripts parse: Key Vault recovery before provision, the configuration check before deploy, the subscription after it", () => {
+    const project = parseYaml(read("azure.yaml")) as { hooks: Record<string, { posix: { shell: string; run: string }; windows: { shell: string; run: string } }> };
+    const faults = Object.entries(project.hooks).flatMap(([name, hook]) => {
+      const parsed = spawnSync("sh", ["-n", "-c", hook.posix.run], { encoding: "utf8" });
+      return parsed.status === 0 ? [] : [`${name}: ${parsed.stderr.trim()}`];
+    });
+    expect({ hooks: Object.keys(project.hooks).sort(), shells: Object.values(project.hooks).map((hook) => `${hook.posix.shell}/${hook.windows.shell}`), faults }).toEqual({
+      hooks: ["postdeploy", "predeploy", "preprovision"],
+      shells: ["sh/pwsh", "sh/pwsh", "sh/pwsh"],
+      faults: [],
+    });
   });
 
   it("maps main.parameters.json onto main.bicep's parameters only", () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { checkConfig, configCheckCommand } from "../../../shared/cli/config-check-command.js";
-import { parseConfig } from "../../../shared/config.js";
+import { loadConfigFile, parseConfig } from "../../../shared/config.js";
 
 const CONFIG = `
 version: 1
@@ -29,6 +29,52 @@ repositories:
 `;
 
 const goodEnv = { AzureWebJobsStorage__accountName: "stripple", AzureWebJobsStorage__credential: "managedidentity", RIPPLE_WEBHOOK_SECRET: "0123456789abcdef", DOCKERHUB_USER: "u", DOCKERHUB_TOKEN: "t", RIPPLE_GITHUB_APP_ID: "1", RIPPLE_GITHUB_INSTALLATION_ID: "2", RIPPLE_GITHUB_PRIVATE_KEY: "k" };
+
+describe("checkConfig without the app's settings (before a deployment)", () => {
+  it("leaves out every check of an app setting and keeps the others", () => {
+    expect(checkConfig(parseConfig(CONFIG), null)).toEqual(checkConfig(parseConfig(CONFIG), goodEnv).filter((finding) => !/\bset\b|storage connection/.test(finding.check)));
+    expect(checkConfig(parseConfig(CONFIG), null).filter((finding) => !finding.ok).map((finding) => finding.check)).toEqual([
+      "registry other.azurecr.io: no ACR Tasks resource (registries[].tasks), so its images are not rebuilt",
+      "repository https://gitlab.example/contoso/app: served by a forge",
+    ]);
+  });
+});
+
+describe("the Azure configuration template (infra/ripple.example.yaml)", () => {
+  const template = join(import.meta.dirname, "../../../infra/ripple.example.yaml");
+  /** The app settings infra/modules/app-settings.bicep writes for it (secrets as Key Vault references). */
+  const infraSettings = {
+    AzureWebJobsStorage__accountName: "stripple",
+    AzureWebJobsStorage__credential: "managedidentity",
+    RIPPLE_WEBHOOK_SECRET: "@Microsoft.KeyVault(VaultName=kv-ripple;SecretName=webhook-secret)",
+    RIPPLE_GITHUB_APP_ID: "1",
+    RIPPLE_GITHUB_INSTALLATION_ID: "2",
+    RIPPLE_GITHUB_PRIVATE_KEY: "@Microsoft.KeyVault(VaultName=kv-ripple;SecretName=github-private-key)",
+    DOCKERHUB_USER: "@Microsoft.KeyVault(VaultName=kv-ripple;SecretName=dockerhub-user)",
+    DOCKERHUB_TOKEN: "@Microsoft.KeyVault(VaultName=kv-ripple;SecretName=dockerhub-token)",
+    RIPPLE_PAGERDUTY_KEY: "@Microsoft.KeyVault(VaultName=kv-ripple;SecretName=pagerduty-key)",
+    RIPPLE_TEAMS_URL: "@Microsoft.KeyVault(VaultName=kv-ripple;SecretName=teams-url)",
+  };
+
+  it("is valid and passes every check before a deployment, as the predeploy hook runs it", () => {
+    expect(configCheckCommand(template, true, null)).toBe(0);
+  });
+
+  it("passes every check with the settings infra gives the app", () => {
+    expect(checkConfig(loadConfigFile(template), infraSettings)).toEqual([
+      "storage connection set (AzureWebJobsStorage, or AzureWebJobsStorage__accountName with a managed identity)",
+      "RIPPLE_WEBHOOK_SECRET set (at least 16 characters)",
+      "base contoso.azurecr.io/base/runtime: its registry notifies Ripple (Event Grid / webhook)",
+      "base docker.io/library/alpine: watched every 60 s, mirrored into contoso.azurecr.io/mirror/alpine",
+      "upstream docker.io: app setting DOCKERHUB_USER set",
+      "upstream docker.io: app setting DOCKERHUB_TOKEN set",
+      "GitHub App settings set for 1 GitHub repository",
+      "alert sink pd (pagerduty): app setting RIPPLE_PAGERDUTY_KEY set",
+      "alert sink teams (teams): app setting RIPPLE_TEAMS_URL set",
+      "alert sink issues (github-issue): the GitHub App is configured",
+    ].map((check) => ({ check, ok: true, fix: null })));
+  });
+});
 
 describe("checkConfig", () => {
   it("says what each base is and how it comes in, and what the settings lack, each failure with a fix", () => {
