@@ -61,7 +61,8 @@ export interface ObligationView {
   readonly predictedDoneAt: string | null;
   /** The runbook section (anchor) for its trouble, when it needs attention. */
   readonly runbookSection: string | null;
-  readonly waiver: { readonly by: string; readonly reason: string; readonly until: string } | null;
+  /** `via`: "function-key" when the waiver came through the API's key with nobody signed in (`by` is then the caller's word). */
+  readonly waiver: { readonly by: string; readonly reason: string; readonly until: string; readonly via: "function-key" | null } | null;
   readonly history: readonly ObligationTransition[];
 }
 
@@ -163,7 +164,7 @@ function obligationViewOf(standing: ObligationStanding, now: Date): ObligationVi
     doneWith: obligation.doneWith ?? null,
     predictedDoneAt: standing.predictedDoneAt,
     runbookSection: standing.alert === null ? null : runbookSectionOf(standing),
-    waiver: waiver === null ? null : { by: waiver.by, reason: waiver.reason, until: waiver.until },
+    waiver: waiver === null ? null : { by: waiver.by, reason: waiver.reason, until: waiver.until, via: waiver.via ?? null },
     history: obligation.history ?? [],
   };
 }

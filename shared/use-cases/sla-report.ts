@@ -21,7 +21,7 @@ export interface SlaRow {
   /** Positive: late by; negative: time left. */
   readonly lateByMs: number;
   readonly rule: string;
-  readonly waiver: { readonly until: string; readonly reason: string; readonly by: string } | null;
+  readonly waiver: { readonly until: string; readonly reason: string; readonly by: string; readonly via: "function-key" | null } | null;
 }
 
 export interface SlaReport {
@@ -64,7 +64,7 @@ export function rowOf(campaign: Campaign, standing: ObligationStanding): SlaRow 
 }
 
 function waiverView(waiver: WaiverRecord | null): SlaRow["waiver"] {
-  return waiver === null ? null : { until: waiver.until, reason: waiver.reason, by: waiver.by };
+  return waiver === null ? null : { until: waiver.until, reason: waiver.reason, by: waiver.by, via: waiver.via ?? null };
 }
 
 /** Reads the open-campaign index and each open campaign once. Read only. */

@@ -81,7 +81,7 @@ function obligationCard(obligation: ObligationView, links: PageLinks, campaignId
 <dt>Kind</dt><dd>${obligation.kind === "rebuild" ? "rebuild" : "pull request"} · state ${obligation.state}</dd>
 ${runRows(obligation, links, campaignId)}
 ${obligation.predictedDoneAt !== null && html`<dt>Predicted done</dt><dd>${time(obligation.predictedDoneAt)}</dd>`}
-${obligation.waiver !== null && html`<dt>Waiver</dt><dd>by ${obligation.waiver.by} until ${time(obligation.waiver.until)}: ${obligation.waiver.reason}</dd>`}
+${obligation.waiver !== null && html`<dt>Waiver</dt><dd>by ${obligation.waiver.by}${obligation.waiver.via === "function-key" ? " (via function key)" : ""} until ${time(obligation.waiver.until)}: ${obligation.waiver.reason}</dd>`}
 ${obligation.runbookSection !== null && html`<dt>Runbook</dt><dd><a href="${links.runbook}#${obligation.runbookSection}">${obligation.runbookSection}</a></dd>`}
 </dl>
 ${timeline(obligation)}

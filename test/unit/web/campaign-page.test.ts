@@ -56,7 +56,7 @@ describe("campaignView", () => {
           anchor: encodeURIComponent(HOSTILE), dependentKey: HOSTILE, label: HOSTILE, kind: "rebuild", state: "scheduled",
           status: "overdue", attention: null, step: "rebuild run not moving for 1 d 5 h", clock, timing: "overdue by 6 h", lateByMs: 6 * H, sinceStartMs: 30 * H, sinceScheduledMs: 29 * H,
           runId: "run-2", pullRequestUrl: null, doneWith: null, predictedDoneAt: null, runbookSection: null,
-          waiver: { by: "oncall@example.com", reason: "vendor <b>fix</b> due Friday", until: at(54) },
+          waiver: { by: "oncall@example.com", reason: "vendor <b>fix</b> due Friday", until: at(54), via: null },
           history: [
             { at: at(0), from: null, to: "pending", why: "campaign opened", runId: null },
             { at: at(1), from: "pending", to: "scheduled", why: null, runId: "run-2" },
@@ -124,6 +124,18 @@ describe("renderCampaignPage", () => {
       '<a href="#registry.test%2Fapps%2Fapi%3A1">registry.test/apps/api:1</a>',
     ];
     expect(expected.filter((fragment) => !page.includes(fragment))).toEqual([]);
+  });
+
+  it("says when a waiver came through the API's function key with nobody signed in (who asked is then the caller's word)", async () => {
+    const store = createMemoryStateStore();
+    await seedCampaign(store);
+    await store.putWaiver({ id: "w-key", campaignId: "c1", dependent: "registry.test/apps/api:1", until: at(60), reason: "patched by hand", by: "ci-bot", createdAt: at(30), via: "function-key" });
+    const view = (await campaignView({ store, config, now: () => NOW }, "c1"))!;
+    const api = view.obligations.find((obligation) => obligation.dependentKey === "registry.test/apps/api:1");
+    expect({ waiver: api?.waiver, shown: renderCampaignPage(view, links).includes("by ci-bot (via function key) until") }).toEqual({
+      waiver: { by: "ci-bot", reason: "patched by hand", until: at(60), via: "function-key" },
+      shown: true,
+    });
   });
 
   it("renders a small campaign page's content as before", async () => {
