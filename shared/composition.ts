@@ -30,6 +30,7 @@ import { createRegistryCopyMirror } from "./adapters/registry-copy/registry-copy
 import { createLocalGitForge } from "./adapters/local-git/local-git-forge.js";
 import { createLocalGitSource } from "./adapters/local-git/local-git-source.js";
 import { createGitHubOctokit } from "./adapters/github/github-client.js";
+import { gitHubName } from "./adapters/github/github-name.js";
 import { toGitHubError } from "./adapters/github/github-errors.js";
 import { createGitHubForge, listInstallationRepositories, readInstallationPermissions } from "./adapters/github/github-forge.js";
 import { createGitHubSource } from "./adapters/github/github-source.js";
@@ -198,12 +199,6 @@ function createSources(octokit: Octokit | null, config: RippleConfig): SourceRep
     canRead: (repository) => local.canRead(repository) || github.canRead(repository),
     readFile: (repository, revision, path) => (local.canRead(repository) ? local : github).readFile(repository, revision, path),
   };
-}
-
-/** `owner/name` of a GitHub repository given as `owner/name` or `https://github.com/owner/name[.git]`; null otherwise. */
-export function gitHubName(repository: string): string | null {
-  const match = /^(?:https:\/\/github\.com\/)?([\w.-]+\/[\w.-]+?)(?:\.git)?$/i.exec(repository);
-  return match ? match[1]! : null;
 }
 
 /** Presents a GitHub forge under the configured repository names (URLs included). */

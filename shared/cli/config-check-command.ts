@@ -1,5 +1,5 @@
 import { loadConfigFile, storageConnectionOf, upstreamRegistriesOf, type AlertSinkConfig, type RippleConfig } from "../config.js";
-import { gitHubName } from "../composition.js";
+import { gitHubName } from "../adapters/github/github-name.js";
 import { parseImageRef } from "../domain/image-ref.js";
 import { watchedBases } from "../use-cases/watch-upstream.js";
 import { printJson } from "./output.js";

@@ -35,11 +35,14 @@ const DIGEST = "sha256:11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36ff
 
 let directory: string;
 let dockerfile: string;
+let configFile: string;
 
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), "ripple-lazy-load-"));
   await writeFile(join(directory, "hooks.mjs"), HOOKS);
   await writeFile(join(directory, "preload.mjs"), PRELOAD);
+  configFile = join(directory, "ripple.yaml");
+  await writeFile(configFile, "version: 1\nregistries: [{host: contoso.azurecr.io, tasks: {subscriptionId: s, resourceGroup: rg, registryName: contoso}}]\nrepositories: [{url: contoso/deploy}]\n");
   dockerfile = join(directory, "Dockerfile");
   await writeFile(dockerfile, "ARG VERSION=3.20\nFROM --platform=linux/amd64 alpine:${VERSION} AS build\nRUN echo built\nFROM scratch\nCOPY --from=build /bin/busybox /\n");
 });
@@ -65,8 +68,9 @@ describe("ripple start-up", () => {
     ["extract", ["extract", "--json", "DOCKERFILE"]],
     ["extract-text", ["extract", "DOCKERFILE"]],
     ["bump", ["bump", "DOCKERFILE", "--image", "alpine:3.20", "--digest", DIGEST, "--pin"]],
+    ["config-check", ["config", "check", "CONFIG", "--no-settings"]],
   ])("%s loads no Azure or GitHub SDK", async (name, args) => {
-    const { code, stderr, loaded } = await runRecorded(args.map((arg) => (arg === "DOCKERFILE" ? dockerfile : arg)), name);
+    const { code, stderr, loaded } = await runRecorded(args.map((arg) => (arg === "DOCKERFILE" ? dockerfile : arg === "CONFIG" ? configFile : arg)), name);
 
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     expect(loaded).toContain(pathToFileURL(CLI).href);
