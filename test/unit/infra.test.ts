@@ -123,15 +123,15 @@ describe("infra (Bicep read structurally, since it cannot be compiled here)", ()
     }).toEqual({ leftOut: [], shippedButIgnored: [] });
   });
 
-  it("has azd hooks whose sh scripts parse: Key Vault recovery before provision, the configuration check before deploy, the subscription after it", () => {
+  it("has azd hooks whose sh scripts parse: Key Vault recovery before provision, the configuration check before deploy, the subscription after it, the registry's group guarded before down", () => {
     const project = parseYaml(read("azure.yaml")) as { hooks: Record<string, { posix: { shell: string; run: string }; windows: { shell: string; run: string } }> };
     const faults = Object.entries(project.hooks).flatMap(([name, hook]) => {
       const parsed = spawnSync("sh", ["-n", "-c", hook.posix.run], { encoding: "utf8" });
       return parsed.status === 0 ? [] : [`${name}: ${parsed.stderr.trim()}`];
     });
     expect({ hooks: Object.keys(project.hooks).sort(), shells: Object.values(project.hooks).map((hook) => `${hook.posix.shell}/${hook.windows.shell}`), faults }).toEqual({
-      hooks: ["postdeploy", "predeploy", "preprovision"],
-      shells: ["sh/pwsh", "sh/pwsh", "sh/pwsh"],
+      hooks: ["postdeploy", "predeploy", "predown", "preprovision"],
+      shells: ["sh/pwsh", "sh/pwsh", "sh/pwsh", "sh/pwsh"],
       faults: [],
     });
   });
