@@ -121,6 +121,16 @@ union isfuzzy=true AppTraces, FunctionAppLogs
 | project TimeGenerated, Failure
 '''
 
+// Ripple's SLA gauge (workspace-based Application Insights keeps custom metrics in AppMetrics): a backstop that
+// pages through the action group even when Ripple's own alert sinks cannot.
+var slaQuery = '''
+AppMetrics
+| where Name == "ripple.sla.open_obligations"
+| extend Status = tostring(Properties["status"])
+| where Status in ("overdue", "failed") and Sum > 0
+| project TimeGenerated, Status
+'''
+
 var logAlerts = [
   {
     name: 'poison-messages'
@@ -135,6 +145,13 @@ var logAlerts = [
     description: 'The app logged a failure: registry event failed, rebuild failed, pull request failed (the obligations behind them failed), registry events given up after repeated requeues, upstream tags failing repeatedly, an on-call alert not delivered to a sink (ripple alerts shows which and why), or Ripple events not published to their Event Grid topic. The alert names which; the log line carries the reason.'
     query: failureQuery
     dimension: 'Failure'
+  }
+  {
+    name: 'sla-late'
+    displayName: 'Ripple: obligations overdue or failed (SLA backstop)'
+    description: 'The SLA gauge ripple.sla.open_obligations reports overdue or failed obligations that are not waived. Ripple pages on-call for them through its own alert sinks; this rule fires even if those cannot deliver. ripple sla and GET /api/status show which, docs/runbook.md what to do.'
+    query: slaQuery
+    dimension: 'Status'
   }
 ]
 
