@@ -98,7 +98,7 @@ param buildIdentity string = ''
 param buildPullRegistryIds array = []
 
 @description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the SLA monitor timer; it evaluates only changed or due campaigns.')
-param slaSchedule string = '0 */1 * * * *'
+param slaSchedule string = '*/15 * * * * *'
 
 @description('Alert sink secrets: app setting name → Key Vault secret name, for the settings ripple.yaml names in alerts.sinks[] (PagerDuty routing key, Teams/Slack webhook URL, Slack token, webhook URL and secret, Event Grid topic key). Put the secrets into the vault by hand.')
 param alertSinkSecrets object = {}

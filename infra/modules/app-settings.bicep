@@ -66,7 +66,7 @@ param eventGridEntraTenantId string = ''
 param eventGridEntraAudience string = ''
 
 @description('RIPPLE_SLA_SCHEDULE: NCRONTAB (with seconds) of the checkSla timer (the SLA monitor).')
-param slaSchedule string = '0 */1 * * * *'
+param slaSchedule string = '*/15 * * * * *'
 
 @description('Alert sink secrets: app setting name → Key Vault secret name (the settings ripple.yaml names in alerts.sinks[]: routingKeySetting, webhookUrlSetting, tokenSetting, urlSetting, secretSetting, keySetting). The secrets are put into the vault by hand.')
 param alertSinkSecrets object = {}
