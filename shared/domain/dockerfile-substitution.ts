@@ -37,8 +37,8 @@ export function expandWord(source: string, scope: Scope, escape: EscapeChar, kee
 export function expandTraced(source: Traced, scope: Scope, escape: EscapeChar, keepUnresolved = false): Traced | null {
   if (isLiteral(source.text, escape)) return source;
   const expansion: Expansion = { source: source.text, runs: source.runs, scope, escape, keepUnresolved, ok: true };
-  const { text, runs, end } = expandUntil(expansion, 0, null, false);
-  return expansion.ok && end === source.text.length ? { text, runs } : null;
+  const { text, runs } = expandUntil(expansion, 0, null, false);
+  return expansion.ok ? { text, runs } : null;
 }
 
 /** Whether a word has nothing to expand or remove (no `$`, quote or escape), so that it stands as written. */
@@ -114,13 +114,15 @@ function takeEscaped(
   { escape, inDouble, rawEscapes }: { escape: EscapeChar; inDouble: boolean; rawEscapes: boolean },
 ): number {
   const next = source[position + 1];
-  if (next === undefined) expanded.take(position, position + 1);
-  else if (inDouble && next !== "$" && next !== '"' && next !== escape) {
+  // An escape that ends the word escapes nothing: BuildKit's lexer drops it (a raw one ends inside `${…}`, refused anyway).
+  if (next === undefined) return position + 1;
+  if (inDouble && next !== "$" && next !== '"' && next !== escape) {
     // In double quotes an escape of an ordinary character stays; BuildKit writes it twice with raw escapes.
     expanded.take(position, position + 1);
     if (rawEscapes) expanded.take(position, position + 1);
     return position + 1;
-  } else expanded.take(rawEscapes ? position : position + 1, position + 2);
+  }
+  expanded.take(rawEscapes ? position : position + 1, position + 2);
   return position + 2;
 }
 

@@ -145,13 +145,6 @@ function contentOf(line: PhysicalLine): string {
   return line.source.slice(line.start, line.end);
 }
 
-/** A heredoc body that follows an instruction; `firstLine`..`lastLine` include the terminator line. */
-interface HeredocBody {
-  readonly name: string;
-  readonly firstLine: number;
-  readonly lastLine: number;
-}
-
 /**
  * One instruction with its continuation lines joined (continuation escapes and the comment lines between
  * them left out); its runs tell where each piece of `text` is in the source.
@@ -161,7 +154,6 @@ interface LogicalLine extends Traced {
   /** The 1-based line the instruction starts on. */
   readonly line: number;
   readonly argsStart: number;
-  readonly heredocs: readonly HeredocBody[];
 }
 
 interface Directive {
@@ -258,11 +250,16 @@ function isBlankOrComment({ source, start, end }: PhysicalLine): boolean {
   return first === end || source.charCodeAt(first) === HASH;
 }
 
-/** Where the continuation escape of a line is in the line (the escape character followed by only spaces and tabs), else -1. */
+/**
+ * Where the continuation escape of a line is in the line (the escape character followed by only spaces and tabs),
+ * else -1. As in BuildKit, an escape right after another (`C:\\`) is not a continuation: the instruction ends there.
+ */
 function continuationIndex({ source, start, end }: PhysicalLine, escape: EscapeChar): number {
   let last = end;
   while (last > start && (source.charCodeAt(last - 1) === 32 || source.charCodeAt(last - 1) === 9)) last -= 1;
-  return last > start && source[last - 1] === escape ? last - 1 - start : -1;
+  if (last === start || source[last - 1] !== escape) return -1;
+  // Before the first character of a line is its line break, never an escape.
+  return source[last - 2] === escape ? -1 : last - 1 - start;
 }
 
 /** Joins continuation lines into instructions, skipping comments, blank lines and heredoc bodies. */
@@ -275,8 +272,8 @@ function splitLogicalLines(lines: readonly PhysicalLine[], escape: EscapeChar): 
     if (first === undefined || isBlankOrComment(first)) continue;
     const { text, runs } = joinContinuation(lines, first, cursor, escape);
     const { keyword, argsStart } = readKeyword(text);
-    const heredocs = skipHeredocBodies(lines, cursor, findHeredocMarkers(keyword, text, argsStart, escape));
-    logical.push({ keyword, line: first.number, text, runs, argsStart, heredocs });
+    skipHeredocBodies(lines, cursor, findHeredocMarkers(keyword, text, argsStart, escape));
+    logical.push({ keyword, line: first.number, text, runs, argsStart });
   }
   return logical;
 }
@@ -304,28 +301,20 @@ function joinContinuation(lines: readonly PhysicalLine[], first: PhysicalLine, c
 /** The instruction's keyword (uppercased) and where its arguments start, after the white space that follows it. */
 function readKeyword(text: string): { keyword: string; argsStart: number } {
   const start = skipSpaces(text, 0);
-  if (start === text.length) return { keyword: "", argsStart: text.length };
   let end = start;
   while (end < text.length && !isSpace(text.charCodeAt(end))) end += 1;
   return { keyword: text.slice(start, end).toUpperCase(), argsStart: skipSpaces(text, end) };
 }
 
 /** Moves `cursor` past the heredoc bodies that follow an instruction, one per marker, terminator included. */
-function skipHeredocBodies(lines: readonly PhysicalLine[], cursor: { index: number }, markers: ReadonlyArray<{ name: string; chomp: boolean }>): HeredocBody[] {
-  const heredocs: HeredocBody[] = [];
+function skipHeredocBodies(lines: readonly PhysicalLine[], cursor: { index: number }, markers: ReadonlyArray<{ name: string; chomp: boolean }>): void {
   for (const marker of markers) {
-    const firstLine = lines[cursor.index]?.number;
-    if (firstLine === undefined) break;
-    while (cursor.index < lines.length) {
-      const body = lines[cursor.index];
+    for (let body = lines[cursor.index]; body !== undefined; body = lines[cursor.index]) {
       cursor.index += 1;
-      const content = body === undefined ? undefined : contentOf(body);
-      const candidate = marker.chomp ? (content ?? "").replace(/^\t+/, "") : content;
-      if (candidate === marker.name) break;
+      const content = contentOf(body);
+      if ((marker.chomp ? content.replace(/^\t+/, "") : content) === marker.name) break;
     }
-    heredocs.push({ name: marker.name, firstLine, lastLine: lines[cursor.index - 1]?.number ?? firstLine });
   }
-  return heredocs;
 }
 
 /** Heredoc markers (`<<EOF`, `<<-EOF`, `<<"EOF"`) of a RUN/COPY/ADD in shell form, in order. */
@@ -539,12 +528,8 @@ function handleArg(line: LogicalLine, state: BuildState): Located[] {
   const stage = state.current;
   const scope = stage === null ? state.globalScope : stageScope(stage);
   for (const [name, binding] of readAssignments(line, wordsOf(line, state), scope, state.escape, false)) {
-    if (stage === null) {
-      if (binding !== null || !state.globalScope.args.has(name)) state.globalScope.args.set(name, binding ?? UNSET);
-    } else {
-      // A bare `ARG X` in a stage takes the global default of X, if there is one.
-      stage.args.set(name, binding ?? state.globalScope.args.get(name) ?? UNSET);
-    }
+    // A bare `ARG X` keeps what X is globally: its earlier global default, or the builder's value of a platform ARG.
+    (stage === null ? state.globalScope.args : stage.args).set(name, binding ?? state.globalScope.lookup(name));
   }
   return [];
 }

@@ -10,13 +10,14 @@ function originsOf(traced: Traced): number[] {
 const sample: Traced = { text: "FROM alpine", runs: [{ origin: 10, length: 5 }, { origin: -1, length: 2 }, { origin: 40, length: 4 }] };
 
 describe("traced text", () => {
+  // Each case builds its text inside the test, so that mutation testing knows which tests run which code.
   it.each([
-    ["untraced", untraced("abc"), { text: "abc", runs: [{ origin: -1, length: 3 }] }],
-    ["untraced, empty", untraced(""), { text: "", runs: [] }],
-    ["traced at an offset", tracedAt("abc", 7), { text: "abc", runs: [{ origin: 7, length: 3 }] }],
-    ["traced, empty", tracedAt("", 7), { text: "", runs: [] }],
-  ])("builds %s", (_, traced, expected) => {
-    expect(traced).toEqual(expected);
+    ["untraced", () => untraced("abc"), { text: "abc", runs: [{ origin: -1, length: 3 }] }],
+    ["untraced, empty", () => untraced(""), { text: "", runs: [] }],
+    ["traced at an offset", () => tracedAt("abc", 7), { text: "abc", runs: [{ origin: 7, length: 3 }] }],
+    ["traced, empty", () => tracedAt("", 7), { text: "", runs: [] }],
+  ])("builds %s", (_, build, expected) => {
+    expect(build()).toEqual(expected);
   });
 
   it.each([
@@ -31,6 +32,10 @@ describe("traced text", () => {
     [-4, undefined, { text: "pine", runs: [{ origin: 40, length: 4 }] }],
     [6, 6, { text: "", runs: [] }],
     [9, 100, { text: "ne", runs: [{ origin: 42, length: 2 }] }],
+    [20, undefined, { text: "", runs: [] }],
+    [-100, 4, { text: "FROM", runs: [{ origin: 10, length: 4 }] }],
+    [4, -8, { text: "", runs: [] }],
+    [6, -2, { text: "lpi", runs: [{ origin: -1, length: 1 }, { origin: 40, length: 2 }] }],
   ])("slices from %s to %s", (start, end, expected) => {
     expect(sliceTraced(sample, start, end)).toEqual(expected);
   });
@@ -47,6 +52,22 @@ describe("traced text", () => {
     builder.take(5, 7);
     builder.take(7, 99);
     expect(builder.build()).toEqual({ text: "FROM xy!alpine", runs: [{ origin: 10, length: 7 }, { origin: -1, length: 3 }, { origin: 40, length: 4 }] });
+  });
+
+  it("tells text read at offset 0 from text read from nowhere", () => {
+    const builder = createTracedBuilder(tracedAt("abc", 0));
+    builder.take(0, 3);
+    builder.append(untraced("x"));
+    builder.append(tracedAt("yz", 0));
+    expect(builder.build()).toEqual({ text: "abcxyz", runs: [{ origin: 0, length: 3 }, { origin: -1, length: 1 }, { origin: 0, length: 2 }] });
+  });
+
+  it("ignores an empty or reversed take", () => {
+    const builder = createTracedBuilder(sample);
+    builder.take(5, 3);
+    builder.take(3, 4);
+    builder.take(20, 30);
+    expect(builder.build()).toEqual({ text: "M", runs: [{ origin: 13, length: 1 }] });
   });
 
   it("keeps each character's origin as one number per character would (random takes and appends)", () => {
@@ -80,12 +101,13 @@ describe("traced text", () => {
   });
 
   it.each([
-    ["read in one piece", tracedAt("abc", 4), { start: 4, end: 7 }],
-    ["read from two places", sliceTraced(sample, 0, 6), null],
-    ["read from nowhere", untraced("abc"), null],
-    ["empty", untraced(""), null],
-  ])("finds the source span of a text %s", (_, traced, span) => {
-    expect(contiguousSpan(traced)).toEqual(span);
+    ["read in one piece", () => tracedAt("abc", 4), { start: 4, end: 7 }],
+    ["read at the very start of the source", () => tracedAt("abc", 0), { start: 0, end: 3 }],
+    ["read from two places", () => sliceTraced(sample, 0, 6), null],
+    ["read from nowhere", () => untraced("abc"), null],
+    ["empty", () => untraced(""), null],
+  ])("finds the source span of a text %s", (_, build, span) => {
+    expect(contiguousSpan(build())).toEqual(span);
   });
 });
 
