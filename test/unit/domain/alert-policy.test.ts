@@ -114,3 +114,88 @@ describe("decideAlert", () => {
     expect(decideAlert(open, [failed], false, at("20:00"), quietless).deliveries).toEqual([]);
   });
 });
+
+describe("decideAlert, state by state", () => {
+  const other: AlertItemKey = { dependentKey: "r/c:1", status: "at-risk", step: "rebuild running" };
+  const warningAt10: AlertState = { status: "open", level: "warning", openedAt: iso("10:00"), notifiedAt: iso("10:00"), criticalSince: null, escalatedAt: null, resolvedAt: null, items: [risk, other], sequence: 3 };
+
+  it("opens with its items sorted by dependent key and counts the sequence from nothing", () => {
+    expect(decideAlert(null, [other, failed, risk], false, at("10:00"), policy)).toEqual({
+      next: { status: "open", level: "critical", openedAt: iso("10:00"), notifiedAt: iso("10:00"), criticalSince: iso("10:00"), escalatedAt: null, resolvedAt: null, items: [risk, failed, other], sequence: 1 },
+      deliveries: [{ action: "trigger", route: "primary" }],
+    });
+  });
+
+  it("opens a warning outside quiet hours with no critical time", () => {
+    expect(decideAlert(null, [risk], false, at("12:00"), policy).next).toEqual({ status: "open", level: "warning", openedAt: iso("12:00"), notifiedAt: iso("12:00"), criticalSince: null, escalatedAt: null, resolvedAt: null, items: [risk], sequence: 1 });
+  });
+
+  it.each([
+    ["an item's status", [risk, { ...other, status: "predicted-breach" as const }]],
+    ["an item's dependent", [risk, { ...other, dependentKey: "r/d:1" }]],
+    ["an item fewer", [risk]],
+    ["an item more", [risk, other, { ...other, dependentKey: "r/d:1" }]],
+  ])("updates on a change of %s, keeping what it has not changed", (_, items) => {
+    expect(decideAlert(warningAt10, items, false, at("10:30"), policy)).toEqual({
+      next: { ...warningAt10, items, notifiedAt: iso("10:30"), sequence: 4 },
+      deliveries: [{ action: "update", route: "primary" }],
+    });
+  });
+
+  it("keeps an unchanged warning as it is until the renotify time", () => {
+    expect(decideAlert(warningAt10, [other, risk], false, at("10:59"), policy)).toEqual({ next: warningAt10, deliveries: [] });
+  });
+
+  it("holds a warning's renotification and its changes in quiet hours, keeping the delivered items", () => {
+    const late = { ...warningAt10, notifiedAt: iso("20:00") };
+    expect([decideAlert(late, [risk, other], false, at("23:30"), policy), decideAlert(late, [risk], false, at("23:30"), policy)]).toEqual([
+      { next: late, deliveries: [] },
+      { next: late, deliveries: [] },
+    ]);
+  });
+
+  it("renotifies a critical alert in quiet hours", () => {
+    const critical: AlertState = { ...warningAt10, level: "critical", items: [failed], notifiedAt: iso("21:30"), criticalSince: iso("21:00"), escalatedAt: iso("21:30") };
+    expect(decideAlert(critical, [failed], false, at("22:30"), policy)).toEqual({
+      next: { ...critical, notifiedAt: iso("22:30"), sequence: 4 },
+      deliveries: [
+        { action: "renotify", route: "primary" },
+        { action: "renotify", route: "escalation" },
+      ],
+    });
+  });
+
+  it("updates both routes once escalated, and starts the critical count over back at a warning", () => {
+    const escalated: AlertState = { ...warningAt10, level: "critical", items: [failed], criticalSince: iso("10:00"), escalatedAt: iso("10:30") };
+    expect(decideAlert(escalated, [risk], false, at("10:45"), policy)).toEqual({
+      next: { ...escalated, level: "warning", items: [risk], notifiedAt: iso("10:45"), criticalSince: null, sequence: 4 },
+      deliveries: [
+        { action: "update", route: "primary" },
+        { action: "update", route: "escalation" },
+      ],
+    });
+  });
+
+  it("escalates a critical alert that became critical before it was opened, when nothing else is delivered", () => {
+    const critical: AlertState = { ...warningAt10, level: "critical", items: [failed], criticalSince: iso("10:00") };
+    expect(decideAlert(critical, [failed], false, at("10:30"), policy)).toEqual({
+      next: { ...critical, escalatedAt: iso("10:30"), sequence: 4 },
+      deliveries: [{ action: "escalate", route: "escalation" }],
+    });
+  });
+
+  it("counts a critical spell from now when the record lacks its start", () => {
+    const critical: AlertState = { ...warningAt10, level: "critical", items: [failed], criticalSince: null };
+    expect([decideAlert(critical, [failed], false, at("10:30"), policy), decideAlert(critical, [failed], false, at("10:30"), { ...policy, escalateAfterMs: 0 })]).toEqual([
+      { next: { ...critical, criticalSince: iso("10:30") }, deliveries: [] },
+      { next: { ...critical, criticalSince: iso("10:30"), escalatedAt: iso("10:30"), sequence: 4 }, deliveries: [{ action: "escalate", route: "escalation" }] },
+    ]);
+  });
+
+  it("resolves with the resolution time, no items and the next sequence", () => {
+    expect(decideAlert(warningAt10, [risk], true, at("11:00"), policy)).toEqual({
+      next: { ...warningAt10, status: "resolved", resolvedAt: iso("11:00"), items: [], sequence: 4 },
+      deliveries: [{ action: "resolve", route: "primary" }],
+    });
+  });
+});

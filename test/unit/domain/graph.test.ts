@@ -336,3 +336,158 @@ describe("cycles and nodes", () => {
     });
   });
 });
+
+describe("orderings", () => {
+  const a = node("a:1");
+  const b = key("b:1");
+  const c = key("c:1");
+
+  it("lists a dependent's edges to one base by platform (none first), strength of evidence, newest record, base digest, then detail", () => {
+    const amdOld = edge(a, b, "sha256:b1", { evidence: "layer-prefix", platform: "linux/amd64", recordedAt: "2024-05-01T10:00:00Z" });
+    const amdNew = edge(a, b, "sha256:b1", { evidence: "layer-prefix", platform: "linux/amd64", recordedAt: "2024-05-02T10:00:00Z" });
+    const armAnnotation = edge(a, b, "sha256:b2", { evidence: "annotation", platform: "linux/arm64" });
+    const armConfig = edge(a, b, "sha256:b2", { evidence: "config", platform: "linux/arm64" });
+    const noneZ = edge(a, b, "sha256:z", { evidence: "dockerfile", detail: "line 1" });
+    const noneY = edge(a, b, "sha256:y", { evidence: "dockerfile", detail: "line 9" });
+    const noneYEarlierLine = edge(a, b, "sha256:y", { evidence: "dockerfile", detail: "line 2" });
+    const graph = buildDependencyGraph([armConfig, amdOld, noneZ, armAnnotation, noneY, amdNew, noneYEarlierLine], new Map());
+    expect(graph.impact(b)).toEqual({
+      waves: [[{ key: key("a:1"), dependent: a, edges: [noneYEarlierLine, noneY, noneZ, amdNew, amdOld, armAnnotation, armConfig] }]],
+      cycles: [],
+    });
+  });
+
+  it("lists a dependent's edges to several impacted bases by base", () => {
+    const onC = edge(a, c, "sha256:c");
+    const onB = edge(a, b, "sha256:b");
+    const cOnB = edge(node("c:1"), b, "sha256:b");
+    expect(buildDependencyGraph([onC, cOnB, onB], new Map()).impact(b)).toEqual({
+      waves: [[{ key: c, dependent: node("c:1"), edges: [cOnB] }], [{ key: key("a:1"), dependent: a, edges: [onB, onC] }]],
+      cycles: [],
+    });
+  });
+
+  it.each([
+    ["equal evidence and time: the base that sorts first", [edge(a, c, "sha256:c"), edge(a, b, "sha256:b")], b],
+    ["the same instant written two ways counts as equal: the base that sorts first", [edge(a, c, "sha256:c", { recordedAt: "2024-05-01T10:00:00Z" }), edge(a, b, "sha256:b", { recordedAt: "2024-05-01T10:00:00.000Z" })], b],
+    ["unparsable record times compared as text", [edge(a, b, "sha256:b", { recordedAt: "not recorded" }), edge(a, c, "sha256:c", { recordedAt: "unrecorded" })], c],
+    ["an unparsable record time and a parsable one compared as text", [edge(a, b, "sha256:b", { recordedAt: "2024-05-01T10:00:00Z" }), edge(a, c, "sha256:c", { recordedAt: "never" })], c],
+    ["weaker evidence loses to stronger, whatever its time", [edge(a, b, "sha256:b", { evidence: "config", recordedAt: "2024-06-01T00:00:00Z" }), edge(a, c, "sha256:c", { evidence: "dockerfile" })], c],
+  ])("follows %s in a lineage", (_, edges, base) => {
+    expect(buildDependencyGraph(edges, new Map()).lineage(key("a:1")).steps.map((step) => step.base)).toEqual([base]);
+  });
+
+  it("prefers, among edges to one base, the platform-less one, and marks a step up to date only when the current digest is the one built on", () => {
+    const withPlatform = edge(a, b, "sha256:b-amd", { platform: "linux/amd64" });
+    const withoutPlatform = edge(a, b, "sha256:b", { platform: null });
+    expect(
+      [new Map([[b, "sha256:b"]]), new Map([[b, "sha256:b-amd"]])].map((current) => buildDependencyGraph([withPlatform, withoutPlatform], current).lineage(key("a:1")).steps[0]),
+    ).toEqual([
+      { key: key("a:1"), base: b, baseDigest: "sha256:b", currentDigest: "sha256:b", evidence: "annotation", detail: `annotation ${b}`, platform: null, upToDate: true },
+      { key: key("a:1"), base: b, baseDigest: "sha256:b", currentDigest: "sha256:b-amd", evidence: "annotation", detail: `annotation ${b}`, platform: null, upToDate: false },
+    ]);
+  });
+
+  it("lists outdated edges by dependent, base and platform", () => {
+    const edges = [
+      edge(node("z:1"), b, "sha256:old"),
+      edge(a, c, "sha256:old"),
+      edge(a, b, "sha256:old", { platform: "linux/arm64" }),
+      edge(a, b, "sha256:old", { platform: "linux/amd64" }),
+      edge(a, b, "sha256:new"),
+    ];
+    const current = new Map([
+      [b, "sha256:new"],
+      [c, "sha256:new"],
+    ]);
+    expect(buildDependencyGraph(edges, current).outdated().map((entry) => [entry.key, entry.base, entry.edge.platform])).toEqual([
+      [key("a:1"), b, "linux/amd64"],
+      [key("a:1"), b, "linux/arm64"],
+      [key("a:1"), c, null],
+      [key("z:1"), b, null],
+    ]);
+  });
+
+  it("hands out copies: changing an answer changes no later one", () => {
+    const loop = [edge(a, b, "sha256:b"), edge(node("b:1"), key("a:1"), "sha256:a"), edge(node("b:1"), c, "sha256:old")];
+    const graph = buildDependencyGraph(loop, new Map([[c, "sha256:new"]]));
+    const first = { nodes: graph.nodes(), cycles: graph.cycles(), outdated: graph.outdated() };
+    first.nodes.pop();
+    first.cycles[0]!.pop();
+    first.cycles.pop();
+    first.outdated.pop();
+    expect({ nodes: graph.nodes(), cycles: graph.cycles(), outdated: graph.outdated().length }).toEqual({
+      nodes: [key("a:1"), key("b:1"), c],
+      cycles: [[key("a:1"), key("b:1")]],
+      outdated: 1,
+    });
+  });
+});
+
+describe("walks that must not depend on the order of discovery", () => {
+  const r = key("r:1");
+  const on = (dependent: string, base: string): DependencyEdge => edge(node(dependent), key(base), `sha256:${base}`);
+
+  it("puts a node after its deepest base even when a shallower base is walked after the deeper one", () => {
+    // Walked from r: a, then b, c, d; d is reached last through its shallow base a.
+    const edges = [on("a:1", "r:1"), on("b:1", "r:1"), on("c:1", "b:1"), on("d:1", "a:1"), on("d:1", "c:1")];
+    expect(buildDependencyGraph(edges, new Map()).impact(r).waves.map((wave) => wave.map((member) => member.key))).toEqual([
+      [key("a:1"), key("b:1")],
+      [key("c:1")],
+      [key("d:1")],
+    ]);
+  });
+
+  it("orders each wave by key, not by when the walk finished it", () => {
+    // z (under a) is finished before c (under b).
+    const edges = [on("a:1", "r:1"), on("b:1", "r:1"), on("z:1", "a:1"), on("c:1", "b:1")];
+    expect(buildDependencyGraph(edges, new Map()).impact(r).waves.map((wave) => wave.map((member) => member.key))).toEqual([
+      [key("a:1"), key("b:1")],
+      [key("c:1"), key("z:1")],
+    ]);
+  });
+
+  it("orders loops by their first key, not by when the walk finished them", () => {
+    // The loop x-y is built on the loop a-b, so the walk finishes it first.
+    const edges = [on("a:1", "b:1"), on("b:1", "a:1"), on("x:1", "a:1"), on("x:1", "y:1"), on("y:1", "x:1")];
+    const graph = buildDependencyGraph(edges, new Map());
+    expect({ all: graph.cycles(), impact: graph.impact(key("a:1")).cycles }).toEqual({
+      all: [[key("a:1"), key("b:1")], [key("x:1"), key("y:1")]],
+      impact: [[key("a:1"), key("b:1")], [key("x:1"), key("y:1")]],
+    });
+  });
+
+  it("finds one loop where a member closes it twice, the first time to the oldest member", () => {
+    const edges = [on("b:1", "a:1"), on("c:1", "b:1"), on("a:1", "c:1"), on("b:1", "c:1")];
+    expect(buildDependencyGraph(edges, new Map()).cycles()).toEqual([[key("a:1"), key("b:1"), key("c:1")]]);
+  });
+
+  it("reports a self-loop once when the walk reaches it before starting from it", () => {
+    // The walk starts from a:1, reaches s:1 through it, then starts from s:1 and y:1 in turn.
+    expect(buildDependencyGraph([on("s:1", "a:1"), on("s:1", "s:1"), on("z:1", "y:1")], new Map()).cycles()).toEqual([[key("s:1")]]);
+  });
+
+  it("reports no loop an impact query does not reach", () => {
+    // a:1 sorts first and sits on itself, away from r:1.
+    const edges = [on("a:1", "a:1"), on("y:1", "r:1")];
+    expect(buildDependencyGraph(edges, new Map()).impact(r)).toEqual({ waves: [[{ key: key("y:1"), dependent: node("y:1"), edges: [edges[1]] }]], cycles: [] });
+  });
+
+  it("sorts a dependent's platform-less edges to one base by evidence, whatever their order", () => {
+    const strong = edge(node("a:1"), r, "sha256:r", { evidence: "annotation" });
+    const middle = edge(node("a:1"), r, "sha256:r", { evidence: "dockerfile" });
+    const weak = edge(node("a:1"), r, "sha256:r", { evidence: "config" });
+    expect([[weak, middle, strong], [middle, weak, strong], [strong, weak, middle]].map((edges) => buildDependencyGraph(edges, new Map()).impact(r).waves[0]![0]!.edges)).toEqual([
+      [strong, middle, weak],
+      [strong, middle, weak],
+      [strong, middle, weak],
+    ]);
+  });
+
+  it("hands out impact answers as copies", () => {
+    const edges = [on("a:1", "r:1")];
+    const graph = buildDependencyGraph(edges, new Map());
+    (graph.impact(r).waves[0]![0]!.edges as DependencyEdge[]).pop();
+    expect(graph.impact(r).waves[0]![0]!.edges).toEqual(edges);
+  });
+});

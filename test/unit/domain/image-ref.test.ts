@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { formatImageRef, isDigest, parseImageRef, type ImageRef, type ParseResult } from "../../../shared/domain/image-ref.js";
+import {
+  formatImageRef,
+  imageName,
+  isDigest,
+  isReferenceDigest,
+  isSha256Digest,
+  isTag,
+  normalizeRegistryHost,
+  parseImageRef,
+  splitTagKey,
+  tagKey,
+  type ImageRef,
+  type ParseResult,
+} from "../../../shared/domain/image-ref.js";
 
 const SHA = "sha256:0a5b1e3a8f7f2b1c4d9e6f00112233445566778899aabbccddeeff0011223344";
 
@@ -126,5 +139,118 @@ describe("isDigest", () => {
     ["sha256", false],
   ])("%s → %s", (text, expected) => {
     expect(isDigest(text)).toBe(expected);
+  });
+});
+
+describe("the grammar's pieces", () => {
+  it.each([
+    [`multihash+base58:${"A".repeat(32)}`, true],
+    [`sha512:${"a".repeat(31)}=`, true],
+    [`sha512:${"a".repeat(31)}`, false],
+    [`SHA512:${"a".repeat(32)}`, false],
+    [`sha512.:${"a".repeat(32)}`, false],
+    [` sha512:${"a".repeat(32)}`, false],
+    [`sha512:${"a".repeat(32)} `, false],
+    [`sha512:${"a".repeat(32)}/`, false],
+    [`sha256:${"a".repeat(64)} `, false],
+    [` sha256:${"a".repeat(64)}`, false],
+  ])("isDigest(%j) is %j", (text, expected) => {
+    expect(isDigest(text)).toBe(expected);
+  });
+
+  it.each([
+    [`sha256:${"a".repeat(64)}`, true],
+    [`sha512:${"a".repeat(128)}`, false],
+    [`sha256:${"g".repeat(64)}`, false],
+    [`sha256:${"a".repeat(65)}`, false],
+    [`xsha256:${"a".repeat(64)}`, false],
+  ])("isSha256Digest(%j) is %j", (text, expected) => {
+    expect(isSha256Digest(text)).toBe(expected);
+  });
+
+  it.each([
+    ["a", true],
+    ["_a", true],
+    ["V1.2-rc_3", true],
+    ["t".repeat(128), true],
+    ["t".repeat(129), false],
+    ["", false],
+    [".a", false],
+    ["-a", false],
+    ["a b", false],
+    ["a:b", false],
+  ])("isTag(%j) is %j", (text, expected) => {
+    expect(isTag(text)).toBe(expected);
+  });
+
+  it.each([
+    [SHA, true],
+    [`sha384:${"0".repeat(96)}`, true],
+    [`sha256:${"A".repeat(64)}`, false],
+    [`sha256:${"a".repeat(63)}`, false],
+    [`Sha256:${"a".repeat(64)}`, false],
+    [`sha256+b64:${"a".repeat(64)}`, false],
+    [`1sha:${"a".repeat(64)}`, false],
+    [`sha256:${"a".repeat(31)}`, false],
+    [`x${SHA}`, false],
+    [`${SHA}x`, false],
+  ])("isReferenceDigest(%j) is %j", (text, expected) => {
+    expect(isReferenceDigest(text)).toBe(expected);
+  });
+
+  it.each([
+    ["Registry.Hub.Docker.com", "docker.io"],
+    ["REGISTRY-1.docker.io", "docker.io"],
+    ["Index.Docker.io", "docker.io"],
+    ["GHCR.io", "ghcr.io"],
+    ["hub.docker.com", "hub.docker.com"],
+  ])("normalizeRegistryHost(%j) is %j", (host, expected) => {
+    expect(normalizeRegistryHost(host)).toBe(expected);
+  });
+
+  it("names an image and keys a tag", () => {
+    expect([imageName({ registry: "ghcr.io", repository: "acme/app" }), tagKey("ghcr.io", "acme/app", "1.2")]).toEqual(["ghcr.io/acme/app", "ghcr.io/acme/app:1.2"]);
+  });
+
+  it.each([
+    ["docker.io/library/alpine:3.20", { registry: "docker.io", repository: "library/alpine", tag: "3.20" }],
+    ["localhost:5000/team/app:1", { registry: "localhost:5000", repository: "team/app", tag: "1" }],
+    ["localhost:5000/team/app", null],
+    ["/app:1", null],
+    ["alpine:3", null],
+    ["r.io/:1", null],
+    ["r.io/app:", null],
+    ["r.io/app:-x", null],
+  ])("splitTagKey(%j)", (key, expected) => {
+    expect(splitTagKey(key)).toEqual(expected);
+  });
+});
+
+describe("parseImageRef, registry hosts", () => {
+  it.each<[string, ParseResult<ImageRef>]>([
+    ["registry.hub.docker.com/library/alpine:3", ok("docker.io", "library/alpine", "3")],
+    ["my-registry.example.com:443/app", ok("my-registry.example.com:443", "app", "latest")],
+    ["a1.b2/app", ok("a1.b2", "app", "latest")],
+    ["[fe80::1]/app", ok("[fe80::1]", "app", "latest")],
+    ["Host/app", ok("host", "app", "latest")],
+    ["alpine:Latest", ok("docker.io", "library/alpine", "Latest")],
+    ["host-.io/app", invalid('"host-.io" is not a valid registry host')],
+    ["host..io/app", invalid('"host..io" is not a valid registry host')],
+    ["a.b:/app", invalid('"a.b:" is not a valid registry host')],
+    ["[::1]x/app", invalid('"[::1]x" is not a valid registry host')],
+    ["[g::1]/app", invalid('"[g::1]" is not a valid registry host')],
+    ["host.io:5000x/app", invalid('"host.io:5000x" is not a valid registry host')],
+    ["x-host.io/app", ok("x-host.io", "app", "latest")],
+    ["alpine\t3", invalid('image reference "alpine\t3" contains white space')],
+    ["x.io/app", ok("x.io", "app", "latest")],
+    [`@${SHA}`, invalid(`image reference "@${SHA}" has no repository`)],
+    [`alpine@sha256+b64:${"a".repeat(64)}`, invalid(`"sha256+b64:${"a".repeat(64)}" is not a valid digest: the algorithm must be sha256, sha384 or sha512`)],
+    [`alpine@sha256.v2:${"a".repeat(64)}`, invalid(`"sha256.v2:${"a".repeat(64)}" is not a valid digest: the algorithm must be sha256, sha384 or sha512`)],
+    [`alpine@sha256+1:${"a".repeat(64)}`, invalid(`"sha256+1:${"a".repeat(64)}" is not a valid digest`)],
+    [`alpine@sha256:A${"a".repeat(62)}A`, invalid(`"sha256:A${"a".repeat(62)}A" is not a valid digest: a sha256 digest has 64 lowercase hex characters`)],
+    [`alpine@sha256:A${"a".repeat(63)}`, invalid(`"sha256:A${"a".repeat(63)}" is not a valid digest: a sha256 digest has 64 lowercase hex characters`)],
+    [`alpine@sha256:${"a".repeat(63)}A`, invalid(`"sha256:${"a".repeat(63)}A" is not a valid digest: a sha256 digest has 64 lowercase hex characters`)],
+  ])("%j", (text, expected) => {
+    expect(parseImageRef(text)).toEqual(expected);
   });
 });

@@ -120,3 +120,55 @@ describe("many bases", () => {
     expect({ size: index.size(), matched }).toEqual({ size: count, matched: bases.map((entry) => entry.base) });
   });
 });
+
+describe("order and identity of entries on one chain", () => {
+  const on = (base: string, digest: string, platform: string | null): LayerChainEntry => ({ base, digest, platform, layers: chain("m") });
+  const image = chain("m", "x");
+
+  it.each([
+    ["bases added from the one that sorts last", [on(ALPINE, "sha256:1", null), on(COMPANY, "sha256:1", null), on(NODE, "sha256:1", null)]],
+    ["bases added from the middle one", [on(NODE, "sha256:1", null), on(COMPANY, "sha256:1", null), on(ALPINE, "sha256:1", null)]],
+    ["bases added from the one that sorts first", [on(COMPANY, "sha256:1", null), on(NODE, "sha256:1", null), on(ALPINE, "sha256:1", null)]],
+  ])("sorts by base: %s", (_, added) => {
+    expect(createLayerIndex(added).matchAll(image, null)?.entries.map((entry) => entry.base)).toEqual([COMPANY, NODE, ALPINE]);
+  });
+
+  it.each([
+    ["platforms added in order", [null, "linux/amd64", "linux/arm64"]],
+    ["platforms added in reverse", ["linux/arm64", "linux/amd64", null]],
+  ])("sorts one base by platform, none first: %s", (_, platforms) => {
+    const added = platforms.map((platform) => on(ALPINE, `sha256:${platform ?? "any"}`, platform));
+    expect(createLayerIndex(added).matchAll(image, null)?.entries.map((entry) => entry.platform)).toEqual([null, "linux/amd64", "linux/arm64"]);
+  });
+
+  it.each([
+    ["without a platform", null],
+    ["on one platform", "linux/amd64"],
+  ])("sorts one base's digests %s by digest", (_, platform) => {
+    const added = ["sha256:1", "sha256:2", "sha256:3"].map((digest) => on(ALPINE, digest, platform));
+    expect([added, [...added].reverse()].map((entries) => createLayerIndex(entries).matchAll(image, null)?.entries.map((entry) => entry.digest))).toEqual([
+      ["sha256:1", "sha256:2", "sha256:3"],
+      ["sha256:1", "sha256:2", "sha256:3"],
+    ]);
+  });
+
+  it("counts one digest of one base on two platforms as two entries", () => {
+    const index = createLayerIndex([on(ALPINE, "sha256:1", "linux/amd64"), on(ALPINE, "sha256:1", "linux/arm64")]);
+    expect({ size: index.size(), platforms: index.matchAll(image, null)?.entries.map((entry) => entry.platform) }).toEqual({ size: 2, platforms: ["linux/amd64", "linux/arm64"] });
+  });
+});
+
+describe("chains that only share layers out of order", () => {
+  it.each([
+    ["a known layer first that starts no chain", chain("c1", "a1", "x")],
+    ["a base's layers in another order", chain("c1", "a1", "n1", "n2", "x")],
+  ])("match nothing: %s", (_, layers) => {
+    expect(createLayerIndex(entries).match(layers, "linux/amd64")).toBeNull();
+  });
+
+  it("keeps every chain through the growth of its tables", () => {
+    const many = Array.from({ length: 3_000 }, (_, index): LayerChainEntry => ({ base: `acr.example.io/b-${index}:1`, digest: `sha256:${index}`, platform: null, layers: chain("root", `l-${index}`) }));
+    const index = createLayerIndex(many);
+    expect(many.map((entry) => index.match([...entry.layers, layer("app")], null)?.entry.base ?? null)).toEqual(many.map((entry) => entry.base));
+  });
+});

@@ -1,6 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { pushRoot, withTransition, type Obligation, type PatchRoot } from "../../../shared/domain/campaign.js";
-import { clockFor, formatDuration, inQuietHours, parseDuration, predictDoneAt, predictionSourceOf, quietHoursEndAfter, slaRuleFor, slaStatusOf, stuckReason, type SlaRules } from "../../../shared/domain/sla.js";
+import {
+  clockFor,
+  formatDuration,
+  inQuietHours,
+  isOpenObligation,
+  isTimeZone,
+  parseDuration,
+  predictDoneAt,
+  predictionSourceOf,
+  quietHoursEndAfter,
+  slaRuleFor,
+  slaStatusOf,
+  slaSubjectOf,
+  stuckReason,
+  type SlaRules,
+} from "../../../shared/domain/sla.js";
+import { PENDING_OBLIGATION } from "./obligation-fixture.js";
 
 const H = 3_600_000;
 const rules: SlaRules = {
@@ -173,19 +189,7 @@ describe("quiet hours", () => {
 });
 
 describe("obligation history", () => {
-  const obligation: Obligation = {
-    campaignId: "c",
-    dependentKey: "r/a:1",
-    dependent: { kind: "image", registry: "r", repository: "a", tag: "1", digest: "sha256:0" },
-    kind: "rebuild",
-    state: "pending",
-    fromDigest: "sha256:0",
-    reason: null,
-    runId: null,
-    createdAt: "2026-03-01T00:00:00.000Z",
-    updatedAt: "2026-03-01T00:00:00.000Z",
-    history: [{ at: "2026-03-01T00:00:00.000Z", from: null, to: "pending", why: "campaign opened", runId: null }],
-  };
+  const obligation: Obligation = PENDING_OBLIGATION;
 
   it("appends a change of state or run, keeps a patch from rewriting it, and ignores other changes", () => {
     const scheduled = withTransition(obligation, { ...obligation, state: "scheduled", runId: "cb1", updatedAt: "2026-03-01T00:01:00.000Z" });
@@ -202,5 +206,187 @@ describe("obligation history", () => {
     let current = obligation;
     for (let n = 1; n <= 650; n += 1) current = withTransition(current, { ...current, runId: `run-${n}`, updatedAt: new Date(Date.UTC(2026, 2, 1, 0, n)).toISOString() });
     expect({ length: current.history?.length, first: current.history?.[0]?.why, second: current.history?.[1]?.runId, last: current.history?.at(-1)?.runId }).toEqual({ length: 500, first: "campaign opened", second: "run-152", last: "run-650" });
+  });
+});
+
+describe("durations, at their edges", () => {
+  it.each([
+    [" 48h ", 48 * H],
+    ["1.0005s", 1_001],
+    ["1.25h", 1.25 * H],
+    ["48hx", null],
+    ["x48h", null],
+    ["", null],
+  ])("parses %j as %j ms", (text, ms) => {
+    expect(parseDuration(text)).toEqual(ms);
+  });
+
+  it.each([
+    [500, "0 s"],
+    [59_999, "59 s"],
+    [61_000, "1 min 1 s"],
+    [2 * 86_400_000 + 5 * 60_000 + 7_000, "2 d 5 min"],
+    [3 * 86_400_000, "3 d"],
+    [H + 59 * 60_000 + 59_999, "1 h 59 min"],
+  ])("formats %j ms as %j", (ms, text) => {
+    expect(formatDuration(ms)).toEqual(text);
+  });
+});
+
+describe("the rule of a dependent", () => {
+  it.each([
+    ["an image", "contoso.azurecr.io/apps/web:1.2", "contoso.azurecr.io/apps/web:1.2"],
+    ["a pinned file, as owner/repo/path", "file:contoso/deploy:apps/web.yaml:7", "contoso/deploy/apps/web.yaml"],
+    ["a pinned file whose path holds a colon", "file:contoso/deploy:apps/a:b.yaml:12", "contoso/deploy/apps/a:b.yaml"],
+  ])("matches %s by its name", (_, key, subject) => {
+    expect(slaSubjectOf(key)).toEqual(subject);
+  });
+
+  const exact: SlaRules = {
+    defaultMs: 72 * H,
+    dependents: [
+      { match: "localhost:5000/apps/web", budgetMs: 1 * H },
+      { match: "r.io/*/cli:2", budgetMs: 4 * H },
+      { match: "r.io/*/cli", budgetMs: 2 * H },
+      { match: "contoso/deploy/**", budgetMs: 3 * H },
+    ],
+    bases: [
+      { image: "127.0.0.1:5000/ripple/busybox", budgetMs: 5 * H },
+      { image: "docker.io/library/alpine", budgetMs: 48 * H },
+      { image: "contoso.azurecr.io/base/company", budgetMs: 6 * H },
+      { image: "busybox", budgetMs: 7 * H },
+    ],
+  };
+  it.each([
+    ["an image by its repository, without the tag, behind a registry port", "localhost:5000/apps/web:1.2", [], { id: "dependent:localhost:5000/apps/web", budgetMs: 1 * H }],
+    ["an image under a dot directory", "r.io/.tools/cli:1", [], { id: "dependent:r.io/*/cli", budgetMs: 2 * H }],
+    ["an image under a dot directory, by a glob that names the tag", "r.io/.tools/cli:2", [], { id: "dependent:r.io/*/cli:2", budgetMs: 4 * H }],
+    ["a pinned file under a dot directory", "file:contoso/deploy:.github/workflows/ci.yaml:4", [], { id: "dependent:contoso/deploy/**", budgetMs: 3 * H }],
+    ["the campaign's base (with a registry port) before the root's", "r.io/app:1", ["127.0.0.1:5000/ripple/busybox:1", "docker.io/library/alpine:3.20"], { id: "base:127.0.0.1:5000/ripple/busybox", budgetMs: 5 * H }],
+    ["the root's base when the campaign's has no rule", "r.io/app:1", ["r.io/base:1", "contoso.azurecr.io/base/company:1"], { id: "base:contoso.azurecr.io/base/company", budgetMs: 6 * H }],
+    ["a base named without a tag", "r.io/app:1", ["contoso.azurecr.io/base/company"], { id: "base:contoso.azurecr.io/base/company", budgetMs: 6 * H }],
+    ["a base named without a registry or a tag", "r.io/app:1", ["busybox"], { id: "base:busybox", budgetMs: 7 * H }],
+    ["the default when no base has a rule", "r.io/app:1", ["docker.io/library/debian:12"], { id: "default", budgetMs: 72 * H }],
+  ])("takes %s", (_, key, bases, rule) => {
+    expect(slaRuleFor(exact, key, bases)).toEqual(rule);
+  });
+
+  it("times the clock by the campaign's base rule before the root's", () => {
+    const root: PatchRoot = { base: "docker.io/library/alpine:3.20", digest: "sha256:1", availableAt: "2026-03-01T10:00:00+01:00", source: "upstream-first-seen", created: null };
+    expect(clockFor(exact, "r.io/app:1", "contoso.azurecr.io/base/company:1", root)).toEqual({
+      startedAt: "2026-03-01T10:00:00+01:00",
+      startSource: "upstream-first-seen",
+      dueAt: "2026-03-01T15:00:00.000Z",
+      budgetMs: 6 * H,
+      rule: "base:contoso.azurecr.io/base/company",
+    });
+  });
+});
+
+describe("status, at its edges", () => {
+  const clock = { startedAt: "2026-03-01T00:00:00.000Z", startSource: "registry-push" as const, dueAt: "2026-03-01T04:00:00.000Z", budgetMs: 4 * H, rule: "default" };
+  it.each([
+    ["open at the due time itself", "pending", "2026-03-01T04:00:00.000Z", 0.75, "at-risk"],
+    ["open with no share at risk", "scheduled", "2026-03-01T00:00:00.000Z", 0, "at-risk"],
+    ["open just before the whole budget as the share at risk", "failed", "2026-03-01T03:59:59.999Z", 1, "on-track"],
+    ["done, whatever the time now", "done", "2026-03-09T00:00:00.000Z", 0.75, "met"],
+  ] as const)("%s", (_, state, now, share, status) => {
+    expect(slaStatusOf({ state, updatedAt: "2026-03-01T01:00:00.000Z" }, clock, new Date(now), share)).toEqual(status);
+  });
+
+  it.each([
+    ["pending", true],
+    ["scheduled", true],
+    ["failed", true],
+    ["done", false],
+    ["superseded", false],
+  ] as const)("%s is open: %s", (state, open) => {
+    expect(isOpenObligation(state)).toEqual(open);
+  });
+});
+
+describe("stuck work, at its edges", () => {
+  const stuck = { pendingMs: 30 * 60_000, runMs: 2 * H, pullRequestMs: 24 * H };
+  const base = { createdAt: "2026-03-01T00:00:00.000Z", updatedAt: "2026-03-01T00:00:00.000Z" };
+  it.each([
+    ["pending exactly as long as allowed", { ...base, state: "pending", kind: "pull-request" }, null, "2026-03-01T00:30:00.000Z", { kind: "pending", text: "pending for 30 min, never scheduled" }],
+    ["a run not moving exactly as long as allowed", { ...base, state: "scheduled", kind: "rebuild" }, null, "2026-03-01T02:00:00.000Z", { kind: "run", text: "rebuild run not moving for 2 h" }],
+    ["a run not moving, not yet", { ...base, state: "scheduled", kind: "rebuild" }, null, "2026-03-01T01:59:59.000Z", null],
+    // A run is timed from its last change, not from when it was scheduled.
+    ["a run changed since it was scheduled", { ...base, state: "scheduled", kind: "rebuild", updatedAt: "2026-03-01T01:00:00.000Z" }, "2026-03-01T00:00:00.000Z", "2026-03-01T02:30:00.000Z", null],
+    // A pull request is timed from when it was scheduled, not from its last change.
+    ["a pull request updated since it was opened", { ...base, state: "scheduled", kind: "pull-request", updatedAt: "2026-03-01T23:00:00.000Z" }, "2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.000Z", { kind: "pull-request", text: "pull request unmerged for 1 d" }],
+    ["a pull request opened later than its record changed", { ...base, state: "scheduled", kind: "pull-request" }, "2026-03-01T12:00:00.000Z", "2026-03-02T06:00:00.000Z", null],
+    ["a pull request with no history, from its last change", { ...base, state: "scheduled", kind: "pull-request" }, null, "2026-03-02T00:00:00.000Z", { kind: "pull-request", text: "pull request unmerged for 1 d" }],
+    ["a pull request, not yet", { ...base, state: "scheduled", kind: "pull-request" }, null, "2026-03-01T23:59:59.000Z", null],
+    ["done work", { ...base, state: "done", kind: "rebuild" }, null, "2026-03-09T00:00:00.000Z", null],
+    ["superseded work", { ...base, state: "superseded", kind: "pull-request" }, null, "2026-03-09T00:00:00.000Z", null],
+  ] as const)("%s", (_, obligation, scheduledAt, now, reason) => {
+    expect(stuckReason(obligation, scheduledAt, new Date(now), stuck)).toEqual(reason);
+  });
+
+  it("takes the median by value, whatever the order of the past durations", () => {
+    // Sorted as text, 10 s would come first; left unsorted, 10 s is in the middle.
+    expect([predictDoneAt("2026-03-01T00:00:00.000Z", [2_000, 10_000, 3_000]), predictDoneAt("2026-03-01T00:00:00.000Z", [10_000, 2_000, 3_000, 9_000])]).toEqual([
+      "2026-03-01T00:00:03.000Z",
+      "2026-03-01T00:00:06.000Z",
+    ]);
+  });
+
+  it("predicts from build durations whatever lacks a pinned file's repository", () => {
+    const imageByPullRequest = { kind: "pull-request", dependentKey: "r.test/app:1", dependent: { kind: "image", registry: "r.test", repository: "app", tag: "1", digest: "sha256:1" } } as const;
+    const pinByRebuild = { kind: "rebuild", dependentKey: "file:contoso/deploy:apps/web.yaml:7", dependent: { kind: "file-pin", repo: "contoso/deploy", path: "apps/web.yaml", line: 7, digest: "sha256:1" } } as const;
+    expect([predictionSourceOf(imageByPullRequest), predictionSourceOf(pinByRebuild)]).toEqual([
+      { kind: "build-duration", dependentKey: "r.test/app:1" },
+      { kind: "build-duration", dependentKey: "file:contoso/deploy:apps/web.yaml:7" },
+    ]);
+  });
+});
+
+describe("quiet hours, at their edges", () => {
+  it("are never in force when they start and end at the same minute", () => {
+    const none = { timeZone: "UTC", from: "08:00", to: "08:00" };
+    expect([inQuietHours(none, new Date("2026-03-01T07:59:00.000Z")), inQuietHours(none, new Date("2026-03-01T08:00:00.000Z")), quietHoursEndAfter(none, new Date("2026-03-01T08:00:00.000Z"))]).toEqual([false, false, null]);
+  });
+
+  it("hold from their first minute up to their last in a window that does not wrap midnight", () => {
+    const lunch = { timeZone: "America/New_York", from: "12:00", to: "13:00" };
+    expect(["2026-07-01T15:59:00.000Z", "2026-07-01T16:00:00.000Z", "2026-07-01T16:59:59.000Z", "2026-07-01T17:00:00.000Z"].map((at) => inQuietHours(lunch, new Date(at)))).toEqual([false, true, true, false]);
+  });
+
+  // Berlin enters summer time on 2026-03-29: at 02:00 CET (01:00 UTC) clocks jump to 03:00 CEST.
+  it.each([
+    ["from their first minute", "2026-03-29T00:45:00.000Z"],
+    ["from a later minute", "2026-03-29T00:50:00.000Z"],
+  ])("end a short window the spring change cuts off at the jump, %s", (_, now) => {
+    const short = { timeZone: "Europe/Berlin", from: "01:45", to: "02:30" };
+    expect(quietHoursEndAfter(short, new Date(now))?.toISOString()).toEqual("2026-03-29T01:00:00.000Z");
+  });
+
+  it.each([
+    ["UTC, from 22:00 to 06:30", { timeZone: "UTC", from: "22:00", to: "06:30" }, "2026-03-01T23:15:00.000Z", "2026-03-02T06:30:00.000Z"],
+    ["UTC, in their last minute", { timeZone: "UTC", from: "22:00", to: "06:30" }, "2026-03-02T06:29:59.000Z", "2026-03-02T06:30:00.000Z"],
+    ["UTC, in their first minute", { timeZone: "UTC", from: "22:00", to: "06:30" }, "2026-03-01T22:00:00.000Z", "2026-03-02T06:30:00.000Z"],
+    ["Tokyo (UTC+9), ending at 09:05 local", { timeZone: "Asia/Tokyo", from: "20:00", to: "09:05" }, "2026-03-01T12:00:00.000Z", "2026-03-02T00:05:00.000Z"],
+    ["Kolkata (UTC+5:30), ending at 07:00 local", { timeZone: "Asia/Kolkata", from: "23:00", to: "07:00" }, "2026-03-01T20:00:00.000Z", "2026-03-02T01:30:00.000Z"],
+    // New York leaves summer time on 2026-11-01 at 02:00 EDT (06:00 UTC): 07:00 EST is 12:00 UTC.
+    ["across the autumn change in New York", { timeZone: "America/New_York", from: "22:00", to: "07:00" }, "2026-11-01T03:00:00.000Z", "2026-11-01T12:00:00.000Z"],
+    // New York enters summer time on 2026-03-08 at 02:00 EST (07:00 UTC): 07:00 EDT is 11:00 UTC.
+    ["across the spring change in New York", { timeZone: "America/New_York", from: "22:00", to: "07:00" }, "2026-03-08T04:00:00.000Z", "2026-03-08T11:00:00.000Z"],
+  ])("end %s", (_, quiet, now, end) => {
+    expect(quietHoursEndAfter(quiet, new Date(now))?.toISOString()).toEqual(end);
+  });
+
+  it("end never for no quiet hours, and not at all outside them", () => {
+    expect([quietHoursEndAfter(null, new Date("2026-03-01T23:00:00.000Z")), quietHoursEndAfter({ timeZone: "UTC", from: "22:00", to: "06:30" }, new Date("2026-03-01T12:00:00.000Z"))]).toEqual([null, null]);
+  });
+
+  it.each([
+    ["Europe/Berlin", true],
+    ["UTC", true],
+    ["Mars/Olympus_Mons", false],
+    ["", false],
+  ])("%j is a time zone: %j", (text, known) => {
+    expect(isTimeZone(text)).toEqual(known);
   });
 });

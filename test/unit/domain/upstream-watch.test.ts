@@ -71,6 +71,7 @@ describe("classifySighting", () => {
     ["a tag never seen, still absent", null, null, "unchanged"],
     ["a tag seen for the first time", null, 1, "first"],
     ["a recorded tag that was never found, now found", record(null, []), 1, "first"],
+    ["a recorded tag only ever seen absent, now found", record(null, [null, null]), 1, "first"],
     ["the same digest", record(1, [1]), 1, "unchanged"],
     ["a new digest", record(1, [1]), 2, "moved"],
     ["back to an older digest", record(2, [1, 2]), 1, "rolled-back"],
@@ -103,5 +104,35 @@ describe("schedule on a grid", () => {
   it("backs off from now after a failure, whatever the grid", () => {
     const next = nextCheckAt({ ...input, errors: 1, now: new Date("2026-11-26T12:00:01.005Z"), scheduledAt: new Date("2026-11-26T12:00:01.000Z") });
     expect(next.toISOString()).toBe("2026-11-26T12:00:03.005Z");
+  });
+});
+
+describe("schedule, at its edges", () => {
+  it("expands nothing from a listing when every pattern is a literal tag", () => {
+    expect(expandTagPatterns(["edge", "3.20"], ["3.20", "4.0", "edge-slim"])).toEqual(["3.20", "edge"]);
+  });
+
+  it("counts from now when the due time is exactly an interval behind", () => {
+    const next = nextCheckAt({ intervalMs: 1_000, errors: 0, maxBackoffMs: 900_000, random: 0.5, now: new Date("2026-11-26T12:00:02.000Z"), scheduledAt: new Date("2026-11-26T12:00:01.000Z") });
+    expect(next.toISOString()).toBe("2026-11-26T12:00:03.000Z");
+  });
+
+  it("counts from now when it knows no due time", () => {
+    const next = nextCheckAt({ intervalMs: 1_000, errors: 0, maxBackoffMs: 900_000, random: 0.5, now: new Date("2026-11-26T12:00:02.500Z"), scheduledAt: null });
+    expect(next.toISOString()).toBe("2026-11-26T12:00:03.500Z");
+  });
+
+  it.each([
+    // The interval is longer than the back-off ceiling: Retry-After counts up to the interval, and jitter never undercuts it.
+    ["Retry-After capped at an interval longer than the ceiling", 1, 100_000, 0, 60_000],
+    ["a failure with an interval longer than the ceiling waits an interval", 1, null, 0.5, 60_000],
+  ])("%s", (_, errors, retryAfterMs, random, delay) => {
+    const next = nextCheckAt({ now: NOW, intervalMs: 60_000, errors, retryAfterMs, maxBackoffMs: 30_000, random });
+    expect(next.getTime() - NOW.getTime()).toBe(delay);
+  });
+
+  it("keeps the newest 50 entries by default", () => {
+    const history = Array.from({ length: 50 }, (_, n) => n);
+    expect(keepNewest(history, 50)).toEqual(Array.from({ length: 50 }, (_, n) => n + 1));
   });
 });
