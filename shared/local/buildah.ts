@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { AppError } from "../errors.js";
-import { type CommandResult, readLogTail, runCommand, tailLines } from "./run-command.js";
+import { type CommandResult, logSize, readLogSince, readLogTail, runCommand, tailLines } from "./run-command.js";
 import type { StackTls } from "./tls.js";
 
 /** buildah confined to a stack folder: its own storage, registries.conf, signature policy and caches. */
@@ -82,12 +82,17 @@ export function isUnknownBlobRefusal(output: string): boolean {
   return start >= 0 && /\bwriting manifest\b[\s\S]*\bblob unknown\b/i.test(output.slice(start));
 }
 
-async function sizeOf(file: string): Promise<number> {
-  return (await stat(file).catch(() => null))?.size ?? 0;
-}
-
-async function readSince(file: string, offset: number): Promise<string> {
-  return (await readFile(file).catch(() => Buffer.alloc(0))).subarray(offset).toString("utf8");
+/** Runs a push (`attempt`), pushing again while the registry refuses its manifest for an unknown blob, at most {@link pushAttempts} times in all. */
+async function pushRetryingUnknownBlobs(logFile: string, attempt: () => Promise<void>): Promise<void> {
+  for (let tries = 1; ; tries += 1) {
+    const logged = await logSize(logFile);
+    try {
+      return await attempt();
+    } catch (error) {
+      if (tries >= pushAttempts || !isUnknownBlobRefusal(await readLogSince(logFile, logged))) throw error;
+      await writeFile(logFile, `# the registry refused the manifest for a blob it had just been sent (concurrent pushes of the same layers race in the registry); pushing again, attempt ${tries + 1} of ${pushAttempts}\n`, { flag: "a" });
+    }
+  }
 }
 
 /** The busybox-static binary copied into base images. */
@@ -199,16 +204,7 @@ export function createBuildah(opts: CreateBuildahOptions): Buildah {
           auth.push("--authfile", authFile);
         }
         const args = [...command, "--signature-policy", policyPath, "--cert-dir", tls.certDir, ...auth, "--digestfile", digestFile, push.image, destination];
-        for (let attempt = 1; ; attempt += 1) {
-          const logged = await sizeOf(logFile);
-          try {
-            await runBuildah(args, logFile, `push of ${push.image}`);
-            break;
-          } catch (error) {
-            if (attempt >= pushAttempts || !isUnknownBlobRefusal(await readSince(logFile, logged))) throw error;
-            await writeFile(logFile, `# the registry refused the manifest for a blob it had just been sent (concurrent pushes of the same layers race in the registry); pushing again, attempt ${attempt + 1} of ${pushAttempts}\n`, { flag: "a" });
-          }
-        }
+        await pushRetryingUnknownBlobs(logFile, () => runBuildah(args, logFile, `push of ${push.image}`));
         const digest = (await readFile(digestFile, "utf8")).trim();
         if (!digestPattern.test(digest)) throw new AppError("buildah_failed", `buildah push of ${push.image} wrote no digest (got ${JSON.stringify(digest)})`, { details: { logFile } });
         return digest;

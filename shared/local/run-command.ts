@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 
 /** What a finished command left behind: its exit code (null when a signal ended it) and its combined output. */
 export interface CommandResult {
@@ -45,6 +45,16 @@ export async function runCommand(
   } finally {
     if (logFd !== undefined) closeSync(logFd);
   }
+}
+
+/** A log file's size in bytes (0 when it cannot be read): where the next command's output will start. */
+export async function logSize(logFile: string): Promise<number> {
+  return (await stat(logFile).catch(() => null))?.size ?? 0;
+}
+
+/** What `logFile` gained after its first `offset` bytes (one command's output), or "" when it cannot be read. */
+export async function readLogSince(logFile: string, offset: number): Promise<string> {
+  return (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(offset).toString("utf8");
 }
 
 /** The last `lines` lines of a log file, or "" when it cannot be read; for error messages. */

@@ -1,9 +1,9 @@
-import { appendFile, mkdir, readFile, realpath, rm, stat } from "node:fs/promises";
+import { appendFile, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { AppError, UpstreamError } from "../../errors.js";
 import type { BuildRequest, BuildRun, ImageBuilder } from "../../ports/image-builder.js";
 import type { Buildah } from "../../local/buildah.js";
-import { readLogTail, runCommand } from "../../local/run-command.js";
+import { logSize, readLogSince, readLogTail, runCommand } from "../../local/run-command.js";
 import { checkSourceRequest, type SourceBuildPlan } from "./check-source-request.js";
 import { findNetworkFailure, type NetworkFailure } from "./network-failure.js";
 import { createLocalRunId, isLocalRunId, readRunRecord, writeRunRecord } from "./run-record.js";
@@ -184,7 +184,7 @@ export function createBuildahBuilder(options: CreateBuildahBuilderOptions): Imag
  * whose closing error shows a pull or push failing on the network is a NetworkStepFailure.
  */
 async function runBuildah<T>(logFile: string, what: string, command: () => Promise<T>): Promise<T> {
-  const logged = (await stat(logFile)).size;
+  const logged = await logSize(logFile);
   try {
     return await command();
   } catch (error) {
@@ -195,12 +195,6 @@ async function runBuildah<T>(logFile: string, what: string, command: () => Promi
     }
     throw new StepFailure(`${what} failed${exitOf(error)}`, { cause: error });
   }
-}
-
-/** What `logFile` gained after its first `offset` bytes: one command's output. */
-async function readLogSince(logFile: string, offset: number): Promise<string> {
-  const text = await readFile(logFile).catch(() => Buffer.alloc(0));
-  return text.subarray(offset).toString("utf8");
 }
 
 function exitOf(error: unknown): string {
